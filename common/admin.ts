@@ -1,0 +1,81 @@
+// The admin HTTP server both programs run: liveness, readiness with its reason, and Prometheus
+// metrics. Readiness is a list of named checks; the first failing one is reported.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+/** One readiness check: resolves to nothing when ready, or to the reason it is not. */
+export type ReadinessCheck = () => Promise<string | undefined>;
+
+/** What the admin server serves. */
+export interface AdminOptions {
+  registry: Registry;
+  /** Checked in order on every `/readyz`; the first reason wins. */
+  readiness: readonly { name: string; check: ReadinessCheck }[];
+  /** Extra routes, such as the sidecar's `/config`: path → JSON body producer. */
+  routes?: Readonly<Record<string, () => unknown>>;
+}
+
+/** A listening admin server. */
+export interface AdminServer {
+  readonly server: Server;
+  /** The bound port (useful when listening on port 0). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Starts the admin server on `host:port`. */
+export async function startAdminServer(
+  host: string,
+  port: number,
+  options: AdminOptions,
+): Promise<AdminServer> {
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://admin').pathname;
+    const send = (status: number, contentType: string, body: string): void => {
+      res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(405, 'text/plain; charset=utf-8', 'method not allowed\n');
+      return;
+    }
+    void (async (): Promise<void> => {
+      switch (path) {
+        case '/healthz':
+          send(200, 'text/plain; charset=utf-8', 'ok\n');
+          return;
+        case '/readyz': {
+          for (const { name, check } of options.readiness) {
+            const reason = await check();
+            if (reason !== undefined) {
+              send(503, 'text/plain; charset=utf-8', `not ready: ${name}: ${reason}\n`);
+              return;
+            }
+          }
+          send(200, 'text/plain; charset=utf-8', 'ok\n');
+          return;
+        }
+        case '/metrics':
+          send(200, options.registry.contentType, await options.registry.metrics());
+          return;
+        default: {
+          const route = options.routes?.[path];
+          if (route === undefined) send(404, 'text/plain; charset=utf-8', 'not found\n');
+          else send(200, 'application/json', JSON.stringify(route()) + '\n');
+        }
+      }
+    })().catch((err: unknown) => {
+      send(500, 'text/plain; charset=utf-8', `admin error: ${(err as Error).message}\n`);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

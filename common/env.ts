@@ -1,0 +1,13 @@
+// Every environment variable Hookgate reads, in one place, with one prefix.
+
+/** Prefix of every Hookgate environment variable. */
+export const ENV_PREFIX = 'HOOKGATE_';
+
+/** Redis URL for global rate limits, the durable queue and ingress de-duplication. */
+export const ENV_REDIS_URL = `${ENV_PREFIX}REDIS_URL`;
+/** Listen address of a program's admin server (`host:port`). */
+export const ENV_ADMIN_ADDR = `${ENV_PREFIX}ADMIN_ADDR`;
+/** Log level: `debug`, `info`, `warn` or `error`. */
+export const ENV_LOG_LEVEL = `${ENV_PREFIX}LOG_LEVEL`;
+/** Kubeconfig for the operator when it runs outside a cluster (else in-cluster, then ~/.kube/config). */
+export const ENV_KUBECONFIG = 'KUBECONFIG';
