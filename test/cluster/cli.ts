@@ -1,0 +1,84 @@
+// `make cluster-up` / `make cluster-down`: a control plane and Redis that outlive the command,
+// for poking at by hand with kubectl. State (pids, kubeconfig) lives in $HOOKGATE_CACHE_DIR/cluster.
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cacheDir, startControlPlane } from './controlplane.ts';
+import { signalGroup } from './process.ts';
+import { startRedis } from './redis.ts';
+
+interface State {
+  kubeconfig: string;
+  server: string;
+  redisUrl: string;
+  pids: { name: string; pid: number }[];
+}
+
+const dir = join(cacheDir(), 'cluster');
+const statePath = join(dir, 'state.json');
+
+function readState(): State | undefined {
+  return existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as State) : undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function up(): Promise<void> {
+  const running = readState();
+  if (running !== undefined && running.pids.every((p) => alive(p.pid))) {
+    print(running, 'already running');
+    return;
+  }
+  if (running !== undefined) await down();
+  rmSync(dir, { recursive: true, force: true });
+  const log = (line: string): void => console.log(`  ${line}`);
+  const controlPlane = await startControlPlane({ dir, detached: true, log });
+  const redis = await startRedis({ dir: join(dir, 'redis'), detached: true });
+  log(`redis-server ready at ${redis.url}`);
+  const state: State = {
+    kubeconfig: controlPlane.kubeconfigPath,
+    server: controlPlane.server,
+    redisUrl: redis.url,
+    pids: [...controlPlane.processes, redis.process].map((p) => ({ name: p.name, pid: p.pid })),
+  };
+  writeFileSync(statePath, JSON.stringify(state, null, 2));
+  print(state, 'started');
+}
+
+function print(state: State, what: string): void {
+  console.log(`control plane ${what}: ${state.server}, logs in ${join(dir, 'logs')}`);
+  console.log(`  export KUBECONFIG=${state.kubeconfig}`);
+  console.log(`  export HOOKGATE_REDIS_URL=${state.redisUrl}`);
+}
+
+async function down(): Promise<void> {
+  const state = readState();
+  if (state === undefined) {
+    console.log('no control plane is running');
+    return;
+  }
+  // Reverse start order; each is its own process group.
+  for (const { name, pid } of [...state.pids].reverse()) {
+    if (!signalGroup(pid, 'SIGTERM')) continue;
+    for (let i = 0; i < 100 && alive(pid); i++) await sleep(100);
+    if (alive(pid)) signalGroup(pid, 'SIGKILL');
+    console.log(`  stopped ${name} (pid ${pid})`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  console.log('control plane stopped');
+}
+
+const command = process.argv[2];
+if (command === 'up') await up();
+else if (command === 'down') await down();
+else {
+  console.error('usage: node test/cluster/cli.ts up|down');
+  process.exitCode = 2;
+}
