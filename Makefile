@@ -1,0 +1,108 @@
+# Hookgate — the one place every workflow starts. `make help` lists the targets.
+#
+# Node: the project targets Node 24 LTS. When the `node` on PATH is not 24.x, a project-local
+# Node 24 is unpacked from the npm registry's node-linux-<arch> package into the cache folder and
+# put first on PATH for every recipe, so `make test` works on a machine with any Node.
+#
+# Cache ($HOOKGATE_CACHE_DIR, default .cache/, git-ignored): that Node and the control-plane
+# binaries, each keyed by version, so only the first run on a machine pays for them.
+
+SHELL := /bin/bash
+export HOOKGATE_CACHE_DIR ?= $(CURDIR)/.cache
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_VERSION := 24.22.3
+NODE_ARCH := $(subst x86_64,x64,$(subst aarch64,arm64,$(shell uname -m)))
+SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo none)
+ifeq ($(SYSTEM_NODE_MAJOR),24)
+NODE_STAMP :=
+else
+NODE_DIR := $(HOOKGATE_CACHE_DIR)/node-$(NODE_VERSION)-$(NODE_ARCH)
+NODE_STAMP := $(NODE_DIR)/bin/node
+export PATH := $(NODE_DIR)/bin:$(PATH)
+endif
+
+CLUSTER_DIR := test/cluster
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+ifneq ($(NODE_STAMP),)
+$(NODE_STAMP):
+	@echo "node $(SYSTEM_NODE_MAJOR) on PATH is not 24.x: installing node-linux-$(NODE_ARCH)@$(NODE_VERSION) into $(NODE_DIR)"
+	rm -rf $(NODE_DIR).tmp && mkdir -p $(NODE_DIR).tmp
+	cd $(NODE_DIR).tmp && npm pack --silent node-linux-$(NODE_ARCH)@$(NODE_VERSION) >/dev/null && tar xzf node-linux-$(NODE_ARCH)-$(NODE_VERSION).tgz
+	rm -rf $(NODE_DIR) && mv $(NODE_DIR).tmp/package $(NODE_DIR) && rm -rf $(NODE_DIR).tmp
+	$(NODE_DIR)/bin/node --version
+endif
+
+node_modules/.package-lock.json: package.json package-lock.json $(NODE_STAMP)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: node deps
+node: $(NODE_STAMP) ## Use Node 24 (project-local when the system one is another version)
+	@echo "node $$(node --version) at $$(command -v node)"
+deps: node_modules/.package-lock.json ## Install npm dependencies (npm ci)
+
+.PHONY: bootstrap
+bootstrap: deps controlplane redis-server ## Install everything a fresh machine lacks
+
+.PHONY: redis-server
+redis-server: ## Install Debian's redis-server when it is missing (needs root)
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" != 0 ]; then echo "redis-server is missing: run 'sudo apt-get install redis-server'" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+	@redis-server --version
+
+.PHONY: controlplane
+controlplane: ## Build (once, cached by version) kube-apiserver, kube-controller-manager and etcd
+	@bash $(CLUSTER_DIR)/build.sh
+
+.PHONY: build
+build: deps ## Compile the two programs into dist/
+	npm run --silent build
+
+.PHONY: generate
+generate: deps ## Regenerate files derived from the zod schemas
+	@echo "nothing is generated yet"
+
+.PHONY: lint
+lint: deps ## Typecheck, lint (typescript-eslint) and check formatting (prettier)
+	npx tsc -p tsconfig.json --noEmit
+	npx eslint --max-warnings=0 .
+	npx prettier --check --log-level warn .
+	cd $(CLUSTER_DIR) && test -z "$$(gofmt -l .)" && go vet ./...
+
+.PHONY: format
+format: deps ## Rewrite files in the project's format
+	npx prettier --write --log-level warn .
+	cd $(CLUSTER_DIR) && gofmt -w .
+
+.PHONY: test
+test: lint controlplane redis-server ## Lint, then run every test against a real control plane and Redis
+	@rm -f $(HOOKGATE_CACHE_DIR)/vitest.json; rc=0; \
+	npx vitest run --reporter=default --reporter=json --outputFile.json=$(HOOKGATE_CACHE_DIR)/vitest.json || rc=$$?; \
+	node test/summary.ts $(HOOKGATE_CACHE_DIR)/vitest.json || { [ $$rc -ne 0 ] || rc=1; }; exit $$rc
+
+.PHONY: test-unit
+test-unit: deps ## Run only the unit tests (no control plane, no Redis)
+	npx vitest run --project unit
+
+.PHONY: cluster-up
+cluster-up: deps controlplane ## Start a local control plane (etcd, kube-apiserver, controller-manager) and print its kubeconfig
+	@node test/cluster/cli.ts up
+
+.PHONY: cluster-down
+cluster-down: deps ## Stop the control plane started by cluster-up
+	@node test/cluster/cli.ts down
+
+.PHONY: demo
+demo: ## The whole story on a local control plane (coming: see README)
+	@echo "make demo is coming with the operator and sidecar (see README, 'Status')." >&2; exit 1
+
+.PHONY: clean
+clean: ## Remove build output and the running-cluster state (keeps cached binaries and Node)
+	rm -rf dist .cache/cluster
