@@ -20,6 +20,8 @@ NODE_STAMP :=
 else
 NODE_DIR := $(HOOKGATE_CACHE_DIR)/node-$(NODE_VERSION)-$(NODE_ARCH)
 NODE_STAMP := $(NODE_DIR)/bin/node
+# npm finds its global config next to the node binary; keep the machine's (registry, cafile).
+export npm_config_globalconfig := $(shell npm config get globalconfig 2>/dev/null)
 export PATH := $(NODE_DIR)/bin:$(PATH)
 endif
 
