@@ -68,8 +68,8 @@ build: deps ## Compile the two programs into dist/
 	npm run --silent build
 
 .PHONY: generate
-generate: deps ## Regenerate files derived from the zod schemas
-	@echo "nothing is generated yet"
+generate: deps ## Regenerate the CRDs (crds/, the chart's copy) from the zod schemas in api/
+	node api/generate.ts
 
 .PHONY: lint
 lint: deps ## Typecheck, lint (typescript-eslint) and check formatting (prettier)

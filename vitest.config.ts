@@ -9,7 +9,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['operator/**/*.test.ts', 'sidecar/**/*.test.ts', 'common/**/*.test.ts'],
+          include: [
+            'api/**/*.test.ts',
+            'operator/**/*.test.ts',
+            'sidecar/**/*.test.ts',
+            'common/**/*.test.ts',
+          ],
         },
       },
       {

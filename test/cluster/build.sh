@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test control plane from its Go modules, once per version, and points
 # $HOOKGATE_CACHE_DIR/controlplane/current at the result:
-#   etcd, kube-apiserver, kube-controller-manager  keyed by the pinned versions and the Go version
+#   etcd, kube-apiserver, kube-controller-manager, kubectl
+#                                                   keyed by the pinned versions, Go and this recipe
 #   pki (this module's certificate writer)          keyed by the hash of its source
 # Versions are pinned in go.mod; change them there (and run `go mod tidy`) to move.
 set -euo pipefail
@@ -26,13 +27,16 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   stamp+=" -X $pkg.gitVersion=$k8s -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
 done
 
-if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/kube-controller-manager" ] || [ ! -x "$bin/etcd" ]; then
+binaries=(etcd kube-apiserver kube-controller-manager kubectl)
+missing=0
+for b in "${binaries[@]}"; do [ -x "$bin/$b" ] || missing=1; done
+if [ "$missing" = 1 ]; then
   echo "building the test control plane ($key) — the first build on a machine takes several minutes"
   start=$SECONDS
   rm -rf "$bin.tmp" && mkdir -p "$bin.tmp"
   go build "${flags[@]}" -ldflags="-s -w" -o "$bin.tmp/etcd" go.etcd.io/etcd/server/v3
   go build "${flags[@]}" -ldflags="-s -w$stamp" -o "$bin.tmp/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
   rm -rf "$bin" && mv "$bin.tmp" "$bin"
   echo "built $key in $((SECONDS - start))s"
 fi
@@ -46,7 +50,7 @@ if [ ! -x "$pki/pki" ]; then
 fi
 
 rm -rf "$cache/current.tmp" && mkdir -p "$cache/current.tmp"
-for b in etcd kube-apiserver kube-controller-manager; do ln -s "$bin/$b" "$cache/current.tmp/$b"; done
+for b in "${binaries[@]}"; do ln -s "$bin/$b" "$cache/current.tmp/$b"; done
 ln -s "$pki/pki" "$cache/current.tmp/pki"
 printf '{"kubernetes":"%s","etcd":"%s","go":"%s"}\n' "$k8s" "$etcd" "$gover" >"$cache/current.tmp/versions.json"
 rm -rf "$cache/current" && mv "$cache/current.tmp" "$cache/current"

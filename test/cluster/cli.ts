@@ -3,7 +3,8 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cacheDir, startControlPlane } from './controlplane.ts';
+import { cacheDir, kubectlPath, startControlPlane } from './controlplane.ts';
+import { installCrds } from './crds.ts';
 import { signalGroup } from './process.ts';
 import { startRedis } from './redis.ts';
 
@@ -40,6 +41,7 @@ async function up(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   const log = (line: string): void => console.log(`  ${line}`);
   const controlPlane = await startControlPlane({ dir, detached: true, log });
+  log(`installed ${(await installCrds(controlPlane.kubeconfigPath)).join(', ')}`);
   const redis = await startRedis({ dir: join(dir, 'redis'), detached: true });
   log(`redis-server ready at ${redis.url}`);
   const state: State = {
@@ -56,6 +58,7 @@ function print(state: State, what: string): void {
   console.log(`control plane ${what}: ${state.server}, logs in ${join(dir, 'logs')}`);
   console.log(`  export KUBECONFIG=${state.kubeconfig}`);
   console.log(`  export HOOKGATE_REDIS_URL=${state.redisUrl}`);
+  console.log(`  alias kubectl=${kubectlPath()}   # built with the control plane, same version`);
 }
 
 async function down(): Promise<void> {

@@ -254,3 +254,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     throw err;
   }
 }
+
+/** The kubectl built with the control plane (same Kubernetes version). */
+export function kubectlPath(): string {
+  return binary('kubectl');
+}

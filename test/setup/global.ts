@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startControlPlane } from '../cluster/controlplane.ts';
+import { installCrds } from '../cluster/crds.ts';
 import { startRedis } from '../cluster/redis.ts';
 
 declare module 'vitest' {
@@ -36,6 +37,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   const controlPlane = controlPlaneStart.value;
   const redis = redisStart.value;
+  try {
+    await installCrds(controlPlane.kubeconfigPath);
+  } catch (err) {
+    await Promise.all([controlPlane.stop(), redis.stop()]);
+    throw err;
+  }
   console.log(
     `test ground: kubernetes ${controlPlane.versions.kubernetes} at ${controlPlane.server}, ` +
       `redis at ${redis.url} (${Date.now() - started} ms)`,

@@ -1,0 +1,319 @@
+// WebhookEndpoint: one destination the app sends to (Egress) or one receiver providers send to
+// (Ingress). Cross-field rules are CEL, so the API server refuses a bad manifest at apply time.
+import { z } from 'zod';
+import type { Condition } from './common.ts';
+import {
+  ObjectMeta,
+  cel,
+  duration,
+  labelSelector,
+  secretKeySelector,
+  statusBase,
+} from './common.ts';
+
+/** Headers the sidecar owns: an endpoint may not set them as static headers. */
+export const RESERVED_HEADERS = [
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+  'x-hub-signature-256',
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-authorization',
+  'proxy-connection',
+] as const;
+
+const hmacAlgorithm = z
+  .enum(['sha256', 'sha512'])
+  .describe('HMAC hash: sha256 or sha512. Default: sha256.');
+const hmacEncoding = z
+  .enum(['hex', 'base64'])
+  .describe('Signature encoding: hex or base64. Default: hex.');
+const headerName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9-]+$/);
+
+/** Generic HMAC settings, shared by signing and verification. */
+const hmacSettings = z
+  .object({
+    header: headerName.describe('Header carrying the signature, e.g. X-Signature.'),
+    algorithm: hmacAlgorithm.optional(),
+    encoding: hmacEncoding.optional(),
+    prefix: z
+      .string()
+      .max(32)
+      .optional()
+      .describe('Text before the signature in the header value, e.g. "sha256=". Default: none.'),
+    timestampHeader: headerName
+      .optional()
+      .describe(
+        'Header carrying a unix timestamp. When set, the signed content is "<timestamp>.<body>" and old timestamps are refused; when unset, only the body is signed.',
+      ),
+  })
+  .describe(
+    'Generic HMAC: for receivers or providers with a scheme of their own. Required when scheme is hmac.',
+  );
+
+const Signing = cel(
+  z
+    .object({
+      scheme: z
+        .enum(['standard-webhooks', 'github', 'hmac'])
+        .optional()
+        .describe(
+          'How outgoing webhooks are signed. standard-webhooks (default): webhook-id, webhook-timestamp, webhook-signature: v1,<base64>. github: X-Hub-Signature-256: sha256=<hex>. hmac: see hmac.',
+        ),
+      secretRef: secretKeySelector(
+        'secret',
+        'The signing secret. For standard-webhooks a whsec_<base64> value of 24 to 64 bytes once decoded; for github and hmac any non-empty string.',
+      ),
+      previousSecrets: z
+        .array(
+          z
+            .object({
+              secretRef: secretKeySelector('secret', 'A secret being rotated out.'),
+              expiresAt: z.iso
+                .datetime()
+                .describe(
+                  'When to stop signing with this secret (RFC 3339), e.g. 2026-12-01T00:00:00Z.',
+                ),
+            })
+            .describe('A secret still signed with until expiresAt.'),
+        )
+        .max(4)
+        .optional()
+        .describe(
+          'Key rotation: every webhook is also signed with these secrets until they expire, so receivers can move to the new secret at their own pace (one signature per secret). standard-webhooks only.',
+        ),
+      hmac: hmacSettings.optional(),
+    })
+    .describe('How the sidecar signs webhooks sent to this endpoint.'),
+  [
+    {
+      rule: "(has(self.scheme) && self.scheme == 'hmac') == has(self.hmac)",
+      message: 'set signing.hmac (header, algorithm, encoding) exactly when signing.scheme is hmac',
+      fieldPath: '.hmac',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: "!has(self.previousSecrets) || !has(self.scheme) || self.scheme == 'standard-webhooks'",
+      message:
+        'previousSecrets needs scheme standard-webhooks: github and hmac carry a single signature, so rotate by switching secretRef',
+      fieldPath: '.previousSecrets',
+      reason: 'FieldValueForbidden',
+    },
+  ],
+);
+
+const Verify = cel(
+  z
+    .object({
+      scheme: z
+        .enum([
+          'standard-webhooks',
+          'github',
+          'stripe',
+          'shopify',
+          'slack',
+          'hmac',
+          'basic',
+          'bearer',
+        ])
+        .describe(
+          'How incoming webhooks are verified. standard-webhooks (also accepts svix-* headers), github (X-Hub-Signature-256), stripe (Stripe-Signature), shopify (X-Shopify-Hmac-Sha256), slack (X-Slack-Signature), hmac (see hmac), basic (Authorization: Basic), bearer (Authorization: Bearer).',
+        ),
+      secretRef: secretKeySelector(
+        'secret',
+        'The verification secret. basic reads the keys username and password (a kubernetes.io/basic-auth Secret); bearer reads key (default "secret") as the token.',
+      ),
+      additionalSecretRefs: z
+        .array(secretKeySelector('secret', 'Another accepted secret.'))
+        .max(4)
+        .optional()
+        .describe(
+          'More secrets accepted at the same time, for rotation: a webhook passes if any secret verifies it.',
+        ),
+      tolerance: duration(
+        'How far a signed timestamp may be from now, in either direction, before the webhook is refused as a replay. Schemes without a timestamp ignore it. Default: 5m.',
+      ).optional(),
+      hmac: hmacSettings.optional(),
+    })
+    .describe('How the sidecar verifies webhooks arriving at this endpoint.'),
+  [
+    {
+      rule: "(self.scheme == 'hmac') == has(self.hmac)",
+      message: 'set verify.hmac (header, algorithm, encoding) exactly when verify.scheme is hmac',
+      fieldPath: '.hmac',
+      reason: 'FieldValueRequired',
+    },
+  ],
+);
+
+const Forward = z
+  .object({
+    port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe(
+        'App port to forward verified webhooks to, on loopback. Default: the pod annotation hookgate.io/app-port, else 8080.',
+      ),
+    path: z
+      .string()
+      .max(1024)
+      .regex(/^\//)
+      .optional()
+      .describe(
+        'App path to forward to, starting with /. Default: the path the webhook arrived on.',
+      ),
+    buffered: z
+      .boolean()
+      .optional()
+      .describe(
+        "true: answer the provider 200 as soon as the webhook is durably queued, then deliver it to the app (which may be down). false (default): answer with the app's own response.",
+      ),
+  })
+  .describe('Where verified webhooks go inside the pod.');
+
+/** The spec of a WebhookEndpoint. */
+export const WebhookEndpointSpec = cel(
+  z
+    .object({
+      direction: z
+        .enum(['Egress', 'Ingress'])
+        .describe(
+          'Egress: the app sends to url through its sidecar. Ingress: providers send to path on the sidecar, which verifies and forwards to the app.',
+        ),
+      url: z
+        .string()
+        .max(2048)
+        .regex(/^https?:\/\//)
+        .optional()
+        .describe(
+          "Egress: the receiver's URL, e.g. https://hooks.example.com/orders. Apps send to http://127.0.0.1:15001/<endpoint-name>[/extra/path].",
+        ),
+      signing: Signing.optional(),
+      timeout: duration(
+        "Egress: time limit for one attempt (connect to last response byte). Overrides the policy's timeout. Default: the policy's, else 10s.",
+      ).optional(),
+      headers: cel(
+        z
+          .record(
+            z
+              .string()
+              .min(1)
+              .max(128)
+              .regex(/^[A-Za-z0-9-]+$/),
+            z.string().max(4096).describe('Header value.'),
+          )
+          .meta({ maxProperties: 32 })
+          .optional()
+          .describe(
+            "Egress: static headers added to every webhook, e.g. X-Tenant: acme. Signature and hop-by-hop headers are the sidecar's and cannot be set.",
+          ),
+        [
+          {
+            rule: `self.all(k, !(k.lowerAscii() in ${JSON.stringify(RESERVED_HEADERS).replaceAll('"', "'")}))`,
+            message: `headers may not set ${RESERVED_HEADERS.join(', ')}: the sidecar writes them`,
+            reason: 'FieldValueForbidden',
+          },
+        ],
+      ),
+      path: z
+        .string()
+        .max(1024)
+        .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/)
+        .optional()
+        .describe(
+          "Ingress: the path providers POST to on the sidecar's ingress port (15006), e.g. /github.",
+        ),
+      verify: Verify.optional(),
+      forward: Forward.optional(),
+      workloadSelector: labelSelector(
+        'Which pods in the namespace get this endpoint, by pod labels. Default: every pod with the sidecar.',
+      ).optional(),
+    })
+    .describe('What the endpoint is: a destination (Egress) or a receiver (Ingress).'),
+  [
+    {
+      rule: "self.direction != 'Egress' || has(self.url)",
+      message: "spec.url is required for an Egress endpoint: set the receiver's https:// URL",
+      fieldPath: '.url',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: "self.direction != 'Ingress' || has(self.path)",
+      message:
+        'spec.path is required for an Ingress endpoint: set the path providers POST to, e.g. /github',
+      fieldPath: '.path',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: "self.direction != 'Ingress' || has(self.verify)",
+      message:
+        'spec.verify is required for an Ingress endpoint: choose a verification scheme and its secretRef',
+      fieldPath: '.verify',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: "self.direction == 'Egress' || (!has(self.url) && !has(self.signing) && !has(self.headers) && !has(self.timeout))",
+      message:
+        'url, signing, headers and timeout apply to Egress endpoints only: remove them or set direction: Egress',
+      fieldPath: '.direction',
+      reason: 'FieldValueForbidden',
+    },
+    {
+      rule: "self.direction == 'Ingress' || (!has(self.path) && !has(self.verify) && !has(self.forward))",
+      message:
+        'path, verify and forward apply to Ingress endpoints only: remove them or set direction: Ingress',
+      fieldPath: '.direction',
+      reason: 'FieldValueForbidden',
+    },
+    {
+      rule: '!has(self.url) || isURL(self.url)',
+      message: 'spec.url must be an absolute http:// or https:// URL',
+      fieldPath: '.url',
+      reason: 'FieldValueInvalid',
+    },
+  ],
+);
+
+/** The status of a WebhookEndpoint, written by the operator. */
+export const WebhookEndpointStatus = z
+  .object({
+    ...statusBase,
+    policy: z
+      .string()
+      .max(253)
+      .optional()
+      .describe(
+        'Name of the WebhookPolicy in effect for this endpoint (the oldest that selects it); empty: built-in defaults.',
+      ),
+  })
+  .describe('What the operator observed and published.');
+
+/** A whole WebhookEndpoint object. */
+export const WebhookEndpoint = z.object({
+  apiVersion: z.literal('hookgate.io/v1alpha1'),
+  kind: z.literal('WebhookEndpoint'),
+  metadata: ObjectMeta,
+  spec: WebhookEndpointSpec,
+  status: WebhookEndpointStatus.optional(),
+});
+
+/** A WebhookEndpoint as TypeScript sees it. */
+export type WebhookEndpoint = z.infer<typeof WebhookEndpoint>;
+/** The spec of a WebhookEndpoint. */
+export type WebhookEndpointSpec = z.infer<typeof WebhookEndpointSpec>;
+/** One status condition. */
+export type Condition = z.infer<typeof Condition>;
