@@ -62,7 +62,8 @@ const hmacSettings = z
     'Generic HMAC: for receivers or providers with a scheme of their own. Required when scheme is hmac.',
   );
 
-const Signing = cel(
+/** How webhooks are signed; shared by endpoints and a policy's dynamic destinations. */
+export const Signing = cel(
   z
     .object({
       scheme: z

@@ -2,6 +2,7 @@
 // dynamic destinations, payload size, delivery mode. The oldest selecting policy wins.
 import { z } from 'zod';
 import { ObjectMeta, cel, duration, labelSelector, statusBase } from './common.ts';
+import { Signing } from './endpoint.ts';
 
 /** Failure classes a policy may retry. */
 export const RETRY_ON = ['connect-error', 'timeout', '5xx', '429', '408'] as const;
@@ -184,6 +185,10 @@ const Destinations = z
       .describe(
         'Address ranges a destination may resolve to even though the SSRF guard refuses them by default (private, loopback, link-local…), e.g. 10.20.0.0/16 for an internal receiver.',
       ),
+
+    signing: Signing.optional().describe(
+      "How deliveries to destinations this policy admits are signed (same fields as a WebhookEndpoint's signing). Unset: they are sent unsigned.",
+    ),
   })
   .describe(
     'Dynamic destinations (the Hookgate-Destination header): refused unless a host matches allowedHosts; the resolved address must be public or inside allowedCIDRs.',

@@ -1,0 +1,114 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../errors.ts';
+import { loadConfigFile, parseConfig } from './load.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'hookgate-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+writeFileSync(join(dir, 'orders.key'), 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n');
+
+const problemsOf = async (text: string): Promise<readonly string[]> => {
+  try {
+    await parseConfig(text, 'sidecar.yaml', dir, {});
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe('ERR_CONFIG_INVALID');
+    return (err as ConfigError).problems;
+  }
+  throw new Error('the config was accepted');
+};
+
+describe('parseConfig', () => {
+  it('fills the defaults a platform engineer expects and reads secrets', async () => {
+    const loaded = await parseConfig(
+      `endpoints:\n  - name: orders\n    url: https://hooks.example.com/orders\n    signing:\n      secrets: [{ source: { file: orders.key } }]\n`,
+      'sidecar.yaml',
+      dir,
+      {},
+    );
+    const orders = loaded.config.endpoints[0]!;
+    expect(orders.signing.scheme).toBe('standard-webhooks');
+    expect(orders.policy.retry).toMatchObject({
+      maxAttempts: 3,
+      backoff: { initial: '200ms', max: '10s', multiplier: 2, jitter: 'full' },
+      syncDeadline: '30s',
+      schedule: ['0s', '5s', '5m', '30m', '2h', '5h', '10h', '10h'],
+    });
+    expect(orders.policy.maxPayloadBytes).toBe(1_048_576);
+    expect(loaded.config.listen).toEqual({ egress: '127.0.0.1:15001', ingress: '0.0.0.0:15006' });
+    expect(loaded.secret(orders.signing.secrets[0]!.source)).toBe(
+      'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+    );
+    expect(Object.isFrozen(orders.policy.retry.backoff)).toBe(true);
+  });
+
+  it('lists every problem with its path, not just the first', async () => {
+    const problems = await problemsOf(
+      [
+        'endpoints:',
+        '  - name: Orders',
+        '    url: ftp://x',
+        '    policy: { timeout: 5 minutes, retry: { maxAttempts: 0 } }',
+        '  - name: b',
+        '    url: https://b.example',
+        '    signing: { scheme: hmac, secrets: [{ source: { file: b.key } }] }',
+        'surprise: true',
+      ].join('\n'),
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^endpoints\[0\]\.name: use lower-case/),
+        expect.stringMatching(/^endpoints\[0\]\.url: use an absolute http/),
+        expect.stringMatching(/^endpoints\[0\]\.policy\.timeout: write a duration like 500ms/),
+        expect.stringMatching(/^endpoints\[0\]\.policy\.retry\.maxAttempts: /),
+        'endpoints[1].signing.hmac: set hmac exactly when scheme is hmac',
+        expect.stringMatching(/^\(top level\): Unrecognized key: "surprise"/),
+      ]),
+    );
+    expect(problems).toHaveLength(6);
+  });
+
+  it('refuses secrets it cannot read, naming the field and never a value', async () => {
+    const problems = await problemsOf(
+      [
+        'endpoints:',
+        '  - name: a',
+        '    url: https://a.example',
+        '    signing: { secrets: [{ source: { file: missing.key } }] }',
+        'ingress:',
+        '  - name: gh',
+        '    path: /github',
+        '    verify: { scheme: github, secrets: [{ env: GH_SECRET }] }',
+      ].join('\n'),
+    );
+    expect(problems).toEqual([
+      `endpoints[0].signing.secrets[0].source.file: cannot read ${join(dir, 'missing.key')} (ENOENT)`,
+      'ingress[0].verify.secrets[0].env: environment variable GH_SECRET is not set',
+    ]);
+  });
+
+  it('refuses duplicate endpoint names and ingress paths', async () => {
+    const problems = await problemsOf(
+      [
+        'endpoints: [{ name: a, url: "https://a.example" }, { name: a, url: "https://b.example" }]',
+        'ingress:',
+        '  - { name: x, path: /hook, verify: { scheme: bearer, secrets: [{ env: T }] } }',
+        '  - { name: y, path: /hook, verify: { scheme: bearer, secrets: [{ env: T }] } }',
+      ].join('\n'),
+    );
+    expect(problems).toEqual([
+      'endpoints[1].name: duplicate endpoint name "a" (also endpoints[0])',
+      'ingress[1].path: duplicate ingress path "/hook" (also ingress[0])',
+    ]);
+  });
+
+  it('reports YAML syntax errors and unreadable files as ConfigError', async () => {
+    expect(await problemsOf('endpoints: [')).toEqual([expect.stringMatching(/^YAML: /)]);
+    await expect(loadConfigFile(join(dir, 'nope.yaml'))).rejects.toMatchObject({
+      code: 'ERR_CONFIG_INVALID',
+      problems: ['cannot read the file (ENOENT)'],
+    });
+  });
+});

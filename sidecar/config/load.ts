@@ -1,0 +1,123 @@
+// Loading the sidecar configuration: parse once at the edge, report every problem with its path,
+// read the secrets it references, freeze. A config whose secrets cannot be read is as invalid as
+// one with a typo: both are refused whole, and the caller keeps the last good one.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { deepFreeze } from '../../common/freeze.ts';
+import { ConfigError } from '../errors.ts';
+import { SidecarConfig, type SecretSource } from './schema.ts';
+
+/** A validated configuration with its secrets read. */
+export interface LoadedConfig {
+  readonly config: SidecarConfig;
+  /** sha256 of the file's bytes: equal digests mean nothing changed. */
+  readonly digest: string;
+  /** The bytes of a secret the config references (read at load time). */
+  secret(source: SecretSource): string;
+}
+
+/** Formats zod issues as `path: message` lines, the path written the way a YAML reader finds it. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const path = issue.path
+      .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+      .join('');
+    return `${path === '' ? '(top level)' : path}: ${issue.message}`;
+  });
+}
+
+/** Every SecretSource in the config, with its path for error messages. */
+function secretSources(config: SidecarConfig): [string, SecretSource][] {
+  const found: [string, SecretSource][] = [];
+  config.endpoints.forEach((e, i) =>
+    e.signing.secrets.forEach((s, j) =>
+      found.push([`endpoints[${i}].signing.secrets[${j}].source`, s.source]),
+    ),
+  );
+  config.dynamic.forEach((d, i) =>
+    d.signing.secrets.forEach((s, j) =>
+      found.push([`dynamic[${i}].signing.secrets[${j}].source`, s.source]),
+    ),
+  );
+  config.ingress.forEach((e, i) => {
+    e.verify.secrets.forEach((s, j) => found.push([`ingress[${i}].verify.secrets[${j}]`, s]));
+    if (e.verify.username !== undefined)
+      found.push([`ingress[${i}].verify.username`, e.verify.username]);
+    if (e.verify.password !== undefined)
+      found.push([`ingress[${i}].verify.password`, e.verify.password]);
+  });
+  return found;
+}
+
+/**
+ * Parses and validates configuration text. `baseDir` resolves relative secret files; `env` is
+ * where `{ env: NAME }` secrets come from.
+ */
+export async function parseConfig(
+  text: string,
+  source: string,
+  baseDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LoadedConfig> {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
+    );
+  }
+  const parsed = SidecarConfig.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) throw new ConfigError(source, formatIssues(parsed.error.issues));
+  const config = parsed.data;
+
+  const values = new Map<SecretSource, string>();
+  const problems: string[] = [];
+  for (const [path, s] of secretSources(config)) {
+    if ('env' in s) {
+      const value = env[s.env];
+      if (value === undefined || value === '')
+        problems.push(`${path}.env: environment variable ${s.env} is not set`);
+      else values.set(s, value);
+      continue;
+    }
+    const file = isAbsolute(s.file) ? s.file : resolve(baseDir, s.file);
+    try {
+      const value = (await readFile(file, 'utf8')).trim();
+      if (value === '') problems.push(`${path}.file: ${file} is empty`);
+      else values.set(s, value);
+    } catch (err) {
+      problems.push(
+        `${path}.file: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(source, problems);
+
+  const frozen = deepFreeze(config);
+  return {
+    config: frozen,
+    digest: createHash('sha256').update(text).digest('hex'),
+    secret(s: SecretSource): string {
+      const value = values.get(s);
+      if (value === undefined)
+        throw new Error('secret source does not belong to this configuration');
+      return value;
+    },
+  };
+}
+
+/** Reads and validates the configuration file at `path`. */
+export async function loadConfigFile(path: string, env?: NodeJS.ProcessEnv): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(path, [
+      `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    ]);
+  }
+  return parseConfig(text, path, dirname(resolve(path)), env);
+}

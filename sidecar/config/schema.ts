@@ -1,0 +1,310 @@
+// The sidecar's configuration file: the compiled form the operator publishes (one ConfigMap per
+// namespace, secrets in a Secret mounted beside it) and what `hookgate-sidecar --config FILE`
+// reads standalone. Policies arrive resolved: each endpoint carries the policy in effect, so the
+// sidecar never evaluates selectors. Defaults live here, so a hand-written file stays short.
+import { z } from 'zod';
+import { DURATION_PATTERN } from '../../api/v1alpha1/common.ts';
+import { RETRY_ON } from '../../api/v1alpha1/policy.ts';
+
+const duration = z
+  .string()
+  .regex(DURATION_PATTERN, 'write a duration like 500ms, 30s, 5m or 1h30m');
+const name = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'use lower-case letters, digits, - and .');
+const headerName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9-]+$/, 'use letters, digits and -');
+
+/**
+ * Where a secret's bytes come from: a file (the operator's mounted Secret; a relative path is
+ * resolved against the config file's folder) or an environment variable. Never inline.
+ */
+export const SecretSource = z.union([
+  z.object({ file: z.string().min(1) }).strict(),
+  z
+    .object({
+      env: z
+        .string()
+        .min(1)
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+    })
+    .strict(),
+]);
+/** Where a secret's bytes come from. */
+export type SecretSource = z.infer<typeof SecretSource>;
+
+const HmacSettings = z
+  .object({
+    header: headerName,
+    algorithm: z.enum(['sha256', 'sha512']).default('sha256'),
+    encoding: z.enum(['hex', 'base64']).default('hex'),
+    prefix: z.string().max(32).optional(),
+    timestampHeader: headerName.optional(),
+  })
+  .strict();
+
+/** How outgoing webhooks are signed. `none` exists for receivers that verify nothing. */
+export const Signing = z
+  .object({
+    scheme: z.enum(['standard-webhooks', 'github', 'hmac', 'none']).default('standard-webhooks'),
+    /** Current secret first; rotated-out ones carry `expiresAt` and stop signing after it. */
+    secrets: z
+      .array(z.object({ source: SecretSource, expiresAt: z.iso.datetime().optional() }).strict())
+      .max(5)
+      .default([]),
+    hmac: HmacSettings.optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.scheme !== 'none' && s.secrets.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secrets'],
+        message: `scheme ${s.scheme} needs at least one secret`,
+      });
+    }
+    if ((s.scheme === 'hmac') !== (s.hmac !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hmac'],
+        message: 'set hmac exactly when scheme is hmac',
+      });
+    }
+    if (s.scheme !== 'standard-webhooks' && s.secrets.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secrets'],
+        message: `scheme ${s.scheme} signs with one secret only`,
+      });
+    }
+  });
+
+/** The policy in effect for an endpoint, defaults filled in. */
+export const Policy = z
+  .object({
+    /** The WebhookPolicy this came from, for logs and metrics; absent: built-in defaults. */
+    name: z.string().max(253).optional(),
+    timeout: duration.default('10s'),
+    retry: z
+      .object({
+        maxAttempts: z.number().int().min(1).max(50).default(3),
+        backoff: z
+          .object({
+            initial: duration.default('200ms'),
+            max: duration.default('10s'),
+            multiplier: z.number().min(1).max(10).default(2),
+            jitter: z.enum(['full', 'none']).default('full'),
+          })
+          .strict()
+          .prefault({}),
+        retryOn: z.array(z.enum(RETRY_ON)).default([...RETRY_ON]),
+        honorRetryAfter: z.boolean().default(true),
+        maxRetryAfter: duration.default('1m'),
+        syncDeadline: duration.default('30s'),
+        schedule: z
+          .array(duration)
+          .min(1)
+          .max(30)
+          .default(['0s', '5s', '5m', '30m', '2h', '5h', '10h', '10h']),
+      })
+      .strict()
+      .prefault({}),
+    rateLimit: z
+      .object({
+        rate: z.number().int().min(1),
+        per: z.enum(['second', 'minute']).default('second'),
+        burst: z.number().int().min(1).optional(),
+        scope: z.enum(['pod', 'global']).default('pod'),
+      })
+      .strict()
+      .optional(),
+    circuitBreaker: z
+      .object({
+        consecutiveFailures: z.number().int().min(1).optional(),
+        failureRatePercent: z.number().int().min(1).max(100).optional(),
+        window: duration.default('30s'),
+        minimumRequests: z.number().int().min(1).default(20),
+        openDuration: duration.default('30s'),
+        halfOpenProbes: z.number().int().min(1).default(1),
+      })
+      .strict()
+      .optional(),
+    destinations: z
+      .object({
+        allowedHosts: z.array(z.string().min(1)).default([]),
+        allowedCIDRs: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .optional(),
+    maxPayloadBytes: z.number().int().min(1).max(26_214_400).default(1_048_576),
+    delivery: z
+      .object({
+        mode: z.enum(['sync', 'async']).default('sync'),
+        ordering: z.enum(['none', 'per-endpoint']).default('none'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+/** One named egress destination. */
+export const EgressEndpoint = z
+  .object({
+    name,
+    url: z.url({ protocol: /^https?$/, error: 'use an absolute http:// or https:// URL' }),
+    /** The WebhookEndpoint's labels: what fan-out selectors match. */
+    labels: z.record(z.string(), z.string()).default({}),
+    signing: Signing.prefault({ scheme: 'none' }),
+    headers: z.record(headerName, z.string()).default({}),
+    policy: Policy.prefault({}),
+  })
+  .strict();
+
+/**
+ * Dynamic destinations (`Hookgate-Destination`), compiled from policies with `destinations`:
+ * tried in order, the first whose allowedHosts admit the host handles the delivery.
+ */
+export const DynamicRoute = z
+  .object({
+    signing: Signing.prefault({ scheme: 'none' }),
+    policy: Policy.refine((p) => p.destinations !== undefined, {
+      message: 'a dynamic route needs policy.destinations',
+      path: ['destinations'],
+    }),
+  })
+  .strict();
+
+/** How incoming webhooks are verified. */
+export const Verify = z
+  .object({
+    scheme: z.enum([
+      'standard-webhooks',
+      'github',
+      'stripe',
+      'shopify',
+      'slack',
+      'hmac',
+      'basic',
+      'bearer',
+    ]),
+    /** Accepted secrets (any verifies); for basic: `username` and `password` sources instead. */
+    secrets: z.array(SecretSource).max(5).default([]),
+    username: SecretSource.optional(),
+    password: SecretSource.optional(),
+    tolerance: duration.default('5m'),
+    hmac: HmacSettings.optional(),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.scheme === 'basic' && (v.username === undefined || v.password === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['username'],
+        message: 'scheme basic needs username and password sources',
+      });
+    }
+    if (v.scheme !== 'basic' && v.secrets.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secrets'],
+        message: `scheme ${v.scheme} needs at least one secret`,
+      });
+    }
+    if ((v.scheme === 'hmac') !== (v.hmac !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hmac'],
+        message: 'set hmac exactly when scheme is hmac',
+      });
+    }
+  });
+
+/** One ingress receiver. */
+export const IngressEndpoint = z
+  .object({
+    name,
+    path: z.string().regex(/^\//, 'start the path with /'),
+    verify: Verify,
+    forward: z
+      .object({
+        port: z.number().int().min(1).max(65535).default(8080),
+        /** App path; absent: the path the webhook arrived on. */
+        path: z.string().regex(/^\//, 'start the path with /').optional(),
+        buffered: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    deduplication: z
+      .object({ window: duration.default('24h') })
+      .strict()
+      .prefault({}),
+    maxPayloadBytes: z.number().int().min(1).max(26_214_400).default(1_048_576),
+  })
+  .strict();
+
+const listen = z
+  .string()
+  .regex(/^(\[[^\]]+\]|[^:]+):\d{1,5}$/, 'write host:port, e.g. 127.0.0.1:15001');
+
+/** The whole sidecar configuration file. */
+export const SidecarConfig = z
+  .object({
+    /** Increases with every change the operator publishes; shown on /config and in metrics. */
+    generation: z.number().int().min(0).default(0),
+    namespace: z.string().optional(),
+    listen: z
+      .object({
+        egress: listen.default('127.0.0.1:15001'),
+        ingress: listen.default('0.0.0.0:15006'),
+      })
+      .strict()
+      .prefault({}),
+    endpoints: z.array(EgressEndpoint).default([]),
+    dynamic: z.array(DynamicRoute).default([]),
+    ingress: z.array(IngressEndpoint).default([]),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const seen = new Map<string, number>();
+    c.endpoints.forEach((e, i) => {
+      if (seen.has(e.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['endpoints', i, 'name'],
+          message: `duplicate endpoint name "${e.name}" (also endpoints[${seen.get(e.name)}])`,
+        });
+      }
+      seen.set(e.name, i);
+    });
+    const paths = new Map<string, number>();
+    c.ingress.forEach((e, i) => {
+      if (paths.has(e.path)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ingress', i, 'path'],
+          message: `duplicate ingress path "${e.path}" (also ingress[${paths.get(e.path)}])`,
+        });
+      }
+      paths.set(e.path, i);
+    });
+  });
+
+/** The sidecar configuration as the file states it, defaults applied. */
+export type SidecarConfig = z.infer<typeof SidecarConfig>;
+/** One egress endpoint, defaults applied. */
+export type EgressEndpoint = z.infer<typeof EgressEndpoint>;
+/** One ingress endpoint, defaults applied. */
+export type IngressEndpoint = z.infer<typeof IngressEndpoint>;
+/** One dynamic route. */
+export type DynamicRoute = z.infer<typeof DynamicRoute>;
+/** A resolved policy. */
+export type Policy = z.infer<typeof Policy>;
+/** Egress signing settings. */
+export type Signing = z.infer<typeof Signing>;
+/** Ingress verification settings. */
+export type Verify = z.infer<typeof Verify>;
