@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseListenAddress } from './cli.ts';
+import { parseFlags, parseListenAddress } from './cli.ts';
 import { VERSION } from './version.ts';
 
 describe('parseListenAddress', () => {
@@ -35,5 +35,25 @@ describe('VERSION', () => {
       version: string;
     };
     expect(VERSION).toBe(pkg.version);
+  });
+});
+
+describe('parseFlags', () => {
+  it.each([
+    // both spellings, as people type them
+    [['--config', 'a.yaml'], { config: 'a.yaml' }],
+    [['--config=a.yaml'], { config: 'a.yaml' }],
+    // nothing given
+    [[], {}],
+  ])('%j', (argv, expected) => {
+    expect(parseFlags(argv, ['config'])).toEqual(expected);
+  });
+
+  it.each([
+    [['--confg', 'a.yaml'], 'unknown argument "--confg" (see --help)'],
+    [['serve'], 'unknown argument "serve" (see --help)'],
+    [['--config'], '--config needs a value'],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseFlags(argv, ['config'])).toThrow(message);
   });
 });

@@ -24,6 +24,27 @@ export function parseListenAddress(variable: string, value: string): ListenAddre
 export interface ProgramStart {
   log: Logger;
   admin: ListenAddress;
+  /** Values of the `valueFlags` given on the command line (`--name value` or `--name=value`). */
+  flags: Record<string, string>;
+}
+
+/** Parses `--name value` / `--name=value` for the allowed names; anything else is an error. */
+export function parseFlags(
+  argv: readonly string[],
+  allowed: readonly string[],
+): Record<string, string> {
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const match = /^--([a-z][a-z-]*)(?:=(.*))?$/.exec(arg);
+    if (match === null || !allowed.includes(match[1]!)) {
+      throw new Error(`unknown argument "${arg}" (see --help)`);
+    }
+    const value = match[2] ?? argv[++i];
+    if (value === undefined || value === '') throw new Error(`--${match[1]} needs a value`);
+    flags[match[1]!] = value;
+  }
+  return flags;
 }
 
 /**
@@ -35,23 +56,24 @@ export function startProgram(
   usage: string,
   defaultAdminAddr: string,
   argv: readonly string[] = process.argv.slice(2),
+  valueFlags: readonly string[] = [],
 ): ProgramStart | undefined {
   if (argv.includes('--version')) {
     process.stdout.write(`hookgate-${program} ${VERSION}\n`);
     return undefined;
   }
-  if (argv.includes('--help') || argv.length > 0) {
-    (argv.includes('--help') ? process.stdout : process.stderr).write(usage);
-    if (!argv.includes('--help')) process.exitCode = 2;
+  if (argv.includes('--help')) {
+    process.stdout.write(usage);
     return undefined;
   }
   try {
+    const flags = parseFlags(argv, valueFlags);
     const level = parseLogLevel(process.env[ENV_LOG_LEVEL]);
     const admin = parseListenAddress(
       ENV_ADMIN_ADDR,
       process.env[ENV_ADMIN_ADDR] ?? defaultAdminAddr,
     );
-    return { log: createLogger({ program: `hookgate-${program}` }, level), admin };
+    return { log: createLogger({ program: `hookgate-${program}` }, level), admin, flags };
   } catch (err) {
     process.stderr.write(`hookgate-${program}: ${(err as Error).message}\n`);
     process.exitCode = 2;

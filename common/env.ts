@@ -11,3 +11,7 @@ export const ENV_ADMIN_ADDR = `${ENV_PREFIX}ADMIN_ADDR`;
 export const ENV_LOG_LEVEL = `${ENV_PREFIX}LOG_LEVEL`;
 /** Kubeconfig for the operator when it runs outside a cluster (else in-cluster, then ~/.kube/config). */
 export const ENV_KUBECONFIG = 'KUBECONFIG';
+/** Sidecar configuration file, when `--config` is not given. */
+export const ENV_CONFIG = `${ENV_PREFIX}CONFIG`;
+/** How long the sidecar lets in-flight deliveries finish on shutdown (a duration, e.g. 10s). */
+export const ENV_DRAIN_TIMEOUT = `${ENV_PREFIX}DRAIN_TIMEOUT`;

@@ -1,25 +1,129 @@
 #!/usr/bin/env node
-// hookgate-sidecar: the data plane next to each app container. Today it runs the admin server
-// (health, readiness, metrics); it reports not-ready until a proxy configuration is loaded.
+// hookgate-sidecar: the data plane next to each app container. Loads its configuration file
+// (hot-reloaded), serves egress on 127.0.0.1:15001, and the admin server (health, readiness,
+// metrics, /config). Without a configuration it serves only the admin port and is not ready.
+import { Redis } from 'ioredis';
 import { startAdminServer } from '../common/admin.ts';
-import { onShutdown, startProgram } from '../common/cli.ts';
+import { onShutdown, parseListenAddress, startProgram } from '../common/cli.ts';
+import { parseDuration } from '../common/duration.ts';
+import { ENV_CONFIG, ENV_DRAIN_TIMEOUT, ENV_REDIS_URL } from '../common/env.ts';
 import { createRegistry } from '../common/metrics.ts';
+import type { LoadedConfig } from './config/load.ts';
+import { ConfigWatcher } from './config/watch.ts';
+import { ConfigError } from './errors.ts';
+import { startEgressServer, type EgressServer } from './egress/server.ts';
 
-const usage = `Usage: hookgate-sidecar [--help | --version]
+const usage = `Usage: hookgate-sidecar [--config FILE] [--help | --version]
 
-Runs next to an application container. Admin server: /healthz, /readyz, /metrics.
+Runs next to an application container.
+  egress   127.0.0.1:15001  the app sends webhooks here (POST /<endpoint-name>[/path])
+  admin    0.0.0.0:15020    /healthz, /readyz, /metrics, /config
+Options:
+  --config FILE           configuration file, hot-reloaded (default $HOOKGATE_CONFIG)
 Environment:
-  HOOKGATE_ADMIN_ADDR   admin listen address (default 0.0.0.0:15020)
-  HOOKGATE_LOG_LEVEL    debug | info | warn | error (default info)
+  HOOKGATE_CONFIG         configuration file when --config is not given
+  HOOKGATE_REDIS_URL      Redis for global rate limits (optional)
+  HOOKGATE_ADMIN_ADDR     admin listen address (default 0.0.0.0:15020)
+  HOOKGATE_DRAIN_TIMEOUT  how long in-flight deliveries may finish on shutdown (default 10s)
+  HOOKGATE_LOG_LEVEL      debug | info | warn | error (default info)
 `;
 
-const start = startProgram('sidecar', usage, '0.0.0.0:15020');
+/** Public facts about a configuration for /config: names and shapes, never secrets. */
+function describeConfig(loaded: LoadedConfig | undefined): unknown {
+  if (loaded === undefined) return { loaded: false };
+  const { config } = loaded;
+  return {
+    loaded: true,
+    generation: config.generation,
+    namespace: config.namespace ?? null,
+    endpoints: config.endpoints.map((e) => {
+      const url = new URL(e.url);
+      return {
+        name: e.name,
+        url: `${url.origin}${url.pathname}`,
+        signing: e.signing.scheme,
+        policy: e.policy.name ?? null,
+      };
+    }),
+    dynamicRoutes: config.dynamic.length,
+    ingress: config.ingress.map((i) => ({ name: i.name, path: i.path, verify: i.verify.scheme })),
+  };
+}
+
+const start = startProgram('sidecar', usage, '0.0.0.0:15020', process.argv.slice(2), ['config']);
 if (start !== undefined) {
-  const { log, admin } = start;
-  const server = await startAdminServer(admin.host, admin.port, {
-    registry: createRegistry('sidecar'),
-    readiness: [{ name: 'config', check: () => Promise.resolve('no configuration loaded') }],
+  const { log, admin, flags } = start;
+  const configPath = flags['config'] ?? process.env[ENV_CONFIG];
+  const registry = createRegistry('sidecar');
+  let watcher: ConfigWatcher | undefined;
+  let egress: EgressServer | undefined;
+  let redis: Redis | undefined;
+  try {
+    if (configPath !== undefined) {
+      watcher = await ConfigWatcher.start(configPath, {
+        onChange: (next, previous) => {
+          log.info('configuration reloaded', {
+            generation: next.config.generation,
+            previousGeneration: previous.config.generation,
+          });
+          if (next.config.listen.egress !== previous.config.listen.egress) {
+            log.warn('listen addresses change on restart only', {
+              egress: next.config.listen.egress,
+            });
+          }
+        },
+        onRejected: (problems) =>
+          log.error('new configuration refused, keeping the last good one', {
+            problems: problems.join('; '),
+          }),
+      });
+      const redisUrl = process.env[ENV_REDIS_URL];
+      if (redisUrl !== undefined && redisUrl !== '') {
+        // Commands fail fast while Redis is away, so limiters fall back instead of queueing.
+        redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+        redis.on('error', (err: Error) => log.warn('redis error', { error: err.message }));
+      }
+      const current = watcher;
+      const listen = parseListenAddress('listen.egress', current.current.config.listen.egress);
+      egress = await startEgressServer(listen.host, listen.port, {
+        config: () => current.current,
+        registry,
+        log,
+        redis,
+        scope: current.current.config.namespace ?? 'default',
+      });
+      log.info('egress listening', {
+        host: listen.host,
+        port: egress.port,
+        generation: current.current.config.generation,
+      });
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`hookgate-sidecar: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+
+  const adminServer = await startAdminServer(admin.host, admin.port, {
+    registry,
+    readiness: [
+      {
+        name: 'config',
+        check: () => Promise.resolve(watcher === undefined ? 'no configuration loaded' : undefined),
+      },
+    ],
+    routes: { '/config': () => describeConfig(watcher?.current) },
   });
-  log.info('admin server listening', { host: admin.host, port: server.port });
-  onShutdown(log, () => server.close());
+  log.info('admin server listening', { host: admin.host, port: adminServer.port });
+
+  const drainMs = parseDuration(process.env[ENV_DRAIN_TIMEOUT] ?? '10s');
+  onShutdown(log, async () => {
+    watcher?.close();
+    // Egress first: in-flight deliveries finish (within the drain time) while admin still answers.
+    await egress?.close(drainMs);
+    redis?.disconnect();
+    await adminServer.close();
+  });
 }

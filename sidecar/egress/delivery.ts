@@ -1,0 +1,60 @@
+// The shapes every egress layer shares: one delivery (stable across its attempts), one attempt's
+// result, and the Layer interface the pipeline stacks. A layer may answer locally (`local`)
+// without calling the next one — the rate limiter and an open breaker do.
+import type { Problem } from '../problem.ts';
+import type { TransportErrorKind } from './retry-classifier.ts';
+
+/** One webhook on its way out; the same object for every attempt. */
+export interface Delivery {
+  /** Stable across retries; sent as `webhook-id` and returned as `Hookgate-Delivery-Id`. */
+  readonly deliveryId: string;
+  /** Endpoint name for logs and metrics (`dynamic` for Hookgate-Destination deliveries). */
+  readonly endpointName: string;
+  readonly url: URL;
+  readonly method: string;
+  /** Headers for the receiver, already filtered, static headers added; signature headers come later. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+  /** Epoch ms after which no attempt may start and none may run on. */
+  readonly deadline: number;
+}
+
+/** What one attempt produced. */
+export type AttemptResult =
+  | {
+      readonly kind: 'response';
+      readonly status: number;
+      readonly headers: Readonly<Record<string, string | string[]>>;
+      readonly body: Buffer;
+      /** The body was longer than the cap and was cut there. */
+      readonly truncated: boolean;
+      readonly durationMs: number;
+    }
+  | {
+      readonly kind: 'error';
+      readonly error: TransportErrorKind;
+      readonly message: string;
+      /** For destination-not-allowed: the refused address range (metrics label). */
+      readonly range?: string;
+      readonly durationMs: number;
+    }
+  /** A layer answered without reaching the receiver: final, never retried. */
+  | { readonly kind: 'local'; readonly problem: Problem };
+
+/** Performs attempt number `attempt` (1-based) of `delivery`. */
+export type Attempt = (delivery: Delivery, attempt: number) => Promise<AttemptResult>;
+
+/** Wraps the next stage of the pipeline. */
+export type Layer = (next: Attempt) => Attempt;
+
+/** Time, injected so tests drive backoff, limits and breakers without sleeping. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/** The real clock. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};

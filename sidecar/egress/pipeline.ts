@@ -1,0 +1,42 @@
+// The egress pipeline for one attempt, outermost layer first. Each layer is one concern in its own
+// file; this is the one place that decides their order.
+import type { Dispatcher } from 'undici';
+import type { Signer } from '../signing/index.ts';
+import type { CircuitBreaker } from './circuit-breaker.ts';
+import type { Attempt, Clock, Layer } from './delivery.ts';
+import { circuitBreakerLayer } from './layers/circuit-breaker.ts';
+import { rateLimitLayer } from './layers/rate-limit.ts';
+import { sendStage } from './layers/send.ts';
+import { signLayer } from './layers/sign.ts';
+import type { RateLimiter } from './token-bucket.ts';
+
+/** The parts one endpoint's pipeline is made of. */
+export interface PipelineParts {
+  limiter: RateLimiter | undefined;
+  breaker: CircuitBreaker | undefined;
+  signerAt: (now: number) => Signer | undefined;
+  dispatcher: Dispatcher;
+  timeoutMs: number;
+  clock: Clock;
+  onRateLimited: () => void;
+  onCircuitOpen: () => void;
+}
+
+/** Composes the per-attempt pipeline. */
+export function composeAttempt(parts: PipelineParts): Attempt {
+  const layers: Layer[] = [
+    // 1. Rate limit first: a waiting attempt holds no breaker probe and no connection.
+    ...(parts.limiter ? [rateLimitLayer(parts.limiter, parts.clock, parts.onRateLimited)] : []),
+    // 2. Breaker next: it sees the attempt only once it may really go out.
+    ...(parts.breaker
+      ? [circuitBreakerLayer(parts.breaker, parts.clock, parts.onCircuitOpen)]
+      : []),
+    // 3. Sign last before sending, so the timestamp is the attempt's own.
+    signLayer(parts.signerAt, parts.clock),
+  ];
+  // 4. The upstream call ends the chain.
+  return layers.reduceRight<Attempt>(
+    (next, layer) => layer(next),
+    sendStage(parts.dispatcher, parts.timeoutMs, parts.clock),
+  );
+}

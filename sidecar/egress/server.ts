@@ -1,0 +1,386 @@
+// The egress HTTP server on 127.0.0.1:15001: the app POSTs a webhook here and gets the receiver's
+// final answer (or a problem body when the gateway refuses). Routing, the body cap and the
+// response mapping live here; everything between is the endpoint's pipeline and retry loop.
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../common/log.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import { sendProblem, type Problem } from '../problem.ts';
+import { systemClock, type AttemptResult, type Clock, type Delivery } from './delivery.ts';
+import { inboundHeaders, outboundHeaders } from './headers.ts';
+import { createEgressMetrics, type EgressMetrics } from './metrics.ts';
+import { deliverWithRetries, type DeliveryOutcome } from './retry.ts';
+import {
+  RuntimeStore,
+  buildEgressRuntime,
+  type EgressRuntime,
+  type EndpointRuntime,
+} from './runtime.ts';
+
+/** What the egress server needs. */
+export interface EgressServerOptions {
+  /** The configuration in force, read per request (hot reload). */
+  config: () => LoadedConfig;
+  registry: Registry;
+  log: Logger;
+  redis?: Redis | undefined;
+  clock?: Clock;
+  /** Prefix of global rate-limit keys (the namespace); default `default`. */
+  scope?: string;
+}
+
+/** A listening egress server. */
+export interface EgressServer {
+  readonly port: number;
+  /** Stops accepting, lets in-flight deliveries finish for up to `drainMs`, then closes. */
+  close(drainMs?: number): Promise<void>;
+}
+
+const DELIVERY_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** A new delivery id in the Standard Webhooks style (`msg_` and 22 random characters). */
+export function newDeliveryId(): string {
+  return `msg_${randomBytes(16).toString('base64url')}`;
+}
+
+/** Reads the request body, refusing more than `cap` bytes. */
+async function readBody(req: IncomingMessage, cap: number): Promise<Buffer | undefined> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > cap) return undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > cap) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The metrics outcome and, for gateway-side answers, the problem for a final result. */
+function finalAnswer(
+  result: AttemptResult,
+  endpoint: string,
+): { outcome: string; problem?: Problem } {
+  if (result.kind === 'local') {
+    return { outcome: result.problem.type.replaceAll('-', '_'), problem: result.problem };
+  }
+  if (result.kind === 'response') {
+    if (result.status >= 300 && result.status < 400) {
+      const location = result.headers['location'];
+      return {
+        outcome: 'redirect',
+        problem: {
+          type: 'redirect-not-followed',
+          title: 'Receiver redirected',
+          status: 502,
+          detail: `the receiver of ${endpoint} answered ${result.status}${location ? ` to ${String(location)}` : ''}; webhooks are never redirected: point the endpoint at the final URL`,
+        },
+      };
+    }
+    return { outcome: result.status < 300 ? 'delivered' : 'failed' };
+  }
+  switch (result.error) {
+    case 'destination-not-allowed':
+      return {
+        outcome: 'destination_not_allowed',
+        problem: {
+          type: 'destination-not-allowed',
+          title: 'Destination not allowed',
+          status: 403,
+          detail: result.message,
+        },
+      };
+    case 'timeout':
+      return {
+        outcome: 'timeout',
+        problem: {
+          type: 'receiver-timeout',
+          title: 'Receiver timed out',
+          status: 504,
+          detail: `${endpoint}: ${result.message}`,
+        },
+      };
+    default:
+      return {
+        outcome: 'unreachable',
+        problem: {
+          type: 'receiver-unreachable',
+          title: 'Receiver unreachable',
+          status: 502,
+          detail: `${endpoint}: ${result.message}`,
+        },
+      };
+  }
+}
+
+/** Starts the egress server on `host:port`. */
+export async function startEgressServer(
+  host: string,
+  port: number,
+  options: EgressServerOptions,
+): Promise<EgressServer> {
+  const clock = options.clock ?? systemClock;
+  const metrics: EgressMetrics = createEgressMetrics(options.registry);
+  const store = new RuntimeStore();
+  const deps = {
+    clock,
+    metrics,
+    log: options.log,
+    redis: options.redis,
+    scope: options.scope ?? 'default',
+  };
+  const runtimes = new WeakMap<LoadedConfig, EgressRuntime>();
+  const runtime = (): EgressRuntime => {
+    const config = options.config();
+    let built = runtimes.get(config);
+    if (built === undefined) {
+      built = buildEgressRuntime(config, store, deps);
+      runtimes.set(config, built);
+    }
+    return built;
+  };
+  let inFlight = 0;
+  let draining = false;
+  let drained: (() => void) | undefined;
+
+  /** Finds the endpoint and target URL of a request, or the problem that refuses it. */
+  const route = (
+    req: IncomingMessage,
+    rt: EgressRuntime,
+  ): { endpoint: EndpointRuntime; url: URL } | Problem => {
+    const url = new URL(req.url ?? '/', 'http://egress');
+    const [, first = '', ...rest] = url.pathname.split('/');
+    if (first === '_events') {
+      return {
+        type: 'not-available',
+        title: 'Fan-out not available',
+        status: 501,
+        detail: 'POST /_events (fan-out to subscribed endpoints) is not available in this version',
+      };
+    }
+    if (first === '') {
+      const destination = req.headers['hookgate-destination'];
+      if (typeof destination !== 'string') {
+        return {
+          type: 'unknown-endpoint',
+          title: 'No endpoint named',
+          status: 404,
+          detail: 'POST /<endpoint-name>[/path], or POST / with a Hookgate-Destination header',
+        };
+      }
+      let target: URL;
+      try {
+        target = new URL(destination);
+      } catch {
+        target = new URL('invalid:');
+      }
+      if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+        return {
+          type: 'bad-request',
+          title: 'Bad destination',
+          status: 400,
+          detail: 'Hookgate-Destination must be an absolute http:// or https:// URL',
+        };
+      }
+      const dynamic = rt.dynamic.find((d) => d.admitsHost(target.hostname));
+      if (dynamic === undefined) {
+        return {
+          type: 'destination-not-allowed',
+          title: 'Destination not allowed',
+          status: 403,
+          detail: `no policy's destinations.allowedHosts admits ${target.hostname}`,
+        };
+      }
+      return { endpoint: dynamic, url: target };
+    }
+    const name = decodeURIComponent(first);
+    const endpoint = rt.endpoints.get(name);
+    if (endpoint?.url === undefined) {
+      return {
+        type: 'unknown-endpoint',
+        title: 'Unknown endpoint',
+        status: 404,
+        detail: `no egress endpoint named "${name}" in config generation ${rt.generation}`,
+        endpoint: name,
+      };
+    }
+    const target = new URL(endpoint.url);
+    if (rest.length > 0)
+      target.pathname = `${target.pathname.replace(/\/$/, '')}/${rest.join('/')}`;
+    if (url.search !== '') target.search = url.search;
+    return { endpoint, url: target };
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = clock.now();
+    if (draining) {
+      sendProblem(
+        res,
+        {
+          type: 'shutting-down',
+          title: 'Shutting down',
+          status: 503,
+          detail: 'the sidecar is draining; retry on another pod',
+          retryAfterMs: 1000,
+        },
+        { connection: 'close' },
+      );
+      return;
+    }
+    if (req.method === 'CONNECT' || req.method === 'GET' || req.method === 'HEAD') {
+      sendProblem(res, {
+        type: 'method-not-allowed',
+        title: 'Method not allowed',
+        status: 405,
+        detail: 'send webhooks with POST (or PUT, PATCH, DELETE)',
+      });
+      return;
+    }
+    const rt = runtime();
+    const routed = route(req, rt);
+    if ('type' in routed) {
+      metrics.deliveries.inc({
+        // Never the requested name: arbitrary paths must not become label values.
+        endpoint: 'unknown',
+        outcome: routed.type.replaceAll('-', '_'),
+      });
+      sendProblem(res, routed);
+      return;
+    }
+    const { endpoint, url } = routed;
+    const label = endpoint.url === undefined ? 'dynamic' : endpoint.name;
+    const cap = endpoint.policy.maxPayloadBytes;
+    const body = await readBody(req, cap);
+    if (body === undefined) {
+      metrics.deliveries.inc({ endpoint: label, outcome: 'too_large' });
+      sendProblem(
+        res,
+        {
+          type: 'payload-too-large',
+          title: 'Payload too large',
+          status: 413,
+          detail: `the body exceeds ${cap} bytes, the maxPayloadBytes of ${label}'s policy`,
+          endpoint: label,
+        },
+        { connection: 'close' },
+      );
+      return;
+    }
+    const requested = req.headers['hookgate-delivery-id'];
+    const delivery: Delivery = {
+      deliveryId:
+        typeof requested === 'string' && DELIVERY_ID.test(requested) ? requested : newDeliveryId(),
+      endpointName: label,
+      url,
+      method: req.method ?? 'POST',
+      headers: { ...outboundHeaders(req.headers, endpoint.reservedHeaders), ...endpoint.headers },
+      body,
+      deadline: started + endpoint.syncDeadlineMs,
+    };
+    const outcome: DeliveryOutcome = await deliverWithRetries(
+      delivery,
+      endpoint.attempt,
+      endpoint.retry,
+      clock,
+      (result) => {
+        if (result.kind === 'response')
+          metrics.attempts.inc({ endpoint: label, result: `${Math.floor(result.status / 100)}xx` });
+        else if (result.kind === 'error') {
+          metrics.attempts.inc({ endpoint: label, result: result.error.replaceAll('-', '_') });
+          if (result.error === 'destination-not-allowed')
+            metrics.ssrfRefusals.inc({
+              range: result.range ?? 'unknown',
+            });
+        }
+      },
+    );
+    const answer = finalAnswer(outcome.result, label);
+    metrics.deliveries.inc({ endpoint: label, outcome: answer.outcome });
+    metrics.duration.observe({ endpoint: label }, (clock.now() - started) / 1000);
+    const ours = {
+      'hookgate-delivery-id': delivery.deliveryId,
+      'hookgate-attempts': String(outcome.attempts),
+    };
+    if (answer.outcome !== 'delivered') {
+      options.log.info('delivery not delivered', {
+        endpoint: label,
+        deliveryId: delivery.deliveryId,
+        outcome: answer.outcome,
+        attempts: outcome.attempts,
+        reason: outcome.decision.reason,
+      });
+    }
+    if (answer.problem !== undefined || outcome.result.kind !== 'response') {
+      sendProblem(
+        res,
+        {
+          ...answer.problem!,
+          endpoint: label,
+          deliveryId: delivery.deliveryId,
+          attempts: outcome.attempts,
+        },
+        ours,
+      );
+      return;
+    }
+    const result = outcome.result;
+    res.writeHead(result.status, {
+      ...inboundHeaders(result.headers),
+      ...ours,
+      ...(result.truncated ? { 'hookgate-response-truncated': 'true' } : {}),
+      'content-length': result.body.length,
+    });
+    res.end(result.body);
+  };
+
+  const server = createServer((req, res) => {
+    inFlight++;
+    metrics.inFlight.inc();
+    handle(req, res)
+      .catch((err: unknown) => {
+        options.log.error('egress request failed', { error: (err as Error).message });
+        if (!res.headersSent)
+          sendProblem(res, {
+            type: 'bad-request',
+            title: 'Request failed',
+            status: 400,
+            detail: 'the request could not be read',
+          });
+        else res.destroy();
+      })
+      .finally(() => {
+        inFlight--;
+        metrics.inFlight.dec();
+        if (draining && inFlight === 0) drained?.();
+      });
+  });
+  // Keep-alive from the app is the common case; a webhook body can be slow to arrive, not forever.
+  server.requestTimeout = 60_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+
+  return {
+    port: (server.address() as AddressInfo).port,
+    async close(drainMs = 10_000): Promise<void> {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => (drained = resolve)),
+          new Promise<void>((resolve) => setTimeout(resolve, drainMs).unref()),
+        ]);
+      }
+      server.closeAllConnections();
+      await closed;
+      await store.close();
+    },
+  };
+}
