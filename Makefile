@@ -93,6 +93,11 @@ test: lint controlplane redis-server ## Lint, then run every test against a real
 test-unit: deps ## Run only the unit tests (no control plane, no Redis)
 	npx vitest run --project unit
 
+.PHONY: bench-egress
+bench-egress: deps ## Benchmark: direct vs through the sidecar vs through nginx (installs nginx when missing)
+	@command -v nginx >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq nginx-light >/dev/null; }
+	node bench/egress/run.ts
+
 .PHONY: cluster-up
 cluster-up: deps controlplane ## Start a local control plane (etcd, kube-apiserver, controller-manager) and print its kubeconfig
 	@node test/cluster/cli.ts up
