@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // hookgate-sidecar: the data plane next to each app container. Loads its configuration file
-// (hot-reloaded), serves egress on 127.0.0.1:15001, and the admin server (health, readiness,
-// metrics, /config). Without a configuration it serves only the admin port and is not ready.
+// (hot-reloaded), serves egress on 127.0.0.1:15001, ingress on 0.0.0.0:15006, and the admin server
+// (health, readiness, metrics, /config). Without a configuration it serves only the admin port and
+// is not ready.
 import { Redis } from 'ioredis';
 import { startAdminServer } from '../common/admin.ts';
 import { onShutdown, parseListenAddress, startProgram } from '../common/cli.ts';
@@ -12,17 +13,19 @@ import type { LoadedConfig } from './config/load.ts';
 import { ConfigWatcher } from './config/watch.ts';
 import { ConfigError } from './errors.ts';
 import { startEgressServer, type EgressServer } from './egress/server.ts';
+import { startIngressServer, type IngressServer } from './ingress/server.ts';
 
 const usage = `Usage: hookgate-sidecar [--config FILE] [--help | --version]
 
 Runs next to an application container.
   egress   127.0.0.1:15001  the app sends webhooks here (POST /<endpoint-name>[/path])
+  ingress  0.0.0.0:15006    providers' webhooks arrive here, are verified, then reach the app
   admin    0.0.0.0:15020    /healthz, /readyz, /metrics, /config
 Options:
   --config FILE           configuration file, hot-reloaded (default $HOOKGATE_CONFIG)
 Environment:
   HOOKGATE_CONFIG         configuration file when --config is not given
-  HOOKGATE_REDIS_URL      Redis for global rate limits (optional)
+  HOOKGATE_REDIS_URL      Redis for global rate limits and shared de-duplication (optional)
   HOOKGATE_ADMIN_ADDR     admin listen address (default 0.0.0.0:15020)
   HOOKGATE_DRAIN_TIMEOUT  how long in-flight deliveries may finish on shutdown (default 10s)
   HOOKGATE_LOG_LEVEL      debug | info | warn | error (default info)
@@ -57,6 +60,7 @@ if (start !== undefined) {
   const registry = createRegistry('sidecar');
   let watcher: ConfigWatcher | undefined;
   let egress: EgressServer | undefined;
+  let ingress: IngressServer | undefined;
   let redis: Redis | undefined;
   try {
     if (configPath !== undefined) {
@@ -97,6 +101,17 @@ if (start !== undefined) {
         port: egress.port,
         generation: current.current.config.generation,
       });
+      const ingressListen = parseListenAddress(
+        'listen.ingress',
+        current.current.config.listen.ingress,
+      );
+      ingress = await startIngressServer(ingressListen.host, ingressListen.port, {
+        config: () => current.current,
+        registry,
+        log,
+        ...(redis !== undefined ? { redis } : {}),
+      });
+      log.info('ingress listening', { host: ingressListen.host, port: ingress.port });
     }
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -122,7 +137,7 @@ if (start !== undefined) {
   onShutdown(log, async () => {
     watcher?.close();
     // Egress first: in-flight deliveries finish (within the drain time) while admin still answers.
-    await egress?.close(drainMs);
+    await Promise.all([egress?.close(drainMs), ingress?.close()]);
     redis?.disconnect();
     await adminServer.close();
   });

@@ -194,3 +194,56 @@ describe('global rate limit across sidecars', () => {
     expect(Math.abs(held - rate) / rate).toBeLessThanOrEqual(0.1);
   });
 });
+
+describe('round trip through one sidecar', () => {
+  it('egress signs (Standard Webhooks), ingress verifies, the app receives; a replayed copy is dropped', async () => {
+    const app = await startReceiver((_n, _req, res) => res.end('{"handled":true}'));
+    receivers.push(app);
+    const ingressPort = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'hookgate-roundtrip-'));
+    writeFileSync(join(dir, 'whsec'), 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+    const path = join(dir, 'sidecar.yaml');
+    writeFileSync(
+      path,
+      [
+        `listen: { egress: "127.0.0.1:0", ingress: "127.0.0.1:${ingressPort}" }`,
+        'endpoints:',
+        '  - name: partner',
+        `    url: http://127.0.0.1:${ingressPort}/from-partner`,
+        '    signing: { secrets: [{ source: { file: whsec } }] }',
+        `    policy: { ${LOOPBACK_ALLOWED} }`,
+        'ingress:',
+        '  - name: from-partner',
+        '    path: /from-partner',
+        '    verify: { scheme: standard-webhooks, secrets: [{ file: whsec }] }',
+        `    forward: { port: ${app.port}, path: /webhooks }`,
+      ].join('\n'),
+    );
+    const sidecar = await startSidecar(path);
+    const sent = await fetch(`${sidecar.egress}/partner`, {
+      method: 'POST',
+      body: '{"type":"invoice.paid"}',
+    });
+    expect([sent.status, await sent.text()]).toEqual([200, '{"handled":true}']);
+    expect(app.received).toHaveLength(1);
+    const delivered = app.received[0]!;
+    expect(delivered.url).toBe('/webhooks');
+    expect(delivered.body.toString()).toBe('{"type":"invoice.paid"}');
+    expect(delivered.headers['hookgate-verified']).toBe('standard-webhooks');
+    expect(delivered.headers['webhook-id']).toBe(sent.headers.get('hookgate-delivery-id'));
+
+    // The same signed delivery again (a retry the receiver already handled) never reaches the app twice.
+    const replay = await fetch(`http://127.0.0.1:${ingressPort}/from-partner`, {
+      method: 'POST',
+      body: delivered.body,
+      headers: {
+        'webhook-id': String(delivered.headers['webhook-id']),
+        'webhook-timestamp': String(delivered.headers['webhook-timestamp']),
+        'webhook-signature': String(delivered.headers['webhook-signature']),
+      },
+    });
+    expect(replay.status).toBe(200);
+    expect(replay.headers.get('hookgate-duplicate')).toBe('true');
+    expect(app.received).toHaveLength(1);
+  });
+});

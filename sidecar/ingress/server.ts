@@ -1,0 +1,353 @@
+// The ingress port: providers' webhooks arrive here and only verified, fresh, first-seen ones
+// reach the app. The pipeline in `#handle` reads top to bottom; each stage may answer locally
+// (a problem body) and the app is called last, so nothing that failed a stage can reach it.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../common/log.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import type { VerifySuccess } from '../signing/index.ts';
+import { PayloadTooLargeError, readBody } from './body.ts';
+import { deliveryKey, LocalDedupStore, type DedupStore } from './dedup.ts';
+import { RedisDedupStore } from './dedup-redis.ts';
+import { AppForwarder, DEFAULT_FORWARD_TIMEOUT_MS, type ForwardResult } from './forward.ts';
+import { endToEndHeaders } from './headers.ts';
+import { createIngressMetrics, UNKNOWN_ENDPOINT_LABEL, type IngressMetrics } from './metrics.ts';
+import { sendProblem } from './problem.ts';
+import * as refuse from './refusals.ts';
+import type { Refusal } from './refusals.ts';
+import { compileRoutes, type IngressRoute } from './routes.ts';
+
+/** What the ingress server needs from the rest of the sidecar. */
+export interface IngressServerOptions {
+  /** The configuration in force, read per request so a hot reload applies to the next one. */
+  config: () => LoadedConfig;
+  /** Registry for the `hookgate_ingress_*` metrics. */
+  registry: Registry;
+  log: Logger;
+  /** Shares de-duplication across replicas when set; else a bounded store in this pod. */
+  redis?: Redis;
+  /** Clock in epoch ms (default `Date.now`): replay windows and the local store read it. */
+  now?: () => number;
+  /** Where the app listens (default 127.0.0.1). */
+  appHost?: string;
+  /** Longest wait for the app's response headers (default 30 s). */
+  forwardTimeoutMs?: number;
+  /** Waits between attempts while the app refuses connections (default 25/50/100/200 ms). */
+  appConnectRetryDelaysMs?: readonly number[];
+  /** How those waits are done; injected by tests. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Keys the pod-local de-duplication store holds at most (default 100 000). */
+  localDedupCapacity?: number;
+}
+
+/** A listening ingress server. */
+export interface IngressServer {
+  /** The bound port (useful when listening on port 0). */
+  readonly port: number;
+  /** Stops accepting, lets requests in progress finish, closes the pool to the app. */
+  close(): Promise<void>;
+}
+
+// A slow sender must not hold a connection forever: the headers and the whole request each
+// get a bound, generous for a 25 MiB body on a slow link.
+const HEADERS_TIMEOUT_MS = 15_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+// Margin on top of the longest forward, so a claim outlives the forward that holds it.
+const CLAIM_MARGIN_MS = 5_000;
+
+/** Path and query of a request target; absolute-form targets keep only their path. */
+function splitTarget(url: string | undefined): { path: string; query: string } {
+  let target = url ?? '/';
+  if (!target.startsWith('/')) {
+    try {
+      const parsed = new URL(target);
+      target = parsed.pathname + parsed.search;
+    } catch {
+      target = '/';
+    }
+  }
+  const q = target.indexOf('?');
+  return q < 0 ? { path: target, query: '' } : { path: target.slice(0, q), query: target.slice(q) };
+}
+
+/** The ingress pipeline, one instance per server. */
+class Ingress {
+  readonly #options: IngressServerOptions;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #metrics: IngressMetrics;
+  readonly #forwarder: AppForwarder;
+  readonly #dedup: DedupStore;
+  readonly #routes = new WeakMap<LoadedConfig, ReadonlyMap<string, IngressRoute>>();
+  readonly #bufferingNoticeGiven = new Set<string>();
+  readonly #appHost: string;
+
+  constructor(options: IngressServerOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: 'ingress' });
+    this.#now = options.now ?? Date.now;
+    this.#metrics = createIngressMetrics(options.registry);
+    this.#forwarder = new AppForwarder({
+      ...(options.forwardTimeoutMs === undefined ? {} : { timeoutMs: options.forwardTimeoutMs }),
+      ...(options.appConnectRetryDelaysMs === undefined
+        ? {}
+        : { connectRetryDelaysMs: options.appConnectRetryDelaysMs }),
+      ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
+    });
+    const local = new LocalDedupStore({
+      now: this.#now,
+      ...(options.localDedupCapacity === undefined ? {} : { capacity: options.localDedupCapacity }),
+    });
+    this.#dedup =
+      options.redis === undefined
+        ? local
+        : new RedisDedupStore({
+            redis: options.redis,
+            fallback: local,
+            onRedisError: (err) => {
+              this.#metrics.dedupStoreErrors.inc();
+              this.#log.warn('de-duplication store unavailable; using the pod-local store', {
+                error: err.message,
+              });
+            },
+          });
+    const host = options.appHost ?? '127.0.0.1';
+    this.#appHost = host.includes(':') ? `[${host}]` : host;
+  }
+
+  /** Handles one request; never rejects. */
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let endpoint = UNKNOWN_ENDPOINT_LABEL;
+    try {
+      const { path, query } = splitTarget(req.url);
+      // 1. Route by exact path; a stranger probing paths learns nothing about the others.
+      const route = this.#routesFor(this.#options.config()).get(path);
+      if (route === undefined) return this.#refuse(res, endpoint, refuse.unknownEndpoint());
+      endpoint = route.endpointName;
+      // 2. Webhooks are POSTs; refused before a byte of body is read.
+      if (req.method !== 'POST')
+        return this.#refuse(res, endpoint, refuse.methodNotAllowed(req.method));
+      // 3. An endpoint that cannot verify answers 503, so providers retry once it is fixed.
+      if (route.verifier === undefined)
+        return this.#refuse(res, endpoint, refuse.endpointMisconfigured());
+      // 4. The body, capped: a signature covers all of it, so it is held, never past the cap.
+      let body: Buffer;
+      try {
+        body = await readBody(req, route.maxPayloadBytes, req.headers['content-length']);
+      } catch (err) {
+        if (err instanceof PayloadTooLargeError) {
+          return this.#refuse(res, endpoint, refuse.payloadTooLarge(err.limitBytes), true);
+        }
+        this.#count(endpoint, 'aborted');
+        res.destroy();
+        return;
+      }
+      // 5. Verify, on the exact bytes received; nothing unverified goes past this line.
+      const verified = route.verifier(req.headers, body, this.#now());
+      this.#metrics.verifications.inc({
+        endpoint,
+        scheme: route.scheme,
+        result: verified.ok ? 'verified' : verified.code,
+      });
+      if (!verified.ok) {
+        this.#log.info('webhook refused', {
+          endpoint,
+          code: verified.code,
+          status: verified.statusCode,
+        });
+        return this.#refuse(res, endpoint, refuse.verificationRefusal(verified));
+      }
+      // 6. De-duplicate, then 7. forward; in this order so that only a first copy is forwarded.
+      await this.#deliver(req, res, route, verified, body, (route.forwardPath ?? path) + query);
+    } catch (err) {
+      this.#log.error('ingress request failed', { endpoint, error: (err as Error).message });
+      if (res.headersSent) res.destroy();
+      else this.#refuse(res, endpoint, refuse.internalError(), true);
+    }
+  }
+
+  /** Claims the delivery id (when the scheme has one), forwards, then commits or releases. */
+  async #deliver(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: IngressRoute,
+    verified: VerifySuccess,
+    body: Buffer,
+    appPath: string,
+  ): Promise<void> {
+    const endpoint = route.endpointName;
+    const { deliveryId } = verified;
+    let key: string | undefined;
+    const token = randomUUID();
+    if (deliveryId !== undefined && route.dedupWindowMs > 0) {
+      const binding =
+        route.idBindingHeader === undefined
+          ? undefined
+          : String(req.headers[route.idBindingHeader]);
+      key = deliveryKey(route.dedupScope, deliveryId, binding);
+      const claimTtlMs = this.#forwarder.maxDurationMs + CLAIM_MARGIN_MS;
+      const claim = await this.#dedup.claim(key, token, claimTtlMs);
+      if (claim !== 'claimed') {
+        this.#log.debug('duplicate delivery not forwarded', { endpoint, deliveryId, claim });
+        return this.#refuse(
+          res,
+          endpoint,
+          claim === 'delivered'
+            ? refuse.duplicateDelivery(deliveryId, route.dedupWindow)
+            : refuse.deliveryInFlight(deliveryId),
+        );
+      }
+    }
+    // The claim is settled (committed or released) before the provider hears back, so its retry
+    // never finds a stale claim; `finally` covers a failure in between.
+    let settled = key === undefined;
+    const settle = async (accepted: boolean): Promise<void> => {
+      if (settled || key === undefined) return;
+      settled = true;
+      // Remembered only once the app took it: a failed delivery must stay retryable.
+      if (accepted) await this.#dedup.commit(key, route.dedupWindowMs);
+      else await this.#dedup.release(key, token);
+    };
+    try {
+      const result = await this.#forward(req, route, verified, body, appPath);
+      if (result.kind !== 'response') {
+        await settle(false);
+        this.#log.warn('webhook verified but not delivered', {
+          endpoint,
+          deliveryId,
+          result: result.kind,
+          attempts: result.attempts,
+          ...(result.kind === 'timeout' ? {} : { error: result.error }),
+        });
+        return this.#refuse(
+          res,
+          endpoint,
+          result.kind === 'timeout'
+            ? refuse.appTimeout(this.#options.forwardTimeoutMs ?? DEFAULT_FORWARD_TIMEOUT_MS)
+            : refuse.appUnreachable(),
+        );
+      }
+      const accepted = result.statusCode >= 200 && result.statusCode < 300;
+      await settle(accepted);
+      this.#count(endpoint, accepted ? 'forwarded' : 'app_error');
+      this.#log.debug('webhook forwarded', { endpoint, deliveryId, status: result.statusCode });
+      res.writeHead(result.statusCode, {
+        ...endToEndHeaders(result.headers),
+        ...(deliveryId === undefined ? {} : { 'hookgate-delivery-id': deliveryId }),
+      });
+      // A provider that hangs up now has still delivered: the app took it, the claim is settled.
+      // pipe, not stream.pipeline: that one builds an AbortError per call, which the bench profile showed.
+      result.body.once('error', () => res.destroy());
+      res.once('close', () => result.body.destroy());
+      result.body.pipe(res);
+    } finally {
+      await settle(false);
+    }
+  }
+
+  /** Sends the webhook on with the original headers, minus hop-by-hop and credentials. */
+  async #forward(
+    req: IncomingMessage,
+    route: IngressRoute,
+    verified: VerifySuccess,
+    body: Buffer,
+    appPath: string,
+  ): Promise<ForwardResult> {
+    if (route.buffered && !this.#bufferingNoticeGiven.has(route.endpointName)) {
+      this.#bufferingNoticeGiven.add(route.endpointName);
+      this.#log.warn(
+        'buffered forwarding needs the durable queue, not available yet; forwarding synchronously',
+        {
+          endpoint: route.endpointName,
+        },
+      );
+    }
+    const drop = new Set([...route.credentialHeaders, 'content-length']);
+    const forwardedFor = req.headers['x-forwarded-for'];
+    const peer = req.socket.remoteAddress ?? '';
+    const headers = {
+      ...endToEndHeaders(req.headers, drop),
+      'x-forwarded-for': forwardedFor === undefined ? peer : `${String(forwardedFor)}, ${peer}`,
+      'hookgate-verified': route.scheme,
+      'hookgate-endpoint': route.endpointName,
+      ...(verified.deliveryId === undefined ? {} : { 'hookgate-delivery-id': verified.deliveryId }),
+    };
+    const started = performance.now();
+    const result = await this.#forwarder.forward({
+      origin: `http://${this.#appHost}:${route.forwardPort}`,
+      path: appPath,
+      headers,
+      body,
+    });
+    this.#metrics.forwardDuration.observe(
+      { endpoint: route.endpointName },
+      (performance.now() - started) / 1000,
+    );
+    return result;
+  }
+
+  /** The routes of `loaded`, compiled on first use; problems are logged once per config. */
+  #routesFor(loaded: LoadedConfig): ReadonlyMap<string, IngressRoute> {
+    let routes = this.#routes.get(loaded);
+    if (routes === undefined) {
+      routes = compileRoutes(loaded);
+      this.#routes.set(loaded, routes);
+      for (const route of routes.values()) {
+        if (route.misconfigured !== undefined) {
+          this.#log.error('ingress endpoint cannot verify; answering 503 until fixed', {
+            endpoint: route.endpointName,
+            problem: route.misconfigured,
+          });
+        }
+      }
+    }
+    return routes;
+  }
+
+  #refuse(res: ServerResponse, endpoint: string, refusal: Refusal, closeConnection = false): void {
+    this.#count(endpoint, refusal.outcome);
+    sendProblem(res, refusal.problem, refusal.headers, closeConnection);
+  }
+
+  #count(endpoint: string, outcome: Refusal['outcome']): void {
+    this.#metrics.requests.inc({ endpoint, outcome });
+  }
+
+  close(): Promise<void> {
+    return this.#forwarder.close();
+  }
+}
+
+/** Starts the ingress server on `host:port` (port 0 picks a free one). */
+export async function startIngressServer(
+  host: string,
+  port: number,
+  options: IngressServerOptions,
+): Promise<IngressServer> {
+  const ingress = new Ingress(options);
+  const server: Server = createServer(
+    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
+    (req, res) => void ingress.handle(req, res),
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await ingress.close();
+    },
+  };
+}
