@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { sendProblem, type Problem } from '../problem.ts';
+import { problemCode, sendProblem, type Problem } from '../problem.ts';
 import { systemClock, type AttemptResult, type Clock, type Delivery } from './delivery.ts';
 import { inboundHeaders, outboundHeaders } from './headers.ts';
 import { createEgressMetrics, type EgressMetrics } from './metrics.ts';
@@ -66,7 +66,7 @@ function finalAnswer(
   endpoint: string,
 ): { outcome: string; problem?: Problem } {
   if (result.kind === 'local') {
-    return { outcome: result.problem.type.replaceAll('-', '_'), problem: result.problem };
+    return { outcome: problemCode(result.problem), problem: result.problem };
   }
   if (result.kind === 'response') {
     if (result.status >= 300 && result.status < 400) {
@@ -246,7 +246,7 @@ export async function startEgressServer(
       metrics.deliveries.inc({
         // Never the requested name: arbitrary paths must not become label values.
         endpoint: 'unknown',
-        outcome: routed.type.replaceAll('-', '_'),
+        outcome: problemCode(routed),
       });
       sendProblem(res, routed);
       return;

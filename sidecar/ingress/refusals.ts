@@ -4,7 +4,7 @@
 // secret or a signature) plus a hint on what the sender can do about it.
 import type { VerifyFailure, VerifyFailureCode } from '../signing/index.ts';
 import type { IngressOutcome } from './metrics.ts';
-import { problem, type Problem } from './problem.ts';
+import { problem, type Problem } from '../problem.ts';
 
 /** A local answer: what the sender reads, what the metrics count. */
 export interface Refusal {

@@ -16,7 +16,7 @@ import { RedisDedupStore } from './dedup-redis.ts';
 import { AppForwarder, DEFAULT_FORWARD_TIMEOUT_MS, type ForwardResult } from './forward.ts';
 import { endToEndHeaders } from './headers.ts';
 import { createIngressMetrics, UNKNOWN_ENDPOINT_LABEL, type IngressMetrics } from './metrics.ts';
-import { sendProblem } from './problem.ts';
+import { sendProblem } from '../problem.ts';
 import * as refuse from './refusals.ts';
 import type { Refusal } from './refusals.ts';
 import { compileRoutes, type IngressRoute } from './routes.ts';

@@ -56,7 +56,7 @@ function writeAtomically(path: string, text: string): void {
 }
 
 const endpointConfig = (generation: number, url: string, extra = ''): string =>
-  `generation: ${generation}\nlisten: { egress: "127.0.0.1:0" }\nendpoints:\n  - name: orders\n    url: ${url}\n    policy: { ${LOOPBACK_ALLOWED}${extra} }\n`;
+  `generation: ${generation}\nlisten: { egress: "127.0.0.1:0", ingress: "127.0.0.1:0" }\nendpoints:\n  - name: orders\n    url: ${url}\n    policy: { ${LOOPBACK_ALLOWED}${extra} }\n`;
 
 describe('hookgate-sidecar process', () => {
   it('hot-reloads its config without dropping an in-flight delivery, and keeps the last good one', async () => {
