@@ -1,7 +1,7 @@
 // The egress HTTP server on 127.0.0.1:15001: the app POSTs a webhook here and gets the receiver's
 // final answer (or a problem body when the gateway refuses). Routing, the body cap and the
 // response mapping live here; everything between is the endpoint's pipeline and retry loop.
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
@@ -41,9 +41,10 @@ export interface EgressServer {
 
 const DELIVERY_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
-/** A new delivery id in the Standard Webhooks style (`msg_` and 22 random characters). */
+/** A new delivery id in the Standard Webhooks style: `msg_` and 32 random hex digits. */
 export function newDeliveryId(): string {
-  return `msg_${randomBytes(16).toString('base64url')}`;
+  // randomUUID draws from a buffered entropy pool: no syscall per delivery, unlike randomBytes.
+  return `msg_${randomUUID().replaceAll('-', '')}`;
 }
 
 /** Reads the request body, refusing more than `cap` bytes. */
