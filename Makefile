@@ -98,6 +98,14 @@ bench-egress: deps ## Benchmark: direct vs through the sidecar vs through nginx 
 	@command -v nginx >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq nginx-light >/dev/null; }
 	node bench/egress/run.ts
 
+.PHONY: bench-ingress
+bench-ingress: deps ## Benchmark: verified webhooks/s through the sidecar vs direct to the app
+	node bench/ingress/run.ts
+
+.PHONY: bench-operator
+bench-operator: deps controlplane ## Benchmark: 1,000 then 10,000 endpoints to Ready, operator peak RSS
+	node bench/operator/run.ts
+
 .PHONY: cluster-up
 cluster-up: deps controlplane ## Start a local control plane (etcd, kube-apiserver, controller-manager) and print its kubeconfig
 	@node test/cluster/cli.ts up
@@ -107,8 +115,8 @@ cluster-down: deps ## Stop the control plane started by cluster-up
 	@node test/cluster/cli.ts down
 
 .PHONY: demo
-demo: ## The whole story on a local control plane (coming: see README)
-	@echo "make demo is coming with the operator and sidecar (see README, 'Status')." >&2; exit 1
+demo: deps controlplane redis-server ## The whole story: control plane, operator, sidecar, a flaky receiver, a forged webhook
+	@node demo/run.ts
 
 .PHONY: clean
 clean: ## Remove build output and the running-cluster state (keeps cached binaries and Node)

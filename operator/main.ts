@@ -1,46 +1,107 @@
 #!/usr/bin/env node
-// hookgate-operator: the control plane. Today it connects to the Kubernetes API server and runs
-// the admin server; /readyz reports whether the API server answers.
-import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+// hookgate-operator: the control plane. Watches WebhookEndpoints, WebhookPolicies and Secrets,
+// publishes one sidecar ConfigMap and Secret per namespace, reports status, and serves /healthz,
+// /readyz (API server reachable, caches listed and watched) and /metrics.
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startAdminServer } from '../common/admin.ts';
 import { onShutdown, startProgram } from '../common/cli.ts';
 import { createRegistry } from '../common/metrics.ts';
+import { USAGE, parseFlags, type OperatorFlags } from './cli.ts';
+import { Operator } from './controller.ts';
+import { KubeClient } from './kube/client.ts';
+import { loadClusterAccess } from './kube/config.ts';
+import { DEFAULT_LEASE_NAMESPACE } from './names.ts';
 
-const usage = `Usage: hookgate-operator [--help | --version]
+const IN_CLUSTER_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+/** How long the admin server waits for the caches before it starts anyway. */
+const START_GRACE_MS = 3_000;
 
-Reconciles hookgate.io resources. Admin server: /healthz, /readyz, /metrics.
-Environment:
-  KUBECONFIG            kubeconfig outside a cluster (default: in-cluster, then ~/.kube/config)
-  HOOKGATE_ADMIN_ADDR   admin listen address (default 0.0.0.0:8080)
-  HOOKGATE_LOG_LEVEL    debug | info | warn | error (default info)
-`;
+const argv = process.argv.slice(2);
+const meta = argv.filter((a) => a === '--help' || a === '--version');
+let flags: OperatorFlags | undefined;
+if (meta.length === 0) {
+  try {
+    flags = parseFlags(argv);
+  } catch (err) {
+    process.stderr.write(`hookgate-operator: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+  }
+}
+const start =
+  meta.length > 0 || flags !== undefined
+    ? startProgram('operator', USAGE, '0.0.0.0:8080', meta)
+    : undefined;
 
-const start = startProgram('operator', usage, '0.0.0.0:8080');
-if (start !== undefined) {
+if (start !== undefined && flags !== undefined) {
   const { log, admin } = start;
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
-  const server = kubeConfig.getCurrentCluster()?.server ?? '(none)';
-  const versionApi = kubeConfig.makeApiClient(VersionApi);
+  const client = new KubeClient(await loadClusterAccess(flags.kubeconfig));
+  const registry = createRegistry('operator');
+  const identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
+  const leaseNamespace =
+    flags.leaseNamespace ??
+    (existsSync(IN_CLUSTER_NAMESPACE)
+      ? readFileSync(IN_CLUSTER_NAMESPACE, 'utf8').trim()
+      : DEFAULT_LEASE_NAMESPACE);
+  const operator = new Operator({
+    client,
+    log,
+    registry,
+    identity,
+    namespaces: flags.namespaces,
+    workers: flags.workers,
+    watchTimeoutSeconds: flags.watchTimeoutSeconds,
+    resyncMs: flags.resyncMs,
+    leaderElection: flags.leaderElect
+      ? {
+          namespace: leaseNamespace,
+          name: flags.leaseName,
+          identity,
+          leaseDurationMs: flags.leaseDurationMs,
+          renewDeadlineMs: flags.renewDeadlineMs,
+          retryPeriodMs: flags.retryPeriodMs,
+        }
+      : undefined,
+  });
+  const started = operator.start().catch((err: unknown) => {
+    log.error('operator failed to start', { error: (err as Error).message });
+    process.exitCode = 1;
+  });
+  // A first probe should find the caches listed; an unreachable API server must not keep the
+  // admin server (and its explanation of what is wrong) from starting.
+  await Promise.race([started, sleep(START_GRACE_MS)]);
+
   const apiServerReachable = async (): Promise<string | undefined> => {
     try {
-      await versionApi.getCode();
+      await client.request('GET', '/version', { signal: AbortSignal.timeout(5_000) });
       return undefined;
     } catch (err) {
-      return `API server ${server} unreachable: ${(err as Error).message}`;
+      return `API server ${client.server} unreachable: ${(err as Error).message}`;
     }
   };
   const adminServer = await startAdminServer(admin.host, admin.port, {
-    registry: createRegistry('operator'),
-    readiness: [{ name: 'kubernetes', check: apiServerReachable }],
+    registry,
+    readiness: [
+      { name: 'kubernetes', check: apiServerReachable },
+      { name: 'caches', check: () => Promise.resolve(operator.readiness()) },
+    ],
   });
   log.info('admin server listening', {
     host: admin.host,
     port: adminServer.port,
-    apiServer: server,
+    apiServer: client.server,
+    identity,
+    namespaces: flags.namespaces?.join(',') ?? '(all)',
+    leaderElection: flags.leaderElect ? `${leaseNamespace}/${flags.leaseName}` : 'off',
   });
   const reason = await apiServerReachable();
-  if (reason === undefined) log.info('connected to the API server', { apiServer: server });
+  if (reason === undefined) log.info('connected to the API server', { apiServer: client.server });
   else log.warn('API server not reachable yet', { reason });
-  onShutdown(log, () => adminServer.close());
+  onShutdown(log, async () => {
+    await operator.stop(true);
+    await adminServer.close();
+    await client.close();
+  });
 }

@@ -1,0 +1,191 @@
+// The operator's view of the cluster: one informer set per resource, cluster-wide or one informer
+// per watched namespace, behind the same read interface. Objects are slimmed on the way in
+// (managedFields, last-applied annotations, Secret fields the operator never reads), which is most
+// of an object's bytes at 10,000 endpoints.
+import type { Logger } from '../common/log.ts';
+import { CONFIG_MAP_NAME, GROUP, VERSION } from './names.ts';
+import type { KubeClient } from './kube/client.ts';
+import {
+  Informer,
+  apiListerWatcher,
+  type CacheChange,
+  type RestartReason,
+} from './kube/informer.ts';
+import type { KubeObject } from './kube/types.ts';
+
+/** The resources the operator watches. */
+export type Resource = 'webhookendpoints' | 'webhookpolicies' | 'secrets' | 'configmaps';
+
+/** Every watched resource, in start order. */
+export const RESOURCES: readonly Resource[] = [
+  'webhookendpoints',
+  'webhookpolicies',
+  'secrets',
+  'configmaps',
+];
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** Drops what the operator never reads from an object's metadata. */
+function slimMetadata(object: KubeObject): KubeObject {
+  const metadata = { ...object.metadata };
+  delete metadata.managedFields;
+  if (metadata.annotations?.[LAST_APPLIED] !== undefined) {
+    metadata.annotations = { ...metadata.annotations };
+    delete metadata.annotations[LAST_APPLIED];
+  }
+  return { ...object, metadata };
+}
+
+/** Secrets: identity, version, owners and data only. */
+function slimSecret(object: KubeObject): KubeObject {
+  const { name, namespace, uid, resourceVersion, labels, ownerReferences } = object.metadata;
+  return {
+    metadata: {
+      name,
+      namespace,
+      uid,
+      resourceVersion,
+      labels,
+      ownerReferences,
+    } as KubeObject['metadata'],
+    type: object['type'],
+    data: object['data'],
+  };
+}
+
+function collectionPath(resource: Resource, namespace: string | undefined): string {
+  const prefix =
+    resource === 'secrets' || resource === 'configmaps' ? '/api/v1' : `/apis/${GROUP}/${VERSION}`;
+  return namespace === undefined
+    ? `${prefix}/${resource}`
+    : `${prefix}/namespaces/${namespace}/${resource}`;
+}
+
+/** Options for {@link ResourceCache}. */
+export interface ResourceCacheOptions {
+  readonly client: KubeClient;
+  readonly log: Logger;
+  /** Watch only these namespaces; undefined: all. */
+  readonly namespaces: readonly string[] | undefined;
+  readonly watchTimeoutSeconds: number;
+  /** Added to the watch timeout: silence past the sum means the watch is stalled. */
+  readonly watchdogGraceMs: number;
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  readonly onRestart?: (resource: Resource, reason: RestartReason) => void;
+}
+
+/** The cached objects of one resource. */
+export class ResourceCache {
+  readonly resource: Resource;
+  #informers: Informer[];
+  #byNamespace: Map<string, Informer> | undefined;
+
+  constructor(resource: Resource, options: ResourceCacheOptions) {
+    this.resource = resource;
+    const scopes = options.namespaces ?? [undefined];
+    this.#informers = scopes.map(
+      (namespace) =>
+        new Informer({
+          resource,
+          log: options.log,
+          source: apiListerWatcher(options.client, collectionPath(resource, namespace), {
+            timeoutSeconds: options.watchTimeoutSeconds,
+            // Only the operator's own ConfigMap: RBAC then needs no read access to any other.
+            ...(resource === 'configmaps'
+              ? { fieldSelector: `metadata.name=${CONFIG_MAP_NAME}` }
+              : {}),
+          }),
+          transform: resource === 'secrets' ? slimSecret : slimMetadata,
+          watchdogMs: options.watchTimeoutSeconds * 1000 + options.watchdogGraceMs,
+          ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+          onRestart: (reason) => options.onRestart?.(resource, reason),
+        }),
+    );
+    this.#byNamespace =
+      options.namespaces === undefined
+        ? undefined
+        : new Map(options.namespaces.map((ns, i) => [ns, this.#informers[i]!]));
+  }
+
+  #for(namespace: string): Informer | undefined {
+    return this.#byNamespace === undefined ? this.#informers[0] : this.#byNamespace.get(namespace);
+  }
+
+  /** Registers a change handler on every informer. */
+  onChange(handler: (change: CacheChange) => void): void {
+    for (const informer of this.#informers) informer.onChange(handler);
+  }
+
+  /** Starts every informer. */
+  start(): void {
+    for (const informer of this.#informers) informer.start();
+  }
+
+  /** Stops every informer. */
+  async stop(): Promise<void> {
+    await Promise.all(this.#informers.map((i) => i.stop()));
+  }
+
+  /** Resolves once every informer has listed. */
+  async whenSynced(): Promise<void> {
+    await Promise.all(this.#informers.map((i) => i.whenSynced()));
+  }
+
+  /** The first reason the cache is not current, or undefined. */
+  unhealthy(maxDownMs: number): string | undefined {
+    for (const informer of this.#informers) {
+      const reason = informer.unhealthy(maxDownMs);
+      if (reason !== undefined) return reason;
+    }
+    return undefined;
+  }
+
+  /** The cached object, or undefined. */
+  get(namespace: string, name: string): KubeObject | undefined {
+    return this.#for(namespace)?.get(namespace, name);
+  }
+
+  /** Cached objects of one namespace. */
+  list(namespace: string): KubeObject[] {
+    return this.#for(namespace)?.list(namespace) ?? [];
+  }
+
+  /** Namespaces holding at least one object. */
+  namespaces(): string[] {
+    return this.#informers.flatMap((i) => i.namespaces());
+  }
+
+  /** Stores the answer to an own write (see {@link Informer.upsert}). */
+  upsert(object: KubeObject): void {
+    this.#for(object.metadata.namespace ?? '')?.upsert(object);
+  }
+
+  /** Number of cached objects. */
+  get size(): number {
+    return this.#informers.reduce((n, i) => n + i.size, 0);
+  }
+}
+
+/** The four caches the reconciler reads. */
+export interface Caches {
+  readonly endpoints: ResourceCache;
+  readonly policies: ResourceCache;
+  readonly secrets: ResourceCache;
+  readonly configMaps: ResourceCache;
+}
+
+/** Creates the caches (not started). */
+export function createCaches(options: ResourceCacheOptions): Caches {
+  return {
+    endpoints: new ResourceCache('webhookendpoints', options),
+    policies: new ResourceCache('webhookpolicies', options),
+    secrets: new ResourceCache('secrets', options),
+    configMaps: new ResourceCache('configmaps', options),
+  };
+}
+
+/** The caches as a list. */
+export function allCaches(caches: Caches): ResourceCache[] {
+  return [caches.endpoints, caches.policies, caches.secrets, caches.configMaps];
+}

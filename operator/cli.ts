@@ -1,0 +1,118 @@
+// The operator's command-line flags, parsed whole: every problem is reported at once, naming the
+// flag and an example, and the program exits with status 2.
+import { parseArgs } from 'node:util';
+import { parseDuration } from '../common/duration.ts';
+import { OperatorError } from './errors.ts';
+import { DEFAULT_LEASE_NAME, DEFAULT_LEASE_NAMESPACE } from './names.ts';
+
+/** Usage text for `--help`. */
+export const USAGE = `Usage: hookgate-operator [flags]
+
+Reconciles WebhookEndpoints and WebhookPolicies into one sidecar ConfigMap and Secret per
+namespace and reports status on every resource. Admin server: /healthz, /readyz, /metrics.
+
+Flags:
+  --kubeconfig FILE            kubeconfig to use (default: $KUBECONFIG, else in-cluster, else
+                               ~/.kube/config)
+  --watch-namespace NS[,NS…]   reconcile only these namespaces (default: all)
+  --leader-elect true|false    compete for a Lease so one replica reconciles (default: true)
+  --lease-name NAME            (default: ${DEFAULT_LEASE_NAME})
+  --lease-namespace NS         (default: the pod's namespace in a cluster, else ${DEFAULT_LEASE_NAMESPACE})
+  --lease-duration DURATION    how long a silent leader keeps the lease (default: 15s)
+  --renew-deadline DURATION    a leader that cannot renew this long steps down (default: 10s)
+  --retry-period DURATION      between lease attempts (default: 2s)
+  --workers N                  namespaces reconciled at once (default: 2)
+  --watch-timeout DURATION     server-side watch timeout; a watch silent longer than this plus
+                               30s is declared stalled and the cache is listed again (default: 5m)
+  --resync DURATION            reconcile every namespace this often as a safety net (default: 10m)
+  --help, --version
+
+Environment:
+  HOOKGATE_ADMIN_ADDR   admin listen address (default 0.0.0.0:8080)
+  HOOKGATE_LOG_LEVEL    debug | info | warn | error (default info)
+`;
+
+/** Parsed flags. */
+export interface OperatorFlags {
+  readonly kubeconfig: string | undefined;
+  readonly namespaces: readonly string[] | undefined;
+  readonly leaderElect: boolean;
+  readonly leaseName: string;
+  readonly leaseNamespace: string | undefined;
+  readonly leaseDurationMs: number;
+  readonly renewDeadlineMs: number;
+  readonly retryPeriodMs: number;
+  readonly workers: number;
+  readonly watchTimeoutSeconds: number;
+  readonly resyncMs: number;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Parses the flags; throws `OperatorError` (`ERR_USAGE`) listing every problem. */
+export function parseFlags(argv: readonly string[]): OperatorFlags {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        kubeconfig: { type: 'string' },
+        'watch-namespace': { type: 'string' },
+        'leader-elect': { type: 'string', default: 'true' },
+        'lease-name': { type: 'string', default: DEFAULT_LEASE_NAME },
+        'lease-namespace': { type: 'string' },
+        'lease-duration': { type: 'string', default: '15s' },
+        'renew-deadline': { type: 'string', default: '10s' },
+        'retry-period': { type: 'string', default: '2s' },
+        workers: { type: 'string', default: '2' },
+        'watch-timeout': { type: 'string', default: '5m' },
+        resync: { type: 'string', default: '10m' },
+      },
+    }));
+  } catch (err) {
+    throw new OperatorError('ERR_USAGE', 400, (err as Error).message);
+  }
+  const problems: string[] = [];
+  const duration = (flag: keyof typeof values): number => {
+    try {
+      return parseDuration(String(values[flag]));
+    } catch (err) {
+      problems.push(`--${flag}: ${(err as Error).message}`);
+      return 0;
+    }
+  };
+  const namespaces = values['watch-namespace']
+    ?.split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  for (const ns of namespaces ?? []) {
+    if (!DNS_LABEL.test(ns)) problems.push(`--watch-namespace: "${ns}" is not a namespace name`);
+  }
+  if (!['true', 'false'].includes(values['leader-elect'])) {
+    problems.push(`--leader-elect: "${values['leader-elect']}" is not true or false`);
+  }
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    problems.push(`--workers: "${values.workers}" is not a whole number from 1 to 64`);
+  }
+  const flags: OperatorFlags = {
+    kubeconfig: values.kubeconfig,
+    namespaces: namespaces === undefined || namespaces.length === 0 ? undefined : namespaces,
+    leaderElect: values['leader-elect'] === 'true',
+    leaseName: values['lease-name'],
+    leaseNamespace: values['lease-namespace'],
+    leaseDurationMs: duration('lease-duration'),
+    renewDeadlineMs: duration('renew-deadline'),
+    retryPeriodMs: duration('retry-period'),
+    workers,
+    watchTimeoutSeconds: Math.max(1, Math.round(duration('watch-timeout') / 1000)),
+    resyncMs: duration('resync'),
+  };
+  if (problems.length === 0 && flags.renewDeadlineMs >= flags.leaseDurationMs) {
+    problems.push('--renew-deadline must be shorter than --lease-duration');
+  }
+  if (problems.length > 0) throw new OperatorError('ERR_USAGE', 400, problems.join('\n'));
+  return flags;
+}

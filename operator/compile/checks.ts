@@ -1,0 +1,75 @@
+// Acceptance checks as ordered chains: each entry is a small function returning a problem or
+// nothing; the first problem wins, so an object reports the most fundamental thing to fix first.
+import { REASON, SECRET_NAME } from '../names.ts';
+import { decodedValue, valueProblem, type SecretReference, type SecretView } from './secrets.ts';
+
+/** Why an object is not accepted: a condition reason and a message naming what to fix. */
+export interface Problem {
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** What checks may look at besides their subject. */
+export interface CheckContext {
+  readonly namespace: string;
+  readonly secrets: ReadonlyMap<string, SecretView>;
+}
+
+/** One check: a problem, or undefined when the subject passes. */
+export type Check<T> = (subject: T, context: CheckContext) => Problem | undefined;
+
+/** Runs `checks` in order and returns the first problem. */
+export function firstProblem<T>(
+  checks: readonly Check<T>[],
+  subject: T,
+  context: CheckContext,
+): Problem | undefined {
+  for (const check of checks) {
+    const problem = check(subject, context);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+/** Checks on the Secret keys an endpoint or policy reads, most basic first. */
+export const referenceChecks: readonly Check<readonly SecretReference[]>[] = [
+  // The operator's own Secret is an output; reading it back as an input would feed on itself.
+  (refs: readonly SecretReference[]): Problem | undefined => {
+    const ref = refs.find((r) => r.name === SECRET_NAME);
+    return ref === undefined
+      ? undefined
+      : {
+          reason: REASON.reservedSecretName,
+          message: `${ref.path} names Secret "${SECRET_NAME}", which the operator writes; reference the original Secret`,
+        };
+  },
+  // Every referenced Secret exists in the resource's namespace (keys never cross namespaces).
+  (refs: readonly SecretReference[], { namespace, secrets }: CheckContext): Problem | undefined => {
+    const ref = refs.find((r) => !secrets.has(r.name));
+    return ref === undefined
+      ? undefined
+      : {
+          reason: REASON.secretNotFound,
+          message: `Secret "${ref.name}" (${ref.path}) does not exist in namespace "${namespace}"`,
+        };
+  },
+  // Each referenced Secret holds the referenced key.
+  (refs: readonly SecretReference[], { secrets }: CheckContext): Problem | undefined => {
+    const ref = refs.find((r) => !Object.hasOwn(secrets.get(r.name)?.data ?? {}, r.key));
+    return ref === undefined
+      ? undefined
+      : {
+          reason: REASON.secretKeyNotFound,
+          message: `Secret "${ref.name}" has no key "${ref.key}" (${ref.path})`,
+        };
+  },
+  // Each value is one the sidecar loads: a refused value would make it refuse the whole config.
+  (refs: readonly SecretReference[], { secrets }: CheckContext): Problem | undefined => {
+    for (const ref of refs) {
+      const base64 = secrets.get(ref.name)?.data[ref.key] ?? '';
+      const problem = valueProblem(ref, decodedValue(base64));
+      if (problem !== undefined) return { reason: REASON.secretValueInvalid, message: problem };
+    }
+    return undefined;
+  },
+];

@@ -1,0 +1,91 @@
+// Secret references: which keys an endpoint or policy reads, where their copies live in the
+// namespace's published Secret, and whether a value is one the sidecar will load.
+import { createHash } from 'node:crypto';
+import { SigningError } from '../../sidecar/signing/errors.ts';
+import { parseStandardWebhooksSecrets } from '../../sidecar/signing/standard-webhooks.ts';
+import { SECRET_MOUNT_PATH } from '../names.ts';
+
+/** A Secret as the compiler sees it: its name, version and `data` (base64 values). */
+export interface SecretView {
+  readonly name: string;
+  readonly resourceVersion: string;
+  readonly data: Readonly<Record<string, string>>;
+}
+
+/** What a referenced value must look like beyond "not empty". */
+export type SecretFormat = 'any' | 'standard-webhooks-signing' | 'standard-webhooks-verify';
+
+/** One key of one Secret that a resource reads. */
+export interface SecretReference {
+  /** Where the reference is written, e.g. `spec.signing.secretRef`. */
+  readonly path: string;
+  readonly name: string;
+  readonly key: string;
+  readonly format: SecretFormat;
+}
+
+/** Longest data key a Secret accepts. */
+const MAX_KEY_LENGTH = 253;
+
+/**
+ * The key under which a referenced value is copied into the published Secret. It carries the
+ * source Secret's resourceVersion, so a rotated key changes the config file itself: the sidecar
+ * only reloads when the config file changes, and a mounted Secret may update before or after the
+ * ConfigMap — a config naming a file not there yet is refused by the sidecar and retried, never
+ * loaded with a stale key. `_` cannot occur in a Secret name, so the parts never run together.
+ */
+export function publishedKey(secret: SecretView, key: string): string {
+  const readable = `${secret.name}_${key}_${secret.resourceVersion}`;
+  if (readable.length <= MAX_KEY_LENGTH) return readable;
+  const digest = createHash('sha256').update(`${secret.name}/${key}`).digest('hex').slice(0, 32);
+  return `h_${digest}_${secret.resourceVersion}`;
+}
+
+/** The file a published key is mounted as inside the pod. */
+export function publishedFile(publishedKeyName: string): string {
+  return `${SECRET_MOUNT_PATH}/${publishedKeyName}`;
+}
+
+/** The value the sidecar will read: the decoded bytes, trimmed as the sidecar trims them. */
+export function decodedValue(base64: string): string {
+  return Buffer.from(base64, 'base64').toString('utf8').trim();
+}
+
+/**
+ * Why the sidecar would refuse `value` for `ref`, or undefined when it loads. Messages name the
+ * Secret, key and field, never the value.
+ */
+export function valueProblem(ref: SecretReference, value: string): string | undefined {
+  const where = `key "${ref.key}" of Secret "${ref.name}" (${ref.path})`;
+  if (value === '') return `${where} is empty`;
+  if (ref.format === 'any') return undefined;
+  try {
+    parseStandardWebhooksSecrets([value], 'secret', ref.format === 'standard-webhooks-signing');
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof SigningError)) throw err;
+    // The library's message starts with the option path; ours names the Secret instead.
+    return `${where} is not a Standard Webhooks secret: it ${err.message.replace(/^secret\[0\] /, '')}`;
+  }
+}
+
+/**
+ * Names of the Secrets a spec references anywhere (`secretRef`, `additionalSecretRefs`), read
+ * without validating it: used to decide whether a Secret's change concerns a namespace.
+ */
+export function secretRefNames(spec: unknown): Set<string> {
+  const names = new Set<string>();
+  const visit = (value: unknown, key: string | undefined): void => {
+    if (Array.isArray(value)) {
+      for (const item of value)
+        visit(item, key === 'additionalSecretRefs' ? 'secretRef' : undefined);
+      return;
+    }
+    if (value === null || typeof value !== 'object') return;
+    const name = (value as { name?: unknown }).name;
+    if (key === 'secretRef' && typeof name === 'string') names.add(name);
+    for (const [k, v] of Object.entries(value)) visit(v, k);
+  };
+  visit(spec, undefined);
+  return names;
+}

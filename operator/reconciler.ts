@@ -1,0 +1,284 @@
+// Reconcile one namespace: read the cache → compute with pure functions → write only what
+// changed. The published Secret and ConfigMap come first (a status must not claim a generation
+// that is not stored), then each status that differs, then an Event per transition.
+import type { Logger } from '../common/log.ts';
+import type { Caches } from './cache.ts';
+import type { Clock } from './clock.ts';
+import { compileNamespace } from './compile/compile.ts';
+import type { SecretView } from './compile/secrets.ts';
+import { isStatus } from './errors.ts';
+import type { EventRecorder, EventType } from './events.ts';
+import type { KubeClient } from './kube/client.ts';
+import type { KubeObject } from './kube/types.ts';
+import {
+  API_VERSION,
+  CONDITION,
+  CONFIG_KEY,
+  CONFIG_MAP_NAME,
+  FIELD_MANAGER,
+  GROUP,
+  SECRET_NAME,
+  VERSION,
+} from './names.ts';
+import {
+  entryKey,
+  ownerOf,
+  planPublish,
+  publishedEntries,
+  type ApplyManifest,
+  type OwnerReference,
+} from './publish.ts';
+import {
+  endpointStatus,
+  policyStatus,
+  statusDiffers,
+  transitions,
+  type EndpointStatus,
+  type PolicyStatus,
+  type PreviousStatus,
+  type Transition,
+} from './status.ts';
+
+const KIND = {
+  webhookendpoints: 'WebhookEndpoint',
+  webhookpolicies: 'WebhookPolicy',
+} as const;
+
+/** What one reconcile did. */
+export type ReconcileResult = 'changed' | 'unchanged';
+
+/** What the reconciler needs; all injected so tests can drive it. */
+export interface ReconcilerDeps {
+  readonly caches: Caches;
+  readonly client: KubeClient;
+  readonly events: EventRecorder;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Status writes in flight at once per namespace. */
+  readonly statusConcurrency?: number;
+}
+
+/** Whether an object is on its way out: it no longer takes part. */
+function live(object: KubeObject): boolean {
+  return object.metadata.deletionTimestamp === undefined;
+}
+
+function secretView(object: KubeObject): SecretView {
+  return {
+    name: object.metadata.name,
+    resourceVersion: object.metadata.resourceVersion ?? '',
+    data: (object['data'] as Record<string, string> | undefined) ?? {},
+  };
+}
+
+function statusOf(object: KubeObject): PreviousStatus | undefined {
+  return object['status'] as PreviousStatus | undefined;
+}
+
+/** Initial conditions worth an Event; the rest would be noise on every new object. */
+function notable(t: Transition): boolean {
+  if (!t.initial) return true;
+  return (
+    (t.type === CONDITION.ready && t.status === 'True') ||
+    (t.type === CONDITION.accepted && t.status === 'False') ||
+    (t.type === CONDITION.conflicted && t.status === 'True')
+  );
+}
+
+function eventType(t: Transition): EventType {
+  const bad =
+    (t.type === CONDITION.conflicted && t.status === 'True') ||
+    (t.type !== CONDITION.conflicted && t.status !== 'True');
+  return bad ? 'Warning' : 'Normal';
+}
+
+/** Runs `tasks` with at most `limit` at once. */
+async function pool(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  const errors: unknown[] = [];
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const task = tasks[next++]!;
+      try {
+        await task();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  if (errors.length > 0) throw errors[0];
+}
+
+/** Compiles and publishes namespaces. */
+export class Reconciler {
+  #deps: ReconcilerDeps;
+  // Parsing the published YAML is the one costly read; it changes only with the ConfigMap.
+  #entries = new Map<string, { resourceVersion: string; entries: ReadonlyMap<string, string> }>();
+
+  constructor(deps: ReconcilerDeps) {
+    this.#deps = deps;
+  }
+
+  /** Reconciles `namespace`; throws on a failed write (the queue retries with backoff). */
+  async reconcile(namespace: string): Promise<ReconcileResult> {
+    const { caches, clock, log } = this.#deps;
+    const endpoints = caches.endpoints.list(namespace).filter(live);
+    const policies = caches.policies.list(namespace).filter(live);
+    if (endpoints.length === 0 && policies.length === 0) {
+      // Nothing to publish; the published objects go with their last owner (garbage collection).
+      this.#entries.delete(namespace);
+      return 'unchanged';
+    }
+
+    const compiled = compileNamespace({
+      namespace,
+      endpoints,
+      policies,
+      secrets: new Map(caches.secrets.list(namespace).map((s) => [s.metadata.name, secretView(s)])),
+    });
+    const configMap = caches.configMaps.get(namespace, CONFIG_MAP_NAME);
+    const previousEntries = this.#publishedEntries(namespace, configMap);
+    const owners: OwnerReference[] = [
+      ...endpoints.map((e) => ownerOf('WebhookEndpoint', e.metadata.name, e.metadata.uid ?? '')),
+      ...policies.map((p) => ownerOf('WebhookPolicy', p.metadata.name, p.metadata.uid ?? '')),
+    ].sort((a, b) => (a.uid < b.uid ? -1 : 1));
+    const plan = planPublish(
+      namespace,
+      compiled,
+      {
+        configMap,
+        secret: caches.secrets.get(namespace, SECRET_NAME),
+        highestStatusGeneration: Math.max(
+          0,
+          ...[...endpoints, ...policies].map((o) => statusOf(o)?.configGeneration ?? 0),
+        ),
+      },
+      owners,
+    );
+
+    let writes = 0;
+    const apply = async (manifest: ApplyManifest, path: string): Promise<KubeObject> => {
+      const stored = await this.#deps.client.apply<KubeObject>(path, manifest, FIELD_MANAGER);
+      writes++;
+      (manifest.kind === 'Secret' ? caches.secrets : caches.configMaps).upsert(stored);
+      return stored;
+    };
+    const configMapPath = `/api/v1/namespaces/${namespace}/configmaps/${CONFIG_MAP_NAME}`;
+    const secretPath = `/api/v1/namespaces/${namespace}/secrets/${SECRET_NAME}`;
+    let configMapUid = configMap?.metadata.uid;
+    if (configMapUid !== undefined && plan.secret !== undefined) {
+      // Keys first: a config naming a file not yet mounted would be refused by the sidecar.
+      await apply(plan.secret(configMapUid), secretPath);
+    }
+    if (plan.configMap !== undefined) {
+      configMapUid = (await apply(plan.configMap, configMapPath)).metadata.uid;
+    }
+    if (configMap === undefined && plan.secret !== undefined && configMapUid !== undefined) {
+      // A new Secret needs the new ConfigMap's uid as its owner.
+      await apply(plan.secret(configMapUid), secretPath);
+    }
+    if (writes > 0) {
+      log.info('published', {
+        namespace,
+        generation: plan.generation,
+        endpoints: compiled.config.endpoints?.length ?? 0,
+        ingress: compiled.config.ingress?.length ?? 0,
+        dynamic: compiled.config.dynamic?.length ?? 0,
+        refused: compiled.endpoints.filter((e) => !e.accepted.ok).length,
+      });
+    }
+
+    const now = clock.now();
+    const tasks: (() => Promise<void>)[] = [];
+    const byName = (objects: KubeObject[]): Map<string, KubeObject> =>
+      new Map(objects.map((o) => [o.metadata.name, o]));
+    const endpointObjects = byName(endpoints);
+    for (const result of compiled.endpoints) {
+      const object = endpointObjects.get(result.name)!;
+      const direction =
+        (object['spec'] as { direction?: string } | undefined)?.direction === 'Ingress'
+          ? 'Ingress'
+          : 'Egress';
+      const previous = statusOf(object);
+      const next = endpointStatus(
+        result,
+        previous,
+        previousEntries.get(entryKey(direction, result.name)) === result.entry,
+        { generation: object.metadata.generation ?? 0, configGeneration: plan.generation, now },
+      );
+      if (statusDiffers(previous, next))
+        tasks.push(() => this.#writeStatus(object, next, 'webhookendpoints'));
+    }
+    const policyObjects = byName(policies);
+    for (const result of compiled.policies) {
+      const object = policyObjects.get(result.name)!;
+      const previous = statusOf(object);
+      const next = policyStatus(result, previous, {
+        generation: object.metadata.generation ?? 0,
+        configGeneration: plan.generation,
+        now,
+      });
+      if (statusDiffers(previous, next))
+        tasks.push(() => this.#writeStatus(object, next, 'webhookpolicies'));
+    }
+    await pool(tasks, this.#deps.statusConcurrency ?? 8);
+    writes += tasks.length;
+    return writes > 0 ? 'changed' : 'unchanged';
+  }
+
+  #publishedEntries(
+    namespace: string,
+    configMap: KubeObject | undefined,
+  ): ReadonlyMap<string, string> {
+    const resourceVersion = configMap?.metadata.resourceVersion ?? '';
+    const memo = this.#entries.get(namespace);
+    if (memo?.resourceVersion === resourceVersion) return memo.entries;
+    const text = (configMap?.['data'] as Record<string, string> | undefined)?.[CONFIG_KEY];
+    const entries = publishedEntries(text);
+    this.#entries.set(namespace, { resourceVersion, entries });
+    return entries;
+  }
+
+  async #writeStatus(
+    object: KubeObject,
+    status: EndpointStatus | PolicyStatus,
+    resource: 'webhookendpoints' | 'webhookpolicies',
+  ): Promise<void> {
+    const { name, namespace, uid } = object.metadata;
+    const path = `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${resource}/${name}/status`;
+    let stored: KubeObject;
+    try {
+      stored = await this.#deps.client.apply<KubeObject>(
+        path,
+        // The uid makes the write fail rather than land on a new object of the same name.
+        {
+          apiVersion: API_VERSION,
+          kind: KIND[resource],
+          metadata: { name, namespace, uid },
+          status,
+        },
+        FIELD_MANAGER,
+      );
+    } catch (err) {
+      // Deleted or replaced meanwhile: its own events will bring it back if it matters.
+      if (isStatus(err, 404) || isStatus(err, 409)) return;
+      throw err;
+    }
+    (resource === 'webhookendpoints'
+      ? this.#deps.caches.endpoints
+      : this.#deps.caches.policies
+    ).upsert(stored);
+    const previous = statusOf(object);
+    const regarding = { ...stored, apiVersion: API_VERSION, kind: KIND[resource] };
+    for (const t of transitions(previous, status).filter(notable)) {
+      await this.#deps.events.record(
+        regarding,
+        eventType(t),
+        t.reason,
+        `${t.type}=${t.status}: ${t.message}`,
+        'Reconcile',
+      );
+    }
+  }
+}
