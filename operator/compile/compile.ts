@@ -394,6 +394,7 @@ export function compileNamespace(input: CompileInput): Compiled {
         }),
         forward: spec.forward === undefined ? undefined : compact({ ...spec.forward }),
         maxPayloadBytes: winner?.spec.maxPayloadBytes,
+        rateLimit: winner?.spec.rateLimit,
       });
       schema = IngressEndpoint;
     }

@@ -84,6 +84,16 @@ export const Signing = z
     }
   });
 
+/** A rate limit: egress per endpoint, ingress per receiving endpoint. */
+export const RateLimit = z
+  .object({
+    rate: z.number().int().min(1),
+    per: z.enum(['second', 'minute']).default('second'),
+    burst: z.number().int().min(1).optional(),
+    scope: z.enum(['pod', 'global']).default('pod'),
+  })
+  .strict();
+
 /** The policy in effect for an endpoint, defaults filled in. */
 export const Policy = z
   .object({
@@ -114,15 +124,7 @@ export const Policy = z
       })
       .strict()
       .prefault({}),
-    rateLimit: z
-      .object({
-        rate: z.number().int().min(1),
-        per: z.enum(['second', 'minute']).default('second'),
-        burst: z.number().int().min(1).optional(),
-        scope: z.enum(['pod', 'global']).default('pod'),
-      })
-      .strict()
-      .optional(),
+    rateLimit: RateLimit.optional(),
     circuitBreaker: z
       .object({
         consecutiveFailures: z.number().int().min(1).optional(),
@@ -244,6 +246,8 @@ export const IngressEndpoint = z
       .strict()
       .prefault({}),
     maxPayloadBytes: z.number().int().min(1).max(26_214_400).default(1_048_576),
+    /** Providers sending faster get 429 with Retry-After (the policy's rateLimit). */
+    rateLimit: RateLimit.optional(),
   })
   .strict();
 

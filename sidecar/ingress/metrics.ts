@@ -25,6 +25,8 @@ export type IngressOutcome =
   | 'malformed'
   /** Authentic but outside the replay window, either direction (400). */
   | 'stale'
+  /** Over the endpoint's rate limit (429), before the body is read. */
+  | 'rate_limited'
   /** Body over the endpoint's cap (413). */
   | 'too_large'
   /** No ingress endpoint at this path (404). */

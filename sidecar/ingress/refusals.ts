@@ -120,6 +120,22 @@ export function payloadTooLarge(limitBytes: number): Refusal {
   };
 }
 
+/** The provider sends faster than the endpoint's rate limit: 429, and when to come back. */
+export function rateLimited(retryAfterMs: number): Refusal {
+  return {
+    problem: {
+      ...problem(
+        'rate-limited',
+        'Rate limited',
+        429,
+        'This endpoint receives more webhooks than its rate limit allows. Retry after the time in Retry-After.',
+      ),
+      retryAfterMs,
+    },
+    outcome: 'rate_limited',
+  };
+}
+
 /**
  * The endpoint exists but its secrets cannot verify anything. 503, not 401: the sender did
  * nothing wrong, and a 5xx makes every provider retry once the secret is fixed.

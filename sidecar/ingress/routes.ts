@@ -19,6 +19,8 @@ export interface IngressRoute {
   /** Why `verifier` is absent (names the option, never the secret). */
   readonly misconfigured: string | undefined;
   readonly maxPayloadBytes: number;
+  /** The endpoint's rate limit, if its policy sets one. */
+  readonly rateLimit: IngressEndpoint['rateLimit'];
   readonly forwardPort: number;
   /** The app path; undefined forwards to the path the webhook arrived on. */
   readonly forwardPath: string | undefined;
@@ -119,6 +121,7 @@ export function compileRoutes(loaded: LoadedConfig): ReadonlyMap<string, Ingress
       verifier,
       misconfigured,
       maxPayloadBytes: endpoint.maxPayloadBytes,
+      rateLimit: endpoint.rateLimit,
       forwardPort: endpoint.forward.port,
       forwardPath: endpoint.forward.path,
       buffered: endpoint.forward.buffered,

@@ -20,6 +20,8 @@ import { sendProblem } from '../problem.ts';
 import * as refuse from './refusals.ts';
 import type { Refusal } from './refusals.ts';
 import { compileRoutes, type IngressRoute } from './routes.ts';
+import { GlobalRateLimiter } from '../egress/global-limiter.ts';
+import { TokenBucket, type RateLimiter } from '../egress/token-bucket.ts';
 
 /** What the ingress server needs from the rest of the sidecar. */
 export interface IngressServerOptions {
@@ -84,6 +86,7 @@ class Ingress {
   readonly #dedup: DedupStore;
   readonly #routes = new WeakMap<LoadedConfig, ReadonlyMap<string, IngressRoute>>();
   readonly #bufferingNoticeGiven = new Set<string>();
+  readonly #limiters = new Map<string, RateLimiter>();
   readonly #appHost: string;
 
   constructor(options: IngressServerOptions) {
@@ -131,6 +134,14 @@ class Ingress {
       // 2. Webhooks are POSTs; refused before a byte of body is read.
       if (req.method !== 'POST')
         return this.#refuse(res, endpoint, refuse.methodNotAllowed(req.method));
+      // 2b. Over the rate limit: 429 before the body is read, so a flood costs little.
+      const limiter = this.#limiterFor(route);
+      if (limiter !== undefined) {
+        const decision = await limiter.take(this.#now());
+        if (!decision.allowed) {
+          return this.#refuse(res, endpoint, refuse.rateLimited(decision.retryAfterMs), true);
+        }
+      }
       // 3. An endpoint that cannot verify answers 503, so providers retry once it is fixed.
       if (route.verifier === undefined)
         return this.#refuse(res, endpoint, refuse.endpointMisconfigured());
@@ -306,6 +317,28 @@ class Ingress {
       }
     }
     return routes;
+  }
+
+  /** One limiter per endpoint and settings, kept across config reloads that leave them alone. */
+  #limiterFor(route: IngressRoute): RateLimiter | undefined {
+    const settings = route.rateLimit;
+    if (settings === undefined) return undefined;
+    const key = `${route.dedupScope}|${JSON.stringify(settings)}`;
+    let limiter = this.#limiters.get(key);
+    if (limiter === undefined) {
+      const limit = {
+        rate: settings.rate,
+        per: settings.per,
+        burst: settings.burst ?? settings.rate,
+      };
+      const redis = this.#options.redis;
+      limiter =
+        settings.scope === 'global' && redis !== undefined
+          ? new GlobalRateLimiter({ redis, scopeKey: `ingress/${route.dedupScope}`, limit })
+          : new TokenBucket(limit);
+      this.#limiters.set(key, limiter);
+    }
+    return limiter;
   }
 
   #refuse(res: ServerResponse, endpoint: string, refusal: Refusal, closeConnection = false): void {

@@ -66,6 +66,14 @@ function endpoints(appPort: number): Record<string, unknown>[] {
       deduplication: { window: '0s' },
     },
     {
+      // one webhook per minute: the second gets 429 with Retry-After
+      name: 'limited',
+      path: '/in/limited',
+      verify: token,
+      forward: { port: appPort },
+      rateLimit: { rate: 1, per: 'minute', burst: 1 },
+    },
+    {
       name: 'queued',
       path: '/in/queued',
       verify: token,
@@ -103,6 +111,20 @@ describe('ingress forwarding', () => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('ok');
     });
+  });
+
+  it('answers 429 with Retry-After past the rate limit, and the app never sees the extra webhook', async () => {
+    const first = await send(ingress, '/in/limited', bearer, '{"n":1}');
+    const second = await send(ingress, '/in/limited', bearer, '{"n":2}');
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(429);
+    expect(second.headers['retry-after']).toBe('60');
+    expect(second.json).toMatchObject({
+      type: 'https://hookgate.io/problems/rate-limited',
+      code: 'rate_limited',
+    });
+    expect(app.received.map((r) => r.body.toString())).toEqual(['{"n":1}']);
+    expect(await outcomeCount(ingress.registry, 'limited', 'rate_limited')).toBe(1);
   });
 
   it('forwards to forward.path, keeping the query string', async () => {

@@ -5,7 +5,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { KubeObject } from '../../operator/kube/types.ts';
@@ -115,10 +114,9 @@ describe('a watch that goes silent without closing', () => {
         adminConfig,
         endpointManifest(ns, 'e', { direction: 'Egress', url: 'https://b.example/' }),
       );
-      // The frozen watch delivers nothing: the change is not seen yet...
-      await sleep(1_500);
-      expect(observedGeneration(await read(adminConfig, path))).toBe(1);
-      // ...until the watchdog gives up on it and lists again.
+      // The frozen watches deliver nothing; the watchdog gives up on them and lists again. (Whether
+      // a watch the server ended just before the freeze reconnects first is chance, so the proof
+      // that the watchdog acted is the stalled-restart count below, not a timed negative check.)
       await expect
         .poll(async () => observedGeneration(await read(adminConfig, path)), { timeout: 20_000 })
         .toBe(2);
