@@ -10,7 +10,7 @@
 // `clock: 'caller'` passes the caller's `now` instead — deterministic, which is what the tests
 // use to prove refill exactly; a caller clock that lags only refills less (the script never
 // moves a bucket's time backwards).
-import { createHash } from 'node:crypto';
+import { RedisScript, type RedisScriptClient } from '../redis-script.ts';
 import {
   PERIOD_MS,
   TokenBucket,
@@ -25,7 +25,7 @@ export const RATE_LIMIT_KEY_PREFIX = 'hookgate:rl:';
 
 // KEYS[1] bucket hash {units, ts}; ARGV: periodMs, rate, burst, now ('' = Redis TIME).
 // Returns {allowed 0|1, retryAfterMs}. Numbers stay below 1e14, which Lua's %.14g keeps exact.
-const TAKE_SCRIPT = `
+const TAKE = new RedisScript(`
 local period = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local capacity = tonumber(ARGV[3]) * period
@@ -60,14 +60,7 @@ redis.call('HSET', KEYS[1], 'units', units, 'ts', ts)
 -- The key lives until the bucket would be full again; after that a missing key means the same.
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((capacity - units) / rate)))
 return {allowed, retry}
-`;
-const TAKE_SHA = createHash('sha1').update(TAKE_SCRIPT).digest('hex');
-
-/** The two commands the limiter needs; an ioredis `Redis` (or `Cluster`) provides them. */
-export interface RedisScriptClient {
-  evalsha(sha1: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>;
-  eval(script: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>;
-}
+`);
 
 /** Options for {@link GlobalRateLimiter}. */
 export interface GlobalRateLimiterOptions {
@@ -135,37 +128,10 @@ export class GlobalRateLimiter implements RateLimiter {
 
   async #takeFromRedis(now: number): Promise<RateDecision> {
     const clockArg = (this.#options.clock ?? 'redis') === 'caller' ? Math.floor(now) : '';
-    const args = [this.key, ...this.#args, clockArg];
-    const { redis } = this.#options;
-    const run = async (): Promise<unknown> => {
-      try {
-        return await redis.evalsha(TAKE_SHA, 1, ...args);
-      } catch (err) {
-        // After a restart or SCRIPT FLUSH the script is gone; EVAL runs and caches it again.
-        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-        return await redis.eval(TAKE_SCRIPT, 1, ...args);
-      }
-    };
-    const reply = await withTimeout(run(), this.#options.timeoutMs ?? 100);
+    const args = [this.key, ...this.#args, clockArg] as const;
+    const reply = await TAKE.run(this.#options.redis, this.#options.timeoutMs ?? 100, ...args);
     if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number')
       throw new Error(`unexpected rate-limit script reply ${JSON.stringify(reply)}`);
     return reply[0] === 1 ? { allowed: true } : { allowed: false, retryAfterMs: reply[1] };
-  }
-}
-
-/**
- * Rejects when `promise` has not settled within `ms`. The late result is dropped: a token it may
- * still take is lost, which errs toward fewer deliveries, never more.
- */
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,24 +1,11 @@
-// Which of the app's headers go to the receiver, and which of the receiver's come back. Hop-by-hop
-// headers belong to one connection (RFC 9110 §7.6.1); signature headers belong to the sidecar, so
-// an app (or an attacker inside it) cannot pass off its own signature as ours.
+// Which of the app's headers go to the receiver, and which of the receiver's come back: the
+// end-to-end headers (../headers.ts), minus what the sidecar itself writes. Signature headers
+// belong to the sidecar, so an app (or an attacker inside it) cannot pass off its own signature
+// as ours.
+import { endToEndHeaders, type HeaderMap } from '../headers.ts';
 
-/** Connection-scoped headers never forwarded in either direction. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'content-length',
-]);
-
-/** Headers the sidecar writes when signing, whatever the endpoint's scheme. */
-const SIGNATURE_HEADERS = new Set([
+/** Headers the sidecar writes when signing, whatever the endpoint's scheme, and framing. */
+const SIDECAR_OWNED = [
   'webhook-id',
   'webhook-timestamp',
   'webhook-signature',
@@ -27,52 +14,32 @@ const SIGNATURE_HEADERS = new Set([
   'svix-signature',
   'x-hub-signature-256',
   'x-hub-signature',
-]);
+  'host',
+  'content-length',
+];
 
 /** Incoming header values as node:http gives them. */
-export type IncomingHeaders = Readonly<Record<string, string | string[] | undefined>>;
+export type IncomingHeaders = HeaderMap;
 
 /**
- * The app's headers as they may go to the receiver: without hop-by-hop headers, headers named in
- * `Connection`, our control headers (`hookgate-*`), and any signature header — including
- * `extraReserved` (a generic HMAC scheme's own header names, lower-case).
+ * The app's headers as they may go to the receiver: end-to-end headers without the sidecar's
+ * own, including `extraReserved` (a generic HMAC scheme's header names, lower-case).
  */
 export function outboundHeaders(
   incoming: IncomingHeaders,
   extraReserved: readonly string[] = [],
 ): Record<string, string> {
-  const named = new Set(
-    String(incoming['connection'] ?? '')
-      .split(',')
-      .map((h) => h.trim().toLowerCase())
-      .filter((h) => h !== ''),
-  );
+  const kept = endToEndHeaders(incoming, new Set([...SIDECAR_OWNED, ...extraReserved]));
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined) continue;
-    const lower = name.toLowerCase();
-    if (
-      HOP_BY_HOP.has(lower) ||
-      named.has(lower) ||
-      SIGNATURE_HEADERS.has(lower) ||
-      extraReserved.includes(lower) ||
-      lower.startsWith('hookgate-')
-    ) {
-      continue;
-    }
-    out[lower] = Array.isArray(value) ? value.join(', ') : value;
+  for (const [name, value] of Object.entries(kept)) {
+    out[name] = Array.isArray(value) ? value.join(', ') : (value);
   }
   return out;
 }
 
-/** The receiver's response headers as the app may see them (hop-by-hop removed). */
-export function inboundHeaders(
-  incoming: Readonly<Record<string, string | string[] | undefined>>,
-): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || HOP_BY_HOP.has(name.toLowerCase())) continue;
-    out[name.toLowerCase()] = value;
-  }
-  return out;
+const RESPONSE_FRAMING = new Set(['content-length']);
+
+/** The receiver's response headers as the app may see them. */
+export function inboundHeaders(incoming: HeaderMap): Record<string, string | string[]> {
+  return endToEndHeaders(incoming, RESPONSE_FRAMING);
 }

@@ -5,25 +5,13 @@
 // When Redis fails or is slow the store falls back to the pod's own memory (fail open): a Redis
 // outage must not stop webhooks, and duplicates across replicas are then possible, which
 // at-least-once webhook delivery already obliges apps to tolerate.
-import { createHash } from 'node:crypto';
+import { RedisScript, type RedisScriptClient } from '../redis-script.ts';
 import type { ClaimOutcome, DedupStore } from './dedup.ts';
 
-/** The two commands the store needs; an ioredis `Redis` (or `Cluster`) provides them. */
-export interface RedisEvalClient {
-  evalsha(sha1: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>;
-  eval(script: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>;
-}
+/** The commands the store needs; an ioredis `Redis` (or `Cluster`) provides them. */
+export type RedisEvalClient = RedisScriptClient;
 
-/** A Lua script and its SHA-1, for EVALSHA with an EVAL fallback. */
-interface Script {
-  readonly text: string;
-  readonly sha: string;
-}
-
-const script = (text: string): Script => ({
-  text,
-  sha: createHash('sha1').update(text).digest('hex'),
-});
+const script = (text: string): RedisScript => new RedisScript(text);
 
 // KEYS[1]; ARGV: claim value, claim TTL ms. Returns the value already there, or nil once claimed.
 const CLAIM = script(`
@@ -100,35 +88,11 @@ export class RedisDedupStore implements DedupStore {
     }
   }
 
-  async #run(s: Script, key: string, ...args: (string | number)[]): Promise<unknown> {
-    const { redis } = this.#options;
-    const attempt = async (): Promise<unknown> => {
-      try {
-        return await redis.evalsha(s.sha, 1, key, ...args);
-      } catch (err) {
-        // After a restart or SCRIPT FLUSH the script is gone; EVAL runs and caches it again.
-        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-        return await redis.eval(s.text, 1, key, ...args);
-      }
-    };
-    return withTimeout(attempt(), this.#options.timeoutMs ?? 250);
+  #run(s: RedisScript, key: string, ...args: (string | number)[]): Promise<unknown> {
+    return s.run(this.#options.redis, this.#options.timeoutMs ?? 250, key, ...args);
   }
 
   #report(err: unknown): void {
     this.#options.onRedisError?.(err instanceof Error ? err : new Error(String(err)));
-  }
-}
-
-/** Rejects when `promise` has not settled within `ms`. */
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

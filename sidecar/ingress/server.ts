@@ -14,7 +14,7 @@ import { PayloadTooLargeError, readBody } from './body.ts';
 import { deliveryKey, LocalDedupStore, type DedupStore } from './dedup.ts';
 import { RedisDedupStore } from './dedup-redis.ts';
 import { AppForwarder, DEFAULT_FORWARD_TIMEOUT_MS, type ForwardResult } from './forward.ts';
-import { endToEndHeaders } from './headers.ts';
+import { endToEndHeaders } from '../headers.ts';
 import { createIngressMetrics, UNKNOWN_ENDPOINT_LABEL, type IngressMetrics } from './metrics.ts';
 import { sendProblem } from '../problem.ts';
 import * as refuse from './refusals.ts';
