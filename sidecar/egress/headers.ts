@@ -32,7 +32,7 @@ export function outboundHeaders(
   const kept = endToEndHeaders(incoming, new Set([...SIDECAR_OWNED, ...extraReserved]));
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(kept)) {
-    out[name] = Array.isArray(value) ? value.join(', ') : (value);
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   return out;
 }
