@@ -60,7 +60,7 @@ redis-server: ## Install Debian's redis-server when it is missing (needs root)
 	@redis-server --version
 
 .PHONY: controlplane
-controlplane: ## Build (once, cached by version) kube-apiserver, kube-controller-manager and etcd
+controlplane: ## Build (once, cached by version) etcd, kube-apiserver, kube-controller-manager and kubectl
 	@bash $(CLUSTER_DIR)/build.sh
 
 .PHONY: build
