@@ -1,13 +1,13 @@
 // De-duplication shared by replicas through a real Redis: two ingress servers (two pods of one
 // Deployment), each with its own Redis connection, one app behind them.
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
 import { sign as octokitSign } from '@octokit/webhooks-methods';
 import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../cluster/process.ts';
 import {
+  holdNextResponse,
   loadConfig,
   outcomeCount,
   send,
@@ -102,15 +102,9 @@ describe('de-duplication across replicas through Redis', () => {
   it('a copy at the other replica while the first is with the app gets 409; the claim is in Redis', async () => {
     const id = `msg_${randomUUID()}`;
     const body = '{"type":"invoice.created"}';
-    let hold: ServerResponse | undefined;
-    let arrived!: () => void;
-    const arrival = new Promise<void>((resolve) => (arrived = resolve));
-    app.respond((_req, res) => {
-      hold = res;
-      arrived();
-    });
+    const held = holdNextResponse(app);
     const first = send(podA, '/hooks/orders', swHeaders(id, body), body);
-    await arrival;
+    await held.arrived;
     const key = `hookgate:dedup:${namespace}/orders:${id}`;
     expect(await admin.get(key)).toMatch(/^p:[0-9a-f-]{36}$/);
     // held for the longest forward (30 s + retries) plus a margin, not for the whole window
@@ -118,7 +112,7 @@ describe('de-duplication across replicas through Redis', () => {
     expect(await admin.pttl(key)).toBeLessThanOrEqual(35_375);
     const copy = await send(podB, '/hooks/orders', swHeaders(id, body), body);
     expect(copy.status).toBe(409);
-    hold!.writeHead(200).end();
+    held.release(200);
     expect((await first).status).toBe(200);
     expect((await send(podB, '/hooks/orders', swHeaders(id, body), body)).json).toMatchObject({
       code: 'duplicate',

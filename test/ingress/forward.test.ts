@@ -1,13 +1,13 @@
 // What happens around verification: routing, limits, the exact request the app receives, what
 // the provider gets back, the app starting or failing, hot reload and the metrics and logs.
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { Webhook } from 'standardwebhooks';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LoadedConfig } from '../../sidecar/config/load.ts';
 import {
+  holdNextResponse,
   loadConfig,
   outcomeCount,
   send,
@@ -213,20 +213,14 @@ describe('ingress forwarding', () => {
   it('answers 409 with Retry-After while another copy is with the app, then 200 once it succeeded', async () => {
     const id = `msg_${randomUUID()}`;
     const body = '{"type":"order.paid"}';
-    let hold: ServerResponse | undefined;
-    let arrived!: () => void;
-    const arrival = new Promise<void>((resolve) => (arrived = resolve));
-    app.respond((_req, res) => {
-      hold = res;
-      arrived();
-    });
+    const held = holdNextResponse(app);
     const first = send(ingress, '/in/orders', swHeaders(id, body), body);
-    await arrival;
+    await held.arrived;
     const copy = await send(ingress, '/in/orders', swHeaders(id, body, NOW_S + 1), body);
     expect(copy.status).toBe(409);
     expect(copy.headers['retry-after']).toBe('5');
     expect(copy.json).toMatchObject({ code: 'in_flight', status: 409 });
-    hold!.writeHead(200).end('done');
+    held.release(200, 'done');
     expect((await first).status).toBe(200);
     const late = await send(ingress, '/in/orders', swHeaders(id, body, NOW_S + 2), body);
     expect(late.json).toMatchObject({ code: 'duplicate' });

@@ -202,3 +202,27 @@ export function sendWithNodeHttp(
     req.end(body);
   });
 }
+
+/**
+ * Makes the app hold its next response: resolves `arrived` when the webhook reaches the app, and
+ * answers it only when the test calls `release`, so a test can act while a copy is "with the app".
+ */
+export function holdNextResponse(app: TestApp): {
+  arrived: Promise<void>;
+  release: (status: number, body?: string) => void;
+} {
+  let held: ServerResponse | undefined;
+  let arrived!: () => void;
+  const arrival = new Promise<void>((resolve) => (arrived = resolve));
+  app.respond((_req, res) => {
+    held = res;
+    arrived();
+  });
+  return {
+    arrived: arrival,
+    release: (status, body = '') => {
+      if (held === undefined) throw new Error('the app has not received the webhook yet');
+      held.writeHead(status).end(body);
+    },
+  };
+}
