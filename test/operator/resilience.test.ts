@@ -114,17 +114,20 @@ describe('a watch that goes silent without closing', () => {
         adminConfig,
         endpointManifest(ns, 'e', { direction: 'Egress', url: 'https://b.example/' }),
       );
-      // The frozen watches deliver nothing; the watchdog gives up on them and lists again. (Whether
-      // a watch the server ended just before the freeze reconnects first is chance, so the proof
-      // that the watchdog acted is the stalled-restart count below, not a timed negative check.)
+      // The frozen watches deliver nothing; the update still lands once they are abandoned.
       await expect
         .poll(async () => observedGeneration(await read(adminConfig, path)), { timeout: 20_000 })
         .toBe(2);
-      const restarts = await running.registry.getSingleMetricAsString(
-        'hookgate_operator_watch_restarts_total',
-      );
-      // Which watches were mid-stream when frozen is chance; at least one must have been caught.
-      expect(restarts).toMatch(/reason="stalled"} [1-9]/);
+      // The frozen watches were abandoned and restarted: by the watchdog (`stalled`) when they sat
+      // silent, or through the error path when the client reused a frozen keep-alive connection
+      // and the proxy cut it — which of the two happens first is timing. The watchdog's own
+      // deadline is proven with fake timers in operator/kube/informer.test.ts.
+      await expect
+        .poll(
+          () => running.registry.getSingleMetricAsString('hookgate_operator_watch_restarts_total'),
+          { timeout: 15_000 },
+        )
+        .toMatch(/reason="(stalled|error)"} [1-9]/);
     } finally {
       await running.stop();
       proxy.close();
