@@ -29,7 +29,7 @@ CLUSTER_DIR := test/cluster
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
 ifneq ($(NODE_STAMP),)
 $(NODE_STAMP):
@@ -50,7 +50,7 @@ node: $(NODE_STAMP) ## Use Node 24 (project-local when the system one is another
 deps: node_modules/.package-lock.json ## Install npm dependencies (npm ci)
 
 .PHONY: bootstrap
-bootstrap: deps controlplane redis-server ## Install everything a fresh machine lacks
+bootstrap: deps controlplane redis-server helm lua ## Install everything a fresh machine lacks
 
 .PHONY: redis-server
 redis-server: ## Install Debian's redis-server when it is missing (needs root)
@@ -62,6 +62,21 @@ redis-server: ## Install Debian's redis-server when it is missing (needs root)
 .PHONY: controlplane
 controlplane: ## Build (once, cached by version) etcd, kube-apiserver, kube-controller-manager and kubectl
 	@bash $(CLUSTER_DIR)/build.sh
+
+.PHONY: helm
+helm: ## Build (once, cached by version) helm from its Go module, for the chart tests
+	@bash test/chart/tool.sh helm
+
+.PHONY: lua
+lua: ## Install Debian's Lua 5.1 (Argo CD health checks run in gopher-lua, a Lua 5.1) when missing
+	@command -v lua5.1 >/dev/null || { \
+	  if [ "$$(id -u)" != 0 ]; then echo "lua5.1 is missing: run 'sudo apt-get install lua5.1'" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lua5.1 >/dev/null; }
+	@lua5.1 -v
+
+.PHONY: manifests
+manifests: deps helm ## Regenerate deploy/kustomize/hookgate.yaml from the chart (default values)
+	node test/chart/manifests.ts
 
 .PHONY: build
 build: deps ## Compile the two programs into dist/
@@ -117,6 +132,32 @@ cluster-down: deps ## Stop the control plane started by cluster-up
 .PHONY: demo
 demo: deps controlplane redis-server ## The whole story: control plane, operator, sidecar, a flaky receiver, a forged webhook
 	@node demo/run.ts
+
+# Images and kind: for machines with Docker (CI and the development machines have none).
+IMAGE_REGISTRY ?= ghcr.io/hookgate
+IMAGE_TAG ?= $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
+DOCKER ?= docker
+KIND_CLUSTER ?= hookgate
+
+.PHONY: images
+images: ## Build the operator and sidecar images with Docker (ghcr.io/hookgate/{operator,sidecar}:<version>)
+	$(DOCKER) build -f images/operator.Dockerfile -t $(IMAGE_REGISTRY)/operator:$(IMAGE_TAG) .
+	$(DOCKER) build -f images/sidecar.Dockerfile -t $(IMAGE_REGISTRY)/sidecar:$(IMAGE_TAG) .
+
+.PHONY: kind-up
+kind-up: ## Create a kind cluster named hookgate (kind built from its Go module; needs Docker)
+	@kind=$$(bash test/chart/tool.sh kind); \
+	if $$kind get clusters | grep -qx '$(KIND_CLUSTER)'; then echo "kind cluster $(KIND_CLUSTER) is up"; \
+	else $$kind create cluster --name '$(KIND_CLUSTER)' --wait 120s; fi; \
+	echo "kubectl context: kind-$(KIND_CLUSTER)"
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster
+	@kind=$$(bash test/chart/tool.sh kind); $$kind delete cluster --name '$(KIND_CLUSTER)'
+
+.PHONY: e2e-kind
+e2e-kind: images kind-up helm controlplane ## On kind: load the images, install the chart, wait for Ready, smoke-check injection and status
+	KIND_CLUSTER='$(KIND_CLUSTER)' IMAGE_REGISTRY='$(IMAGE_REGISTRY)' IMAGE_TAG='$(IMAGE_TAG)' bash test/chart/e2e-kind.sh
 
 .PHONY: clean
 clean: ## Remove build output and the running-cluster state (keeps cached binaries and Node)

@@ -1,0 +1,301 @@
+// The Helm chart: lint and template clean for the default values and every mode, the contract
+// the operator's injector relies on, values checked with the field named, and every rendered
+// object accepted by the real API server (server-side dry-run).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { createTestNamespace, kubeClients } from '../support/kube.ts';
+import { dryRunApply, partitionServed } from './apply.ts';
+import { chartDir, find, helm, lint, parseObjects, root, template, type K8sObject } from './helm.ts';
+
+// Building helm on a fresh machine takes minutes; `make bootstrap` does it before the tests.
+beforeAll(async () => void (await helm()), 600_000);
+
+/** Each mode: the values that select it and the kinds it adds whose CRDs the test cluster lacks. */
+const modes: { name: string; values: Record<string, string>; absentKinds: string[] }[] = [
+  // The default install: everything must apply, nothing may be skipped.
+  { name: 'default values', values: {}, absentKinds: [] },
+  // cert-manager issues the serving certificate; its CRDs are not in the test cluster.
+  {
+    name: 'cert-manager',
+    values: { 'webhook.certMode': 'cert-manager' },
+    absentKinds: ['Certificate', 'Issuer'],
+  },
+  // A ClusterIssuer of the user's: no Issuer rendered.
+  {
+    name: 'cert-manager with an issuerRef',
+    values: {
+      'webhook.certMode': 'cert-manager',
+      'webhook.certManager.issuerRef.name': 'corp-ca',
+      'webhook.certManager.issuerRef.kind': 'ClusterIssuer',
+    },
+    absentKinds: ['Certificate'],
+  },
+  // prometheus-operator's ServiceMonitor; its CRD is not in the test cluster.
+  {
+    name: 'ServiceMonitor on',
+    values: { 'metrics.serviceMonitor.enabled': 'true' },
+    absentKinds: ['ServiceMonitor'],
+  },
+  // A default WebhookPolicy in application namespaces (the hookgate.io CRDs are installed).
+  { name: 'default policy on', values: { 'defaultPolicy.enabled': 'true' }, absentKinds: [] },
+  // Redis from a URL: a Secret and the operator's env from it.
+  { name: 'Redis URL', values: { 'redis.url': 'redis://:pw@redis.data:6379/0' }, absentKinds: [] },
+];
+
+describe('helm chart', () => {
+  it('matches the programs: appVersion is package.json version', () => {
+    const chart = parse(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as {
+      appVersion: string;
+    };
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+    expect(chart.appVersion).toBe(pkg.version);
+  });
+
+  describe.each(modes)('$name', ({ values, absentKinds }) => {
+    it('lints clean and applies with a server-side dry run', async () => {
+      const { core } = kubeClients();
+      const namespace = await createTestNamespace(core, 'hookgate-chart');
+      const appNamespace = await createTestNamespace(core, 'chart-app');
+      const all = { ...values };
+      if (values['defaultPolicy.enabled'] === 'true') {
+        all['defaultPolicy.namespaces'] = `{${appNamespace}}`;
+      }
+
+      const linted = await lint(namespace, all);
+      expect(linted.stderr + linted.stdout).toContain('0 chart(s) failed');
+      expect(linted.code).toBe(0);
+
+      const rendered = await template(namespace, all);
+      expect(rendered.stderr).toBe('');
+      expect(rendered.code).toBe(0);
+      const objects = parseObjects(rendered.stdout);
+
+      const { served, absent } = await partitionServed(inject('kubeconfig'), objects);
+      // Only the kinds this mode adds on purpose may be skipped.
+      expect(absent.map((o) => o.kind).sort()).toEqual([...absentKinds].sort());
+      const applied = await dryRunApply(inject('kubeconfig'), served);
+      expect(applied.stderr).toBe('');
+      expect(applied.code).toBe(0);
+      for (const o of served) {
+        expect(applied.stdout).toContain(`${o.metadata.name} serverside-applied (server dry run)`);
+      }
+    });
+  });
+});
+
+describe('what the operator and the injector rely on', () => {
+  let objects: K8sObject[];
+  beforeAll(async () => {
+    objects = parseObjects((await template('hookgate-system')).stdout);
+  });
+
+  it('renders the injector webhook exactly as agreed', () => {
+    const mwc = find(objects, 'MutatingWebhookConfiguration', 'hookgate-sidecar-injector');
+    expect(mwc['webhooks']).toEqual([
+      {
+        name: 'sidecar-injector.hookgate.io',
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        timeoutSeconds: 5,
+        failurePolicy: 'Fail',
+        reinvocationPolicy: 'IfNeeded',
+        matchPolicy: 'Equivalent',
+        clientConfig: {
+          service: {
+            name: 'hookgate-operator-webhook',
+            namespace: 'hookgate-system',
+            path: '/inject',
+            port: 443,
+          },
+        },
+        rules: [
+          {
+            operations: ['CREATE'],
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            resources: ['pods'],
+            scope: 'Namespaced',
+          },
+        ],
+        namespaceSelector: {
+          matchLabels: { 'hookgate.io/injection': 'enabled' },
+          matchExpressions: [
+            {
+              key: 'kubernetes.io/metadata.name',
+              operator: 'NotIn',
+              values: ['kube-system', 'hookgate-system'],
+            },
+          ],
+        },
+      },
+    ]);
+    // self-managed: no cert-manager annotation, no caBundle for an upgrade to blank.
+    expect(mwc.metadata.annotations).toBeUndefined();
+  });
+
+  it('runs the operator as agreed: names, flags, downward API, probes, restricted pod', () => {
+    const deployment = find(objects, 'Deployment', 'hookgate-operator') as K8sObject & {
+      spec: {
+        replicas: number;
+        selector: { matchLabels: Record<string, string> };
+        template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } };
+      };
+    };
+    expect(deployment.spec.replicas).toBe(2);
+    expect(deployment.spec.selector.matchLabels).toEqual({
+      'app.kubernetes.io/name': 'hookgate',
+      'app.kubernetes.io/component': 'operator',
+    });
+    const pod = deployment.spec.template.spec;
+    expect(pod['serviceAccountName']).toBe('hookgate-operator');
+    const container = pod.containers[0] as {
+      image: string;
+      args: string[];
+      env: { name: string; value?: string; valueFrom?: unknown }[];
+      ports: { name: string; containerPort: number }[];
+      livenessProbe: { httpGet: { path: string; port: string } };
+      readinessProbe: { httpGet: { path: string; port: string } };
+      securityContext: Record<string, unknown>;
+    };
+    expect(container.image).toBe('ghcr.io/hookgate/operator:0.1.0');
+    expect(container.args).toEqual(
+      expect.arrayContaining([
+        '--leader-elect=true',
+        '--webhook-addr=0.0.0.0:9443',
+        '--webhook-cert-mode=self-managed',
+        '--sidecar-image=ghcr.io/hookgate/sidecar:0.1.0',
+        '--sidecar-cpu-request=50m',
+        '--sidecar-memory-request=64Mi',
+        '--sidecar-cpu-limit=1',
+        '--sidecar-memory-limit=256Mi',
+        '--sidecar-log-level=info',
+        '--sidecar-drain-timeout=10s',
+      ]),
+    );
+    const env = Object.fromEntries(container.env.map((e) => [e.name, e.value ?? e.valueFrom]));
+    expect(env['POD_NAMESPACE']).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
+    expect(env['HOOKGATE_ADMIN_ADDR']).toBe('0.0.0.0:8080');
+    expect(env['NODE_OPTIONS']).toBe('--max-semi-space-size=2 --max-old-space-size=160');
+    expect(env).not.toHaveProperty('HOOKGATE_REDIS_URL');
+    expect(container.ports).toEqual([
+      { name: 'webhook', containerPort: 9443, protocol: 'TCP' },
+      { name: 'admin', containerPort: 8080, protocol: 'TCP' },
+    ]);
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+    expect(container.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(pod['securityContext']).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const service = find(objects, 'Service', 'hookgate-operator-webhook') as K8sObject & {
+      spec: { ports: unknown[] };
+    };
+    expect(service.spec.ports).toEqual([
+      { name: 'https-webhook', port: 443, targetPort: 'webhook', protocol: 'TCP' },
+    ]);
+    expect(find(objects, 'PodDisruptionBudget', 'hookgate-operator')['spec']).toMatchObject({
+      maxUnavailable: 1,
+    });
+  });
+
+  it('lets the operator manage its TLS Secret, webhook configuration and Lease, nothing more', () => {
+    const role = find(objects, 'Role', 'hookgate-operator') as K8sObject & {
+      rules: { resources: string[]; resourceNames?: string[]; verbs: string[] }[];
+    };
+    expect(role.rules).toContainEqual({
+      apiGroups: [''],
+      resources: ['secrets'],
+      resourceNames: ['hookgate-webhook-tls'],
+      verbs: ['get', 'list', 'watch', 'update', 'patch'],
+    });
+    expect(role.rules).toContainEqual({
+      apiGroups: ['coordination.k8s.io'],
+      resources: ['leases'],
+      verbs: ['get', 'create', 'update'],
+    });
+    const clusterRole = find(objects, 'ClusterRole', 'hookgate-operator') as K8sObject & {
+      rules: { resources: string[]; resourceNames?: string[]; verbs: string[] }[];
+    };
+    expect(clusterRole.rules).toContainEqual({
+      apiGroups: ['admissionregistration.k8s.io'],
+      resources: ['mutatingwebhookconfigurations'],
+      resourceNames: ['hookgate-sidecar-injector'],
+      verbs: ['get', 'list', 'watch', 'patch', 'update'],
+    });
+    // The only unnamed write outside status and Events is nowhere cluster-wide.
+    for (const rule of clusterRole.rules) {
+      const writes = rule.verbs.filter((v) => ['create', 'update', 'patch', 'delete'].includes(v));
+      if (writes.length === 0 || rule.resources.includes('events')) continue;
+      if (rule.resources.every((r) => r.endsWith('/status'))) continue;
+      expect(rule.resourceNames, `${rule.resources.join(',')} ${writes.join(',')}`).toBeDefined();
+    }
+  });
+
+  it('cert-manager mode: a Certificate into hookgate-webhook-tls and the CA injector annotation', async () => {
+    const certManager = parseObjects(
+      (await template('hookgate-system', { 'webhook.certMode': 'cert-manager' })).stdout,
+    );
+    const certificate = find(certManager, 'Certificate', 'hookgate-webhook');
+    expect(certificate['spec']).toMatchObject({
+      secretName: 'hookgate-webhook-tls',
+      dnsNames: [
+        'hookgate-operator-webhook.hookgate-system.svc',
+        'hookgate-operator-webhook.hookgate-system.svc.cluster.local',
+      ],
+      issuerRef: { name: 'hookgate-selfsigned', kind: 'Issuer', group: 'cert-manager.io' },
+    });
+    expect(find(certManager, 'Issuer', 'hookgate-selfsigned')['spec']).toEqual({ selfSigned: {} });
+    expect(
+      find(certManager, 'MutatingWebhookConfiguration').metadata.annotations?.[
+        'cert-manager.io/inject-ca-from'
+      ],
+    ).toBe('hookgate-system/hookgate-webhook');
+    const args = JSON.stringify(find(certManager, 'Deployment'));
+    expect(args).toContain('--webhook-cert-mode=external');
+  });
+
+  it('Redis: the URL lives in a Secret, the operator reads it from there', async () => {
+    const withRedis = parseObjects(
+      (await template('hookgate-system', { 'redis.url': 'redis://:pw@redis:6379' })).stdout,
+    );
+    expect(find(withRedis, 'Secret', 'hookgate-redis')['stringData']).toEqual({
+      url: 'redis://:pw@redis:6379',
+    });
+    const deployment = JSON.stringify(find(withRedis, 'Deployment'));
+    expect(deployment).not.toContain(':pw@');
+    expect(deployment).toContain('"secretKeyRef":{"name":"hookgate-redis","key":"url"}');
+  });
+});
+
+describe('bad values fail naming the field', () => {
+  it.each([
+    // A wrong type.
+    [{ 'operator.replicas': 'two' }, /replicas/],
+    // A typo in a key: additionalProperties false names it.
+    [{ 'operator.replica': '3' }, /replica/],
+    // An unknown mode.
+    [{ 'webhook.certMode': 'vault' }, /certMode/],
+    // A Redis URL that is not one.
+    [{ 'redis.url': 'localhost:6379' }, /url/],
+    // A sidecar quantity that is not one.
+    [{ 'sidecar.resources.limits.memory': 'lots' }, /memory/],
+    // A default policy with nowhere to go.
+    [{ 'defaultPolicy.enabled': 'true' }, /defaultPolicy\.namespaces/],
+    // A ServiceMonitor without the Service it scrapes.
+    [
+      { 'metrics.serviceMonitor.enabled': 'true', 'metrics.service.enabled': 'false' },
+      /metrics\.service\.enabled/,
+    ],
+  ])('%o', async (values, field) => {
+    const rendered = await template('hookgate-system', values);
+    expect(rendered.code).not.toBe(0);
+    expect(rendered.stderr).toMatch(field);
+  });
+});
