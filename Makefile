@@ -130,7 +130,7 @@ cluster-down: deps ## Stop the control plane started by cluster-up
 	@node test/cluster/cli.ts down
 
 .PHONY: demo
-demo: deps controlplane redis-server ## The whole story: control plane, operator, sidecar, a flaky receiver, a forged webhook
+demo: deps controlplane redis-server ## The whole story: operator, sidecar, retries, signatures verified, a rate limit, a circuit opening, kubectl get
 	@node demo/run.ts
 
 # Images and kind: for machines with Docker (CI and the development machines have none).

@@ -3,20 +3,21 @@
 // sidecar runs from the ConfigMap and Secret the operator published (there is no kubelet here, so
 // the demo plays its part and lays the two volumes out in a folder); an app sends webhooks to a
 // receiver that fails at first; a provider sends webhooks to the app, one of them forged.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { sign as signGitHub } from '@octokit/webhooks-methods';
 import { Webhook } from 'standardwebhooks';
 import { CONFIG_KEY, CONFIG_MAP_NAME, SECRET_MOUNT_PATH, SECRET_NAME } from '../operator/names.ts';
 import { kubeRequest, serverSideApply, type Manifest } from '../test/cluster/apply.ts';
-import { startControlPlane } from '../test/cluster/controlplane.ts';
+import { binDir, startControlPlane } from '../test/cluster/controlplane.ts';
 import { installCrds } from '../test/cluster/crds.ts';
 import { freePort } from '../test/cluster/process.ts';
 import { startRedis } from '../test/cluster/redis.ts';
@@ -34,6 +35,8 @@ const step = (text: string): void => console.log(`\n${bold(cyan('▶'))} ${bold(
 const say = (text: string): void => console.log(`  ${text}`);
 
 const NAMESPACE = 'shop';
+/** The story must end by itself: past this the demo stops, cleans up and exits 1. */
+const DEMO_BUDGET_MS = 115_000;
 const SIGNING_KEY = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const GITHUB_SECRET = 'demo-github-secret';
 const children: ChildProcess[] = [];
@@ -99,6 +102,27 @@ async function waitFor<T>(
   }
 }
 
+/** Runs the control plane's kubectl and prints its output, indented. */
+async function kubectl(kubeconfig: string, args: string[]): Promise<void> {
+  say(dim(`$ kubectl ${args.join(' ')}`));
+  const { stdout } = await promisify(execFile)(join(binDir(), 'kubectl'), [
+    '--kubeconfig',
+    kubeconfig,
+    ...args,
+  ]);
+  for (const line of stdout.trimEnd().split('\n')) say(line);
+}
+
+/** Verifies a delivery with the standardwebhooks library; the reason when it does not verify. */
+function verifyStandardWebhook(body: Buffer, req: IncomingMessage): string | undefined {
+  try {
+    new Webhook(SIGNING_KEY).verify(body, req.headers as Record<string, string>);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 async function main(): Promise<void> {
   console.log(
     bold('Hookgate demo') +
@@ -146,20 +170,29 @@ async function main(): Promise<void> {
       res.writeHead(503).end('busy');
       return;
     }
-    try {
-      new Webhook(SIGNING_KEY).verify(body, req.headers as Record<string, string>);
+    const refused = verifyStandardWebhook(body, req);
+    if (refused === undefined) {
       say(
         `${yellow('receiver')} attempt ${attempts}: signature ${green('verified by the standardwebhooks library ✓')} webhook-id ${String(req.headers['webhook-id'])}`,
       );
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"received":true}');
-    } catch (err) {
-      say(
-        `${yellow('receiver')} attempt ${attempts}: ${red(`signature refused: ${(err as Error).message}`)}`,
-      );
+    } else {
+      say(`${yellow('receiver')} attempt ${attempts}: ${red(`signature refused: ${refused}`)}`);
       res.writeHead(401).end();
     }
   });
   say(`listening on http://127.0.0.1:${receiverPort}/hooks`);
+  // A healthy receiver behind a tight rate limit, and one that is down for good.
+  let steadyVerified = 0;
+  const steadyPort = await serve((body, req, res) => {
+    if (verifyStandardWebhook(body, req) === undefined) steadyVerified++;
+    res.writeHead(204).end();
+  });
+  let downAttempts = 0;
+  const downPort = await serve((_body, _req, res) => {
+    downAttempts++;
+    res.writeHead(500).end('down');
+  });
 
   step('kubectl apply: a namespace, a secret, a policy and an endpoint');
   await apply(
@@ -231,12 +264,70 @@ async function main(): Promise<void> {
     },
     'Ingress: GitHub-signed webhooks for the app',
   );
+  await apply(
+    {
+      apiVersion: 'hookgate.io/v1alpha1',
+      kind: 'WebhookPolicy',
+      metadata: { name: 'throttled' },
+      spec: {
+        endpointSelector: { matchLabels: { customer: 'globex' } },
+        rateLimit: { rate: 1, per: 'minute', burst: 2 },
+        retry: { syncDeadline: '2s' },
+        destinations: { allowedCIDRs: ['127.0.0.0/8'] },
+      },
+    },
+    '2 at once, then 1 a minute',
+  );
+  await apply(
+    {
+      apiVersion: 'hookgate.io/v1alpha1',
+      kind: 'WebhookEndpoint',
+      metadata: { name: 'globex-orders', labels: { customer: 'globex' } },
+      spec: {
+        direction: 'Egress',
+        url: `http://127.0.0.1:${steadyPort}/hooks`,
+        signing: { secretRef: { name: 'orders-signing' } },
+      },
+    },
+    'Egress to a healthy receiver, rate-limited',
+  );
+  await apply(
+    {
+      apiVersion: 'hookgate.io/v1alpha1',
+      kind: 'WebhookPolicy',
+      metadata: { name: 'fragile' },
+      spec: {
+        endpointSelector: { matchLabels: { customer: 'initech' } },
+        retry: { maxAttempts: 2, backoff: { initial: '50ms', max: '100ms' } },
+        circuitBreaker: { consecutiveFailures: 4, openDuration: '1m' },
+        destinations: { allowedCIDRs: ['127.0.0.0/8'] },
+      },
+    },
+    '2 attempts, the circuit opens after 4 failures in a row',
+  );
+  await apply(
+    {
+      apiVersion: 'hookgate.io/v1alpha1',
+      kind: 'WebhookEndpoint',
+      metadata: { name: 'initech-orders', labels: { customer: 'initech' } },
+      spec: {
+        direction: 'Egress',
+        url: `http://127.0.0.1:${downPort}/hooks`,
+        signing: { secretRef: { name: 'orders-signing' } },
+      },
+    },
+    'Egress to a receiver that is down',
+  );
 
   step('The operator reports status');
   for (const [plural, name] of [
     ['webhookendpoints', 'acme-orders'],
     ['webhookendpoints', 'github'],
+    ['webhookendpoints', 'globex-orders'],
+    ['webhookendpoints', 'initech-orders'],
     ['webhookpolicies', 'patient'],
+    ['webhookpolicies', 'throttled'],
+    ['webhookpolicies', 'fragile'],
   ] as const) {
     const status = await waitFor(`${name} Ready`, async () => {
       const res = await kubeRequest(
@@ -306,6 +397,8 @@ async function main(): Promise<void> {
   );
   const { adminPort } = await program('sidecar/main.ts', ['--config', configPath], {
     HOOKGATE_REDIS_URL: redis.url,
+    // The story tells what the sidecar does; its own warnings (the breaker opening) would repeat it.
+    HOOKGATE_LOG_LEVEL: 'error',
   });
   say(
     `egress http://127.0.0.1:${egressPort}  ingress http://127.0.0.1:${ingressPort}  admin http://127.0.0.1:${adminPort}`,
@@ -320,6 +413,65 @@ async function main(): Promise<void> {
   say(
     `${cyan('app')} got ${sent.status === 200 ? green(String(sent.status)) : red(String(sent.status))} ${await sent.text()} after ${sent.headers.get('hookgate-attempts')} attempts, delivery ${sent.headers.get('hookgate-delivery-id')}`,
   );
+
+  /** The app POSTs one webhook to a named endpoint through the sidecar. */
+  const send = async (endpoint: string, orderId: number): Promise<Response> =>
+    fetch(`http://127.0.0.1:${egressPort}/${endpoint}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'order.created', orderId }),
+    });
+  const problemTitle = async (res: Response): Promise<string> =>
+    res.headers.get('content-type') === 'application/problem+json'
+      ? ((await res.json()) as { title: string }).title
+      : await res.text();
+
+  step(
+    'A rate limit kicks in: four webhooks at once to globex-orders (2 at once, then 1 a minute)',
+  );
+  for (let i = 1; i <= 4; i++) {
+    const res = await send('globex-orders', 2000 + i);
+    const retryAfter = res.headers.get('retry-after');
+    say(
+      `${cyan('app')} webhook ${i} → ${res.status === 429 ? red('429') : green(String(res.status))} ${
+        res.status === 429
+          ? `${await problemTitle(res)} ${dim(`(problem+json, Retry-After: ${retryAfter}s)`)}`
+          : dim('delivered')
+      }`,
+    );
+  }
+  say(
+    `${yellow('receiver')} verified ${steadyVerified} signature(s) and saw nothing over the limit`,
+  );
+
+  step('A circuit opens: initech-orders keeps answering 500');
+  for (let i = 1; i <= 3; i++) {
+    const before = downAttempts;
+    const res = await send('initech-orders', 3000 + i);
+    const status = res.status;
+    const title = await problemTitle(res);
+    const reached = downAttempts - before;
+    say(
+      `${cyan('app')} webhook ${i} → ${red(String(status))} ${
+        status === 503
+          ? `${title} ${dim(reached === 0 ? '— answered by the sidecar, the receiver was not called' : `after ${reached} attempts`)}`
+          : dim(`after ${reached} attempts`)
+      }`,
+    );
+  }
+  say(
+    `${yellow('receiver')} was called ${downAttempts} times in all; the breaker spares it for 1m`,
+  );
+
+  step('What kubectl shows');
+  await kubectl(controlPlane.kubeconfigPath, [
+    'get',
+    'namespace',
+    NAMESPACE,
+    '-L',
+    'hookgate.io/injection',
+  ]);
+  await kubectl(controlPlane.kubeconfigPath, ['get', 'whe,whp', '-n', NAMESPACE]);
 
   step("A provider sends webhooks to the app through the sidecar's ingress");
   const appGot: string[] = [];
@@ -367,7 +519,7 @@ async function main(): Promise<void> {
   const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
   for (const line of metrics.split('\n')) {
     if (
-      /^hookgate_(egress_deliveries_total|egress_attempts_total|ingress_requests_total)\{/.test(
+      /^hookgate_(egress_deliveries_total|egress_attempts_total|egress_rate_limited_total|egress_circuit_state|ingress_requests_total)\{/.test(
         line,
       )
     )
@@ -387,6 +539,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+// However it goes, the demo ends by itself: a hung step fails it instead of waiting forever.
+const budget = setTimeout(() => {
+  console.error(red(`demo failed: did not finish within ${DEMO_BUDGET_MS / 1000}s`));
+  process.kill(process.pid, 'SIGTERM');
+}, DEMO_BUDGET_MS);
+budget.unref();
+
 try {
   await main();
 } catch (err) {
@@ -397,4 +556,5 @@ try {
   for (const s of servers) s.close();
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
+  clearTimeout(budget);
 }
