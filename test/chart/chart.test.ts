@@ -7,7 +7,16 @@ import { parse } from 'yaml';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestNamespace, kubeClients } from '../support/kube.ts';
 import { dryRunApply, partitionServed } from './apply.ts';
-import { chartDir, find, helm, lint, parseObjects, root, template, type K8sObject } from './helm.ts';
+import {
+  chartDir,
+  find,
+  helm,
+  lint,
+  parseObjects,
+  root,
+  template,
+  type K8sObject,
+} from './helm.ts';
 
 // Building helm on a fresh machine takes minutes; `make bootstrap` does it before the tests.
 beforeAll(async () => void (await helm()), 600_000);

@@ -100,7 +100,14 @@ export async function lint(
   namespace: string,
   values: Readonly<Record<string, string>> = {},
 ): Promise<CommandResult> {
-  return run(await helm(), ['lint', chartDir, '--strict', '--namespace', namespace, ...setArgs(values)]);
+  return run(await helm(), [
+    'lint',
+    chartDir,
+    '--strict',
+    '--namespace',
+    namespace,
+    ...setArgs(values),
+  ]);
 }
 
 /** The objects in a multi-document YAML stream (empty documents dropped). */
@@ -118,6 +125,7 @@ export function find(objects: readonly K8sObject[], kind: string, name?: string)
   const found = objects.filter(
     (o) => o.kind === kind && (name === undefined || o.metadata.name === name),
   );
-  if (found.length !== 1) throw new Error(`expected one ${kind} ${name ?? ''}, found ${found.length}`);
+  if (found.length !== 1)
+    throw new Error(`expected one ${kind} ${name ?? ''}, found ${found.length}`);
   return found[0]!;
 }
