@@ -147,7 +147,7 @@ images: ## Build the operator and sidecar images with Docker (ghcr.io/hookgate/{
 .PHONY: kind-up
 kind-up: ## Create a kind cluster named hookgate (kind built from its Go module; needs Docker)
 	@kind=$$(bash test/chart/tool.sh kind); \
-	if $$kind get clusters | grep -qx '$(KIND_CLUSTER)'; then echo "kind cluster $(KIND_CLUSTER) is up"; \
+	if $$kind get clusters 2>/dev/null | grep -x '$(KIND_CLUSTER)' >/dev/null; then echo "kind cluster $(KIND_CLUSTER) is up"; \
 	else $$kind create cluster --name '$(KIND_CLUSTER)' --wait 120s; fi; \
 	echo "kubectl context: kind-$(KIND_CLUSTER)"
 
