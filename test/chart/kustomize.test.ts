@@ -38,8 +38,15 @@ describe('kustomize base (deploy/kustomize)', () => {
     expect(ns.metadata.name).toBe(BASE_NAMESPACE);
     const created = await kubeRequest(kubeConfig, 'POST', '/api/v1/namespaces', JSON.stringify(ns));
     expect([201, 409]).toContain(created.status);
-    const applied = await dryRunApply(inject('kubeconfig'), objects);
-    expect(applied.stderr).toBe('');
-    expect(applied.code).toBe(0);
+    try {
+      const applied = await dryRunApply(inject('kubeconfig'), objects);
+      expect(applied.stderr).toBe('');
+      expect(applied.code).toBe(0);
+    } finally {
+      // Leave the shared control plane as it was: other tests may use that namespace name.
+      if (created.status === 201) {
+        await kubeRequest(kubeConfig, 'DELETE', `/api/v1/namespaces/${BASE_NAMESPACE}`);
+      }
+    }
   });
 });

@@ -17,16 +17,22 @@ case "$name" in
   *) echo "tool.sh: unknown tool '$name' (known: helm, kind)" >&2; exit 2 ;;
 esac
 dir="$cache/$name-$version-$(go env GOVERSION)"
+mkdir -p "$cache"
+# Test files run in parallel and may all ask for helm on a fresh machine: one builds, others wait.
+exec 9>"$cache/$name.lock"
+flock 9
 if [ ! -x "$dir/$name" ]; then
   echo "building $name $version from its Go module into $dir (the first build on a machine takes minutes)" >&2
   start=$SECONDS
   rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
-  # Helm stamps its version from ldflags; without it `helm version` says v4-dev-less "main".
+  # Helm takes its exact version from ldflags (its source says only "v4.3"), as its release build does.
   ldflags="-s -w"
   if [ "$name" = helm ]; then ldflags+=" -X helm.sh/helm/v4/internal/version.version=$version"; fi
   GOBIN="$dir.tmp" GOFLAGS=-buildvcs=false go install -trimpath -ldflags="$ldflags" "$pkg@$version" >&2
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
   echo "built $name $version in $((SECONDS - start))s" >&2
-  for old in "$cache/$name"-*; do [ "$old" = "$dir" ] || rm -rf "$old"; done
+  for old in "$cache/$name"-*; do
+    case "$old" in "$dir" | *.lock) ;; *) rm -rf "$old" ;; esac
+  done
 fi
 echo "$dir/$name"
