@@ -34,9 +34,18 @@ export async function partitionServed(
 }
 
 /** `kubectl apply --server-side --dry-run=server --validate=strict` of `objects`. */
-export async function dryRunApply(
+export function dryRunApply(
   kubeconfig: string,
   objects: readonly K8sObject[],
+): Promise<CommandResult> {
+  return kubectlApply(kubeconfig, objects, true);
+}
+
+/** `kubectl apply --server-side --validate=strict` of `objects`, for real unless `dryRun`. */
+export async function kubectlApply(
+  kubeconfig: string,
+  objects: readonly K8sObject[],
+  dryRun = false,
 ): Promise<CommandResult> {
   const file = join(mkdtempSync(join(tmpdir(), 'hookgate-chart-')), 'manifests.yaml');
   writeFileSync(file, objects.map((o) => stringify(o)).join('---\n'));
@@ -45,7 +54,7 @@ export async function dryRunApply(
     kubeconfig,
     'apply',
     '--server-side',
-    '--dry-run=server',
+    ...(dryRun ? ['--dry-run=server'] : []),
     '--validate=strict',
     '--force-conflicts',
     '--field-manager=hookgate-chart-test',
