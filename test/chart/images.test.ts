@@ -4,8 +4,17 @@
 // iptables in the sidecar, and entrypoints that are the programs `npm run build` really emits
 // (compiled here and run with --version).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { root } from './helm.ts';
@@ -177,22 +186,31 @@ describe('the sidecar image', () => {
   });
 });
 
-describe('npm run build, as the images run it', () => {
+describe('the build stage, on exactly the build context', () => {
+  // The files .dockerignore lets through, laid out as /src, with node_modules linked in: tsc
+  // compiles there as in the build stage, and the output runs as from /app.
+  let context = '';
   let out = '';
-  afterAll(() => rmSync(out, { recursive: true, force: true }));
+  afterAll(() => rmSync(context, { recursive: true, force: true }));
   beforeAll(async () => {
-    // Inside the repository, so the output finds node_modules and package.json as in /app.
-    mkdirSync(join(root, '.cache'), { recursive: true });
-    out = mkdtempSync(join(root, '.cache', 'build-'));
+    context = mkdtempSync(join(tmpdir(), 'hookgate-context-'));
+    for (const name of contextAllowlist()) {
+      cpSync(join(root, name), join(context, name), {
+        recursive: true,
+        filter: (source) => !source.endsWith('.test.ts'),
+      });
+    }
+    symlinkSync(join(root, 'node_modules'), join(context, 'node_modules'));
     await execFileAsync(
       process.execPath,
-      [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', out],
-      { cwd: root },
+      [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      { cwd: context },
     );
+    out = join(context, 'dist');
   }, 180_000);
 
   it.each(Object.entries(pkg.bin))('%s is emitted at %s and starts', async (program, bin) => {
-    const emitted = join(out, relative('dist', bin));
+    const emitted = join(context, bin);
     expect(existsSync(emitted)).toBe(true);
     expect(readFileSync(emitted, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
     const { stdout } = await execFileAsync(process.execPath, [emitted, '--version'], { cwd: out });
