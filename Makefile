@@ -156,7 +156,7 @@ kind-down: ## Delete the kind cluster
 	@kind=$$(bash test/chart/tool.sh kind); $$kind delete cluster --name '$(KIND_CLUSTER)'
 
 .PHONY: e2e-kind
-e2e-kind: images kind-up helm controlplane ## On kind: load the images, install the chart, wait for Ready, smoke-check injection and status
+e2e-kind: images kind-up helm ## On kind: load the images, install the chart, wait for Ready, smoke-check injection and status
 	KIND_CLUSTER='$(KIND_CLUSTER)' IMAGE_REGISTRY='$(IMAGE_REGISTRY)' IMAGE_TAG='$(IMAGE_TAG)' bash test/chart/e2e-kind.sh
 
 .PHONY: clean

@@ -13,8 +13,10 @@ tag=${IMAGE_TAG:?IMAGE_TAG is not set (make e2e-kind sets it from package.json)}
 cache=${HOOKGATE_CACHE_DIR:-$repo/.cache}
 kind=$(bash "$here/tool.sh" kind)
 helm=$(bash "$here/tool.sh" helm)
+# kubectl: $KUBECTL, else the one built with the test control plane, else the one on PATH.
 kubectl=${KUBECTL:-$cache/controlplane/current/kubectl}
-[ -x "$kubectl" ] || kubectl=$(command -v kubectl)
+[ -x "$kubectl" ] || kubectl=$(command -v kubectl || true)
+[ -n "$kubectl" ] || { echo "kubectl not found: install it, or run 'make controlplane'" >&2; exit 1; }
 context=kind-$cluster
 ns=hookgate-system
 app=hookgate-e2e
