@@ -295,6 +295,8 @@ describe('bad values fail naming the field', () => {
     [{ 'redis.url': 'localhost:6379' }, /url/],
     // A sidecar quantity that is not one.
     [{ 'sidecar.resources.limits.memory': 'lots' }, /memory/],
+    // Two reconcilers without a Lease would overwrite each other.
+    [{ 'operator.leaderElection': 'false' }, /operator\.leaderElection/],
     // A default policy with nowhere to go.
     [{ 'defaultPolicy.enabled': 'true' }, /defaultPolicy\.namespaces/],
     // A ServiceMonitor without the Service it scrapes.

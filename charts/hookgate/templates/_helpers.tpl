@@ -54,6 +54,9 @@ hookgate-redis
 {{- if and .Values.defaultPolicy.enabled (empty .Values.defaultPolicy.namespaces) -}}
 {{- fail "defaultPolicy.enabled needs defaultPolicy.namespaces: WebhookPolicies are namespaced, list the namespaces to put it in" -}}
 {{- end -}}
+{{- if and (gt (int .Values.operator.replicas) 1) (not .Values.operator.leaderElection) -}}
+{{- fail "operator.replicas above 1 needs operator.leaderElection: true (otherwise every replica reconciles and they overwrite each other)" -}}
+{{- end -}}
 {{- if and .Values.redis.url .Values.redis.existingSecret -}}
 {{- fail "set redis.url or redis.existingSecret, not both" -}}
 {{- end -}}
