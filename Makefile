@@ -108,6 +108,10 @@ test: lint controlplane redis-server ## Lint, then run every test against a real
 test-unit: deps ## Run only the unit tests (no control plane, no Redis)
 	npx vitest run --project unit
 
+.PHONY: test-chart
+test-chart: deps controlplane helm lua ## Run only the packaging tests: chart, kustomize, images, Argo CD health check
+	npx vitest run test/chart test/argocd
+
 .PHONY: bench-egress
 bench-egress: deps ## Benchmark: direct vs through the sidecar vs through nginx (installs nginx when missing)
 	@command -v nginx >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq nginx-light >/dev/null; }
