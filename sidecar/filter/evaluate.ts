@@ -7,10 +7,11 @@
 // - `in` is `==` against any listed value; `exists` holds when the path resolves (null included).
 import type { FilterNode, Literal, PathSegment } from './parse.ts';
 
-const MISSING = Symbol('missing');
+/** What a path resolves to when the payload has nothing there. */
+export const MISSING: unique symbol = Symbol('missing');
 
 /** The value at `path` in `value`, or MISSING. */
-function resolve(value: unknown, path: readonly PathSegment[]): unknown {
+export function resolve(value: unknown, path: readonly PathSegment[]): unknown {
   let current: unknown = value;
   for (const segment of path) {
     if (typeof segment === 'number') {

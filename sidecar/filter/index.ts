@@ -4,8 +4,14 @@ import { evaluateFilter } from './evaluate.ts';
 import { describeSyntaxError, parseFilter, type FilterNode } from './parse.ts';
 
 export { FILTER_PATTERN, MAX_FILTER_DEPTH, MAX_FILTER_LENGTH } from './syntax.ts';
-export { parseFilter, describeSyntaxError, type FilterNode } from './parse.ts';
-export { evaluateFilter } from './evaluate.ts';
+export {
+  parseFilter,
+  parsePath,
+  describeSyntaxError,
+  type FilterNode,
+  type PathSegment,
+} from './parse.ts';
+export { evaluateFilter, resolve, MISSING } from './evaluate.ts';
 
 /** A compiled filter: call `matches` with the parsed JSON payload. */
 export interface Filter {

@@ -284,6 +284,14 @@ export function parseFilter(text: string): ParseResult {
   }
 }
 
+const WHOLE_PATH_RE = new RegExp(`^${PATH}$`);
+
+/** Parses a lone JSON path (`$.type`, `$.event["kind"]`); undefined when it is not one. */
+export function parsePath(text: string): PathSegment[] | undefined {
+  if (!WHOLE_PATH_RE.test(text)) return undefined;
+  return pathSegments({ kind: 'path', text, at: 0 });
+}
+
 /** A refusal as one line: `at character 12: expected …`. */
 export function describeSyntaxError(error: FilterSyntaxError): string {
   return `at character ${error.position + 1}: ${error.message}`;
