@@ -104,7 +104,7 @@ function tokenize(text: string): Token[] {
               : `character ${JSON.stringify(ch)}`;
       throw new SyntaxFailure(`unexpected ${what}`, at);
     }
-    tokens.push({ kind, text: match, at } as Token);
+    tokens.push({ kind, text: match, at });
     at += match.length;
   }
   tokens.push({ kind: 'end', text: '', at });
