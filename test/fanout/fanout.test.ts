@@ -197,6 +197,14 @@ describe('fan-out: one event, many endpoints', () => {
         script: (_n, _req, res) => (hangingResponse = res),
         expected: true,
       },
+      {
+        // Never answers; its own policy gives up on it after one 300 ms attempt.
+        name: 'silent',
+        eventTypes: ['order.created'],
+        policy: 'timeout: 300ms, retry: { maxAttempts: 1, syncDeadline: 1s }',
+        script: () => undefined,
+        expected: true,
+      },
       ...Array.from({ length: 20 }, (_, i) => ({
         name: `healthy-${String(i).padStart(2, '0')}`,
         eventTypes: ['order.created'],
@@ -231,9 +239,10 @@ describe('fan-out: one event, many endpoints', () => {
     const byName = new Map(answer.deliveries.map((d) => [d.endpoint, d]));
     expect(byName.get('failing')).toMatchObject({ status: 500, outcome: 'failed', attempts: 3 });
     expect(byName.get('hanging')).toMatchObject({ status: 200, outcome: 'delivered', attempts: 1 });
+    expect(byName.get('silent')).toMatchObject({ status: 504, outcome: 'timeout', attempts: 1 });
     for (const e of healthy) expect(byName.get(e.name)).toMatchObject({ status: 200, attempts: 1 });
     const metrics = await proxy.registry.metrics();
-    expect(metrics).toContain('hookgate_fanout_sent_total{event_type="order.created"} 22');
+    expect(metrics).toContain('hookgate_fanout_sent_total{event_type="order.created"} 23');
     expect(metrics).toContain('hookgate_fanout_delivered_total{event_type="order.created"} 21');
   });
 
