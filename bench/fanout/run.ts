@@ -82,7 +82,7 @@ try {
   children.push(receiverProcess);
   const ports = await new Promise<number[]>((resolvePorts, reject) => {
     let out = '';
-    receiverProcess.stdout!.on('data', (chunk: Buffer) => {
+    receiverProcess.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       if (out.includes('\n')) resolvePorts(JSON.parse(out) as number[]);
     });
