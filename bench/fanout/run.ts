@@ -5,7 +5,7 @@
 //   named   — the app POSTs 100 times to the sidecar's named route (POST /<endpoint>);
 //   fan-out — the app POSTs one event to POST /_events.
 // Receivers run in a process of their own, the sidecar in another. Prints numbers and ratios.
-// Run: make bench-fanout (BENCH_SECONDS, BENCH_EVENTS_IN_FLIGHT, BENCH_ENDPOINTS to vary).
+// Run: make bench-fanout (BENCH_SECONDS, BENCH_EVENTS_IN_FLIGHT, BENCH_ENDPOINTS, BENCH_ROWS to vary).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ const root = resolve(import.meta.dirname, '../..');
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
 const inFlight = Number(process.env['BENCH_EVENTS_IN_FLIGHT'] ?? 4);
 const width = Number(process.env['BENCH_ENDPOINTS'] ?? 100);
+const only = (process.env['BENCH_ROWS'] ?? 'direct,named,fan-out').split(',');
 const body = Buffer.from(
   JSON.stringify({ type: 'order.created', data: { id: 'ord_1', pad: 'x'.repeat(900) } }),
 );
@@ -153,17 +154,17 @@ try {
   const idleRss = await rssMb(sidecar.pid!);
   const results: Record<string, number> = {};
   console.log('row       events/s  deliveries/s  ×direct  failed deliveries');
-  for (const [name, oneEvent] of Object.entries(rows)) {
+  for (const [name, oneEvent] of Object.entries(rows).filter(([n]) => only.includes(n))) {
     await closedLoop(oneEvent, 1); // warm-up: connections, JIT
     const r = await closedLoop(oneEvent, seconds);
     const perSecond = (r.events * width) / r.elapsed;
     results[name] = perSecond;
     console.log(
-      `${name.padEnd(8)} ${(r.events / r.elapsed).toFixed(1).padStart(9)}  ${perSecond.toFixed(0).padStart(12)}  ${(perSecond / results['direct']!).toFixed(2).padStart(7)}  ${String(r.failures).padStart(17)}`,
+      `${name.padEnd(8)} ${(r.events / r.elapsed).toFixed(1).padStart(9)}  ${perSecond.toFixed(0).padStart(12)}  ${(perSecond / (results['direct'] ?? NaN)).toFixed(2).padStart(7)}  ${String(r.failures).padStart(17)}`,
     );
   }
   console.log(
-    `fan-out / named: ${(results['fan-out']! / results['named']!).toFixed(2)}x; sidecar RSS ${idleRss.toFixed(1)} MB idle, ${(await rssMb(sidecar.pid!)).toFixed(1)} MB after the runs`,
+    `fan-out / named: ${((results['fan-out'] ?? NaN) / (results['named'] ?? NaN)).toFixed(2)}x; sidecar RSS ${idleRss.toFixed(1)} MB idle, ${(await rssMb(sidecar.pid!)).toFixed(1)} MB after the runs`,
   );
   await agent.close();
 } finally {
