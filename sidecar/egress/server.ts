@@ -247,7 +247,8 @@ export async function startEgressServer(
     }
     const rt = runtime();
     // Fan-out (multiplexing) has its own module: one event, many endpoints.
-    if (new URL(req.url ?? '/', 'http://egress').pathname === EVENTS_PATH) {
+    const requestTarget = req.url ?? '/';
+    if (requestTarget === EVENTS_PATH || requestTarget.startsWith(`${EVENTS_PATH}?`)) {
       await fanout.handle(req, res, rt, options.config());
       return;
     }
