@@ -331,7 +331,7 @@ export const WebhookEndpointSpec = cel(
           {
             rule: `self.matches(r'${FILTER_PATTERN}')`,
             message:
-              'not a valid filter expression: write comparisons on JSON paths such as $.data.amount >= 100 && $.data.currency in ["EUR", "USD"] (see kubectl explain webhookendpoint.spec.filter); the operator\'s Accepted condition names the exact position',
+              'not a valid filter expression: write comparisons on JSON paths such as $.data.amount >= 100 && $.data.currency in ["EUR", "USD"], strings in double quotes, parentheses at most 2 deep (kubectl explain webhookendpoint.spec.filter has the whole syntax)',
             reason: 'FieldValueInvalid',
           },
         ],
