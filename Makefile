@@ -121,6 +121,10 @@ bench-egress: deps ## Benchmark: direct vs through the sidecar vs through nginx 
 bench-ingress: deps ## Benchmark: verified webhooks/s through the sidecar vs direct to the app
 	node bench/ingress/run.ts
 
+.PHONY: bench-fanout
+bench-fanout: deps ## Benchmark: deliveries/s for one event fanned out to 100 endpoints vs direct and named sends
+	node bench/fanout/run.ts
+
 .PHONY: bench-operator
 bench-operator: deps controlplane ## Benchmark: 1,000 then 10,000 endpoints to Ready, operator peak RSS
 	node bench/operator/run.ts

@@ -115,6 +115,12 @@ const kinds: KindSpec[] = [
         description: 'Ingress: where providers POST.',
       },
       {
+        name: 'Events',
+        type: 'string',
+        jsonPath: '.spec.eventTypes',
+        description: 'Egress: event types the endpoint subscribes to (fan-out).',
+      },
+      {
         name: 'Policy',
         type: 'string',
         jsonPath: '.status.policy',

@@ -181,3 +181,30 @@ export const ObjectMeta = z
     annotations: z.record(z.string(), z.string()).optional(),
   })
   .loose();
+
+/** One segment of an event type: letters, digits, `_`, `-`, `:` and `/` (Shopify's `orders/create`). */
+const EVENT_SEGMENT = '[A-Za-z0-9_:/-]+';
+/** An event type: dot-separated segments, e.g. `order.created`, `pull_request`, `invoice.paid`. */
+export const EVENT_TYPE_PATTERN = new RegExp(`^${EVENT_SEGMENT}(\\.${EVENT_SEGMENT})*$`);
+/** An event type pattern: an exact type, `prefix.*` (any type under prefix.) or `*` (every type). */
+export const EVENT_TYPE_MATCH_PATTERN = new RegExp(
+  `^(\\*|${EVENT_SEGMENT}(\\.${EVENT_SEGMENT})*(\\.\\*)?)$`,
+);
+
+/** A list of event type patterns; `what` starts the description. */
+export function eventTypeList(what: string): z.ZodArray<z.ZodString> {
+  return z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(128)
+        .regex(EVENT_TYPE_MATCH_PATTERN)
+        .describe('An event type (order.created), a prefix wildcard (order.*) or * for all.'),
+    )
+    .min(1)
+    .max(64)
+    .describe(
+      `${what} Exact names (order.created), wildcards over a prefix (order.* matches order.created and order.item.added, not order) or * for every type.`,
+    );
+}

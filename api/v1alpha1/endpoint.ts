@@ -6,10 +6,16 @@ import {
   ObjectMeta,
   cel,
   duration,
+  eventTypeList,
   labelSelector,
   secretKeySelector,
   statusBase,
 } from './common.ts';
+import {
+  FILTER_PATTERN,
+  MAX_FILTER_DEPTH,
+  MAX_FILTER_LENGTH,
+} from '../../sidecar/filter/syntax.ts';
 
 /** Headers the sidecar owns: an endpoint may not set them as static headers. */
 export const RESERVED_HEADERS = [
@@ -158,6 +164,60 @@ const Verify = cel(
   ],
 );
 
+/** A JSON path into the payload, in the filter language's syntax: `$.type`, `$.event["kind"]`. */
+export const JSON_PATH_PATTERN =
+  /^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[([0-9]{1,9}|"([^"\\]|\\.)*")\])+$/;
+
+const EventTypeSource = cel(
+  z
+    .object({
+      header: headerName
+        .optional()
+        .describe('Header carrying the event type, e.g. X-GitHub-Event.'),
+      jsonPath: z
+        .string()
+        .max(256)
+        .regex(JSON_PATH_PATTERN)
+        .optional()
+        .describe(
+          'Path to the event type in the JSON body, e.g. $.type (Stripe, Standard Webhooks).',
+        ),
+    })
+    .describe(
+      'Where the event type of a verified webhook is read. Default by verify.scheme: github X-GitHub-Event, shopify X-Shopify-Topic, stripe and standard-webhooks $.type; other schemes must set it to use routes.',
+    ),
+  [
+    {
+      rule: 'has(self.header) != has(self.jsonPath)',
+      message: 'set exactly one of eventType.header and eventType.jsonPath',
+      reason: 'FieldValueInvalid',
+    },
+  ],
+);
+
+const ForwardRoute = z
+  .object({
+    eventTypes: eventTypeList('Event types this route takes.').meta({
+      'x-kubernetes-list-type': 'set',
+    }),
+    port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe('App port for these events. Default: forward.port.'),
+    path: z
+      .string()
+      .max(1024)
+      .regex(/^\//)
+      .optional()
+      .describe(
+        'App path for these events, starting with /. Default: forward.path, else the path the webhook arrived on.',
+      ),
+  })
+  .describe('One route: verified webhooks of these event types go to this port and path.');
+
 const Forward = z
   .object({
     port: z
@@ -182,6 +242,20 @@ const Forward = z
       .optional()
       .describe(
         "true: answer the provider 200 as soon as the webhook is durably queued, then deliver it to the app (which may be down). false (default): answer with the app's own response.",
+      ),
+    eventType: EventTypeSource.optional(),
+    routes: z
+      .array(ForwardRoute)
+      .max(32)
+      .optional()
+      .describe(
+        'De-multiplexing: routes by event type, tried in order; the first whose eventTypes match takes the webhook. Unmatched types follow unrouted.',
+      ),
+    unrouted: z
+      .enum(['default', 'refuse', 'drop'])
+      .optional()
+      .describe(
+        'What happens to a verified webhook no route takes (or whose event type cannot be read). default (default): forward to port and path above. refuse: answer 422 (the provider sees a failure and retries; unsubscribe the type there). drop: answer 200 without forwarding.',
       ),
   })
   .describe('Where verified webhooks go inside the pod.');
@@ -240,6 +314,28 @@ export const WebhookEndpointSpec = cel(
         ),
       verify: Verify.optional(),
       forward: Forward.optional(),
+      eventTypes: eventTypeList(
+        'Egress: event types this endpoint subscribes to; the app sends events with POST http://127.0.0.1:15001/_events and the type in the Hookgate-Event-Type header (or the JSON field $.type). Unset: the endpoint receives no fan-out, only webhooks sent to it by name.',
+      )
+        .meta({ 'x-kubernetes-list-type': 'set' })
+        .optional(),
+      filter: cel(
+        z
+          .string()
+          .min(1)
+          .max(MAX_FILTER_LENGTH)
+          .describe(
+            `Egress: a condition on the JSON payload; a subscribed event is delivered only when it holds. Paths: $.data.amount, $.items[0].sku, $["odd key"]. Comparisons: == and != against "text", numbers, true, false, null (strict: 1 and "1" differ; a missing field is != anything); <, <=, >, >= against numbers (false for anything not a number); $.a in ["x", "y"]; exists($.a). Combine with ! (not), && and || (&& first), parentheses up to ${MAX_FILTER_DEPTH} deep. At most ${MAX_FILTER_LENGTH} characters. Example: $.data.amount >= 100 && $.data.currency in ["EUR", "USD"].`,
+          ),
+        [
+          {
+            rule: `self.matches(r'${FILTER_PATTERN}')`,
+            message:
+              'not a valid filter expression: write comparisons on JSON paths such as $.data.amount >= 100 && $.data.currency in ["EUR", "USD"], strings in double quotes, parentheses at most 2 deep (kubectl explain webhookendpoint.spec.filter has the whole syntax)',
+            reason: 'FieldValueInvalid',
+          },
+        ],
+      ).optional(),
       workloadSelector: labelSelector(
         'Which pods in the namespace get this endpoint, by pod labels. Default: every pod with the sidecar.',
       ).optional(),
@@ -279,6 +375,26 @@ export const WebhookEndpointSpec = cel(
         'path, verify and forward apply to Ingress endpoints only: remove them or set direction: Ingress',
       fieldPath: '.direction',
       reason: 'FieldValueForbidden',
+    },
+    {
+      rule: "self.direction == 'Egress' || (!has(self.eventTypes) && !has(self.filter))",
+      message:
+        'eventTypes and filter apply to Egress endpoints only (ingress routes by type with forward.routes): remove them or set direction: Egress',
+      fieldPath: '.direction',
+      reason: 'FieldValueForbidden',
+    },
+    {
+      rule: '!has(self.filter) || has(self.eventTypes)',
+      message: 'a filter narrows subscribed events: set eventTypes too (["*"] for every type)',
+      fieldPath: '.eventTypes',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: "!has(self.forward) || !has(self.forward.routes) || has(self.forward.eventType) || (has(self.verify) && self.verify.scheme in ['github', 'shopify', 'stripe', 'standard-webhooks'])",
+      message:
+        'forward.routes needs forward.eventType (header or jsonPath): this verify.scheme has no default event type',
+      fieldPath: '.forward.eventType',
+      reason: 'FieldValueRequired',
     },
     {
       rule: '!has(self.url) || isURL(self.url)',

@@ -246,6 +246,21 @@ export const WebhookPolicySpec = cel(
           'Largest body accepted, in bytes; larger gets 413. Default: 1048576 (1 MiB). At most 25 MiB.',
         ),
       delivery: Delivery.optional(),
+      fanOut: z
+        .object({
+          maxEndpoints: z
+            .number()
+            .int()
+            .min(1)
+            .max(10_000)
+            .describe(
+              'Most endpoints one event may fan out to when it reaches any endpoint this policy is in effect for; a wider event is refused whole (422, nothing delivered).',
+            ),
+        })
+        .optional()
+        .describe(
+          'Caps fan-out (POST /_events) width, so a missing selector cannot broadcast to every customer at once. The smallest cap among the matched endpoints applies.',
+        ),
     })
     .describe('How the selected endpoints are treated.'),
   [

@@ -12,6 +12,7 @@ import {
   SidecarConfig,
   type DynamicRoute,
 } from '../../sidecar/config/schema.ts';
+import { compileFilter } from '../../sidecar/filter/index.ts';
 import { OperatorError } from '../errors.ts';
 import { REASON } from '../names.ts';
 import { firstProblem, referenceChecks, type Check, type Problem } from './checks.ts';
@@ -207,6 +208,15 @@ function endpointReferences(spec: WebhookEndpointSpec): SecretReference[] {
 
 /** Checks on an endpoint's spec that the CRD's schema cannot express. */
 const endpointSpecChecks: readonly Check<WebhookEndpointSpec>[] = [
+  // The CRD's CEL rule checks the filter's syntax; this is the sidecar's own parser, so a filter
+  // stored before that rule existed (or by an older CRD) is refused here, with the position.
+  (spec) => {
+    if (spec.filter === undefined) return undefined;
+    const compiled = compileFilter(spec.filter);
+    return 'error' in compiled
+      ? { reason: REASON.invalidSpec, message: `spec.filter: ${compiled.error}` }
+      : undefined;
+  },
   // The sidecar's basic scheme holds one username/password pair: extra refs would be ignored.
   (spec) =>
     spec.verify?.scheme === 'basic' && (spec.verify.additionalSecretRefs?.length ?? 0) > 0
@@ -262,6 +272,7 @@ function compilePolicy(name: string, spec: WebhookPolicySpec): PolicyInput {
     circuitBreaker: spec.circuitBreaker,
     maxPayloadBytes: spec.maxPayloadBytes,
     delivery: spec.delivery,
+    fanOut: spec.fanOut,
     // The sidecar's SSRF guard reads allowedCIDRs for named endpoints too (ADR 0006); signing
     // belongs to dynamic routes only.
     destinations:
@@ -271,6 +282,23 @@ function compilePolicy(name: string, spec: WebhookPolicySpec): PolicyInput {
             allowedHosts: spec.destinations.allowedHosts,
             allowedCIDRs: spec.destinations.allowedCIDRs,
           }),
+  });
+}
+
+type ForwardSpec = NonNullable<WebhookEndpointSpec['forward']>;
+
+/** The forward block: routes by event type as written; the event type source as one key. */
+function compileForward(forward: ForwardSpec): NonNullable<IngressInput['forward']> {
+  const source = forward.eventType;
+  return compact({
+    ...forward,
+    eventType:
+      source === undefined
+        ? undefined
+        : source.header !== undefined
+          ? { header: source.header }
+          : { jsonPath: source.jsonPath ?? '' },
+    routes: forward.routes?.map((r) => compact({ ...r })),
   });
 }
 
@@ -376,6 +404,8 @@ export function compileNamespace(input: CompileInput): Compiled {
             : compileSigning(spec.signing, refs, input.secrets, scratch),
         headers: sortedRecord(spec.headers),
         policy: entryPolicy,
+        eventTypes: spec.eventTypes,
+        filter: spec.filter,
       });
       schema = EgressEndpoint;
     } else {
@@ -392,7 +422,7 @@ export function compileNamespace(input: CompileInput): Compiled {
           tolerance: verify.tolerance,
           hmac: verify.hmac === undefined ? undefined : compact({ ...verify.hmac }),
         }),
-        forward: spec.forward === undefined ? undefined : compact({ ...spec.forward }),
+        forward: spec.forward === undefined ? undefined : compileForward(spec.forward),
         maxPayloadBytes: winner?.spec.maxPayloadBytes,
         rateLimit: winner?.spec.rateLimit,
       });

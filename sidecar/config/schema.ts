@@ -3,8 +3,10 @@
 // reads standalone. Policies arrive resolved: each endpoint carries the policy in effect, so the
 // sidecar never evaluates selectors. Defaults live here, so a hand-written file stays short.
 import { z } from 'zod';
-import { DURATION_PATTERN } from '../../api/v1alpha1/common.ts';
+import { DURATION_PATTERN, EVENT_TYPE_MATCH_PATTERN } from '../../api/v1alpha1/common.ts';
+import { JSON_PATH_PATTERN } from '../../api/v1alpha1/endpoint.ts';
 import { RETRY_ON } from '../../api/v1alpha1/policy.ts';
+import { compileFilter } from '../filter/index.ts';
 
 const duration = z
   .string()
@@ -19,6 +21,24 @@ const headerName = z
   .min(1)
   .max(128)
   .regex(/^[A-Za-z0-9-]+$/, 'use letters, digits and -');
+/** Event type patterns: exact, `prefix.*` or `*` (fan-out subscriptions, ingress routes). */
+const eventTypes = z
+  .array(
+    z
+      .string()
+      .max(128)
+      .regex(EVENT_TYPE_MATCH_PATTERN, 'write an event type, a prefix wildcard like order.* or *'),
+  )
+  .max(64);
+const jsonPath = z
+  .string()
+  .max(256)
+  .regex(JSON_PATH_PATTERN, 'write a JSON path like $.type or $.event["type"]');
+/** A payload filter expression (sidecar/filter), checked by the same parser that runs it. */
+const filterExpression = z.string().superRefine((text, ctx) => {
+  const compiled = compileFilter(text);
+  if ('error' in compiled) ctx.addIssue({ code: 'custom', message: compiled.error });
+});
 
 /**
  * Where a secret's bytes come from: a file (the operator's mounted Secret; a relative path is
@@ -151,6 +171,11 @@ export const Policy = z
       })
       .strict()
       .prefault({}),
+    /** Fan-out width cap for events reaching endpoints under this policy. */
+    fanOut: z
+      .object({ maxEndpoints: z.number().int().min(1).max(10_000) })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -164,6 +189,10 @@ export const EgressEndpoint = z
     signing: Signing.prefault({ scheme: 'none' }),
     headers: z.record(headerName, z.string()).default({}),
     policy: Policy.prefault({}),
+    /** Fan-out subscriptions; empty: reached by name only. */
+    eventTypes: eventTypes.default([]),
+    /** Payload condition for subscribed events. */
+    filter: filterExpression.optional(),
   })
   .strict();
 
@@ -238,6 +267,25 @@ export const IngressEndpoint = z
         /** App path; absent: the path the webhook arrived on. */
         path: z.string().regex(/^\//, 'start the path with /').optional(),
         buffered: z.boolean().default(false),
+        /** Where the event type is read; absent: the verify scheme's default (ingress/event-routes.ts). */
+        eventType: z
+          .union([z.object({ header: headerName }).strict(), z.object({ jsonPath }).strict()])
+          .optional(),
+        /** De-multiplexing by event type, first match wins. */
+        routes: z
+          .array(
+            z
+              .object({
+                eventTypes: eventTypes.min(1),
+                port: z.number().int().min(1).max(65535).optional(),
+                path: z.string().regex(/^\//, 'start the path with /').optional(),
+              })
+              .strict(),
+          )
+          .max(32)
+          .default([]),
+        /** What happens to a webhook no route takes. */
+        unrouted: z.enum(['default', 'refuse', 'drop']).default('default'),
       })
       .strict()
       .prefault({}),
@@ -269,6 +317,14 @@ export const SidecarConfig = z
       .strict()
       .prefault({}),
     endpoints: z.array(EgressEndpoint).default([]),
+    /** POST /_events: where the event type is read when the header is absent, and a width cap. */
+    fanout: z
+      .object({
+        eventTypeField: jsonPath.default('$.type'),
+        maxEndpoints: z.number().int().min(1).max(10_000).default(1000),
+      })
+      .strict()
+      .prefault({}),
     dynamic: z.array(DynamicRoute).default([]),
     ingress: z.array(IngressEndpoint).default([]),
   })

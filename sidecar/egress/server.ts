@@ -11,6 +11,8 @@ import type { LoadedConfig } from '../config/load.ts';
 import { problemCode, sendProblem, type Problem } from '../problem.ts';
 import { systemClock, type AttemptResult, type Clock, type Delivery } from './delivery.ts';
 import { inboundHeaders, outboundHeaders } from './headers.ts';
+import { createFanout, EVENTS_PATH } from './fanout/handler.ts';
+import type { AcceptAsync } from './fanout/fanout.ts';
 import { createEgressMetrics, type EgressMetrics } from './metrics.ts';
 import { deliverWithRetries, type DeliveryOutcome } from './retry.ts';
 import {
@@ -30,6 +32,8 @@ export interface EgressServerOptions {
   clock?: Clock;
   /** Prefix of global rate-limit keys (the namespace); default `default`. */
   scope?: string;
+  /** Fan-out's hand-over to the durable queue; absent: async deliveries go synchronously. */
+  acceptAsync?: AcceptAsync;
 }
 
 /** A listening egress server. */
@@ -144,6 +148,14 @@ export async function startEgressServer(
     }
     return built;
   };
+  const fanout = createFanout({
+    registry: options.registry,
+    metrics,
+    clock,
+    log: options.log,
+    newDeliveryId,
+    acceptAsync: options.acceptAsync,
+  });
   let inFlight = 0;
   let draining = false;
   let drained: (() => void) | undefined;
@@ -155,14 +167,6 @@ export async function startEgressServer(
   ): { endpoint: EndpointRuntime; url: URL } | Problem => {
     const url = new URL(req.url ?? '/', 'http://egress');
     const [, first = '', ...rest] = url.pathname.split('/');
-    if (first === '_events') {
-      return {
-        type: 'not-available',
-        title: 'Fan-out not available',
-        status: 501,
-        detail: 'POST /_events (fan-out to subscribed endpoints) is not available in this version',
-      };
-    }
     if (first === '') {
       const destination = req.headers['hookgate-destination'];
       if (typeof destination !== 'string') {
@@ -242,6 +246,12 @@ export async function startEgressServer(
       return;
     }
     const rt = runtime();
+    // Fan-out (multiplexing) has its own module: one event, many endpoints.
+    const requestTarget = req.url ?? '/';
+    if (requestTarget === EVENTS_PATH || requestTarget.startsWith(`${EVENTS_PATH}?`)) {
+      await fanout.handle(req, res, rt, options.config());
+      return;
+    }
     const routed = route(req, rt);
     if ('type' in routed) {
       metrics.deliveries.inc({

@@ -38,7 +38,11 @@ export type IngressOutcome =
   /** The sender hung up before its body ended; nothing was answered. */
   | 'aborted'
   /** A fault of the sidecar itself (500). */
-  | 'internal_error';
+  | 'internal_error'
+  /** Verified; no route takes its event type and the endpoint refuses those (422). */
+  | 'unrouted_refused'
+  /** Verified; no route takes its event type and the endpoint drops those (200). */
+  | 'unrouted_dropped';
 
 /** The `endpoint` label of a request whose path matches no endpoint. */
 export const UNKNOWN_ENDPOINT_LABEL = '(unknown)';

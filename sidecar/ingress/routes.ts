@@ -6,6 +6,7 @@ import { parseDuration } from '../../common/duration.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { IngressEndpoint, SecretSource, Verify } from '../config/schema.ts';
 import { createVerifier, type Verifier, type VerifyOptions } from '../signing/index.ts';
+import { compileEventRouter, type EventRouter } from './event-routes.ts';
 
 /** A verification scheme as the config file names it (`basic`, `bearer`, ...). */
 export type ConfigScheme = Verify['scheme'];
@@ -39,6 +40,8 @@ export interface IngressRoute {
   readonly idBindingHeader: string | undefined;
   /** Request headers that are credentials for the sidecar only, dropped before the app. */
   readonly credentialHeaders: ReadonlySet<string>;
+  /** Routing by event type (forward.routes); undefined: everything goes to the forward target. */
+  readonly eventRouter: EventRouter | undefined;
 }
 
 /** The signature header of each scheme that reports an unsigned delivery id. */
@@ -133,6 +136,7 @@ export function compileRoutes(loaded: LoadedConfig): ReadonlyMap<string, Ingress
       credentialHeaders: new Set(
         scheme === 'basic' || scheme === 'bearer' ? ['authorization'] : [],
       ),
+      eventRouter: compileEventRouter(endpoint),
     });
   }
   return routes;

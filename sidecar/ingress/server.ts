@@ -172,8 +172,21 @@ class Ingress {
         });
         return this.#refuse(res, endpoint, refuse.verificationRefusal(verified));
       }
+      // 5b. De-multiplex: the event type picks the app port and path (event-routes.ts); a type
+      // no route takes may be refused or dropped here, before it claims a delivery id.
+      const target = route.eventRouter?.(req.headers, body);
+      if (target?.kind === 'answer') return this.#refuse(res, endpoint, target.refusal);
       // 6. De-duplicate, then 7. forward; in this order so that only a first copy is forwarded.
-      await this.#deliver(req, res, route, verified, body, (route.forwardPath ?? path) + query);
+      await this.#deliver(
+        req,
+        res,
+        route,
+        verified,
+        body,
+        (target?.path ?? route.forwardPath ?? path) + query,
+        target?.port ?? route.forwardPort,
+        target?.eventType,
+      );
     } catch (err) {
       this.#log.error('ingress request failed', { endpoint, error: (err as Error).message });
       if (res.headersSent) res.destroy();
@@ -189,6 +202,8 @@ class Ingress {
     verified: VerifySuccess,
     body: Buffer,
     appPath: string,
+    appPort: number = route.forwardPort,
+    eventType?: string,
   ): Promise<void> {
     const endpoint = route.endpointName;
     const { deliveryId } = verified;
@@ -224,7 +239,7 @@ class Ingress {
       else await this.#dedup.release(key, token);
     };
     try {
-      const result = await this.#forward(req, route, verified, body, appPath);
+      const result = await this.#forward(req, route, verified, body, appPath, appPort, eventType);
       if (result.kind !== 'response') {
         await settle(false);
         this.#log.warn('webhook verified but not delivered', {
@@ -267,6 +282,8 @@ class Ingress {
     verified: VerifySuccess,
     body: Buffer,
     appPath: string,
+    appPort: number = route.forwardPort,
+    eventType?: string,
   ): Promise<ForwardResult> {
     if (route.buffered && !this.#bufferingNoticeGiven.has(route.endpointName)) {
       this.#bufferingNoticeGiven.add(route.endpointName);
@@ -286,10 +303,11 @@ class Ingress {
       'hookgate-verified': route.scheme,
       'hookgate-endpoint': route.endpointName,
       ...(verified.deliveryId === undefined ? {} : { 'hookgate-delivery-id': verified.deliveryId }),
+      ...(eventType === undefined ? {} : { 'hookgate-event-type': eventType }),
     };
     const started = performance.now();
     const result = await this.#forwarder.forward({
-      origin: `http://${this.#appHost}:${route.forwardPort}`,
+      origin: `http://${this.#appHost}:${appPort}`,
       path: appPath,
       headers,
       body,

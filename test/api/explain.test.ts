@@ -38,13 +38,21 @@ describe('kubectl', () => {
         apiVersion: 'hookgate.io/v1alpha1',
         kind: 'WebhookEndpoint',
         metadata: { name: 'orders' },
-        spec: { direction: 'Egress', url: 'https://hooks.example.com/orders' },
+        spec: {
+          direction: 'Egress',
+          url: 'https://hooks.example.com/orders',
+          eventTypes: ['order.*', 'invoice.paid'],
+        },
       },
       { fieldManager: 'hookgate-test', namespace },
     );
     const whe = await kubectl('get', 'whe', '-n', namespace);
-    expect(whe.split('\n')[0]).toMatch(/^NAME\s+DIRECTION\s+URL\s+PATH\s+POLICY\s+READY\s+AGE$/);
+    expect(whe.split('\n')[0]).toMatch(
+      /^NAME\s+DIRECTION\s+URL\s+PATH\s+EVENTS\s+POLICY\s+READY\s+AGE$/,
+    );
     expect(whe).toMatch(/^orders\s+Egress\s+https:\/\/hooks\.example\.com\/orders\s/m);
+    // What an endpoint subscribes to, as the API server prints a list column.
+    expect(whe).toContain('["order.*","invoice.paid"]');
     const category = await kubectl('get', 'hookgate', '-n', namespace, '-o', 'name');
     expect(category.trim()).toBe('webhookendpoint.hookgate.io/orders');
     // kubectl reports "No resources found" on stderr: stdout stays empty, the short name resolved.

@@ -321,8 +321,8 @@ describe('egress: limits, breaker, SSRF, refusals', () => {
     ['/orders', 413, 'payload-too-large', 'x'.repeat(2048)],
     // no such endpoint in the config
     ['/nope', 404, 'unknown-endpoint', '{}'],
-    // fan-out is not in this version
-    ['/_events', 501, 'not-available', '{}'],
+    // an event without a type (fan-out: test/fanout)
+    ['/_events', 400, 'event-type-missing', '{}'],
   ])('POST %s answers %d %s', async (path, status, type, body) => {
     const r = await receiver();
     const p = await proxy(config(r.url, 'maxPayloadBytes: 1024'));
