@@ -8,6 +8,11 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.ts';
 import type { LoadedConfig } from '../config/load.ts';
+import {
+  TransparentEgress,
+  classifyEgressRequest,
+  type InterceptedRequest,
+} from '../interception/egress.ts';
 import { problemCode, sendProblem, type Problem } from '../problem.ts';
 import { systemClock, type AttemptResult, type Clock, type Delivery } from './delivery.ts';
 import { inboundHeaders, outboundHeaders } from './headers.ts';
@@ -144,6 +149,8 @@ export async function startEgressServer(
     }
     return built;
   };
+  // Transparent interception (ADR 0009): requests redirected by the pod's rules.
+  const transparent = new TransparentEgress({ log: options.log, registry: options.registry });
   let inFlight = 0;
   let draining = false;
   let drained: (() => void) | undefined;
@@ -152,7 +159,12 @@ export async function startEgressServer(
   const route = (
     req: IncomingMessage,
     rt: EgressRuntime,
+    intercepted?: InterceptedRequest,
   ): { endpoint: EndpointRuntime; url: URL } | Problem => {
+    const claimed =
+      intercepted?.kind === 'endpoint' ? rt.endpoints.get(intercepted.endpointName) : undefined;
+    if (claimed !== undefined && intercepted?.kind === 'endpoint')
+      return { endpoint: claimed, url: intercepted.url };
     const url = new URL(req.url ?? '/', 'http://egress');
     const [, first = '', ...rest] = url.pathname.split('/');
     if (first === '_events') {
@@ -232,6 +244,11 @@ export async function startEgressServer(
       );
       return;
     }
+    const intercepted = classifyEgressRequest(req, TransparentEgress.endpoints(options.config()));
+    if (intercepted?.kind === 'unmatched') {
+      await transparent.unmatched(req, res, intercepted, options.config());
+      return;
+    }
     if (req.method === 'CONNECT' || req.method === 'GET' || req.method === 'HEAD') {
       sendProblem(res, {
         type: 'method-not-allowed',
@@ -242,7 +259,7 @@ export async function startEgressServer(
       return;
     }
     const rt = runtime();
-    const routed = route(req, rt);
+    const routed = route(req, rt, intercepted);
     if ('type' in routed) {
       metrics.deliveries.inc({
         // Never the requested name: arbitrary paths must not become label values.
@@ -381,7 +398,7 @@ export async function startEgressServer(
       }
       server.closeAllConnections();
       await closed;
-      await store.close();
+      await Promise.all([store.close(), transparent.close()]);
     },
   };
 }

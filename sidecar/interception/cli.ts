@@ -3,7 +3,6 @@
 // NET_ADMIN/NET_RAW). Both go through interceptionRules, so the reviewed text is the installed one.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { parseFlags } from '../../common/cli.ts';
 import {
   formatRuleSet,
   interceptionRules,
@@ -41,6 +40,23 @@ const FLAGS = [
   'ipv6',
 ] as const;
 
+/** `--name value` / `--name=value` for the names in FLAGS (common/cli's parser allows no digits). */
+function parseFlags(argv: readonly string[]): Record<string, string> {
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const match = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(arg);
+    if (match === null || !(FLAGS as readonly string[]).includes(match[1]!)) {
+      throw new InterceptionInputError([`unknown argument "${arg}" (see --help)`]);
+    }
+    const value = match[2] ?? argv[++i];
+    if (value === undefined || value === '')
+      throw new InterceptionInputError([`--${match[1]} needs a value`]);
+    flags[match[1]!] = value;
+  }
+  return flags;
+}
+
 /** Parses `80,8080` (or `none`) into numbers; the error names the flag. */
 function portList(flag: string, value: string): number[] {
   if (value === 'none') return [];
@@ -60,7 +76,7 @@ function integer(flag: string, value: string): number {
 
 /** The rule-set input the flags describe (defaults left to the schema). */
 export function inputFromFlags(argv: readonly string[]): InterceptionInputIn {
-  const flags = parseFlags(argv, FLAGS);
+  const flags = parseFlags(argv);
   const input: Record<string, unknown> = {};
   if (flags['mode'] !== undefined) input['mode'] = flags['mode'];
   if (flags['app-ports'] !== undefined)
@@ -77,7 +93,7 @@ export function inputFromFlags(argv: readonly string[]): InterceptionInputIn {
   if (flags['ingress-port'] !== undefined)
     input['ingressPort'] = integer('ingress-port', flags['ingress-port']);
   if (flags['ipv6'] !== undefined) input['ipv6'] = flags['ipv6'];
-  return input as InterceptionInputIn;
+  return input;
 }
 
 /** Where `apply` writes what it did; injected by tests. */

@@ -125,7 +125,7 @@ export class InterceptionInputError extends Error {
   }
 }
 
-const unique = (ports: readonly number[]): number[] => [...new Set(ports)];
+const unique = <T>(items: readonly T[]): T[] => [...new Set(items)];
 const family = (c: string): 4 | 6 => (isIPv4(c.split('/')[0] ?? '') ? 4 : 6);
 
 /** Parses and checks `input`; throws {@link InterceptionInputError} listing every problem. */
@@ -141,7 +141,7 @@ export function interceptionSettings(input: InterceptionInputIn): InterceptionSe
     ...s,
     egressPorts: unique(s.egressPorts),
     appPorts: unique(s.appPorts),
-    egressExcludeCidrs: unique(s.egressExcludeCidrs as never[]) as string[],
+    egressExcludeCidrs: unique(s.egressExcludeCidrs),
   };
 }
 
