@@ -323,8 +323,12 @@ export function formatRuleSet(rules: RuleSet): string {
   const s = rules.settings;
   const head = [
     `# hookgate transparent interception, mode ${s.mode}`,
-    `# inbound TCP to app ports [${s.appPorts.join(', ')}] -> ingress :${s.ingressPort}`,
-    `# outbound TCP to ports [${s.egressPorts.join(', ')}] -> egress :${s.egressPort}, except UID ${s.proxyUid} and loopback`,
+    s.appPorts.length === 0
+      ? '# inbound: not captured'
+      : `# inbound TCP to app ports ${s.appPorts.join(', ')} -> ingress :${s.ingressPort}`,
+    s.egressPorts.length === 0
+      ? '# outbound: not captured'
+      : `# outbound TCP to ports ${s.egressPorts.join(', ')} -> egress :${s.egressPort}, except UID ${s.proxyUid} and loopback`,
     `# IPv6: ${s.ipv6 === 'reject' ? 'captured ports are reset (the sidecar listens on IPv4)' : 'no rules'}`,
   ];
   const body = rules.scripts.map(

@@ -13,7 +13,15 @@
 // without walking the parents' permissions, nothing is copied, and the host's mounts are untouched.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -191,12 +199,12 @@ describe.skipIf(!isRoot).each<InterceptionMode>(['iptables', 'nftables', 'iptabl
 
     it('runs the sidecar as UID 15000', async () => {
       const pids = (await run('ip', ['netns', 'pids', lab.pod])).split('\n').filter(Boolean);
-      const uids = await Promise.all(
-        pids.map(async (pid) => (await run('ps', ['-o', 'uid=,args=', '-p', pid])).trim()),
+      const sidecars = pids.filter((pid) =>
+        readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sidecar/main.ts'),
       );
-      expect(
-        uids.some((line) => line.startsWith(`${PROXY_UID} `) && line.includes('sidecar/main.ts')),
-      ).toBe(true);
+      expect(sidecars).toHaveLength(1);
+      const status = readFileSync(`/proc/${sidecars[0]}/status`, 'utf8');
+      expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe(String(PROXY_UID));
     });
 
     it("signs, retries and TLS-originates the app's plain POST to http://receiver.example/hook", async () => {
