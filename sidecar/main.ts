@@ -52,6 +52,7 @@ function describeConfig(loaded: LoadedConfig | undefined): unknown {
     }),
     dynamicRoutes: config.dynamic.length,
     ingress: config.ingress.map((i) => ({ name: i.name, path: i.path, verify: i.verify.scheme })),
+    interception: config.interception,
   };
 }
 

@@ -68,7 +68,7 @@ export class Peer {
   waitFor(
     match: (e: Record<string, unknown>) => boolean,
     what: string,
-    timeoutMs = 15_000,
+    timeoutMs = 45_000,
   ): Promise<Record<string, unknown>> {
     const found = this.events.find(match);
     if (found !== undefined) return Promise.resolve(found);
