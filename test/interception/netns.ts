@@ -8,7 +8,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -122,6 +122,7 @@ export class NetnsLab {
   readonly world: string;
   readonly #suffix = randomBytes(3).toString('hex');
   readonly #children: ChildProcess[] = [];
+  #createdEtcNetns = false;
 
   constructor() {
     this.pod = `hg-pod-${process.pid}-${this.#suffix}`;
@@ -147,6 +148,7 @@ export class NetnsLab {
       await run('ip', ['-n', ns, 'link', 'set', dev, 'up']);
       await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     }
+    this.#createdEtcNetns = !existsSync('/etc/netns');
     mkdirSync(this.#etcDir, { recursive: true });
     writeFileSync(
       join(this.#etcDir, 'hosts'),
@@ -184,5 +186,13 @@ export class NetnsLab {
       await run('ip', ['netns', 'del', ns]).catch(() => undefined);
     }
     rmSync(this.#etcDir, { recursive: true, force: true });
+    // The folder itself only when this lab made it and nobody else put anything in it since.
+    if (this.#createdEtcNetns) {
+      try {
+        rmdirSync('/etc/netns');
+      } catch {
+        // Not empty: another lab (or the machine) uses it.
+      }
+    }
   }
 }

@@ -190,7 +190,7 @@ describe.skipIf(!isRoot).each<InterceptionMode>(['iptables', 'nftables', 'iptabl
         ]),
       );
       await app.waitFor((e) => e['event'] === 'listening', 'the app listening');
-    });
+    }, 120_000);
 
     afterAll(async () => {
       await lab.destroy();
