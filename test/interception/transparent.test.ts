@@ -70,8 +70,9 @@ function makeCertificate(dir: string): { cert: string; key: string } {
 describe.skipIf(!isRoot).each<InterceptionMode>(['iptables', 'nftables', 'iptables-legacy'])(
   'transparent interception, mode %s (runs as root only: ip netns, iptables)',
   (mode) => {
-    const lab = new NetnsLab();
-    const work = mkdtempSync('/tmp/hookgate-interception-');
+    // Made in beforeAll, not here: a suite skipped for want of root must leave nothing behind.
+    let lab: NetnsLab | undefined;
+    let work: string | undefined;
     const receiverSecret = secret();
     const paymentsSecret = secret();
     let app: Peer;
@@ -79,6 +80,8 @@ describe.skipIf(!isRoot).each<InterceptionMode>(['iptables', 'nftables', 'iptabl
     let sidecar: Peer;
 
     beforeAll(async () => {
+      lab = new NetnsLab();
+      work = mkdtempSync('/tmp/hookgate-interception-');
       // UID 15000 must reach the config and the bind-mount points: world-readable, nothing secret.
       chmodSync(work, 0o755);
       const config = join(work, 'config');
@@ -193,12 +196,12 @@ describe.skipIf(!isRoot).each<InterceptionMode>(['iptables', 'nftables', 'iptabl
     }, 120_000);
 
     afterAll(async () => {
-      await lab.destroy();
-      rmSync(work, { recursive: true, force: true });
+      await lab?.destroy();
+      if (work !== undefined) rmSync(work, { recursive: true, force: true });
     });
 
     it('runs the sidecar as UID 15000', async () => {
-      const pids = (await run('ip', ['netns', 'pids', lab.pod])).split('\n').filter(Boolean);
+      const pids = (await run('ip', ['netns', 'pids', lab!.pod])).split('\n').filter(Boolean);
       const sidecars = pids.filter((pid) =>
         readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sidecar/main.ts'),
       );
