@@ -22,6 +22,8 @@ describe('classifyEgressRequest', () => {
     [req('[::1]:15001', '/receiver')],
     // No Host at all (HTTP/1.0): explicit.
     [req(undefined, '/receiver')],
+    // A broken absolute-form target is left to the explicit path (which refuses it).
+    [req('receiver.example', 'http://')],
   ])('%j is explicit', (line) => {
     expect(classifyEgressRequest(line, endpoints)).toBeUndefined();
   });

@@ -76,7 +76,8 @@ export function classifyEgressRequest(
   let authority: string | undefined;
   let pathAndQuery = req.url ?? '/';
   if (/^https?:\/\//i.test(pathAndQuery)) {
-    const absolute = new URL(pathAndQuery);
+    const absolute = URL.parse(pathAndQuery);
+    if (absolute === null) return undefined;
     authority = absolute.host;
     pathAndQuery = absolute.pathname + absolute.search;
   } else {
