@@ -50,7 +50,7 @@ node: $(NODE_STAMP) ## Use Node 24 (project-local when the system one is another
 deps: node_modules/.package-lock.json ## Install npm dependencies (npm ci)
 
 .PHONY: bootstrap
-bootstrap: deps controlplane redis-server helm lua ## Install everything a fresh machine lacks
+bootstrap: deps controlplane redis-server iptables helm lua ## Install everything a fresh machine lacks
 
 .PHONY: redis-server
 redis-server: ## Install Debian's redis-server when it is missing (needs root)
@@ -58,6 +58,15 @@ redis-server: ## Install Debian's redis-server when it is missing (needs root)
 	  if [ "$$(id -u)" != 0 ]; then echo "redis-server is missing: run 'sudo apt-get install redis-server'" >&2; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
 	@redis-server --version
+
+.PHONY: iptables
+iptables: ## Install iptables, nftables, iproute2, openssl for the interception test, when missing (needs root)
+	@missing=""; for tool in iptables:iptables iptables-legacy:iptables nft:nftables ip:iproute2 openssl:openssl; do \
+	  command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing:$$missing; run 'sudo apt-get install$$missing' (the interception test runs only as root anyway)" >&2; exit 0; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$(echo $$missing | tr ' ' '\n' | sort -u) >/dev/null; fi
+	@{ iptables --version && nft --version; } 2>/dev/null || true
 
 .PHONY: controlplane
 controlplane: ## Build (once, cached by version) etcd, kube-apiserver, kube-controller-manager and kubectl
@@ -99,7 +108,7 @@ format: deps ## Rewrite files in the project's format
 	cd $(CLUSTER_DIR) && gofmt -w .
 
 .PHONY: test
-test: lint controlplane redis-server ## Lint, then run every test against a real control plane and Redis
+test: lint controlplane redis-server iptables ## Lint, then run every test against a real control plane and Redis
 	@rm -f $(HOOKGATE_CACHE_DIR)/vitest.json; rc=0; \
 	npx vitest run --reporter=default --reporter=json --outputFile.json=$(HOOKGATE_CACHE_DIR)/vitest.json || rc=$$?; \
 	node test/summary.ts $(HOOKGATE_CACHE_DIR)/vitest.json || { [ $$rc -ne 0 ] || rc=1; }; exit $$rc

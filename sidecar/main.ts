@@ -14,8 +14,10 @@ import { ConfigWatcher } from './config/watch.ts';
 import { ConfigError } from './errors.ts';
 import { startEgressServer, type EgressServer } from './egress/server.ts';
 import { startIngressServer, type IngressServer } from './ingress/server.ts';
+import { runInterceptionCommand } from './interception/cli.ts';
 
 const usage = `Usage: hookgate-sidecar [--config FILE] [--help | --version]
+       hookgate-sidecar iptables (--dry-run | apply) ...   transparent interception rules
 
 Runs next to an application container.
   egress   127.0.0.1:15001  the app sends webhooks here (POST /<endpoint-name>[/path])
@@ -50,10 +52,15 @@ function describeConfig(loaded: LoadedConfig | undefined): unknown {
     }),
     dynamicRoutes: config.dynamic.length,
     ingress: config.ingress.map((i) => ({ name: i.name, path: i.path, verify: i.verify.scheme })),
+    interception: config.interception,
   };
 }
 
-const start = startProgram('sidecar', usage, '0.0.0.0:15020', process.argv.slice(2), ['config']);
+// `iptables` is the transparent-interception init container's job, not the proxy's.
+const start =
+  process.argv[2] === 'iptables'
+    ? void (process.exitCode = runInterceptionCommand(process.argv.slice(3)))
+    : startProgram('sidecar', usage, '0.0.0.0:15020', process.argv.slice(2), ['config']);
 if (start !== undefined) {
   const { log, admin, flags } = start;
   const configPath = flags['config'] ?? process.env[ENV_CONFIG];

@@ -303,6 +303,19 @@ const listen = z
   .string()
   .regex(/^(\[[^\]]+\]|[^:]+):\d{1,5}$/, 'write host:port, e.g. 127.0.0.1:15001');
 
+/**
+ * Transparent interception: plain-HTTP egress captured by the pod's iptables rules reaches the
+ * egress port with the receiver's name in its Host header. Requests for an endpoint's host are
+ * delivered as that endpoint (signed, retried, TLS-originated for https:// URLs); the rest are
+ * `unmatched`.
+ */
+export const Interception = z
+  .object({
+    /** `passthrough`: forwarded unchanged (with a Via header); `refuse`: 403 problem to the app. */
+    unmatched: z.enum(['passthrough', 'refuse']).default('passthrough'),
+  })
+  .strict();
+
 /** The whole sidecar configuration file. */
 export const SidecarConfig = z
   .object({
@@ -327,6 +340,8 @@ export const SidecarConfig = z
       .prefault({}),
     dynamic: z.array(DynamicRoute).default([]),
     ingress: z.array(IngressEndpoint).default([]),
+    /** Transparent interception (ADR 0009): what happens to captured traffic. */
+    interception: Interception.prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -362,6 +377,8 @@ export type EgressEndpoint = z.infer<typeof EgressEndpoint>;
 export type IngressEndpoint = z.infer<typeof IngressEndpoint>;
 /** One dynamic route. */
 export type DynamicRoute = z.infer<typeof DynamicRoute>;
+/** Transparent-interception settings. */
+export type Interception = z.infer<typeof Interception>;
 /** A resolved policy. */
 export type Policy = z.infer<typeof Policy>;
 /** Egress signing settings. */

@@ -8,6 +8,11 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.ts';
 import type { LoadedConfig } from '../config/load.ts';
+import {
+  TransparentEgress,
+  classifyEgressRequest,
+  type InterceptedRequest,
+} from '../interception/egress.ts';
 import { problemCode, sendProblem, type Problem } from '../problem.ts';
 import { systemClock, type AttemptResult, type Clock, type Delivery } from './delivery.ts';
 import { inboundHeaders, outboundHeaders } from './headers.ts';
@@ -156,6 +161,8 @@ export async function startEgressServer(
     newDeliveryId,
     acceptAsync: options.acceptAsync,
   });
+  // Transparent interception (ADR 0009): requests redirected by the pod's rules.
+  const transparent = new TransparentEgress({ log: options.log, registry: options.registry });
   let inFlight = 0;
   let draining = false;
   let drained: (() => void) | undefined;
@@ -164,7 +171,12 @@ export async function startEgressServer(
   const route = (
     req: IncomingMessage,
     rt: EgressRuntime,
+    intercepted?: InterceptedRequest,
   ): { endpoint: EndpointRuntime; url: URL } | Problem => {
+    const claimed =
+      intercepted?.kind === 'endpoint' ? rt.endpoints.get(intercepted.endpointName) : undefined;
+    if (claimed !== undefined && intercepted?.kind === 'endpoint')
+      return { endpoint: claimed, url: intercepted.url };
     const url = new URL(req.url ?? '/', 'http://egress');
     const [, first = '', ...rest] = url.pathname.split('/');
     if (first === '') {
@@ -236,6 +248,11 @@ export async function startEgressServer(
       );
       return;
     }
+    const intercepted = classifyEgressRequest(req, TransparentEgress.endpoints(options.config()));
+    if (intercepted?.kind === 'unmatched') {
+      await transparent.unmatched(req, res, intercepted, options.config());
+      return;
+    }
     if (req.method === 'CONNECT' || req.method === 'GET' || req.method === 'HEAD') {
       sendProblem(res, {
         type: 'method-not-allowed',
@@ -248,11 +265,13 @@ export async function startEgressServer(
     const rt = runtime();
     // Fan-out (multiplexing) has its own module: one event, many endpoints.
     const requestTarget = req.url ?? '/';
-    if (requestTarget === EVENTS_PATH || requestTarget.startsWith(`${EVENTS_PATH}?`)) {
+    const isEvents = requestTarget === EVENTS_PATH || requestTarget.startsWith(`${EVENTS_PATH}?`);
+    // An intercepted request is for its own host, never a fan-out.
+    if (intercepted === undefined && isEvents) {
       await fanout.handle(req, res, rt, options.config());
       return;
     }
-    const routed = route(req, rt);
+    const routed = route(req, rt, intercepted);
     if ('type' in routed) {
       metrics.deliveries.inc({
         // Never the requested name: arbitrary paths must not become label values.
@@ -391,7 +410,7 @@ export async function startEgressServer(
       }
       server.closeAllConnections();
       await closed;
-      await store.close();
+      await Promise.all([store.close(), transparent.close()]);
     },
   };
 }

@@ -1,0 +1,231 @@
+// Transparent egress: a connection the pod's rules redirected to the egress port still carries
+// the app's intent in its Host header (Node cannot read SO_ORIGINAL_DST without a native addon,
+// and for HTTP the Host header names the same destination). `classifyEgressRequest` tells an
+// intercepted request from an explicit one and matches it to an egress endpoint by host and port;
+// `TransparentEgress` answers the ones no endpoint claims: pass through unchanged, or refuse.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import { Counter, type Registry } from 'prom-client';
+import { Agent } from 'undici';
+import type { Logger } from '../../common/log.ts';
+import { endToEndHeaders } from '../headers.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import { sendProblem } from '../problem.ts';
+
+/** Methods that carry a webhook; other methods to an endpoint's host are ordinary traffic. */
+const WEBHOOK_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** The `Via` token the sidecar adds to what it passes through, and refuses to see twice. */
+export const VIA_TOKEN = 'hookgate';
+
+/** What an intercepted request is. */
+export type InterceptedRequest =
+  /** For an egress endpoint: deliver to `url` (the endpoint's origin, the app's path). */
+  | { readonly kind: 'endpoint'; readonly endpointName: string; readonly url: URL }
+  /** For no endpoint: `target` is where the app was going. */
+  | { readonly kind: 'unmatched'; readonly target: URL; readonly reason: string };
+
+/** The request's header and target, as node:http gives them. */
+export interface RequestLine {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: IncomingMessage['headers'];
+}
+
+/** An egress endpoint as the matcher sees it. */
+export interface EndpointAddress {
+  readonly name: string;
+  readonly url: string;
+}
+
+/** Whether `host` (a Host header's host, without port) is this pod's loopback. */
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  return h === '::1' || h === '0:0:0:0:0:0:0:1';
+}
+
+const normalHost = (host: string): string => host.toLowerCase().replace(/\.$/, '');
+
+/**
+ * The port a plain-HTTP request must be sent to for `endpoint` to claim it: the URL's explicit
+ * port, else 80 — for https:// too, since the app sends plain HTTP and the sidecar adds TLS.
+ */
+function capturedPort(endpoint: URL): number {
+  return endpoint.port === '' ? 80 : Number(endpoint.port);
+}
+
+/** Whether the endpoint's path is a prefix of `path` on a segment boundary. */
+function pathPrefixLength(endpointPath: string, path: string): number {
+  const base = endpointPath.replace(/\/$/, '');
+  if (base === '') return 0;
+  return path === base || path.startsWith(`${base}/`) ? base.length : -1;
+}
+
+/**
+ * Classifies a request on the egress port. `undefined`: an explicit request (origin-form, Host
+ * naming loopback or absent), handled as before. Otherwise the Host header (or an absolute-form
+ * target, as from an app using HTTP_PROXY) names where the app was going; the endpoint whose
+ * URL has that host and port claims it, the longest URL path prefix winning among several.
+ */
+export function classifyEgressRequest(
+  req: RequestLine,
+  endpoints: readonly EndpointAddress[],
+): InterceptedRequest | undefined {
+  let authority: string | undefined;
+  let pathAndQuery = req.url ?? '/';
+  if (/^https?:\/\//i.test(pathAndQuery)) {
+    const absolute = URL.parse(pathAndQuery);
+    if (absolute === null) return undefined;
+    authority = absolute.host;
+    pathAndQuery = absolute.pathname + absolute.search;
+  } else {
+    const host = req.headers.host;
+    if (typeof host !== 'string' || host === '') return undefined;
+    authority = host;
+  }
+  let target: URL;
+  try {
+    target = new URL(
+      `http://${authority}${pathAndQuery.startsWith('/') ? '' : '/'}${pathAndQuery}`,
+    );
+  } catch {
+    return undefined;
+  }
+  if (isLoopback(target.hostname)) return undefined;
+  const method = (req.method ?? 'GET').toUpperCase();
+  if (!WEBHOOK_METHODS.has(method)) {
+    return { kind: 'unmatched', target, reason: `${method} is not a webhook method` };
+  }
+  const host = normalHost(target.hostname);
+  const port = target.port === '' ? 80 : Number(target.port);
+  let best: { endpoint: EndpointAddress; url: URL; prefix: number } | undefined;
+  for (const endpoint of endpoints) {
+    const url = new URL(endpoint.url);
+    if (normalHost(url.hostname) !== host || capturedPort(url) !== port) continue;
+    const prefix = pathPrefixLength(url.pathname, target.pathname);
+    if (best === undefined || prefix > best.prefix) best = { endpoint, url, prefix };
+  }
+  if (best === undefined) {
+    return { kind: 'unmatched', target, reason: `no egress endpoint for ${host}:${port}` };
+  }
+  // The endpoint's scheme, host and port (https: TLS origination); the app's path and query.
+  const url = new URL(best.url.origin);
+  url.pathname = target.pathname;
+  url.search = target.search;
+  return { kind: 'endpoint', endpointName: best.endpoint.name, url };
+}
+
+/** Hop-by-hop and framing headers are Node's and undici's business on each side. */
+const FRAMING: ReadonlySet<string> = new Set(['content-length']);
+
+/** Answers intercepted requests that no endpoint claims, per `interception.unmatched`. */
+export class TransparentEgress {
+  readonly #agent = new Agent({ connect: { timeout: 5000 }, keepAliveTimeout: 10_000 });
+  readonly #log: Logger;
+  readonly #unmatched: Counter<'action'>;
+
+  /** Registers `hookgate_egress_intercepted_unmatched_total` on `registry`. */
+  constructor(options: { log: Logger; registry: Registry }) {
+    this.#log = options.log;
+    this.#unmatched = new Counter({
+      name: 'hookgate_egress_intercepted_unmatched_total',
+      help: 'Intercepted egress requests no endpoint claimed, by action (passthrough, refused, loop, unreachable).',
+      labelNames: ['action'],
+      registers: [options.registry],
+    });
+  }
+
+  /** The endpoints of `loaded`, for {@link classifyEgressRequest}. */
+  static endpoints(loaded: LoadedConfig): readonly EndpointAddress[] {
+    return loaded.config.endpoints;
+  }
+
+  /** Passes `req` through to where the app was going, or refuses it; never rejects. */
+  async unmatched(
+    req: IncomingMessage,
+    res: ServerResponse,
+    intercepted: Extract<InterceptedRequest, { kind: 'unmatched' }>,
+    loaded: LoadedConfig,
+  ): Promise<void> {
+    const { target } = intercepted;
+    const via = req.headers.via;
+    if (typeof via === 'string' && via.toLowerCase().includes(VIA_TOKEN)) {
+      // Our own pass-through came back (a rule or Host pointing at this pod): stop the loop.
+      this.#unmatched.inc({ action: 'loop' });
+      sendProblem(
+        res,
+        {
+          type: 'loop-detected',
+          title: 'Loop detected',
+          status: 508,
+          detail: `${target.host} leads back to this sidecar`,
+        },
+        {},
+        true,
+      );
+      return;
+    }
+    if (loaded.config.interception.unmatched === 'refuse') {
+      this.#unmatched.inc({ action: 'refused' });
+      sendProblem(
+        res,
+        {
+          type: 'destination-not-allowed',
+          title: 'Destination not allowed',
+          status: 403,
+          detail: `${intercepted.reason}, and interception.unmatched is refuse: add a WebhookEndpoint for ${target.host} or set interception.unmatched to passthrough`,
+        },
+        {},
+        true,
+      );
+      return;
+    }
+    const method = (req.method ?? 'GET').toUpperCase();
+    const headers = endToEndHeaders(req.headers, FRAMING);
+    headers['via'] = `${typeof via === 'string' ? `${via}, ` : ''}1.1 ${VIA_TOKEN}`;
+    const length = req.headers['content-length'];
+    if (length !== undefined) headers['content-length'] = length;
+    try {
+      const response = await this.#agent.request({
+        origin: target.origin,
+        path: target.pathname + target.search,
+        method: method,
+        headers,
+        body: method === 'GET' || method === 'HEAD' ? null : req,
+      });
+      this.#unmatched.inc({ action: 'passthrough' });
+      res.writeHead(response.statusCode, endToEndHeaders(response.headers));
+      response.body.once('error', () => res.destroy());
+      res.once('close', () => response.body.destroy());
+      response.body.pipe(res);
+    } catch (err) {
+      this.#unmatched.inc({ action: 'unreachable' });
+      this.#log.info('intercepted pass-through failed', {
+        host: target.host,
+        error: (err as Error).message,
+      });
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      sendProblem(
+        res,
+        {
+          type: 'receiver-unreachable',
+          title: 'Destination unreachable',
+          status: 502,
+          detail: `${target.host}: ${(err as Error).message}`,
+        },
+        {},
+        true,
+      );
+    }
+  }
+
+  /** Closes the pass-through connection pool. */
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}
