@@ -38,10 +38,11 @@ function pod(
   annotations: Record<string, string> | undefined,
   spec: Partial<V1Pod['spec']> = {},
 ): V1Pod {
-  return {
+  const out: V1Pod = {
     metadata: { generateName: 'web-', ...(annotations === undefined ? {} : { annotations }) },
     spec: { containers: [{ name: 'app', image: 'app:1' }], ...spec },
-  } as V1Pod;
+  };
+  return out;
 }
 
 describe('decide', () => {
