@@ -106,6 +106,10 @@ bench-ingress: deps ## Benchmark: verified webhooks/s through the sidecar vs dir
 bench-operator: deps controlplane ## Benchmark: 1,000 then 10,000 endpoints to Ready, operator peak RSS
 	node bench/operator/run.ts
 
+.PHONY: bench-inject
+bench-inject: deps controlplane ## Benchmark: 200 concurrent pod creations through the injector (webhook p50/p99, end to end)
+	node bench/inject/run.ts
+
 .PHONY: cluster-up
 cluster-up: deps controlplane ## Start a local control plane (etcd, kube-apiserver, controller-manager) and print its kubeconfig
 	@node test/cluster/cli.ts up

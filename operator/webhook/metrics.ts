@@ -19,7 +19,9 @@ export function createWebhookMetrics(registry: Registry): WebhookMetrics {
       name: 'hookgate_operator_webhook_duration_seconds',
       help: 'Time from an AdmissionReview request arriving to its answer being written, by outcome.',
       labelNames: ['outcome'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      buckets: [
+        0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+      ],
       registers,
     }),
     reviews: new Counter({
