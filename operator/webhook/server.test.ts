@@ -174,8 +174,15 @@ describe('webhook server', () => {
   });
 
   it('swaps the certificate for new connections without dropping open ones', async () => {
+    const handshakes: string[] = [];
     const kept = new Agent({
-      connect: { ca: ca.certPem },
+      connect: {
+        ca: ca.certPem,
+        checkServerIdentity: (_host, cert) => {
+          handshakes.push(cert.fingerprint256);
+          return undefined;
+        },
+      },
       keepAliveTimeout: 60_000,
       connections: 1,
     });

@@ -380,7 +380,7 @@ describe('sidecar injection through the real API server', () => {
       },
       { timeoutMs: 30_000 },
     );
-    for (const pod of [plain!, out!]) {
+    for (const pod of [plain, out]) {
       expect(pod.spec.initContainers).toBeUndefined();
       expect(pod.spec.containers[0]!.env).toBeUndefined();
     }
