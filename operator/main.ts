@@ -111,7 +111,7 @@ if (start !== undefined && flags !== undefined) {
             policy: {
               caValidityMs: webhook.caValidityMs,
               certValidityMs: webhook.certValidityMs,
-              hosts: serviceHosts(webhook.service, operatorNamespace),
+              hosts: [...serviceHosts(webhook.service, operatorNamespace), ...webhook.extraHosts],
               caPropagationMs: 60_000,
             },
           },

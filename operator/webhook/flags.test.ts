@@ -11,6 +11,7 @@ describe('injector flags', () => {
       secret: 'hookgate-webhook-tls',
       caValidityMs: 87600 * 3_600_000,
       certValidityMs: 2160 * 3_600_000,
+      extraHosts: [],
       sidecar: {
         image: 'ghcr.io/hookgate/sidecar:0.1.0',
         cpuRequest: '50m',

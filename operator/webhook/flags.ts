@@ -28,6 +28,7 @@ export const WEBHOOK_OPTIONS = {
   'webhook-secret': { type: 'string', default: WEBHOOK_DEFAULTS.secret },
   'webhook-ca-validity': { type: 'string', default: WEBHOOK_DEFAULTS.caValidity },
   'webhook-cert-validity': { type: 'string', default: WEBHOOK_DEFAULTS.certValidity },
+  'webhook-extra-hosts': { type: 'string', default: '' },
   'sidecar-image': { type: 'string', default: DEFAULT_SIDECAR_IMAGE },
   'sidecar-cpu-request': { type: 'string', default: '50m' },
   'sidecar-memory-request': { type: 'string', default: '64Mi' },
@@ -49,6 +50,8 @@ export const WEBHOOK_USAGE = `  --webhook-addr HOST:PORT     admission webhook (
   --webhook-secret NAME        TLS Secret in the operator's namespace (default: ${WEBHOOK_DEFAULTS.secret})
   --webhook-ca-validity D      self-managed CA lifetime; rotated at 2/3 (default: ${WEBHOOK_DEFAULTS.caValidity})
   --webhook-cert-validity D    serving certificate lifetime; renewed at 2/3 (default: ${WEBHOOK_DEFAULTS.certValidity})
+  --webhook-extra-hosts H,…    more DNS names / IPs for the serving certificate (an operator run
+                               outside the cluster behind a URL webhook)
   --sidecar-image IMAGE        (default: ${DEFAULT_SIDECAR_IMAGE})
   --sidecar-cpu-request Q      (default: 50m)      --sidecar-cpu-limit Q     (default: 1)
   --sidecar-memory-request Q   (default: 64Mi)     --sidecar-memory-limit Q  (default: 256Mi)
@@ -67,6 +70,8 @@ export interface WebhookFlags {
   readonly secret: string;
   readonly caValidityMs: number;
   readonly certValidityMs: number;
+  /** Extra names and IPs for the serving certificate. */
+  readonly extraHosts: readonly string[];
   readonly sidecar: SidecarDefaults;
   readonly redisUrl: string | undefined;
 }
@@ -132,6 +137,10 @@ export function readWebhookFlags(values: Values, problems: string[]): WebhookFla
     secret: values['webhook-secret'],
     caValidityMs,
     certValidityMs,
+    extraHosts: values['webhook-extra-hosts']
+      .split(',')
+      .map((h) => h.trim())
+      .filter((h) => h !== ''),
     sidecar: {
       image: values['sidecar-image'],
       cpuRequest: values['sidecar-cpu-request'],

@@ -95,6 +95,7 @@ export async function createWebhookConfiguration(
   adminConfig: KubeConfig,
   name: string,
   url: string,
+  caBundle?: string,
 ): Promise<void> {
   const shipped = parseAllDocuments(readFileSync(webhookFile, 'utf8'))
     .map((d) => d.toJS() as Manifest)
@@ -112,7 +113,7 @@ export async function createWebhookConfiguration(
       webhooks: [
         {
           ...webhook,
-          clientConfig: { url },
+          clientConfig: { url, ...(caBundle === undefined ? {} : { caBundle }) },
           namespaceSelector: {
             ...selector,
             matchLabels: { ...selector.matchLabels, [TEST_LABEL]: name },
@@ -153,6 +154,7 @@ export async function startTestInjector(
     operator?: RunningOperator;
     policy?: Partial<CertPolicy>;
     defaults?: Partial<SidecarDefaults>;
+    mode?: 'self-managed' | 'external';
   } = {},
 ): Promise<RunningInjector> {
   const client = new KubeClient(await loadClusterAccess(identity.kubeconfigPath));
@@ -177,7 +179,7 @@ export async function startTestInjector(
     },
     events: new EventRecorder(client, uniqueName('test-injector'), systemClock, log),
     certs: {
-      mode: 'self-managed',
+      mode: options.mode ?? 'self-managed',
       namespace: identity.namespace,
       secretName: 'hookgate-webhook-tls',
       webhookConfigName: configName,
