@@ -80,6 +80,7 @@ export async function startInjector(options: InjectorRuntimeOptions): Promise<In
   const reviewer = new Reviewer({
     injector: options.injector,
     configGeneration: options.configGeneration,
+    excludedNamespaces: ['kube-system', options.certs.namespace],
     log: options.log,
     events:
       events === undefined

@@ -51,6 +51,11 @@ export interface ReviewerOptions {
   /** The namespace's published config generation; undefined: nothing published (yet). */
   readonly configGeneration: (namespace: string) => number | undefined;
   readonly events?: EventSink | undefined;
+  /**
+   * Namespaces never injected whatever their labels say: kube-system and the operator's own (its
+   * pods cannot wait for the webhook they serve). The namespaceSelector excludes them too.
+   */
+  readonly excludedNamespaces?: readonly string[];
   readonly log: Logger;
   /** Milliseconds now, for Event de-duplication. */
   readonly now?: () => number;
@@ -84,6 +89,9 @@ export class Reviewer {
       return { response: { uid, allowed: true }, outcome: 'ignored', reason: 'NotPodCreate' };
     }
     const namespace = request.namespace ?? pod.metadata?.namespace ?? '';
+    if ((this.#options.excludedNamespaces ?? ['kube-system']).includes(namespace)) {
+      return { response: { uid, allowed: true }, outcome: 'ignored', reason: 'ExcludedNamespace' };
+    }
     const generation = this.#options.configGeneration(namespace);
     const decision = decide(pod, generation, this.#options.injector);
     const who = podName(pod);

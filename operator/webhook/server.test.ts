@@ -115,6 +115,16 @@ describe('webhook server', () => {
     expect(json['response']).toEqual({ uid: 'uid-1', allowed: true });
   });
 
+  it('never injects in kube-system, whatever its labels say', async () => {
+    const body = review({
+      metadata: { annotations: { 'hookgate.io/inject': 'true' } },
+      spec: { containers: [{ name: 'app', image: 'a' }] },
+    }) as { request: { namespace: string } };
+    body.request.namespace = 'kube-system';
+    const { json } = await post(body);
+    expect(json['response']).toEqual({ uid: 'uid-1', allowed: true });
+  });
+
   it('refuses a bad annotation with 400 and the message', async () => {
     const { json } = await post(
       review({
