@@ -1,6 +1,9 @@
 // Sidecar injection end to end: the real API server calls the injector (TLS trusted through the
 // caBundle the operator patched in), kube-controller-manager creates the pods of Deployments and
 // Jobs, and the tests read the stored Pods.
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -468,5 +471,92 @@ describe('sidecar injection through the real API server', () => {
       'hookgate.io/log-level: "verbose" is not one of debug, info, warn, error',
     );
     expect(await pods(ns, 'app=typo')).toEqual([]);
+  });
+
+  it('is reinvoked after another webhook adds a container, and gives it the env only', async () => {
+    // Another mutating webhook, called after ours (configurations run in name order), that adds a
+    // container to pods labelled reinvoke=yes.
+    const pki = inject('pkiDir');
+    const other = createServer(
+      { cert: readFileSync(join(pki, 'webhook.crt')), key: readFileSync(join(pki, 'webhook.key')) },
+      (req, res) => {
+        let body = '';
+        req.setEncoding('utf8');
+        req.on('data', (chunk: string) => (body += chunk));
+        req.on('end', () => {
+          const { request } = JSON.parse(body) as { request: { uid: string } };
+          const patch = [
+            { op: 'add', path: '/spec/containers/-', value: { name: 'added', image: 'log:1' } },
+          ];
+          res.setHeader('content-type', 'application/json');
+          res.end(
+            JSON.stringify({
+              apiVersion: 'admission.k8s.io/v1',
+              kind: 'AdmissionReview',
+              response: {
+                uid: request.uid,
+                allowed: true,
+                patchType: 'JSONPatch',
+                patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+              },
+            }),
+          );
+        });
+      },
+    );
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const otherName = `zz-${configName}`;
+    await admin(
+      adminConfig,
+      'POST',
+      '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+      {
+        metadata: { name: otherName },
+        webhooks: [
+          {
+            name: 'adder.hookgate.test',
+            admissionReviewVersions: ['v1'],
+            sideEffects: 'None',
+            failurePolicy: 'Fail',
+            reinvocationPolicy: 'Never',
+            clientConfig: {
+              url: `https://127.0.0.1:${(other.address() as AddressInfo).port}/add`,
+              caBundle: readFileSync(join(pki, 'ca.crt')).toString('base64'),
+            },
+            rules: [
+              { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] },
+            ],
+            namespaceSelector: { matchLabels: { [TEST_LABEL]: configName } },
+            objectSelector: { matchLabels: { reinvoke: 'yes' } },
+          },
+        ],
+      },
+    );
+    try {
+      let attempt = 0;
+      const pod = await waitFor(
+        'a pod mutated by both webhooks',
+        async () => {
+          const created = await admin<Pod>(adminConfig, 'POST', `/api/v1/namespaces/${ns}/pods`, {
+            metadata: {
+              name: `reinvoked-${attempt++}`,
+              labels: { reinvoke: 'yes' },
+              annotations: { 'hookgate.io/inject': 'true' },
+            },
+            spec: { containers: [{ name: 'app', image: 'a' }] },
+          });
+          return created.spec.containers.length === 2 ? created : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 250 },
+      );
+      expect(pod.spec.initContainers?.map((c) => c['name'])).toEqual(['hookgate-proxy']);
+      expect(pod.spec.containers.map((c) => [c.name, c.env])).toEqual([
+        ['app', [EGRESS_ENV]],
+        ['added', [EGRESS_ENV]],
+      ]);
+    } finally {
+      await deleteWebhookConfiguration(adminConfig, otherName);
+      await new Promise((resolve) => other.close(resolve));
+    }
   });
 });
