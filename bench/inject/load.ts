@@ -31,14 +31,19 @@ async function createPod(
 
 parentPort!.on(
   'message',
-  (m: { id: number; namespace: string; count: number; concurrent: boolean }) =>
+  (m: { id: number; namespace: string; count: number; parallel: number }) =>
     void (async () => {
+      // `parallel` closed loops share `count` creations; parallel = count is one burst.
       const results: ({ ms: number; injected: boolean } | undefined)[] = [];
-      if (m.concurrent) {
-        results.push(
-          ...(await Promise.all(Array.from({ length: m.count }, () => createPod(m.namespace)))),
-        );
-      } else for (let i = 0; i < m.count; i++) results.push(await createPod(m.namespace));
+      let left = m.count;
+      await Promise.all(
+        Array.from({ length: m.parallel }, async () => {
+          while (left > 0) {
+            left--;
+            results.push(await createPod(m.namespace));
+          }
+        }),
+      );
       const ok = results.filter((r) => r !== undefined);
       parentPort!.postMessage({
         id: m.id,

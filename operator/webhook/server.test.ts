@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { connect as connectH2 } from 'node:http2';
 import { Registry } from 'prom-client';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -108,6 +109,23 @@ describe('webhook server', () => {
       path: string;
     }[];
     expect(patch.map((p) => p.path)).toContain('/spec/initContainers');
+  });
+
+  it('speaks HTTP/2, as the API server does, many reviews on one connection', async () => {
+    const session = connectH2(`https://127.0.0.1:${server.port}`, { ca: ca.certPem });
+    const one = (): Promise<Record<string, unknown>> =>
+      new Promise((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': '/inject' });
+        let text = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => (text += chunk));
+        stream.on('end', () => resolve(JSON.parse(text) as Record<string, unknown>));
+        stream.on('error', reject);
+        stream.end(JSON.stringify(review({ metadata: {} }, 'ConfigMap')));
+      });
+    const answers = await Promise.all(Array.from({ length: 50 }, one));
+    expect(answers.every((a) => (a['response'] as { allowed: boolean }).allowed)).toBe(true);
+    session.close();
   });
 
   it('allows what is not a Pod CREATE without a patch', async () => {
