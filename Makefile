@@ -138,6 +138,10 @@ bench-fanout: deps ## Benchmark: deliveries/s for one event fanned out to 100 en
 bench-operator: deps controlplane ## Benchmark: 1,000 then 10,000 endpoints to Ready, operator peak RSS
 	node bench/operator/run.ts
 
+.PHONY: bench-inject
+bench-inject: deps controlplane ## Benchmark: 200 concurrent pod creations through the injector (webhook p50/p99, end to end)
+	node bench/inject/run.ts
+
 .PHONY: cluster-up
 cluster-up: deps controlplane ## Start a local control plane (etcd, kube-apiserver, controller-manager) and print its kubeconfig
 	@node test/cluster/cli.ts up

@@ -156,7 +156,8 @@ async function main(): Promise<void> {
   step('Start hookgate-operator');
   await program(
     'operator/main.ts',
-    ['--kubeconfig', controlPlane.kubeconfigPath, '--leader-elect', 'false'],
+    // No kubelet and no Service here: the admission webhook (sidecar injection) stays off.
+    ['--kubeconfig', controlPlane.kubeconfigPath, '--leader-elect', 'false', '--webhook-addr='],
     {},
   );
   say('reconciling WebhookEndpoints and WebhookPolicies in every namespace');

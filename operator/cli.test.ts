@@ -3,7 +3,7 @@ import { parseFlags } from './cli.ts';
 
 describe('parseFlags', () => {
   it('has defaults for a single in-cluster deployment', () => {
-    expect(parseFlags([])).toEqual({
+    expect(parseFlags([])).toMatchObject({
       kubeconfig: undefined,
       namespaces: undefined,
       leaderElect: true,

@@ -4,6 +4,12 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../common/duration.ts';
 import { OperatorError } from './errors.ts';
 import { DEFAULT_LEASE_NAME, DEFAULT_LEASE_NAMESPACE } from './names.ts';
+import {
+  WEBHOOK_OPTIONS,
+  WEBHOOK_USAGE,
+  readWebhookFlags,
+  type WebhookFlags,
+} from './webhook/flags.ts';
 
 /** Usage text for `--help`. */
 export const USAGE = `Usage: hookgate-operator [flags]
@@ -25,11 +31,12 @@ Flags:
   --watch-timeout DURATION     server-side watch timeout; a watch silent longer than this plus
                                30s is declared stalled and the cache is listed again (default: 5m)
   --resync DURATION            reconcile every namespace this often as a safety net (default: 10m)
-  --help, --version
+${WEBHOOK_USAGE}  --help, --version
 
 Environment:
   HOOKGATE_ADMIN_ADDR   admin listen address (default 0.0.0.0:8080)
   HOOKGATE_LOG_LEVEL    debug | info | warn | error (default info)
+  POD_NAMESPACE         the operator's namespace (webhook Secret; default: in-cluster, else hookgate-system)
 `;
 
 /** Parsed flags. */
@@ -45,6 +52,8 @@ export interface OperatorFlags {
   readonly workers: number;
   readonly watchTimeoutSeconds: number;
   readonly resyncMs: number;
+  /** The admission webhook (sidecar injection). */
+  readonly webhook: WebhookFlags;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -69,6 +78,7 @@ export function parseFlags(argv: readonly string[]): OperatorFlags {
         workers: { type: 'string', default: '2' },
         'watch-timeout': { type: 'string', default: '5m' },
         resync: { type: 'string', default: '10m' },
+        ...WEBHOOK_OPTIONS,
       },
     }));
   } catch (err) {
@@ -109,6 +119,7 @@ export function parseFlags(argv: readonly string[]): OperatorFlags {
     workers,
     watchTimeoutSeconds: Math.max(1, Math.round(duration('watch-timeout') / 1000)),
     resyncMs: duration('resync'),
+    webhook: readWebhookFlags(values, problems),
   };
   if (problems.length === 0 && flags.renewDeadlineMs >= flags.leaseDurationMs) {
     problems.push('--renew-deadline must be shorter than --lease-duration');

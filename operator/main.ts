@@ -13,11 +13,17 @@ import { USAGE, parseFlags, type OperatorFlags } from './cli.ts';
 import { Operator } from './controller.ts';
 import { KubeClient } from './kube/client.ts';
 import { loadClusterAccess } from './kube/config.ts';
-import { DEFAULT_LEASE_NAMESPACE } from './names.ts';
+import { CONFIG_MAP_NAME, DEFAULT_LEASE_NAMESPACE, GENERATION_ANNOTATION } from './names.ts';
+import { systemClock } from './clock.ts';
+import { EventRecorder } from './events.ts';
+import { VERSION } from '../common/version.ts';
+import { serviceHosts, startInjector, type Injector } from './webhook/injector.ts';
 
 const IN_CLUSTER_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 /** How long the admin server waits for the caches before it starts anyway. */
 const START_GRACE_MS = 3_000;
+/** How long the webhook keeps serving after SIGTERM, while the Service stops routing to it. */
+const WEBHOOK_DRAIN_MS = 5_000;
 
 const argv = process.argv.slice(2);
 const meta = argv.filter((a) => a === '--help' || a === '--version');
@@ -69,6 +75,56 @@ if (start !== undefined && flags !== undefined) {
     log.error('operator failed to start', { error: (err as Error).message });
     process.exitCode = 1;
   });
+  // The admission webhook (sidecar injection): every replica serves it, leader or not.
+  const operatorNamespace =
+    process.env['POD_NAMESPACE'] ??
+    (existsSync(IN_CLUSTER_NAMESPACE)
+      ? readFileSync(IN_CLUSTER_NAMESPACE, 'utf8').trim()
+      : DEFAULT_LEASE_NAMESPACE);
+  const webhook = flags.webhook;
+  let injector: Injector | undefined;
+  const injectorStarted =
+    webhook.listen === undefined
+      ? undefined
+      : startInjector({
+          client,
+          log,
+          registry,
+          host: webhook.listen.host,
+          port: webhook.listen.port,
+          injector: {
+            defaults: webhook.sidecar,
+            version: VERSION,
+            environment: { redisUrl: webhook.redisUrl },
+          },
+          configGeneration: (namespace) => {
+            const value = operator.caches.configMaps.get(namespace, CONFIG_MAP_NAME)?.metadata
+              .annotations?.[GENERATION_ANNOTATION];
+            return value === undefined ? undefined : Number(value);
+          },
+          events: new EventRecorder(client, identity, systemClock, log),
+          certs: {
+            mode: webhook.certMode,
+            namespace: operatorNamespace,
+            secretName: webhook.secret,
+            webhookConfigName: webhook.config,
+            policy: {
+              caValidityMs: webhook.caValidityMs,
+              certValidityMs: webhook.certValidityMs,
+              hosts: [...serviceHosts(webhook.service, operatorNamespace), ...webhook.extraHosts],
+              caPropagationMs: 60_000,
+            },
+          },
+        }).then(
+          (started) => {
+            injector = started;
+          },
+          (err: unknown) => {
+            log.error('admission webhook failed to start', { error: (err as Error).message });
+            process.exitCode = 1;
+          },
+        );
+
   // A first probe should find the caches listed; an unreachable API server must not keep the
   // admin server (and its explanation of what is wrong) from starting.
   await Promise.race([started, sleep(START_GRACE_MS)]);
@@ -86,6 +142,17 @@ if (start !== undefined && flags !== undefined) {
     readiness: [
       { name: 'kubernetes', check: apiServerReachable },
       { name: 'caches', check: () => Promise.resolve(operator.readiness()) },
+      ...(injectorStarted === undefined
+        ? []
+        : [
+            {
+              name: 'webhook',
+              check: (): Promise<string | undefined> =>
+                Promise.resolve(
+                  injector === undefined ? 'admission webhook starting' : injector.readiness(),
+                ),
+            },
+          ]),
     ],
   });
   log.info('admin server listening', {
@@ -100,7 +167,15 @@ if (start !== undefined && flags !== undefined) {
   if (reason === undefined) log.info('connected to the API server', { apiServer: client.server });
   else log.warn('API server not reachable yet', { reason });
   onShutdown(log, async () => {
+    // Keep answering reviews while the endpoints controller takes this pod out of the Service:
+    // with failurePolicy Fail, a refused connection would fail a pod creation.
+    const webhookStopped = (async (): Promise<void> => {
+      if (injector === undefined) return;
+      await sleep(WEBHOOK_DRAIN_MS);
+      await injector.close();
+    })();
     await operator.stop(true);
+    await webhookStopped;
     await adminServer.close();
     await client.close();
   });

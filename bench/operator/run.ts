@@ -122,6 +122,7 @@ async function main(): Promise<void> {
         `--kubeconfig=${controlPlane.kubeconfigPath}`,
         '--leader-elect=false',
         '--workers=4',
+        '--webhook-addr=',
       ],
       {
         env: { ...process.env, HOOKGATE_ADMIN_ADDR: '127.0.0.1:0', HOOKGATE_LOG_LEVEL: 'info' },

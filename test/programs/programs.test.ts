@@ -20,7 +20,9 @@ async function startProgram(
   program: 'operator' | 'sidecar',
   env: NodeJS.ProcessEnv,
 ): Promise<{ port: number; lines: Record<string, unknown>[]; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(root, program, 'main.ts')], {
+  // The operator's admission webhook needs a Secret namespace and a port of its own: off here.
+  const args = program === 'operator' ? ['--webhook-addr='] : [];
+  const child = spawn(process.execPath, [join(root, program, 'main.ts'), ...args], {
     env: { ...process.env, HOOKGATE_ADMIN_ADDR: '127.0.0.1:0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

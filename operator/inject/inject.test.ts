@@ -1,0 +1,309 @@
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { ANNOTATION, parseQuantity, type SidecarDefaults } from './annotations.ts';
+import { decide, type InjectorOptions, type PatchOperation } from './inject.ts';
+
+const defaults: SidecarDefaults = {
+  image: 'ghcr.io/hookgate/sidecar:0.1.0',
+  cpuRequest: '50m',
+  memoryRequest: '64Mi',
+  cpuLimit: '1',
+  memoryLimit: '256Mi',
+  logLevel: 'info',
+  drainTimeout: '10s',
+};
+const options: InjectorOptions = { defaults, version: '0.1.0' };
+
+/** Applies RFC 6902 add operations the way the API server does (enough for the injector's). */
+function applyPatch<T>(doc: T, ops: readonly PatchOperation[]): T {
+  const out = structuredClone(doc) as Record<string, unknown>;
+  for (const op of ops) {
+    const parts = op.path
+      .split('/')
+      .slice(1)
+      .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
+    const last = parts.pop()!;
+    let parent: unknown = out;
+    for (const p of parts) parent = (parent as Record<string, unknown>)[p];
+    if (parent === undefined) throw new Error(`no parent for ${op.path}`);
+    if (Array.isArray(parent)) {
+      if (last === '-') parent.push(op.value);
+      else parent.splice(Number(last), 0, op.value);
+    } else (parent as Record<string, unknown>)[last] = op.value;
+  }
+  return out as T;
+}
+
+function pod(
+  annotations: Record<string, string> | undefined,
+  spec: Partial<V1Pod['spec']> = {},
+): V1Pod {
+  const out: V1Pod = {
+    metadata: { generateName: 'web-', ...(annotations === undefined ? {} : { annotations }) },
+    spec: { containers: [{ name: 'app', image: 'app:1' }], ...spec },
+  };
+  return out;
+}
+
+describe('decide', () => {
+  it('injects a native sidecar, volumes, env and the stamp', () => {
+    const input = pod({ [ANNOTATION.inject]: 'true' });
+    const decision = decide(input, 7, options);
+    expect(decision.action).toBe('inject');
+    if (decision.action !== 'inject') return;
+    const out = applyPatch(input, decision.patch);
+    const sidecar = out.spec!.initContainers![0]!;
+    expect(sidecar).toMatchObject({
+      name: 'hookgate-proxy',
+      image: defaults.image,
+      restartPolicy: 'Always',
+      resources: {
+        requests: { cpu: '50m', memory: '64Mi' },
+        limits: { cpu: '1', memory: '256Mi' },
+      },
+      startupProbe: { httpGet: { path: '/readyz', port: 15020 } },
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 15000,
+        runAsGroup: 15000,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+    });
+    expect(sidecar.env).toContainEqual({
+      name: 'HOOKGATE_CONFIG',
+      value: '/etc/hookgate/config/sidecar.yaml',
+    });
+    expect(sidecar.volumeMounts).toContainEqual({
+      name: 'hookgate-config',
+      mountPath: '/etc/hookgate/config',
+      readOnly: true,
+    });
+    expect(out.spec!.volumes!.map((v) => v.name)).toEqual([
+      'hookgate-config',
+      'hookgate-secrets',
+      'hookgate-data',
+    ]);
+    expect(out.spec!.containers[0]!.env).toEqual([
+      { name: 'HOOKGATE_EGRESS_URL', value: 'http://127.0.0.1:15001' },
+    ]);
+    expect(JSON.parse(out.metadata!.annotations![ANNOTATION.injected]!)).toEqual({
+      version: '0.1.0',
+      image: defaults.image,
+      configGeneration: 7,
+      interception: 'explicit',
+    });
+  });
+
+  it('applies every override annotation', () => {
+    const input = pod({
+      [ANNOTATION.inject]: 'true',
+      [ANNOTATION.appPort]: '3000',
+      [ANNOTATION.proxyCpu]: '200m',
+      [ANNOTATION.proxyMemory]: '300Mi',
+      [ANNOTATION.proxyCpuLimit]: '2',
+      [ANNOTATION.proxyMemoryLimit]: '1Gi',
+      [ANNOTATION.logLevel]: 'debug',
+      [ANNOTATION.drainTimeout]: '20s',
+      [ANNOTATION.image]: 'registry.example:5000/hookgate/sidecar:dev',
+    });
+    const decision = decide(input, undefined, options);
+    if (decision.action !== 'inject') throw new Error(JSON.stringify(decision));
+    const sidecar = applyPatch(input, decision.patch).spec!.initContainers![0]!;
+    expect(sidecar.image).toBe('registry.example:5000/hookgate/sidecar:dev');
+    expect(sidecar.resources).toEqual({
+      requests: { cpu: '200m', memory: '300Mi' },
+      limits: { cpu: '2', memory: '1Gi' },
+    });
+    const env = Object.fromEntries((sidecar.env ?? []).map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      HOOKGATE_LOG_LEVEL: 'debug',
+      HOOKGATE_DRAIN_TIMEOUT: '20s',
+      HOOKGATE_APP_PORT: '3000',
+    });
+    expect(decision.stamp.configGeneration).toBeNull();
+  });
+
+  it('keeps existing init containers, volumes, env and annotations, adding to them', () => {
+    const input = pod(
+      { [ANNOTATION.inject]: 'true', 'team/owner': 'a/b~c' },
+      {
+        initContainers: [{ name: 'migrate', image: 'm:1' }],
+        containers: [
+          { name: 'app', image: 'app:1', env: [{ name: 'X', value: '1' }] },
+          { name: 'own', image: 'o:1', env: [{ name: 'HOOKGATE_EGRESS_URL', value: 'http://x' }] },
+        ],
+        volumes: [{ name: 'data', emptyDir: {} }],
+      },
+    );
+    const decision = decide(input, 1, options);
+    if (decision.action !== 'inject') throw new Error(JSON.stringify(decision));
+    const out = applyPatch(input, decision.patch);
+    expect(out.spec!.initContainers!.map((c) => c.name)).toEqual(['hookgate-proxy', 'migrate']);
+    // The pod's own init container runs after the sidecar started, so it may send webhooks.
+    expect(out.spec!.initContainers![1]!.env).toEqual([
+      { name: 'HOOKGATE_EGRESS_URL', value: 'http://127.0.0.1:15001' },
+    ]);
+    expect(out.spec!.containers[0]!.env).toEqual([
+      { name: 'X', value: '1' },
+      { name: 'HOOKGATE_EGRESS_URL', value: 'http://127.0.0.1:15001' },
+    ]);
+    expect(out.spec!.containers[1]!.env).toEqual([
+      { name: 'HOOKGATE_EGRESS_URL', value: 'http://x' },
+    ]);
+    expect(out.spec!.volumes!.map((v) => v.name)).toEqual([
+      'data',
+      'hookgate-config',
+      'hookgate-secrets',
+      'hookgate-data',
+    ]);
+    expect(out.metadata!.annotations!['team/owner']).toBe('a/b~c');
+  });
+
+  it('is idempotent: an injected pod is left alone', () => {
+    const input = pod({ [ANNOTATION.inject]: 'true' });
+    const first = decide(input, 1, options);
+    if (first.action !== 'inject') throw new Error('not injected');
+    const injected = applyPatch(input, first.patch);
+    expect(decide(injected, 2, options)).toMatchObject({
+      action: 'skip',
+      reason: 'AlreadyInjected',
+      event: false,
+      patch: [],
+    });
+  });
+
+  it('on reinvocation gives the env to a container another webhook added', () => {
+    const input = pod({ [ANNOTATION.inject]: 'true' });
+    const first = decide(input, 1, options);
+    if (first.action !== 'inject') throw new Error('not injected');
+    const injected = applyPatch(input, first.patch);
+    injected.spec!.containers.push({ name: 'added', image: 'x:1' });
+    const again = decide(injected, 1, options);
+    expect(again).toMatchObject({ action: 'skip', reason: 'AlreadyInjected' });
+    const out = applyPatch(injected, again.action === 'skip' ? again.patch : []);
+    expect(out.spec!.containers[1]!.env).toEqual([
+      { name: 'HOOKGATE_EGRESS_URL', value: 'http://127.0.0.1:15001' },
+    ]);
+  });
+
+  it.each([
+    // No annotation in an opted-in namespace: skipped, with an Event telling how to opt in.
+    [undefined, 'NotAnnotated', true],
+    // Explicit opt-out.
+    [{ [ANNOTATION.inject]: 'false' }, 'OptedOut', true],
+  ])('skips %j as %s', (annotations, reason, event) => {
+    expect(decide(pod(annotations), 1, options)).toMatchObject({ action: 'skip', reason, event });
+  });
+
+  it('skips hostNetwork pods', () => {
+    expect(
+      decide(pod({ [ANNOTATION.inject]: 'true' }, { hostNetwork: true }), 1, options),
+    ).toMatchObject({ action: 'skip', reason: 'HostNetwork' });
+  });
+
+  it.each([
+    // Each row: the annotation, its bad value, and a fragment the message must contain.
+    [ANNOTATION.inject, 'yes', '"yes" is not "true" or "false"'],
+    [ANNOTATION.appPort, 'http', 'hookgate.io/app-port: "http" is not a port number'],
+    [ANNOTATION.appPort, '15006', 'port the sidecar listens on'],
+    [ANNOTATION.proxyCpu, 'lots', 'hookgate.io/proxy-cpu: "lots" is not a Kubernetes quantity'],
+    [ANNOTATION.proxyMemory, '512Mi', 'set hookgate.io/proxy-memory-limit to at least "512Mi"'],
+    [ANNOTATION.proxyMemoryLimit, '0', 'must be above zero'],
+    [ANNOTATION.logLevel, 'verbose', 'hookgate.io/log-level: "verbose"'],
+    [ANNOTATION.drainTimeout, '10', 'write it like 10s'],
+    [ANNOTATION.drainTimeout, '45s', "pod's terminationGracePeriodSeconds (30)"],
+    [ANNOTATION.image, 'bad image', 'hookgate.io/image: "bad image" is not an image reference'],
+    [ANNOTATION.interception, 'magic', 'hookgate.io/interception: "magic"'],
+    [ANNOTATION.interception, 'transparent', 'not available in this hookgate-operator'],
+  ])('rejects %s: %j', (name, value, fragment) => {
+    const annotations = { [ANNOTATION.inject]: 'true', [name]: value };
+    const decision = decide(pod(annotations), 1, options);
+    expect(decision).toMatchObject({ action: 'reject', reason: 'InvalidAnnotation' });
+    expect(decision.action === 'reject' && decision.message).toContain(fragment);
+  });
+
+  it('reports every bad annotation at once', () => {
+    const decision = decide(
+      pod({
+        [ANNOTATION.inject]: 'true',
+        [ANNOTATION.proxyCpu]: 'x',
+        [ANNOTATION.logLevel]: 'y',
+      }),
+      1,
+      options,
+    );
+    expect(decision.action === 'reject' && decision.message).toMatch(/proxy-cpu.*log-level/);
+  });
+
+  it('refuses a pod whose container takes a sidecar port', () => {
+    const decision = decide(
+      pod(
+        { [ANNOTATION.inject]: 'true' },
+        { containers: [{ name: 'app', image: 'a', ports: [{ containerPort: 15020 }] }] },
+      ),
+      1,
+      options,
+    );
+    expect(decision.action === 'reject' && decision.message).toContain(
+      'container "app" declares port 15020',
+    );
+  });
+
+  it('warns about unknown hookgate.io annotations', () => {
+    const decision = decide(
+      pod({ [ANNOTATION.inject]: 'true', 'hookgate.io/proxy-mem': '1Gi' }),
+      1,
+      options,
+    );
+    expect(decision.action === 'inject' && decision.warnings).toEqual([
+      'annotation hookgate.io/proxy-mem is not a hookgate injector setting and is ignored',
+    ]);
+  });
+
+  it('puts the interception init container first when transparent', () => {
+    const seen: unknown[] = [];
+    const interception = (input: {
+      appPorts: number[];
+      proxyUid: number;
+      image: string;
+    }): V1Container => {
+      seen.push(input);
+      return { name: 'hookgate-init', image: input.image };
+    };
+    const input = pod(
+      {
+        [ANNOTATION.inject]: 'true',
+        [ANNOTATION.interception]: 'transparent',
+        [ANNOTATION.appPort]: '9000',
+      },
+      { initContainers: [{ name: 'migrate', image: 'm' }] },
+    );
+    const decision = decide(input, 1, { ...options, interception });
+    if (decision.action !== 'inject') throw new Error(JSON.stringify(decision));
+    const out = applyPatch(input, decision.patch);
+    expect(out.spec!.initContainers!.map((c) => c.name)).toEqual([
+      'hookgate-init',
+      'hookgate-proxy',
+      'migrate',
+    ]);
+    expect(seen).toMatchObject([{ appPorts: [9000], proxyUid: 15000, image: defaults.image }]);
+    expect(decision.stamp.interception).toBe('transparent');
+  });
+});
+
+describe('parseQuantity', () => {
+  it.each([
+    ['250m', 0.25],
+    ['1', 1],
+    ['0.5', 0.5],
+    ['64Mi', 64 * 2 ** 20],
+    ['1G', 1e9],
+    ['129e6', 129e6],
+  ])('%s is %d', (text, value) => expect(parseQuantity(text)).toBe(value));
+  it.each(['', '-1', '1.2.3', '5 Mi', 'Mi'])('"%s" is not a quantity', (text) =>
+    expect(parseQuantity(text)).toBeUndefined(),
+  );
+});

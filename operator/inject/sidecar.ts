@@ -1,0 +1,118 @@
+// What the injector adds to a pod: the hookgate-proxy native sidecar, its volumes, and the one
+// environment variable app containers read. Pure: the same settings give the same objects.
+import type { V1Container, V1EnvVar, V1Probe, V1Volume } from '@kubernetes/client-node';
+import {
+  CONFIG_FILE_PATH,
+  CONFIG_MAP_NAME,
+  CONFIG_MOUNT_PATH,
+  SECRET_MOUNT_PATH,
+  SECRET_NAME,
+} from '../names.ts';
+import { SIDECAR_PORTS, type PodSettings } from './annotations.ts';
+
+/** Name of the injected container (DESIGN.md). */
+export const SIDECAR_CONTAINER = 'hookgate-proxy';
+/** UID and GID the sidecar runs as; transparent interception exempts this UID (contracts.md). */
+export const PROXY_UID = 15000;
+/** Variable set in every app container: where to send webhooks. */
+export const ENV_EGRESS_URL = 'HOOKGATE_EGRESS_URL';
+/** Its value: the sidecar's egress port on loopback. */
+export const EGRESS_URL = `http://127.0.0.1:${SIDECAR_PORTS.egress}`;
+/**
+ * The app's port, for the sidecar's ingress forwarding default (WebhookEndpoint
+ * `spec.forward.port` unset). The sidecar must read it (see ADR 0008).
+ */
+export const ENV_APP_PORT = 'HOOKGATE_APP_PORT';
+/** Writable folder of the sidecar (durable queue on the pod's disk); the root filesystem is read-only. */
+export const DATA_MOUNT_PATH = '/var/lib/hookgate';
+
+/** Volumes the injector adds, by name. */
+export const VOLUME = {
+  config: 'hookgate-config',
+  secrets: 'hookgate-secrets',
+  data: 'hookgate-data',
+} as const;
+
+/** Port names on the sidecar (at most 15 characters). */
+export const PORT_NAME = { ingress: 'hookgate-in', admin: 'hookgate-admin' } as const;
+
+/** Extra, operator-wide sidecar environment (e.g. the Redis URL). */
+export interface SidecarEnvironment {
+  readonly redisUrl?: string | undefined;
+}
+
+/** The volumes the sidecar mounts. */
+export function sidecarVolumes(): V1Volume[] {
+  return [
+    // Optional: a namespace without any WebhookEndpoint has no published config yet; the pod
+    // still starts its volumes and the sidecar waits (restarts) until the operator publishes.
+    { name: VOLUME.config, configMap: { name: CONFIG_MAP_NAME, optional: true } },
+    // Default file mode (0644): the sidecar runs as UID 15000, not the files' owner, and only
+    // this container mounts the volume.
+    { name: VOLUME.secrets, secret: { secretName: SECRET_NAME, optional: true } },
+    { name: VOLUME.data, emptyDir: { sizeLimit: '1Gi' } },
+  ];
+}
+
+/** The hookgate-proxy container: an init container with restartPolicy Always. */
+export function sidecarContainer(settings: PodSettings, extra: SidecarEnvironment): V1Container {
+  const env: V1EnvVar[] = [
+    { name: 'HOOKGATE_CONFIG', value: CONFIG_FILE_PATH },
+    { name: 'HOOKGATE_ADMIN_ADDR', value: `0.0.0.0:${SIDECAR_PORTS.admin}` },
+    { name: 'HOOKGATE_LOG_LEVEL', value: settings.logLevel },
+    { name: 'HOOKGATE_DRAIN_TIMEOUT', value: settings.drainTimeout },
+    { name: ENV_APP_PORT, value: String(settings.appPort) },
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+  ];
+  if (extra.redisUrl !== undefined && extra.redisUrl !== '') {
+    env.push({ name: 'HOOKGATE_REDIS_URL', value: extra.redisUrl });
+  }
+  const probe = (path: string, periodSeconds: number, failureThreshold: number): V1Probe => ({
+    httpGet: { path, port: SIDECAR_PORTS.admin, scheme: 'HTTP' },
+    periodSeconds,
+    failureThreshold,
+    timeoutSeconds: 1,
+  });
+  return {
+    name: SIDECAR_CONTAINER,
+    image: settings.image,
+    imagePullPolicy: 'IfNotPresent',
+    // Native sidecar: started before the app containers (after its startup probe passes), stopped
+    // after them, and it does not keep a Job's pod running once the Job's containers end.
+    restartPolicy: 'Always',
+    env,
+    ports: [
+      { name: PORT_NAME.ingress, containerPort: SIDECAR_PORTS.ingress, protocol: 'TCP' },
+      { name: PORT_NAME.admin, containerPort: SIDECAR_PORTS.admin, protocol: 'TCP' },
+    ],
+    resources: {
+      requests: { cpu: settings.cpuRequest, memory: settings.memoryRequest },
+      limits: { cpu: settings.cpuLimit, memory: settings.memoryLimit },
+    },
+    // The app containers start only once this passes: the egress port is listening and a config
+    // is loaded (up to 2 minutes, then the kubelet restarts the sidecar).
+    startupProbe: probe('/readyz', 1, 120),
+    readinessProbe: probe('/readyz', 5, 3),
+    livenessProbe: probe('/healthz', 10, 3),
+    // No preStop hook: the kubelet sends SIGTERM to a native sidecar only after every app
+    // container has exited, and the sidecar drains in-flight deliveries on SIGTERM
+    // (HOOKGATE_DRAIN_TIMEOUT). See ADR 0008.
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: PROXY_UID,
+      runAsGroup: PROXY_UID,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: [
+      { name: VOLUME.config, mountPath: CONFIG_MOUNT_PATH, readOnly: true },
+      { name: VOLUME.secrets, mountPath: SECRET_MOUNT_PATH, readOnly: true },
+      { name: VOLUME.data, mountPath: DATA_MOUNT_PATH },
+    ],
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+}
