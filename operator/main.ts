@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startAdminServer } from '../common/admin.ts';
+import { interceptionInitContainer } from '../sidecar/interception/init-container.ts';
 import { onShutdown, startProgram } from '../common/cli.ts';
 import { createRegistry } from '../common/metrics.ts';
 import { USAGE, parseFlags, type OperatorFlags } from './cli.ts';
@@ -96,6 +97,7 @@ if (start !== undefined && flags !== undefined) {
             defaults: webhook.sidecar,
             version: VERSION,
             environment: { redisUrl: webhook.redisUrl },
+            interception: interceptionInitContainer,
           },
           configGeneration: (namespace) => {
             const value = operator.caches.configMaps.get(namespace, CONFIG_MAP_NAME)?.metadata

@@ -1,6 +1,7 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { ANNOTATION, parseQuantity, type SidecarDefaults } from './annotations.ts';
+import { interceptionInitContainer } from '../../sidecar/interception/init-container.ts';
 import { decide, type InjectorOptions, type PatchOperation } from './inject.ts';
 
 const defaults: SidecarDefaults = {
@@ -291,6 +292,37 @@ describe('decide', () => {
     ]);
     expect(seen).toMatchObject([{ appPorts: [9000], proxyUid: 15000, image: defaults.image }]);
     expect(decision.stamp.interception).toBe('transparent');
+  });
+
+  // The builder the operator ships (issue 9): its rules come from the same source the sidecar's
+  // `iptables apply` uses, and a bad interception annotation refuses the pod naming it.
+  it('wires the shipped interception builder: NET_ADMIN on the init container only', () => {
+    const input = pod({
+      [ANNOTATION.inject]: 'true',
+      [ANNOTATION.interception]: 'transparent',
+      [ANNOTATION.appPort]: '9000',
+    });
+    const decision = decide(input, 1, { ...options, interception: interceptionInitContainer });
+    if (decision.action !== 'inject') throw new Error(JSON.stringify(decision));
+    const [init, proxy] = applyPatch(input, decision.patch).spec!.initContainers!;
+    expect(init!.name).toBe('hookgate-init');
+    expect(init!.args).toContain('apply');
+    expect(init!.securityContext?.capabilities?.add).toEqual(['NET_ADMIN', 'NET_RAW']);
+    expect(proxy!.securityContext?.capabilities?.add).toBeUndefined();
+  });
+
+  it('refuses a pod whose interception annotation the builder rejects', () => {
+    const decision = decide(
+      pod({
+        [ANNOTATION.inject]: 'true',
+        [ANNOTATION.interception]: 'transparent',
+        'hookgate.io/egress-ports': 'eighty',
+      }),
+      1,
+      { ...options, interception: interceptionInitContainer },
+    );
+    expect(decision).toMatchObject({ action: 'reject', reason: 'InvalidAnnotation' });
+    expect(decision.action === 'reject' && decision.message).toContain('hookgate.io/egress-ports');
   });
 });
 

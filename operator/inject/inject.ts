@@ -228,15 +228,24 @@ export function decide(
   const sidecar = sidecarContainer(settings, options.environment ?? {});
   const front: V1Container[] = [sidecar];
   if (settings.interception === 'transparent' && options.interception !== undefined) {
-    // iptables first, so no app traffic leaves before the redirect is in place.
-    front.unshift(
-      options.interception({
+    let init: V1Container;
+    try {
+      init = options.interception({
         pod,
         appPorts: [settings.appPort],
         proxyUid: PROXY_UID,
         image: settings.image,
-      }),
-    );
+      });
+    } catch (err) {
+      // The builder names the bad interception annotation; the pod is refused like any other.
+      return {
+        action: 'reject',
+        reason: 'InvalidAnnotation',
+        message: `hookgate sidecar injection refused: ${(err as Error).message}`,
+      };
+    }
+    // iptables first, so no app traffic leaves before the redirect is in place.
+    front.unshift(init);
   }
 
   // Env first, on the original indices; then the insertions that shift them.
