@@ -132,7 +132,16 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       // without waiting for WINDOW_UPDATEs; the default 64 KiB holds about twenty.
       settings: { initialWindowSize: 1 << 20 },
     },
-    (req, res) => void handle(req, res),
+    (req, res) => {
+      // A client that goes away mid-body ends the read with an error: nothing to answer.
+      handle(req, res).catch((err: unknown) => {
+        log.debug('admission request aborted', { error: (err as Error).message });
+        if (!res.headersSent) res.destroy?.();
+      });
+    },
+  );
+  server.on('sessionError', (err: Error) =>
+    log.debug('admission connection error', { error: err.message }),
   );
   // Open connections, so close() can end them: h2 sessions gracefully (GOAWAY, streams in
   // flight finish), HTTP/1.1 sockets once idle.
