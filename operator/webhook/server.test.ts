@@ -1,5 +1,7 @@
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
 import { connect as connectH2 } from 'node:http2';
+import { connect as tlsConnect } from 'node:tls';
 import { Registry } from 'prom-client';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,6 +128,21 @@ describe('webhook server', () => {
     const answers = await Promise.all(Array.from({ length: 50 }, one));
     expect(answers.every((a) => (a['response'] as { allowed: boolean }).allowed)).toBe(true);
     session.close();
+  });
+
+  it('survives a client that goes away mid-request', async () => {
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port: server.port,
+      ca: ca.certPem,
+      ALPNProtocols: ['http/1.1'],
+    });
+    await once(socket, 'secureConnect');
+    socket.write('POST /inject HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{"apiVersion":');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await post(review({}, 'ConfigMap'))).status).toBe(200);
   });
 
   it('allows what is not a Pod CREATE without a patch', async () => {

@@ -42,6 +42,8 @@ async function startReplica(
       `--lease-duration=${LEASE_SECONDS}s`,
       '--renew-deadline=4s',
       '--retry-period=500ms',
+      // Leader election only: the admission webhook is tested in test/inject.
+      '--webhook-addr=',
     ],
     {
       env: { ...process.env, HOOKGATE_ADMIN_ADDR: '127.0.0.1:0', KUBECONFIG: '/nonexistent' },
