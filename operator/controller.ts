@@ -36,6 +36,8 @@ export interface OperatorOptions {
   readonly maxWatchDownMs?: number;
   /** Leader election; undefined: this replica always reconciles (a single replica). */
   readonly leaderElection?: LeaderElectionOptions | undefined;
+  /** Redis URL handed to the sidecars through each namespace's published Secret. */
+  readonly sidecarRedisUrl?: string | undefined;
   readonly queueBackoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Delays between attempts to list or watch again after an error. */
   readonly watchBackoff?: { readonly initialMs: number; readonly maxMs: number };
@@ -78,6 +80,7 @@ export class Operator {
     this.#reconciler = new Reconciler({
       caches,
       client: options.client,
+      sidecarRedisUrl: options.sidecarRedisUrl,
       clock,
       log: options.log,
       events: new EventRecorder(options.client, options.identity, clock, options.log),

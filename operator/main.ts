@@ -14,6 +14,7 @@ import { USAGE, parseFlags, type OperatorFlags } from './cli.ts';
 import { Operator } from './controller.ts';
 import { KubeClient } from './kube/client.ts';
 import { loadClusterAccess } from './kube/config.ts';
+import { ENV_REDIS_URL } from '../common/env.ts';
 import { CONFIG_MAP_NAME, DEFAULT_LEASE_NAMESPACE, GENERATION_ANNOTATION } from './names.ts';
 import { systemClock } from './clock.ts';
 import { EventRecorder } from './events.ts';
@@ -52,7 +53,10 @@ if (start !== undefined && flags !== undefined) {
     (existsSync(IN_CLUSTER_NAMESPACE)
       ? readFileSync(IN_CLUSTER_NAMESPACE, 'utf8').trim()
       : DEFAULT_LEASE_NAMESPACE);
+  // The chart gives the operator HOOKGATE_REDIS_URL from a Secret; --sidecar-redis-url overrides.
+  const sidecarRedisUrl = flags.webhook.redisUrl ?? process.env[ENV_REDIS_URL];
   const operator = new Operator({
+    sidecarRedisUrl,
     client,
     log,
     registry,
@@ -96,7 +100,7 @@ if (start !== undefined && flags !== undefined) {
           injector: {
             defaults: webhook.sidecar,
             version: VERSION,
-            environment: { redisUrl: webhook.redisUrl },
+            environment: { redis: sidecarRedisUrl !== undefined && sidecarRedisUrl !== '' },
             interception: interceptionInitContainer,
           },
           configGeneration: (namespace) => {

@@ -17,6 +17,7 @@ import {
   CONFIG_MAP_NAME,
   FIELD_MANAGER,
   GROUP,
+  REDIS_URL_KEY,
   SECRET_NAME,
   VERSION,
 } from './names.ts';
@@ -56,6 +57,8 @@ export interface ReconcilerDeps {
   readonly log: Logger;
   /** Status writes in flight at once per namespace. */
   readonly statusConcurrency?: number;
+  /** Redis URL for the sidecars, published in every namespace's Secret under REDIS_URL_KEY. */
+  readonly sidecarRedisUrl?: string | undefined;
 }
 
 /** Whether an object is on its way out: it no longer takes part. */
@@ -143,9 +146,20 @@ export class Reconciler {
       ...endpoints.map((e) => ownerOf('WebhookEndpoint', e.metadata.name, e.metadata.uid ?? '')),
       ...policies.map((p) => ownerOf('WebhookPolicy', p.metadata.name, p.metadata.uid ?? '')),
     ].sort((a, b) => (a.uid < b.uid ? -1 : 1));
+    const redisUrl = this.#deps.sidecarRedisUrl;
+    const published =
+      redisUrl === undefined || redisUrl === ''
+        ? compiled
+        : {
+            ...compiled,
+            secretData: {
+              ...compiled.secretData,
+              [REDIS_URL_KEY]: Buffer.from(redisUrl).toString('base64'),
+            },
+          };
     const plan = planPublish(
       namespace,
-      compiled,
+      published,
       {
         configMap,
         secret: caches.secrets.get(namespace, SECRET_NAME),

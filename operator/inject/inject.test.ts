@@ -264,6 +264,19 @@ describe('decide', () => {
     ]);
   });
 
+  it('references the Redis URL in the published Secret instead of copying it into the pod', () => {
+    const input = pod({ [ANNOTATION.inject]: 'true' });
+    const decision = decide(input, 1, { ...options, environment: { redis: true } });
+    if (decision.action !== 'inject') throw new Error(JSON.stringify(decision));
+    const proxy = applyPatch(input, decision.patch).spec!.initContainers![0]!;
+    expect(proxy.env?.find((e) => e.name === 'HOOKGATE_REDIS_URL')).toEqual({
+      name: 'HOOKGATE_REDIS_URL',
+      valueFrom: {
+        secretKeyRef: { name: 'hookgate-sidecar-secrets', key: 'redis-url', optional: true },
+      },
+    });
+  });
+
   it('puts the interception init container first when transparent', () => {
     const seen: unknown[] = [];
     const interception = (input: {

@@ -6,6 +6,7 @@ import {
   CONFIG_MAP_NAME,
   CONFIG_MOUNT_PATH,
   SECRET_MOUNT_PATH,
+  REDIS_URL_KEY,
   SECRET_NAME,
 } from '../names.ts';
 import { SIDECAR_PORTS, type PodSettings } from './annotations.ts';
@@ -38,7 +39,8 @@ export const PORT_NAME = { ingress: 'hookgate-in', admin: 'hookgate-admin' } as 
 
 /** Extra, operator-wide sidecar environment (e.g. the Redis URL). */
 export interface SidecarEnvironment {
-  readonly redisUrl?: string | undefined;
+  /** The operator publishes a Redis URL in each namespace's Secret: reference it. */
+  readonly redis?: boolean | undefined;
 }
 
 /** The volumes the sidecar mounts. */
@@ -65,8 +67,12 @@ export function sidecarContainer(settings: PodSettings, extra: SidecarEnvironmen
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
   ];
-  if (extra.redisUrl !== undefined && extra.redisUrl !== '') {
-    env.push({ name: 'HOOKGATE_REDIS_URL', value: extra.redisUrl });
+  if (extra.redis === true) {
+    // By reference: a password in the URL never appears in the pod spec.
+    env.push({
+      name: 'HOOKGATE_REDIS_URL',
+      valueFrom: { secretKeyRef: { name: SECRET_NAME, key: REDIS_URL_KEY, optional: true } },
+    });
   }
   const probe = (path: string, periodSeconds: number, failureThreshold: number): V1Probe => ({
     httpGet: { path, port: SIDECAR_PORTS.admin, scheme: 'HTTP' },

@@ -141,6 +141,23 @@ describe('hookgate-operator reconciling a namespace', () => {
     ]);
   });
 
+  it('hands the sidecars a Redis URL through the published Secret, never the ConfigMap', async () => {
+    await running?.stop();
+    const url = 'redis://:s3cret-pass@redis.hookgate-system:6379/0';
+    running = await startOperator(identity, [ns], { sidecarRedisUrl: url });
+    await apply(
+      adminConfig,
+      endpointManifest(ns, 'plain', { direction: 'Egress', url: 'https://hooks.example.com/p' }),
+    );
+    await expect
+      .poll(async () => (await published()) !== undefined, { timeout: 30_000 })
+      .toBe(true);
+    const { secret, configMap } = (await published())!;
+    const data = secret['data'] as Record<string, string>;
+    expect(Buffer.from(data['redis-url']!, 'base64').toString()).toBe(url);
+    expect(JSON.stringify(configMap)).not.toContain('s3cret-pass');
+  });
+
   it('follows updates and deletes; only what changed is rewritten', async () => {
     const egress = (url: string): Record<string, unknown> => ({ direction: 'Egress', url });
     await apply(adminConfig, endpointManifest(ns, 'a', egress('https://a.example/v1')));
