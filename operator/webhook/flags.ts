@@ -56,7 +56,9 @@ export const WEBHOOK_USAGE = `  --webhook-addr HOST:PORT     admission webhook (
   --sidecar-cpu-request Q      (default: 50m)      --sidecar-cpu-limit Q     (default: 1)
   --sidecar-memory-request Q   (default: 64Mi)     --sidecar-memory-limit Q  (default: 256Mi)
   --sidecar-log-level LEVEL    (default: info)     --sidecar-drain-timeout D (default: 10s)
-  --sidecar-redis-url URL      HOOKGATE_REDIS_URL of every injected sidecar (default: none)
+  --sidecar-redis-url URL      Redis for the sidecars (default: $HOOKGATE_REDIS_URL); published in
+                               each namespace's Secret hookgate-sidecar-secrets (key redis-url)
+                               and referenced by the injected sidecars' HOOKGATE_REDIS_URL
                                Pods override the sidecar settings with hookgate.io/* annotations.
 `;
 
