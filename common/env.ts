@@ -11,6 +11,8 @@ export const ENV_ADMIN_ADDR = `${ENV_PREFIX}ADMIN_ADDR`;
 export const ENV_LOG_LEVEL = `${ENV_PREFIX}LOG_LEVEL`;
 /** Kubeconfig for the operator when it runs outside a cluster (else in-cluster, then ~/.kube/config). */
 export const ENV_KUBECONFIG = 'KUBECONFIG';
+/** The app's port: where ingress forwards when an endpoint names no `forward.port` (set by the injector). */
+export const ENV_APP_PORT = `${ENV_PREFIX}APP_PORT`;
 /** Sidecar configuration file, when `--config` is not given. */
 export const ENV_CONFIG = `${ENV_PREFIX}CONFIG`;
 /** How long the sidecar lets in-flight deliveries finish on shutdown (a duration, e.g. 10s). */

@@ -9,6 +9,7 @@ import {
   REDIS_URL_KEY,
   SECRET_NAME,
 } from '../names.ts';
+import { ENV_APP_PORT } from '../../common/env.ts';
 import { SIDECAR_PORTS, type PodSettings } from './annotations.ts';
 
 /** Name of the injected container (DESIGN.md). */
@@ -19,11 +20,6 @@ export const PROXY_UID = 15000;
 export const ENV_EGRESS_URL = 'HOOKGATE_EGRESS_URL';
 /** Its value: the sidecar's egress port on loopback. */
 export const EGRESS_URL = `http://127.0.0.1:${SIDECAR_PORTS.egress}`;
-/**
- * The app's port, for the sidecar's ingress forwarding default (WebhookEndpoint
- * `spec.forward.port` unset). The sidecar must read it (see ADR 0008).
- */
-export const ENV_APP_PORT = 'HOOKGATE_APP_PORT';
 /** Writable folder of the sidecar (durable queue on the pod's disk); the root filesystem is read-only. */
 export const DATA_MOUNT_PATH = '/var/lib/hookgate';
 

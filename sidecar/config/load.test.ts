@@ -44,6 +44,31 @@ describe('parseConfig', () => {
     expect(Object.isFrozen(orders.policy.retry.backoff)).toBe(true);
   });
 
+  // The injector's hookgate.io/app-port reaches the sidecar as HOOKGATE_APP_PORT: it is the port of
+  // ingress endpoints that name none, never of those that do.
+  it('forwards to HOOKGATE_APP_PORT unless the endpoint names a port', async () => {
+    const text = [
+      'ingress:',
+      '  - name: gh',
+      '    path: /github',
+      '    verify: { scheme: github, secrets: [{ env: GH }] }',
+      '  - name: pinned',
+      '    path: /pinned',
+      '    verify: { scheme: github, secrets: [{ env: GH }] }',
+      '    forward: { port: 9000 }',
+    ].join('\n');
+    const env = { GH: 'secret', HOOKGATE_APP_PORT: '3000' };
+    const loaded = await parseConfig(text, 'sidecar.yaml', dir, env);
+    expect(loaded.config.ingress.map((i) => i.forward.port)).toEqual([3000, 9000]);
+    const plain = await parseConfig(text, 'sidecar.yaml', dir, { GH: 'secret' });
+    expect(plain.config.ingress.map((i) => i.forward.port)).toEqual([8080, 9000]);
+    await expect(
+      parseConfig(text, 'sidecar.yaml', dir, { ...env, HOOKGATE_APP_PORT: '80a' }),
+    ).rejects.toMatchObject({
+      problems: ['HOOKGATE_APP_PORT: "80a" is not a port from 1 to 65535'],
+    });
+  });
+
   it('lists every problem with its path, not just the first', async () => {
     const problems = await problemsOf(
       [

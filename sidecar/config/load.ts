@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { ENV_APP_PORT } from '../../common/env.ts';
 import { deepFreeze } from '../../common/freeze.ts';
 import { ConfigError } from '../errors.ts';
 import { SidecarConfig, type SecretSource } from './schema.ts';
@@ -53,6 +54,28 @@ function secretSources(config: SidecarConfig): [string, SecretSource][] {
 }
 
 /**
+ * The injector tells the sidecar the app's port (`hookgate.io/app-port`): it is where ingress
+ * endpoints that name no `forward.port` deliver. Returns a problem for a bad value.
+ */
+function applyAppPort(raw: unknown, value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  const port = Number(value);
+  if (!/^\d{1,5}$/.test(value) || port < 1 || port > 65535) {
+    return `${ENV_APP_PORT}: "${value}" is not a port from 1 to 65535`;
+  }
+  const ingress = (raw as { ingress?: unknown }).ingress;
+  if (!Array.isArray(ingress)) return undefined;
+  for (const entry of ingress as unknown[]) {
+    if (typeof entry !== 'object' || entry === null) continue;
+    const e = entry as { forward?: unknown };
+    if (e.forward === undefined) e.forward = { port };
+    else if (typeof e.forward === 'object' && e.forward !== null && !('port' in e.forward))
+      (e.forward as { port?: number }).port = port;
+  }
+  return undefined;
+}
+
+/**
  * Parses and validates configuration text. `baseDir` resolves relative secret files; `env` is
  * where `{ env: NAME }` secrets come from.
  */
@@ -69,7 +92,10 @@ export async function parseConfig(
       doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
     );
   }
-  const parsed = SidecarConfig.safeParse(doc.toJS() ?? {});
+  const raw: unknown = doc.toJS() ?? {};
+  const appPortProblem = applyAppPort(raw, env[ENV_APP_PORT]);
+  if (appPortProblem !== undefined) throw new ConfigError(source, [appPortProblem]);
+  const parsed = SidecarConfig.safeParse(raw);
   if (!parsed.success) throw new ConfigError(source, formatIssues(parsed.error.issues));
   const config = parsed.data;
 
