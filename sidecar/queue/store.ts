@@ -94,10 +94,28 @@ export interface QueueLimits {
 export interface QueueStore {
   /** Stores a new delivery durably; rejects with QueueFullError past a bound, storing nothing. */
   enqueue(delivery: NewDelivery): Promise<void>;
-  /** Leases up to `max` due deliveries at `now` to this consumer for `leaseMs`. */
-  claim(max: number, now: number, leaseMs: number): Promise<QueuedDelivery[]>;
+  /**
+   * Leases up to `max` due deliveries at `now` to this consumer for `leaseMs`. `skipEndpoints`
+   * (optional to honour) names endpoints the worker cannot start now (at their concurrency bound):
+   * a backend that honours it hands their share to other endpoints, so one slow receiver cannot
+   * fill the worker with deliveries it can only hold.
+   */
+  claim(
+    max: number,
+    now: number,
+    leaseMs: number,
+    skipEndpoints?: ReadonlySet<string>,
+  ): Promise<QueuedDelivery[]>;
   /** Records an attempt of a leased delivery and what follows it; ends the lease. */
   settle(deliveryId: string, attempt: AttemptRecord, next: Settlement): Promise<void>;
+  /**
+   * Optional. Ends the lease of a delivery WITHOUT recording an attempt and makes it due at `at`:
+   * for local refusals (rate limited, circuit open) and for deliveries handed back on shutdown,
+   * which must not burn the retry schedule or fill the attempt history. A backend without it gets
+   * `settle` with a `retry` and an attempt whose `error` is the local reason (the worker does not
+   * count those against the schedule).
+   */
+  defer?(deliveryId: string, at: number): Promise<void>;
   /** One stored delivery, or undefined. */
   get(deliveryId: string): Promise<QueuedDelivery | undefined>;
   /** Stored deliveries matching the filter, oldest accepted first, at most `limit`. */
