@@ -54,6 +54,11 @@ export interface QueuedDelivery extends NewDelivery {
   readonly attempts: readonly AttemptRecord[];
   /** Times this delivery was replayed from the dead letters. */
   readonly replays: number;
+  /**
+   * Optional: epoch ms of the last replay. Attempts before it do not count against the schedule,
+   * so a replayed delivery gets the whole schedule again (without it: one more attempt).
+   */
+  readonly lastReplayedAt?: number;
 }
 
 /** How one attempt ended, as the worker decided it. */
