@@ -56,6 +56,10 @@ export function queueEndpointName(endpoint: EndpointRuntime, url: URL): string {
   return endpoint.url === undefined ? `dynamic:${url.host}` : endpoint.name;
 }
 
+function withoutPrefer(headers: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => name !== 'prefer'));
+}
+
 /** The durable queue of one sidecar. */
 export class DeliveryQueue {
   readonly backend: string;
@@ -81,7 +85,8 @@ export class DeliveryQueue {
         endpointName,
         url: request.url.href,
         method: request.method,
-        headers: request.headers,
+        // `Prefer` spoke to the sidecar, not to the receiver.
+        headers: withoutPrefer(request.headers),
         body: request.body,
         acceptedAt: this.#o.clock.now(),
         ordered: endpoint.policy.delivery.ordering === 'per-endpoint',
