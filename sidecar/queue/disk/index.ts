@@ -1,0 +1,823 @@
+// The embedded queue backend: an append-only log in a directory on the pod's own disk.
+//
+// - Every change is a CRC-framed record (record.ts) appended to the active log segment. One
+//   writer loop takes every record that arrived while the previous fsync ran, writes them with
+//   one write and one fdatasync (group commit), then applies them to the in-memory index and
+//   resolves their callers: `enqueue` resolves only once its delivery is on disk.
+// - Opening replays the newest snapshot and the logs after it into the index (state.ts); a torn
+//   tail of the last log (a crash mid-write) is cut off, damage anywhere else is an error naming
+//   the file and offset.
+// - Compaction writes the live deliveries to a snapshot file (write, fsync, rename, fsync the
+//   directory) while new records go to a fresh log, then deletes what the snapshot replaced. A
+//   crash at any step leaves either the old files or the new snapshot, both complete.
+// - Leases and `defer` live in memory: they die with the process, which makes every leased
+//   delivery due again on restart (at-least-once). One process owns the directory (lock.ts).
+// See docs/adr/0007-disk-queue.md.
+import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../../common/log.ts';
+import {
+  QueueFullError,
+  type AttemptRecord,
+  type DeliveryFilter,
+  type NewDelivery,
+  type QueuedDelivery,
+  type QueueLimits,
+  type QueueStats,
+  type QueueStore,
+  type Settlement,
+} from '../store.ts';
+import { DiskQueueError } from './errors.ts';
+import { acquireOwnerLock, type OwnerLock, type OwnerLockOptions } from './lock.ts';
+import {
+  HEADER_BYTES,
+  RecordType,
+  decodePut,
+  encodeJson,
+  encodePut,
+  intactRecordAfter,
+  scanRecords,
+  type EncodedRecord,
+  type PurgePayload,
+  type PutMeta,
+  type ReadRecord,
+  type ReplayPayload,
+  type SettlePayload,
+} from './record.ts';
+import { QueueIndex, headerBytes, type BodyLocation, type Entry } from './state.ts';
+
+export { DiskQueueError } from './errors.ts';
+
+/** Steps of a compaction, in order; the test hook can stop the process at each. */
+export type CompactionStep = 'rolled' | 'written' | 'renamed' | 'dir-synced' | 'deleted' | 'done';
+
+/** Options of {@link openDiskStore}. */
+export interface DiskStoreOptions {
+  /** The queue directory; created when missing. Only one process may own it. */
+  readonly dir: string;
+  readonly limits: QueueLimits;
+  /**
+   * Bytes the log may take on disk, dead weight included (default 2 × `limits.maxBytes` + 64 MiB).
+   * Past it `enqueue` refuses with the `bytes` bound and a compaction starts.
+   */
+  readonly maxDiskBytes?: number;
+  /** One write + fsync for every record that waited on the previous fsync (default true). */
+  readonly groupCommit?: boolean;
+  /** Bodies kept in memory after enqueue so the worker's claim does not read them back (default 16 MiB). */
+  readonly bodyCacheBytes?: number;
+  /** `retryAfterMs` of a QueueFullError (default 1000). */
+  readonly retryAfterMs?: number;
+  /** Compaction starts once the log is at least this big (default min(64 MiB, maxDiskBytes / 4))… */
+  readonly compactMinBytes?: number;
+  /** …and at least this share of it is dead weight (default 0.5). */
+  readonly compactDeadRatio?: number;
+  readonly lock?: OwnerLockOptions;
+  readonly logger?: Logger;
+  /** Test hook: runs at each compaction step (a crash test kills the process there). */
+  readonly onCompactionStep?: (step: CompactionStep) => void | Promise<void>;
+}
+
+/** What opening found on disk. */
+export interface RecoveryReport {
+  readonly segments: number;
+  readonly records: number;
+  readonly deliveries: number;
+  /** A torn tail cut off the last log: where and how many bytes. */
+  readonly truncated?: { readonly file: string; readonly offset: number; readonly bytes: number };
+}
+
+/** The disk backend: the QueueStore contract plus what its operators and tests need. */
+export interface DiskQueueStore extends QueueStore {
+  claim(
+    max: number,
+    now: number,
+    leaseMs: number,
+    skipEndpoints?: ReadonlySet<string>,
+  ): Promise<QueuedDelivery[]>;
+  /** Ends a lease without an attempt; due again at `at`. Memory only: a restart makes it due now. */
+  defer(deliveryId: string, at: number): Promise<void>;
+  /** Compacts the log now and resolves when done. */
+  compact(): Promise<void>;
+  /** Bytes of log files on disk. */
+  readonly diskBytes: number;
+  readonly recovery: RecoveryReport;
+}
+
+interface Segment {
+  readonly n: number;
+  readonly kind: 'log' | 'snap';
+  readonly path: string;
+  readonly fh: FileHandle;
+  size: number;
+}
+
+interface PendingWrite {
+  readonly buf: readonly Buffer[];
+  readonly length: number;
+  readonly apply: (offset: number, segment: Segment) => void;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+}
+
+const MAX_BATCH_BYTES = 8 << 20;
+const MAX_TORN_TAIL_BYTES = 64 << 20;
+const FILE = /^(log|snap)-(\d{16})\.seg$/;
+const fileName = (kind: 'log' | 'snap', n: number): string =>
+  `${kind}-${String(n).padStart(16, '0')}.seg`;
+
+async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function positiveInteger(value: number | undefined, field: string): void {
+  if (value !== undefined && (!Number.isSafeInteger(value) || value <= 0)) {
+    throw new TypeError(`${field} must be a positive integer, got ${String(value)}`);
+  }
+}
+
+/** Opens (creating or recovering) the queue in `options.dir`. */
+export async function openDiskStore(options: DiskStoreOptions): Promise<DiskQueueStore> {
+  if (typeof options.dir !== 'string' || options.dir === '') {
+    throw new TypeError('dir must name the queue directory, e.g. /var/lib/hookgate/queue');
+  }
+  positiveInteger(options.limits.maxPerEndpoint, 'limits.maxPerEndpoint');
+  positiveInteger(options.limits.maxTotal, 'limits.maxTotal');
+  positiveInteger(options.limits.maxBytes, 'limits.maxBytes');
+  positiveInteger(options.maxDiskBytes, 'maxDiskBytes');
+  positiveInteger(options.compactMinBytes, 'compactMinBytes');
+  await mkdir(options.dir, { recursive: true, mode: 0o700 });
+  const lock = await acquireOwnerLock(options.dir, options.lock);
+  try {
+    return await DiskStore.recover(options, lock);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+class DiskStore implements DiskQueueStore {
+  readonly #dir: string;
+  readonly #limits: QueueLimits;
+  readonly #maxDiskBytes: number;
+  readonly #groupCommit: boolean;
+  readonly #retryAfterMs: number;
+  readonly #compactMinBytes: number;
+  readonly #compactDeadRatio: number;
+  readonly #logger: Logger | undefined;
+  readonly #onStep: ((step: CompactionStep) => void | Promise<void>) | undefined;
+  readonly #lock: OwnerLock;
+  readonly #index: QueueIndex<Segment>;
+  #segments: Segment[] = [];
+  #active!: Segment;
+  #diskBytes = 0;
+  #seq = 0;
+  #recovery!: RecoveryReport;
+
+  // writer
+  readonly #queue: PendingWrite[] = [];
+  #queuedBytes = 0;
+  #flushing: Promise<void> | undefined;
+  #failure: DiskQueueError | undefined;
+  #closed = false;
+
+  // bounds: enqueues written but not yet applied count as stored
+  readonly #inflight = new Map<string, Promise<void>>();
+  readonly #reservedByEndpoint = new Map<string, number>();
+  #reservedTotal = 0;
+  #reservedBytes = 0;
+
+  // compaction
+  #compaction: Promise<void> | undefined;
+  #forceCompaction = false;
+  #diskPressure = false;
+  #compactionWaiters: (() => void)[] = [];
+
+  private constructor(options: DiskStoreOptions, lock: OwnerLock) {
+    this.#dir = options.dir;
+    this.#limits = options.limits;
+    this.#maxDiskBytes = options.maxDiskBytes ?? 2 * options.limits.maxBytes + (64 << 20);
+    this.#groupCommit = options.groupCommit ?? true;
+    this.#retryAfterMs = options.retryAfterMs ?? 1000;
+    this.#compactMinBytes =
+      options.compactMinBytes ?? Math.min(64 << 20, Math.floor(this.#maxDiskBytes / 4));
+    this.#compactDeadRatio = options.compactDeadRatio ?? 0.5;
+    this.#logger = options.logger;
+    this.#onStep = options.onCompactionStep;
+    this.#lock = lock;
+    this.#index = new QueueIndex<Segment>(options.bodyCacheBytes ?? 16 << 20);
+  }
+
+  /** Replays the directory into a new store. */
+  static async recover(options: DiskStoreOptions, lock: OwnerLock): Promise<DiskStore> {
+    const store = new DiskStore(options, lock);
+    try {
+      await store.#recover();
+    } catch (err) {
+      await Promise.all(store.#segments.map((s) => s.fh.close().catch(() => undefined)));
+      throw err;
+    }
+    return store;
+  }
+
+  get diskBytes(): number {
+    return this.#diskBytes;
+  }
+
+  get recovery(): RecoveryReport {
+    return this.#recovery;
+  }
+
+  // ---- QueueStore ----
+
+  async enqueue(delivery: NewDelivery): Promise<void> {
+    this.#usable();
+    const id = delivery.deliveryId;
+    // the same id again (the app retried its request) is the same delivery: stored once
+    if (this.#index.get(id) !== undefined) return;
+    const inflight = this.#inflight.get(id);
+    if (inflight !== undefined) return inflight;
+
+    const ep = delivery.endpointName;
+    const bytes = delivery.body.length + headerBytes(delivery.headers);
+    const reservedHere = this.#reservedByEndpoint.get(ep) ?? 0;
+    if (this.#index.activeOf(ep) + reservedHere >= this.#limits.maxPerEndpoint) {
+      throw new QueueFullError('endpoint', this.#retryAfterMs);
+    }
+    if (this.#index.active + this.#reservedTotal >= this.#limits.maxTotal) {
+      throw new QueueFullError('total', this.#retryAfterMs);
+    }
+    if (this.#index.bytes + this.#reservedBytes + bytes > this.#limits.maxBytes) {
+      throw new QueueFullError('bytes', this.#retryAfterMs);
+    }
+    const seq = ++this.#seq;
+    const meta: PutMeta = {
+      id,
+      ep,
+      url: delivery.url,
+      m: delivery.method,
+      h: delivery.headers,
+      at: delivery.acceptedAt,
+      o: delivery.ordered,
+      s: seq,
+      st: 'pending',
+      n: delivery.acceptedAt,
+      a: [],
+      r: 0,
+    };
+    const record = encodePut(meta, delivery.body);
+    if (this.#diskBytes + this.#queuedBytes + record.length > this.#maxDiskBytes) {
+      this.#diskPressure = true;
+      this.#kick();
+      throw new QueueFullError('bytes', this.#retryAfterMs);
+    }
+
+    this.#reservedByEndpoint.set(ep, reservedHere + 1);
+    this.#reservedTotal++;
+    this.#reservedBytes += bytes;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      const left = (this.#reservedByEndpoint.get(ep) ?? 1) - 1;
+      if (left === 0) this.#reservedByEndpoint.delete(ep);
+      else this.#reservedByEndpoint.set(ep, left);
+      this.#reservedTotal--;
+      this.#reservedBytes -= bytes;
+      this.#inflight.delete(id);
+    };
+    const written = this.#append(record, (offset, segment) => {
+      release();
+      const entry = this.#entryFrom(
+        meta,
+        segment,
+        offset + record.bodyOffset,
+        delivery.body.length,
+        record.length,
+      );
+      this.#index.put(entry, delivery.body);
+    });
+    const done = written.catch((err: unknown) => {
+      release();
+      throw err;
+    });
+    this.#inflight.set(id, done);
+    return done;
+  }
+
+  claim(
+    max: number,
+    now: number,
+    leaseMs: number,
+    skipEndpoints?: ReadonlySet<string>,
+  ): Promise<QueuedDelivery[]> {
+    this.#usable();
+    const entries = this.#index.claim(max, now, leaseMs, skipEndpoints);
+    return Promise.all(entries.map((e) => this.#materialize(e)));
+  }
+
+  async settle(deliveryId: string, attempt: AttemptRecord, next: Settlement): Promise<void> {
+    this.#usable();
+    if (this.#index.get(deliveryId) === undefined) return; // purged while in flight
+    const payload: SettlePayload = { id: deliveryId, a: attempt, x: next };
+    const record = encodeJson(RecordType.settle, payload);
+    await this.#append(record, () => this.#index.settle(deliveryId, attempt, next, record.length));
+  }
+
+  defer(deliveryId: string, at: number): Promise<void> {
+    this.#usable();
+    this.#index.defer(deliveryId, at);
+    return Promise.resolve();
+  }
+
+  get(deliveryId: string): Promise<QueuedDelivery | undefined> {
+    this.#usable();
+    const e = this.#index.get(deliveryId);
+    return e === undefined ? Promise.resolve(undefined) : this.#materialize(e);
+  }
+
+  list(filter: DeliveryFilter, limit: number): Promise<QueuedDelivery[]> {
+    this.#usable();
+    const found = this.#index.matching(filter).slice(0, Math.max(0, limit));
+    return Promise.all(found.map((e) => this.#materialize(e)));
+  }
+
+  async replay(
+    filter: DeliveryFilter & { readonly deliveryId?: string },
+    now: number,
+  ): Promise<number> {
+    this.#usable();
+    if (filter.state !== undefined && filter.state !== 'dead') return 0;
+    const ids = this.#index
+      .matching({ ...filter, state: 'dead' })
+      .map((e) => e.delivery.deliveryId);
+    if (ids.length === 0) return 0;
+    const payload: ReplayPayload = { ids, now };
+    await this.#append(encodeJson(RecordType.replay, payload), () => this.#index.replay(ids, now));
+    return ids.length;
+  }
+
+  async purge(filter: DeliveryFilter & { readonly deliveryId?: string }): Promise<number> {
+    this.#usable();
+    const ids = this.#index.matching(filter).map((e) => e.delivery.deliveryId);
+    if (ids.length === 0) return 0;
+    const payload: PurgePayload = { ids };
+    await this.#append(encodeJson(RecordType.purge, payload), () => this.#index.purge(ids));
+    return ids.length;
+  }
+
+  stats(now: number): Promise<QueueStats> {
+    this.#usable();
+    return Promise.resolve(this.#index.stats(now));
+  }
+
+  async compact(): Promise<void> {
+    this.#usable();
+    if (this.#compaction !== undefined) await this.#compaction;
+    await new Promise<void>((resolve) => {
+      this.#compactionWaiters.push(resolve);
+      this.#forceCompaction = true;
+      this.#kick();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    while (this.#flushing !== undefined) await this.#flushing;
+    if (this.#compaction !== undefined) await this.#compaction;
+    for (const resolve of this.#compactionWaiters.splice(0)) resolve();
+    await Promise.all(this.#segments.map((s) => s.fh.close().catch(() => undefined)));
+    await this.#lock.release();
+  }
+
+  // ---- reading ----
+
+  #usable(): void {
+    if (this.#closed) {
+      throw new DiskQueueError('ERR_QUEUE_CLOSED', `the queue in ${this.#dir} is closed`);
+    }
+  }
+
+  #entryFrom(
+    meta: PutMeta,
+    segment: Segment,
+    bodyOffset: number,
+    bodyLength: number,
+    recordLength: number,
+  ): Entry<Segment> {
+    return {
+      delivery: {
+        deliveryId: meta.id,
+        endpointName: meta.ep,
+        url: meta.url,
+        method: meta.m,
+        headers: meta.h,
+        acceptedAt: meta.at,
+        ordered: meta.o,
+      },
+      seq: meta.s,
+      state: meta.st,
+      nextAttemptAt: meta.n,
+      attempts: meta.a,
+      replays: meta.r,
+      body: { segment, offset: bodyOffset, length: bodyLength },
+      cached: undefined,
+      bytes: bodyLength + headerBytes(meta.h),
+      recordBytes: recordLength,
+      leaseUntil: 0,
+      version: 0,
+      removed: false,
+    };
+  }
+
+  async #materialize(e: Entry<Segment>): Promise<QueuedDelivery> {
+    // copy the fields now: a settlement may change them while the body is read
+    const head = {
+      ...e.delivery,
+      state: e.state,
+      nextAttemptAt: e.nextAttemptAt,
+      attempts: e.attempts,
+      replays: e.replays,
+    };
+    const body = e.cached ?? (await this.#readBodyOf(e));
+    return { ...head, body };
+  }
+
+  async #readBodyOf(e: Entry<Segment>): Promise<Buffer> {
+    const loc = e.body;
+    try {
+      return await this.#readBody(loc);
+    } catch (err) {
+      // compaction moved the body (and closed the old file) while we read it
+      if (e.body !== loc) return this.#readBody(e.body);
+      throw err;
+    }
+  }
+
+  async #readBody(loc: BodyLocation<Segment>): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(loc.length);
+    let done = 0;
+    while (done < loc.length) {
+      const { bytesRead } = await loc.segment.fh.read(
+        buf,
+        done,
+        loc.length - done,
+        loc.offset + done,
+      );
+      if (bytesRead === 0) {
+        throw new DiskQueueError(
+          'ERR_QUEUE_CORRUPT',
+          `queue file ${loc.segment.path} ends before the body at byte ${loc.offset}`,
+          { file: loc.segment.path, offset: loc.offset },
+        );
+      }
+      done += bytesRead;
+    }
+    return buf;
+  }
+
+  // ---- writing ----
+
+  #append(record: EncodedRecord, apply: PendingWrite['apply']): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ buf: record.buffers, length: record.length, apply, resolve, reject });
+      this.#queuedBytes += record.length;
+      this.#kick();
+    });
+  }
+
+  #kick(): void {
+    if (this.#flushing !== undefined) return;
+    this.#flushing = this.#flush().finally(() => {
+      this.#flushing = undefined;
+      // a record may have arrived between the loop's last check and here
+      if (this.#queue.length > 0 && this.#failure === undefined) this.#kick();
+    });
+  }
+
+  /** The writer loop: one write + one fdatasync per batch, then apply and resolve in order. */
+  async #flush(): Promise<void> {
+    for (;;) {
+      if (this.#compactionWanted()) await this.#startCompaction();
+      if (this.#queue.length === 0 || this.#failure !== undefined) return;
+      let n = 0;
+      let bytes = 0;
+      const cap = this.#groupCommit ? MAX_BATCH_BYTES : 0;
+      do {
+        bytes += this.#queue[n]!.length;
+        n++;
+      } while (n < this.#queue.length && bytes + this.#queue[n]!.length <= cap);
+      const batch = this.#queue.splice(0, n);
+      this.#queuedBytes -= bytes;
+      const segment = this.#active;
+      const start = segment.size;
+      try {
+        const buffers = batch.flatMap((w) => w.buf);
+        await writeAll(segment.fh, Buffer.concat(buffers, bytes), start);
+        await segment.fh.datasync();
+      } catch (err) {
+        await this.#fail(err, segment, start, batch);
+        return;
+      }
+      segment.size = start + bytes;
+      this.#diskBytes += bytes;
+      let offset = start;
+      for (const w of batch) {
+        w.apply(offset, segment);
+        offset += w.length;
+        w.resolve();
+      }
+    }
+  }
+
+  /** A failed write or fsync: the file's state is unknown, so refuse further writes. */
+  async #fail(err: unknown, segment: Segment, start: number, batch: PendingWrite[]): Promise<void> {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    this.#failure = new DiskQueueError(
+      'ERR_QUEUE_STORAGE',
+      `writing the queue log ${segment.path} failed (${code}); the queue refuses writes until ` +
+        `the sidecar restarts (recovery cuts off the partial write)`,
+      { cause: err, file: segment.path, offset: start },
+    );
+    this.#logger?.error('queue write failed', { file: segment.path, code });
+    await segment.fh.truncate(start).catch(() => undefined);
+    for (const w of [...batch, ...this.#queue.splice(0)]) w.reject(this.#failure);
+    this.#queuedBytes = 0;
+  }
+
+  async #newLog(n: number): Promise<Segment> {
+    const path = join(this.#dir, fileName('log', n));
+    const fh = await open(path, 'wx+', 0o600);
+    await syncDir(this.#dir);
+    return { n, kind: 'log', path, fh, size: 0 };
+  }
+
+  // ---- compaction ----
+
+  #compactionWanted(): boolean {
+    if (this.#compaction !== undefined || this.#closed || this.#failure !== undefined) {
+      return false;
+    }
+    if (this.#forceCompaction) return true;
+    const dead = this.#diskBytes - this.#index.recordBytes;
+    if (this.#diskPressure && dead > 0) return true;
+    return (
+      this.#diskBytes >= this.#compactMinBytes && dead >= this.#diskBytes * this.#compactDeadRatio
+    );
+  }
+
+  /**
+   * Runs inside the writer loop, between batches, so the index equals exactly the records in the
+   * segments being replaced: rolls to a new log, captures the live state, then lets the copy run
+   * while writes go on.
+   */
+  async #startCompaction(): Promise<void> {
+    this.#forceCompaction = false;
+    this.#diskPressure = false;
+    const waiters = this.#compactionWaiters.splice(0);
+    const covered = this.#active.n;
+    try {
+      const next = await this.#newLog(covered + 1);
+      this.#segments.push(next);
+      this.#active = next;
+    } catch (err) {
+      this.#logger?.warn('queue compaction could not start', {
+        dir: this.#dir,
+        code: (err as NodeJS.ErrnoException).code,
+      });
+      for (const resolve of waiters) resolve();
+      return;
+    }
+    const captured = this.#index.all().map((entry) => ({
+      entry,
+      body: entry.body,
+      cached: entry.cached,
+      meta: {
+        id: entry.delivery.deliveryId,
+        ep: entry.delivery.endpointName,
+        url: entry.delivery.url,
+        m: entry.delivery.method,
+        h: entry.delivery.headers,
+        at: entry.delivery.acceptedAt,
+        o: entry.delivery.ordered,
+        s: entry.seq,
+        st: entry.state,
+        n: entry.nextAttemptAt,
+        a: entry.attempts,
+        r: entry.replays,
+      } satisfies PutMeta,
+    }));
+    await this.#onStep?.('rolled');
+    this.#compaction = this.#compactInto(covered, captured)
+      .catch((err: unknown) => {
+        this.#logger?.warn('queue compaction failed; the old log stays', {
+          dir: this.#dir,
+          code: (err as NodeJS.ErrnoException).code,
+          error: (err as Error).message,
+        });
+      })
+      .finally(() => {
+        this.#compaction = undefined;
+        for (const resolve of waiters) resolve();
+      });
+  }
+
+  async #compactInto(
+    covered: number,
+    captured: readonly {
+      entry: Entry<Segment>;
+      body: BodyLocation<Segment>;
+      cached: Buffer | undefined;
+      meta: PutMeta;
+    }[],
+  ): Promise<void> {
+    const finalPath = join(this.#dir, fileName('snap', covered));
+    const tmpPath = `${finalPath}.tmp`;
+    const bodyOffsets: number[] = [];
+    let size = 0;
+    const out = await open(tmpPath, 'w', 0o600);
+    try {
+      let chunk: Buffer[] = [];
+      let chunkBytes = 0;
+      const flushChunk = async (): Promise<void> => {
+        await writeAll(out, Buffer.concat(chunk, chunkBytes), size - chunkBytes);
+        chunk = [];
+        chunkBytes = 0;
+      };
+      for (const c of captured) {
+        if (this.#closed) throw new DiskQueueError('ERR_QUEUE_CLOSED', 'closed while compacting');
+        const body = c.cached ?? (await this.#readBody(c.body));
+        const record = encodePut(c.meta, body);
+        bodyOffsets.push(size + record.bodyOffset);
+        chunk.push(...record.buffers);
+        chunkBytes += record.length;
+        size += record.length;
+        if (chunkBytes >= 1 << 20) await flushChunk();
+      }
+      if (chunkBytes > 0) await flushChunk();
+      await out.datasync();
+    } catch (err) {
+      await out.close();
+      await unlink(tmpPath).catch(() => undefined);
+      throw err;
+    }
+    await out.close();
+    await this.#onStep?.('written');
+    await rename(tmpPath, finalPath);
+    await this.#onStep?.('renamed');
+    await syncDir(this.#dir);
+    await this.#onStep?.('dir-synced');
+
+    // switch: bodies of the captured deliveries now come from the snapshot
+    const fh = await open(finalPath, 'r');
+    const snapshot: Segment = { n: covered, kind: 'snap', path: finalPath, fh, size };
+    const old = this.#segments.filter((s) => s.n <= covered);
+    const oldSet = new Set(old);
+    captured.forEach((c, i) => {
+      const e = c.entry;
+      if (!e.removed && oldSet.has(e.body.segment)) {
+        e.body = { segment: snapshot, offset: bodyOffsets[i]!, length: e.body.length };
+      }
+    });
+    this.#segments = [snapshot, ...this.#segments.filter((s) => s.n > covered)];
+    this.#diskBytes = this.#segments.reduce((sum, s) => sum + s.size, 0);
+    for (const s of old) {
+      await s.fh.close(); // waits for reads in flight
+      await unlink(s.path);
+      await this.#onStep?.('deleted');
+    }
+    await syncDir(this.#dir);
+    await this.#onStep?.('done');
+    this.#logger?.info('queue compacted', {
+      dir: this.#dir,
+      deliveries: captured.length,
+      bytes: size,
+    });
+  }
+
+  // ---- recovery ----
+
+  async #recover(): Promise<void> {
+    const names = await readdir(this.#dir);
+    let snapshot = -1;
+    const found: { kind: 'log' | 'snap'; n: number; name: string }[] = [];
+    for (const name of names) {
+      if (name.endsWith('.tmp')) {
+        await unlink(join(this.#dir, name)); // a compaction that did not finish
+        continue;
+      }
+      const m = FILE.exec(name);
+      if (m === null) continue;
+      const kind = m[1] as 'log' | 'snap';
+      const n = Number(m[2]);
+      found.push({ kind, n, name });
+      if (kind === 'snap' && n > snapshot) snapshot = n;
+    }
+    // files the newest snapshot replaced (a compaction stopped while deleting them)
+    const keep = found.filter((f) => (f.kind === 'snap' ? f.n === snapshot : f.n > snapshot));
+    for (const f of found) {
+      if (!keep.includes(f)) await unlink(join(this.#dir, f.name));
+    }
+    keep.sort((a, b) => a.n - b.n || (a.kind === 'snap' ? -1 : 1));
+
+    let records = 0;
+    let truncated: RecoveryReport['truncated'];
+    for (const [i, f] of keep.entries()) {
+      const path = join(this.#dir, f.name);
+      const fh = await open(path, f.kind === 'log' ? 'r+' : 'r');
+      const segment: Segment = { n: f.n, kind: f.kind, path, fh, size: 0 };
+      this.#segments.push(segment);
+      const size = (await fh.stat()).size;
+      const end = await scanRecords(fh, size, (record) => {
+        records++;
+        this.#replayRecord(segment, record);
+      });
+      if (end.kind === 'clean') {
+        segment.size = size;
+        continue;
+      }
+      const last = i === keep.length - 1 && f.kind === 'log';
+      const restBytes = size - end.offset;
+      if (last && restBytes <= MAX_TORN_TAIL_BYTES) {
+        const rest = Buffer.alloc(restBytes);
+        await fh.read(rest, 0, restBytes, end.offset);
+        if (!intactRecordAfter(rest)) {
+          await fh.truncate(end.offset);
+          await fh.datasync();
+          segment.size = end.offset;
+          truncated = { file: path, offset: end.offset, bytes: restBytes };
+          this.#logger?.warn('queue log ended in a torn write; cut it off', {
+            file: path,
+            offset: end.offset,
+            bytes: restBytes,
+          });
+          continue;
+        }
+      }
+      throw new DiskQueueError(
+        'ERR_QUEUE_CORRUPT',
+        `queue file ${path} is damaged at byte ${end.offset} (${end.problem}), and it is not a ` +
+          `torn write from a crash. Move ${this.#dir} aside to start with an empty queue (keep ` +
+          `it for inspection), or restore it from a backup.`,
+        { file: path, offset: end.offset },
+      );
+    }
+    const lastSegment = this.#segments[this.#segments.length - 1];
+    if (lastSegment?.kind === 'log') {
+      this.#active = lastSegment;
+    } else {
+      this.#active = await this.#newLog((lastSegment?.n ?? 0) + 1);
+      this.#segments.push(this.#active);
+    }
+    this.#diskBytes = this.#segments.reduce((sum, s) => sum + s.size, 0);
+    this.#seq = this.#index.maxSeq;
+    const stats = this.#index.stats(0).byState;
+    this.#recovery = {
+      segments: this.#segments.length,
+      records,
+      deliveries: stats.pending + stats.retrying + stats.dead,
+      ...(truncated === undefined ? {} : { truncated }),
+    };
+  }
+
+  #replayRecord(segment: Segment, record: ReadRecord): void {
+    switch (record.type) {
+      case RecordType.put: {
+        const { meta, bodyStart } = decodePut(record.payload);
+        const bodyOffset = record.offset + HEADER_BYTES + bodyStart;
+        const bodyLength = record.payload.length - bodyStart;
+        this.#index.put(this.#entryFrom(meta, segment, bodyOffset, bodyLength, record.length));
+        break;
+      }
+      case RecordType.settle: {
+        const p = JSON.parse(record.payload.toString('utf8')) as SettlePayload;
+        this.#index.settle(p.id, p.a, p.x, record.length);
+        break;
+      }
+      case RecordType.replay: {
+        const p = JSON.parse(record.payload.toString('utf8')) as ReplayPayload;
+        this.#index.replay(p.ids, p.now);
+        break;
+      }
+      case RecordType.purge: {
+        const p = JSON.parse(record.payload.toString('utf8')) as PurgePayload;
+        this.#index.purge(p.ids);
+        break;
+      }
+    }
+  }
+}
