@@ -204,6 +204,7 @@ class DiskStore implements DiskQueueStore {
   #forceCompaction = false;
   #diskPressure = false;
   #compactionWaiters: (() => void)[] = [];
+  #compactionPausedUntil = 0;
 
   private constructor(options: DiskStoreOptions, lock: OwnerLock) {
     this.#dir = options.dir;
@@ -573,6 +574,7 @@ class DiskStore implements DiskQueueStore {
       return false;
     }
     if (this.#forceCompaction) return true;
+    if (Date.now() < this.#compactionPausedUntil) return false;
     const dead = this.#diskBytes - this.#index.recordBytes;
     if (this.#diskPressure && dead > 0) return true;
     return (
@@ -599,6 +601,7 @@ class DiskStore implements DiskQueueStore {
         dir: this.#dir,
         code: (err as NodeJS.ErrnoException).code,
       });
+      this.#compactionPausedUntil = Date.now() + 10_000; // do not spin on a failing disk
       for (const resolve of waiters) resolve();
       return;
     }
@@ -633,6 +636,8 @@ class DiskStore implements DiskQueueStore {
       .finally(() => {
         this.#compaction = undefined;
         for (const resolve of waiters) resolve();
+        // a compaction asked for while this one ran
+        if (this.#compactionWaiters.length > 0 || this.#forceCompaction) this.#kick();
       });
   }
 
