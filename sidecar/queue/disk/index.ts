@@ -755,23 +755,28 @@ class DiskStore implements DiskQueueStore {
         segment.size = size;
         continue;
       }
+      // Only the last batch's fsync can have been cut short, so damage in the last log is a torn
+      // write when what follows could all be that batch (a power cut may leave a hole with
+      // intact records after it), or when no intact record follows at all.
       const last = i === keep.length - 1 && f.kind === 'log';
       const restBytes = size - end.offset;
-      if (last && restBytes <= MAX_TORN_TAIL_BYTES) {
+      let torn = last && restBytes <= MAX_BATCH_BYTES;
+      if (last && !torn && restBytes <= MAX_TORN_TAIL_BYTES) {
         const rest = Buffer.alloc(restBytes);
         await fh.read(rest, 0, restBytes, end.offset);
-        if (!intactRecordAfter(rest)) {
-          await fh.truncate(end.offset);
-          await fh.datasync();
-          segment.size = end.offset;
-          truncated = { file: path, offset: end.offset, bytes: restBytes };
-          this.#logger?.warn('queue log ended in a torn write; cut it off', {
-            file: path,
-            offset: end.offset,
-            bytes: restBytes,
-          });
-          continue;
-        }
+        torn = !intactRecordAfter(rest);
+      }
+      if (torn) {
+        await fh.truncate(end.offset);
+        await fh.datasync();
+        segment.size = end.offset;
+        truncated = { file: path, offset: end.offset, bytes: restBytes };
+        this.#logger?.warn('queue log ended in a torn write; cut it off', {
+          file: path,
+          offset: end.offset,
+          bytes: restBytes,
+        });
+        continue;
       }
       throw new DiskQueueError(
         'ERR_QUEUE_CORRUPT',

@@ -170,7 +170,7 @@ describe('damage', () => {
     await again.close();
   });
 
-  it('reports damage in the middle of the log with the file and offset', async () => {
+  it('cuts off a hole in the last batch even with intact records after it (power cut)', async () => {
     const dir = await newDir();
     const store = await opened(dir);
     const make = deliveryMaker();
@@ -178,6 +178,34 @@ describe('damage', () => {
     await store.close();
     const [log] = await logs(dir);
     const path = join(dir, log!);
+    const bytes = await readFile(path);
+    const second = bytes.indexOf('HQ', 1);
+    bytes.fill(0, second, second + 64); // a block that never reached the disk
+    await writeFile(path, bytes);
+
+    const again = await opened(dir);
+    expect(again.recovery.truncated).toMatchObject({ file: path, offset: second });
+    expect(await again.list({}, 10)).toHaveLength(1);
+    await again.close();
+  });
+
+  it.each([
+    // in a snapshot (fsync'd before it was renamed into place: never torn)
+    'snap',
+    // in the last log, further from its end than one write batch
+    'log',
+  ])('reports damage in the middle (%s) with the file and offset', async (where) => {
+    const dir = await newDir();
+    const store = await opened(dir);
+    const make = deliveryMaker();
+    for (let i = 0; i < 3; i++) await store.enqueue(make({ body: Buffer.alloc(200, 'a') }));
+    if (where === 'snap') await store.compact();
+    for (let i = 0; i < (where === 'snap' ? 1 : 10); i++) {
+      await store.enqueue(make({ body: Buffer.alloc(1 << 20, 'b') }));
+    }
+    await store.close();
+    const name = (await logs(dir)).find((n) => n.startsWith(where))!;
+    const path = join(dir, name);
     const bytes = await readFile(path);
     const second = bytes.indexOf('HQ', 1);
     bytes.writeUInt8(bytes.readUInt8(second + 100) ^ 0xff, second + 100); // one flipped byte
