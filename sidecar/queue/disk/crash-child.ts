@@ -1,6 +1,7 @@
 // A child process for the disk queue's crash tests (disk.test.ts), killed with SIGKILL mid-work.
 // `enqueue <dir> <count>`: enqueues with 64 in flight, claims and delivers some, and prints
-//   `A <id>` once an enqueue resolved and `D <id>` once a `delivered` settlement resolved.
+//   `A <id>` once an enqueue resolved, `C <id>` when claimed, and `D <id>` once a `delivered`
+//   settlement resolved.
 // `compact <dir> <step>`: compacts the directory and SIGKILLs itself at that compaction step.
 import { openDiskStore, type CompactionStep } from './index.ts';
 
@@ -30,6 +31,8 @@ if (mode === 'enqueue' && dir !== undefined) {
       // deliver some, so the log holds settlements too
       if (n % 3 === 0) {
         for (const d of await store.claim(4, 2_000_000_000, 60_000)) {
+          // its settlement may become durable without the parent hearing of it
+          process.stdout.write(`C ${d.deliveryId}\n`);
           await store.settle(
             d.deliveryId,
             { at: 2_000_000_000, status: 200, durationMs: 1 },

@@ -576,7 +576,8 @@ class DiskStore implements DiskQueueStore {
     if (this.#forceCompaction) return true;
     if (Date.now() < this.#compactionPausedUntil) return false;
     const dead = this.#diskBytes - this.#index.recordBytes;
-    if (this.#diskPressure && dead > 0) return true;
+    // out of disk: worth it when a tenth is dead weight (a log full of live data is just full)
+    if (this.#diskPressure && dead >= this.#diskBytes * 0.1) return true;
     return (
       this.#diskBytes >= this.#compactMinBytes && dead >= this.#diskBytes * this.#compactDeadRatio
     );
@@ -627,6 +628,7 @@ class DiskStore implements DiskQueueStore {
     await this.#onStep?.('rolled');
     this.#compaction = this.#compactInto(covered, captured)
       .catch((err: unknown) => {
+        if (this.#closed) return; // stopped by close(); the next open deletes the partial copy
         this.#logger?.warn('queue compaction failed; the old log stays', {
           dir: this.#dir,
           code: (err as NodeJS.ErrnoException).code,
