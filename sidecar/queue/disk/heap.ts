@@ -33,6 +33,13 @@ export class MinHeap<T> {
     }
   }
 
+  /** Drops the nodes `keep` rejects (stale ones) and restores the heap order. */
+  prune(keep: (item: T) => boolean): void {
+    const kept = this.#items.filter(keep);
+    this.#items.length = 0;
+    for (const item of kept) this.push(item);
+  }
+
   /** Removes and returns the smallest node. */
   pop(): T | undefined {
     const items = this.#items;

@@ -109,6 +109,8 @@ export class QueueIndex<S> {
   readonly #counts: Record<DeliveryState, number> = { pending: 0, retrying: 0, dead: 0 };
   #bytes = 0;
   #recordBytes = 0;
+  /** Leases in force (the lease heap also holds ended ones until they surface). */
+  #leased = 0;
   #maxSeq = 0;
   // bodies kept in memory after enqueue so an immediate claim does not read the disk
   #cache: Entry<S>[] = [];
@@ -265,12 +267,28 @@ export class QueueIndex<S> {
         e.leaseUntil = now + leaseMs;
         e.version++;
         this.#leases.push({ entry: e, version: e.version, until: e.leaseUntil });
+        this.#leased++;
         out.push(e);
       }
       this.#refresh(q);
     }
     for (const q of held) this.#refresh(q);
+    this.#pruneStale();
     return out;
+  }
+
+  /**
+   * Settled leases and superseded schedule entries stay in their heaps until they surface, which
+   * for a 60s lease or a 10h retry is a long time: rebuild a heap once most of it is stale.
+   */
+  #pruneStale(): void {
+    if (this.#leases.size > 2 * this.#leased + 1024) {
+      this.#leases.prune((n) => n.version === n.entry.version && !n.entry.removed);
+      this.#leased = this.#leases.size;
+    }
+    if (this.#ready.size > 2 * this.#endpoints.size + 1024) {
+      this.#ready.prune((n) => n.version === n.queue.readyVersion);
+    }
   }
 
   /** Counts for metrics and the admin API. */
@@ -325,6 +343,7 @@ export class QueueIndex<S> {
   }
 
   #endLease(e: Entry<S>): void {
+    if (e.leaseUntil !== 0) this.#leased--;
     e.leaseUntil = 0;
     e.version++;
   }
@@ -348,6 +367,9 @@ export class QueueIndex<S> {
 
   /** Keeps the endpoint's node in the top-level heap in step with its earliest due delivery. */
   #refresh(q: EndpointQueue<S>): void {
+    if (q.due.size > 2 * (q.counts.pending + q.counts.retrying) + 64) {
+      q.due.prune((n) => n.version === n.entry.version);
+    }
     const top = this.#cleanTop(q);
     if (top === q.readyNode) return;
     q.readyVersion++;
@@ -400,6 +422,7 @@ export class QueueIndex<S> {
 
   #remove(e: Entry<S>): void {
     const q = this.#queue(e.delivery.endpointName);
+    if (e.leaseUntil !== 0) this.#leased--;
     e.removed = true;
     e.version++;
     this.#entries.delete(e.delivery.deliveryId);
