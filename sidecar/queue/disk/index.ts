@@ -13,8 +13,7 @@
 // - Leases and `defer` live in memory: they die with the process, which makes every leased
 //   delivery due again on restart (at-least-once). One process owns the directory (lock.ts).
 // See docs/adr/0007-disk-queue.md.
-import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../../../common/log.ts';
 import {
   QueueFullError,
@@ -27,6 +26,7 @@ import {
   type QueueStore,
   type Settlement,
 } from '../store.ts';
+import { capture, retire, writeSnapshot, type CompactionStep } from './compact.ts';
 import { DiskQueueError } from './errors.ts';
 import { acquireOwnerLock, type OwnerLock, type OwnerLockOptions } from './lock.ts';
 import {
@@ -35,8 +35,6 @@ import {
   decodePut,
   encodeJson,
   encodePut,
-  intactRecordAfter,
-  scanRecords,
   type EncodedRecord,
   type PurgePayload,
   type PutMeta,
@@ -44,12 +42,12 @@ import {
   type ReplayPayload,
   type SettlePayload,
 } from './record.ts';
-import { QueueIndex, headerBytes, type BodyLocation, type Entry } from './state.ts';
+import { recoverDirectory, type Truncation } from './recover.ts';
+import { MAX_BATCH_BYTES, createLog, readBody, writeAll, type Segment } from './segment.ts';
+import { QueueIndex, entryOf, headerBytes, type Entry } from './state.ts';
 
+export type { CompactionStep } from './compact.ts';
 export { DiskQueueError } from './errors.ts';
-
-/** Steps of a compaction, in order; the test hook can stop the process at each. */
-export type CompactionStep = 'rolled' | 'written' | 'renamed' | 'dir-synced' | 'deleted' | 'done';
 
 /** Options of {@link openDiskStore}. */
 export interface DiskStoreOptions {
@@ -83,7 +81,7 @@ export interface RecoveryReport {
   readonly records: number;
   readonly deliveries: number;
   /** A torn tail cut off the last log: where and how many bytes. */
-  readonly truncated?: { readonly file: string; readonly offset: number; readonly bytes: number };
+  readonly truncated?: Truncation;
 }
 
 /** The disk backend: the QueueStore contract plus what its operators and tests need. */
@@ -103,43 +101,12 @@ export interface DiskQueueStore extends QueueStore {
   readonly recovery: RecoveryReport;
 }
 
-interface Segment {
-  readonly n: number;
-  readonly kind: 'log' | 'snap';
-  readonly path: string;
-  readonly fh: FileHandle;
-  size: number;
-}
-
 interface PendingWrite {
   readonly buf: readonly Buffer[];
   readonly length: number;
   readonly apply: (offset: number, segment: Segment) => void;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
-}
-
-const MAX_BATCH_BYTES = 8 << 20;
-const MAX_TORN_TAIL_BYTES = 64 << 20;
-const FILE = /^(log|snap)-(\d{16})\.seg$/;
-const fileName = (kind: 'log' | 'snap', n: number): string =>
-  `${kind}-${String(n).padStart(16, '0')}.seg`;
-
-async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
-    done += bytesWritten;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 function positiveInteger(value: number | undefined, field: string): void {
@@ -224,12 +191,33 @@ class DiskStore implements DiskQueueStore {
   /** Replays the directory into a new store. */
   static async recover(options: DiskStoreOptions, lock: OwnerLock): Promise<DiskStore> {
     const store = new DiskStore(options, lock);
-    try {
-      await store.#recover();
-    } catch (err) {
-      await Promise.all(store.#segments.map((s) => s.fh.close().catch(() => undefined)));
-      throw err;
+    const found = await recoverDirectory(
+      options.dir,
+      (segment, record) => store.#replayRecord(segment, record),
+      options.logger,
+    );
+    store.#segments = found.segments;
+    const last = found.segments[found.segments.length - 1];
+    if (last?.kind === 'log') {
+      store.#active = last;
+    } else {
+      try {
+        store.#active = await createLog(options.dir, (last?.n ?? 0) + 1);
+      } catch (err) {
+        await Promise.all(found.segments.map((s) => s.fh.close().catch(() => undefined)));
+        throw err;
+      }
+      store.#segments.push(store.#active);
     }
+    store.#diskBytes = store.#segments.reduce((sum, s) => sum + s.size, 0);
+    store.#seq = store.#index.maxSeq;
+    const counts = store.#index.stats(0).byState;
+    store.#recovery = {
+      segments: store.#segments.length,
+      records: found.records,
+      deliveries: counts.pending + counts.retrying + counts.dead,
+      ...(found.truncated === undefined ? {} : { truncated: found.truncated }),
+    };
     return store;
   }
 
@@ -301,14 +289,8 @@ class DiskStore implements DiskQueueStore {
     };
     const written = this.#append(record, (offset, segment) => {
       release();
-      const entry = this.#entryFrom(
-        meta,
-        segment,
-        offset + record.bodyOffset,
-        delivery.body.length,
-        record.length,
-      );
-      this.#index.put(entry, delivery.body);
+      const body = { segment, offset: offset + record.bodyOffset, length: delivery.body.length };
+      this.#index.put(entryOf(meta, body, record.length), delivery.body);
     });
     const done = written.catch((err: unknown) => {
       release();
@@ -412,38 +394,6 @@ class DiskStore implements DiskQueueStore {
     }
   }
 
-  #entryFrom(
-    meta: PutMeta,
-    segment: Segment,
-    bodyOffset: number,
-    bodyLength: number,
-    recordLength: number,
-  ): Entry<Segment> {
-    return {
-      delivery: {
-        deliveryId: meta.id,
-        endpointName: meta.ep,
-        url: meta.url,
-        method: meta.m,
-        headers: meta.h,
-        acceptedAt: meta.at,
-        ordered: meta.o,
-      },
-      seq: meta.s,
-      state: meta.st,
-      nextAttemptAt: meta.n,
-      attempts: meta.a,
-      replays: meta.r,
-      body: { segment, offset: bodyOffset, length: bodyLength },
-      cached: undefined,
-      bytes: bodyLength + headerBytes(meta.h),
-      recordBytes: recordLength,
-      leaseUntil: 0,
-      version: 0,
-      removed: false,
-    };
-  }
-
   async #materialize(e: Entry<Segment>): Promise<QueuedDelivery> {
     // copy the fields now: a settlement may change them while the body is read
     const head = {
@@ -460,34 +410,12 @@ class DiskStore implements DiskQueueStore {
   async #readBodyOf(e: Entry<Segment>): Promise<Buffer> {
     const loc = e.body;
     try {
-      return await this.#readBody(loc);
+      return await readBody(loc);
     } catch (err) {
       // compaction moved the body (and closed the old file) while we read it
-      if (e.body !== loc) return this.#readBody(e.body);
+      if (e.body !== loc) return readBody(e.body);
       throw err;
     }
-  }
-
-  async #readBody(loc: BodyLocation<Segment>): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(loc.length);
-    let done = 0;
-    while (done < loc.length) {
-      const { bytesRead } = await loc.segment.fh.read(
-        buf,
-        done,
-        loc.length - done,
-        loc.offset + done,
-      );
-      if (bytesRead === 0) {
-        throw new DiskQueueError(
-          'ERR_QUEUE_CORRUPT',
-          `queue file ${loc.segment.path} ends before the body at byte ${loc.offset}`,
-          { file: loc.segment.path, offset: loc.offset },
-        );
-      }
-      done += bytesRead;
-    }
-    return buf;
   }
 
   // ---- writing ----
@@ -560,13 +488,6 @@ class DiskStore implements DiskQueueStore {
     this.#queuedBytes = 0;
   }
 
-  async #newLog(n: number): Promise<Segment> {
-    const path = join(this.#dir, fileName('log', n));
-    const fh = await open(path, 'wx+', 0o600);
-    await syncDir(this.#dir);
-    return { n, kind: 'log', path, fh, size: 0 };
-  }
-
   // ---- compaction ----
 
   #compactionWanted(): boolean {
@@ -594,7 +515,7 @@ class DiskStore implements DiskQueueStore {
     const waiters = this.#compactionWaiters.splice(0);
     const covered = this.#active.n;
     try {
-      const next = await this.#newLog(covered + 1);
+      const next = await createLog(this.#dir, covered + 1);
       this.#segments.push(next);
       this.#active = next;
     } catch (err) {
@@ -606,25 +527,7 @@ class DiskStore implements DiskQueueStore {
       for (const resolve of waiters) resolve();
       return;
     }
-    const captured = this.#index.all().map((entry) => ({
-      entry,
-      body: entry.body,
-      cached: entry.cached,
-      meta: {
-        id: entry.delivery.deliveryId,
-        ep: entry.delivery.endpointName,
-        url: entry.delivery.url,
-        m: entry.delivery.method,
-        h: entry.delivery.headers,
-        at: entry.delivery.acceptedAt,
-        o: entry.delivery.ordered,
-        s: entry.seq,
-        st: entry.state,
-        n: entry.nextAttemptAt,
-        a: entry.attempts,
-        r: entry.replays,
-      } satisfies PutMeta,
-    }));
+    const captured = capture(this.#index);
     await this.#onStep?.('rolled');
     this.#compaction = this.#compactInto(covered, captured)
       .catch((err: unknown) => {
@@ -643,55 +546,18 @@ class DiskStore implements DiskQueueStore {
       });
   }
 
-  async #compactInto(
-    covered: number,
-    captured: readonly {
-      entry: Entry<Segment>;
-      body: BodyLocation<Segment>;
-      cached: Buffer | undefined;
-      meta: PutMeta;
-    }[],
-  ): Promise<void> {
-    const finalPath = join(this.#dir, fileName('snap', covered));
-    const tmpPath = `${finalPath}.tmp`;
-    const bodyOffsets: number[] = [];
-    let size = 0;
-    const out = await open(tmpPath, 'w', 0o600);
-    try {
-      let chunk: Buffer[] = [];
-      let chunkBytes = 0;
-      const flushChunk = async (): Promise<void> => {
-        await writeAll(out, Buffer.concat(chunk, chunkBytes), size - chunkBytes);
-        chunk = [];
-        chunkBytes = 0;
-      };
-      for (const c of captured) {
-        if (this.#closed) throw new DiskQueueError('ERR_QUEUE_CLOSED', 'closed while compacting');
-        const body = c.cached ?? (await this.#readBody(c.body));
-        const record = encodePut(c.meta, body);
-        bodyOffsets.push(size + record.bodyOffset);
-        chunk.push(...record.buffers);
-        chunkBytes += record.length;
-        size += record.length;
-        if (chunkBytes >= 1 << 20) await flushChunk();
-      }
-      if (chunkBytes > 0) await flushChunk();
-      await out.datasync();
-    } catch (err) {
-      await out.close();
-      await unlink(tmpPath).catch(() => undefined);
-      throw err;
-    }
-    await out.close();
-    await this.#onStep?.('written');
-    await rename(tmpPath, finalPath);
-    await this.#onStep?.('renamed');
-    await syncDir(this.#dir);
-    await this.#onStep?.('dir-synced');
-
+  async #compactInto(covered: number, captured: ReturnType<typeof capture>): Promise<void> {
+    const step = async (name: CompactionStep): Promise<void> => {
+      await this.#onStep?.(name);
+    };
+    const { segment: snapshot, bodyOffsets } = await writeSnapshot(
+      this.#dir,
+      covered,
+      captured,
+      () => this.#closed,
+      step,
+    );
     // switch: bodies of the captured deliveries now come from the snapshot
-    const fh = await open(finalPath, 'r');
-    const snapshot: Segment = { n: covered, kind: 'snap', path: finalPath, fh, size };
     const old = this.#segments.filter((s) => s.n <= covered);
     const oldSet = new Set(old);
     captured.forEach((c, i) => {
@@ -702,117 +568,23 @@ class DiskStore implements DiskQueueStore {
     });
     this.#segments = [snapshot, ...this.#segments.filter((s) => s.n > covered)];
     this.#diskBytes = this.#segments.reduce((sum, s) => sum + s.size, 0);
-    for (const s of old) {
-      await s.fh.close(); // waits for reads in flight
-      await unlink(s.path);
-      await this.#onStep?.('deleted');
-    }
-    await syncDir(this.#dir);
-    await this.#onStep?.('done');
+    await retire(this.#dir, old, step);
     this.#logger?.info('queue compacted', {
       dir: this.#dir,
       deliveries: captured.length,
-      bytes: size,
+      bytes: snapshot.size,
     });
   }
 
   // ---- recovery ----
-
-  async #recover(): Promise<void> {
-    const names = await readdir(this.#dir);
-    let snapshot = -1;
-    const found: { kind: 'log' | 'snap'; n: number; name: string }[] = [];
-    for (const name of names) {
-      if (name.endsWith('.tmp')) {
-        await unlink(join(this.#dir, name)); // a compaction that did not finish
-        continue;
-      }
-      const m = FILE.exec(name);
-      if (m === null) continue;
-      const kind = m[1] as 'log' | 'snap';
-      const n = Number(m[2]);
-      found.push({ kind, n, name });
-      if (kind === 'snap' && n > snapshot) snapshot = n;
-    }
-    // files the newest snapshot replaced (a compaction stopped while deleting them)
-    const keep = found.filter((f) => (f.kind === 'snap' ? f.n === snapshot : f.n > snapshot));
-    for (const f of found) {
-      if (!keep.includes(f)) await unlink(join(this.#dir, f.name));
-    }
-    keep.sort((a, b) => a.n - b.n || (a.kind === 'snap' ? -1 : 1));
-
-    let records = 0;
-    let truncated: RecoveryReport['truncated'];
-    for (const [i, f] of keep.entries()) {
-      const path = join(this.#dir, f.name);
-      const fh = await open(path, f.kind === 'log' ? 'r+' : 'r');
-      const segment: Segment = { n: f.n, kind: f.kind, path, fh, size: 0 };
-      this.#segments.push(segment);
-      const size = (await fh.stat()).size;
-      const end = await scanRecords(fh, size, (record) => {
-        records++;
-        this.#replayRecord(segment, record);
-      });
-      if (end.kind === 'clean') {
-        segment.size = size;
-        continue;
-      }
-      // Only the last batch's fsync can have been cut short, so damage in the last log is a torn
-      // write when what follows could all be that batch (a power cut may leave a hole with
-      // intact records after it), or when no intact record follows at all.
-      const last = i === keep.length - 1 && f.kind === 'log';
-      const restBytes = size - end.offset;
-      let torn = last && restBytes <= MAX_BATCH_BYTES;
-      if (last && !torn && restBytes <= MAX_TORN_TAIL_BYTES) {
-        const rest = Buffer.alloc(restBytes);
-        await fh.read(rest, 0, restBytes, end.offset);
-        torn = !intactRecordAfter(rest);
-      }
-      if (torn) {
-        await fh.truncate(end.offset);
-        await fh.datasync();
-        segment.size = end.offset;
-        truncated = { file: path, offset: end.offset, bytes: restBytes };
-        this.#logger?.warn('queue log ended in a torn write; cut it off', {
-          file: path,
-          offset: end.offset,
-          bytes: restBytes,
-        });
-        continue;
-      }
-      throw new DiskQueueError(
-        'ERR_QUEUE_CORRUPT',
-        `queue file ${path} is damaged at byte ${end.offset} (${end.problem}), and it is not a ` +
-          `torn write from a crash. Move ${this.#dir} aside to start with an empty queue (keep ` +
-          `it for inspection), or restore it from a backup.`,
-        { file: path, offset: end.offset },
-      );
-    }
-    const lastSegment = this.#segments[this.#segments.length - 1];
-    if (lastSegment?.kind === 'log') {
-      this.#active = lastSegment;
-    } else {
-      this.#active = await this.#newLog((lastSegment?.n ?? 0) + 1);
-      this.#segments.push(this.#active);
-    }
-    this.#diskBytes = this.#segments.reduce((sum, s) => sum + s.size, 0);
-    this.#seq = this.#index.maxSeq;
-    const stats = this.#index.stats(0).byState;
-    this.#recovery = {
-      segments: this.#segments.length,
-      records,
-      deliveries: stats.pending + stats.retrying + stats.dead,
-      ...(truncated === undefined ? {} : { truncated }),
-    };
-  }
 
   #replayRecord(segment: Segment, record: ReadRecord): void {
     switch (record.type) {
       case RecordType.put: {
         const { meta, bodyStart } = decodePut(record.payload);
         const bodyOffset = record.offset + HEADER_BYTES + bodyStart;
-        const bodyLength = record.payload.length - bodyStart;
-        this.#index.put(this.#entryFrom(meta, segment, bodyOffset, bodyLength, record.length));
+        const length = record.payload.length - bodyStart;
+        this.#index.put(entryOf(meta, { segment, offset: bodyOffset, length }, record.length));
         break;
       }
       case RecordType.settle: {

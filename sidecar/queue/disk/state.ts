@@ -15,6 +15,7 @@ import type {
   Settlement,
 } from '../store.ts';
 import { MinHeap } from './heap.ts';
+import type { PutMeta } from './record.ts';
 
 /** Where a body lies on disk. `segment` is the log's own handle type. */
 export interface BodyLocation<S> {
@@ -83,6 +84,33 @@ export function headerBytes(headers: Readonly<Record<string, string>>): number {
   let n = 0;
   for (const [k, v] of Object.entries(headers)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
   return n;
+}
+
+/** An index entry for a put record's metadata whose body lies at `body`. */
+export function entryOf<S>(meta: PutMeta, body: BodyLocation<S>, recordLength: number): Entry<S> {
+  return {
+    delivery: {
+      deliveryId: meta.id,
+      endpointName: meta.ep,
+      url: meta.url,
+      method: meta.m,
+      headers: meta.h,
+      acceptedAt: meta.at,
+      ordered: meta.o,
+    },
+    seq: meta.s,
+    state: meta.st,
+    nextAttemptAt: meta.n,
+    attempts: meta.a,
+    replays: meta.r,
+    body,
+    cached: undefined,
+    bytes: body.length + headerBytes(meta.h),
+    recordBytes: recordLength,
+    leaseUntil: 0,
+    version: 0,
+    removed: false,
+  };
 }
 
 /** Whether an entry matches a list/replay/purge filter. */
