@@ -1,18 +1,13 @@
-// The embedded queue backend: an append-only log in a directory on the pod's own disk.
-//
-// - Every change is a CRC-framed record (record.ts) appended to the active log segment. One
-//   writer loop takes every record that arrived while the previous fsync ran, writes them with
-//   one write and one fdatasync (group commit), then applies them to the in-memory index and
-//   resolves their callers: `enqueue` resolves only once its delivery is on disk.
-// - Opening replays the newest snapshot and the logs after it into the index (state.ts); a torn
-//   tail of the last log (a crash mid-write) is cut off, damage anywhere else is an error naming
-//   the file and offset.
-// - Compaction writes the live deliveries to a snapshot file (write, fsync, rename, fsync the
-//   directory) while new records go to a fresh log, then deletes what the snapshot replaced. A
-//   crash at any step leaves either the old files or the new snapshot, both complete.
-// - Leases and `defer` live in memory: they die with the process, which makes every leased
-//   delivery due again on restart (at-least-once). One process owns the directory (lock.ts).
-// See docs/adr/0007-disk-queue.md.
+// The embedded queue backend: an append-only log in a directory on the pod's own disk. This file
+// composes the parts and implements the QueueStore contract on them:
+// - record.ts: CRC-framed records (put, settle, replay, purge);
+// - writer.ts: the group-commit loop: `enqueue` resolves only once its record is fdatasync'd;
+// - state.ts: the in-memory index (what is stored, due, leased), changed only by written records;
+// - recover.ts: opening replays snapshot + logs, cuts off a torn tail, reports damage;
+// - compact.ts: live deliveries rewritten to a snapshot, switched in atomically;
+// - lock.ts: one owner per directory.
+// Leases and `defer` live in memory: they die with the process, which makes every leased delivery
+// due again on restart (at-least-once). See docs/adr/0007-disk-queue.md.
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../../../common/log.ts';
 import {
@@ -35,7 +30,6 @@ import {
   decodePut,
   encodeJson,
   encodePut,
-  type EncodedRecord,
   type PurgePayload,
   type PutMeta,
   type ReadRecord,
@@ -43,8 +37,9 @@ import {
   type SettlePayload,
 } from './record.ts';
 import { recoverDirectory, type Truncation } from './recover.ts';
-import { MAX_BATCH_BYTES, createLog, readBody, writeAll, type Segment } from './segment.ts';
+import { createLog, readBody, type Segment } from './segment.ts';
 import { QueueIndex, entryOf, headerBytes, type Entry } from './state.ts';
+import { LogWriter } from './writer.ts';
 
 export type { CompactionStep } from './compact.ts';
 export { DiskQueueError } from './errors.ts';
@@ -101,14 +96,6 @@ export interface DiskQueueStore extends QueueStore {
   readonly recovery: RecoveryReport;
 }
 
-interface PendingWrite {
-  readonly buf: readonly Buffer[];
-  readonly length: number;
-  readonly apply: (offset: number, segment: Segment) => void;
-  readonly resolve: () => void;
-  readonly reject: (err: Error) => void;
-}
-
 function positiveInteger(value: number | undefined, field: string): void {
   if (value !== undefined && (!Number.isSafeInteger(value) || value <= 0)) {
     throw new TypeError(`${field} must be a positive integer, got ${String(value)}`);
@@ -139,7 +126,6 @@ class DiskStore implements DiskQueueStore {
   readonly #dir: string;
   readonly #limits: QueueLimits;
   readonly #maxDiskBytes: number;
-  readonly #groupCommit: boolean;
   readonly #retryAfterMs: number;
   readonly #compactMinBytes: number;
   readonly #compactDeadRatio: number;
@@ -153,11 +139,7 @@ class DiskStore implements DiskQueueStore {
   #seq = 0;
   #recovery!: RecoveryReport;
 
-  // writer
-  readonly #queue: PendingWrite[] = [];
-  #queuedBytes = 0;
-  #flushing: Promise<void> | undefined;
-  #failure: DiskQueueError | undefined;
+  readonly #writer: LogWriter;
   #closed = false;
 
   // bounds: enqueues written but not yet applied count as stored
@@ -177,7 +159,6 @@ class DiskStore implements DiskQueueStore {
     this.#dir = options.dir;
     this.#limits = options.limits;
     this.#maxDiskBytes = options.maxDiskBytes ?? 2 * options.limits.maxBytes + (64 << 20);
-    this.#groupCommit = options.groupCommit ?? true;
     this.#retryAfterMs = options.retryAfterMs ?? 1000;
     this.#compactMinBytes =
       options.compactMinBytes ?? Math.min(64 << 20, Math.floor(this.#maxDiskBytes / 4));
@@ -186,6 +167,15 @@ class DiskStore implements DiskQueueStore {
     this.#onStep = options.onCompactionStep;
     this.#lock = lock;
     this.#index = new QueueIndex<Segment>(options.bodyCacheBytes ?? 16 << 20);
+    this.#writer = new LogWriter({
+      groupCommit: options.groupCommit ?? true,
+      active: () => this.#active,
+      between: async () => {
+        if (this.#compactionWanted()) await this.#startCompaction();
+      },
+      onWritten: (bytes) => (this.#diskBytes += bytes),
+      logger: options.logger,
+    });
   }
 
   /** Replays the directory into a new store. */
@@ -267,9 +257,9 @@ class DiskStore implements DiskQueueStore {
       r: 0,
     };
     const record = encodePut(meta, delivery.body);
-    if (this.#diskBytes + this.#queuedBytes + record.length > this.#maxDiskBytes) {
+    if (this.#diskBytes + this.#writer.queuedBytes + record.length > this.#maxDiskBytes) {
       this.#diskPressure = true;
-      this.#kick();
+      this.#writer.kick();
       throw new QueueFullError('bytes', this.#retryAfterMs);
     }
 
@@ -287,7 +277,7 @@ class DiskStore implements DiskQueueStore {
       this.#reservedBytes -= bytes;
       this.#inflight.delete(id);
     };
-    const written = this.#append(record, (offset, segment) => {
+    const written = this.#writer.append(record, (offset, segment) => {
       release();
       const body = { segment, offset: offset + record.bodyOffset, length: delivery.body.length };
       this.#index.put(entryOf(meta, body, record.length), delivery.body);
@@ -316,7 +306,9 @@ class DiskStore implements DiskQueueStore {
     if (this.#index.get(deliveryId) === undefined) return; // purged while in flight
     const payload: SettlePayload = { id: deliveryId, a: attempt, x: next };
     const record = encodeJson(RecordType.settle, payload);
-    await this.#append(record, () => this.#index.settle(deliveryId, attempt, next, record.length));
+    await this.#writer.append(record, () =>
+      this.#index.settle(deliveryId, attempt, next, record.length),
+    );
   }
 
   defer(deliveryId: string, at: number): Promise<void> {
@@ -348,7 +340,9 @@ class DiskStore implements DiskQueueStore {
       .map((e) => e.delivery.deliveryId);
     if (ids.length === 0) return 0;
     const payload: ReplayPayload = { ids, now };
-    await this.#append(encodeJson(RecordType.replay, payload), () => this.#index.replay(ids, now));
+    await this.#writer.append(encodeJson(RecordType.replay, payload), () =>
+      this.#index.replay(ids, now),
+    );
     return ids.length;
   }
 
@@ -357,7 +351,7 @@ class DiskStore implements DiskQueueStore {
     const ids = this.#index.matching(filter).map((e) => e.delivery.deliveryId);
     if (ids.length === 0) return 0;
     const payload: PurgePayload = { ids };
-    await this.#append(encodeJson(RecordType.purge, payload), () => this.#index.purge(ids));
+    await this.#writer.append(encodeJson(RecordType.purge, payload), () => this.#index.purge(ids));
     return ids.length;
   }
 
@@ -372,14 +366,14 @@ class DiskStore implements DiskQueueStore {
     await new Promise<void>((resolve) => {
       this.#compactionWaiters.push(resolve);
       this.#forceCompaction = true;
-      this.#kick();
+      this.#writer.kick();
     });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    while (this.#flushing !== undefined) await this.#flushing;
+    await this.#writer.idle();
     if (this.#compaction !== undefined) await this.#compaction;
     for (const resolve of this.#compactionWaiters.splice(0)) resolve();
     await Promise.all(this.#segments.map((s) => s.fh.close().catch(() => undefined)));
@@ -418,80 +412,10 @@ class DiskStore implements DiskQueueStore {
     }
   }
 
-  // ---- writing ----
-
-  #append(record: EncodedRecord, apply: PendingWrite['apply']): Promise<void> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ buf: record.buffers, length: record.length, apply, resolve, reject });
-      this.#queuedBytes += record.length;
-      this.#kick();
-    });
-  }
-
-  #kick(): void {
-    if (this.#flushing !== undefined) return;
-    this.#flushing = this.#flush().finally(() => {
-      this.#flushing = undefined;
-      // a record may have arrived between the loop's last check and here
-      if (this.#queue.length > 0 && this.#failure === undefined) this.#kick();
-    });
-  }
-
-  /** The writer loop: one write + one fdatasync per batch, then apply and resolve in order. */
-  async #flush(): Promise<void> {
-    for (;;) {
-      if (this.#compactionWanted()) await this.#startCompaction();
-      if (this.#queue.length === 0 || this.#failure !== undefined) return;
-      let n = 0;
-      let bytes = 0;
-      const cap = this.#groupCommit ? MAX_BATCH_BYTES : 0;
-      do {
-        bytes += this.#queue[n]!.length;
-        n++;
-      } while (n < this.#queue.length && bytes + this.#queue[n]!.length <= cap);
-      const batch = this.#queue.splice(0, n);
-      this.#queuedBytes -= bytes;
-      const segment = this.#active;
-      const start = segment.size;
-      try {
-        const buffers = batch.flatMap((w) => w.buf);
-        await writeAll(segment.fh, Buffer.concat(buffers, bytes), start);
-        await segment.fh.datasync();
-      } catch (err) {
-        await this.#fail(err, segment, start, batch);
-        return;
-      }
-      segment.size = start + bytes;
-      this.#diskBytes += bytes;
-      let offset = start;
-      for (const w of batch) {
-        w.apply(offset, segment);
-        offset += w.length;
-        w.resolve();
-      }
-    }
-  }
-
-  /** A failed write or fsync: the file's state is unknown, so refuse further writes. */
-  async #fail(err: unknown, segment: Segment, start: number, batch: PendingWrite[]): Promise<void> {
-    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-    this.#failure = new DiskQueueError(
-      'ERR_QUEUE_STORAGE',
-      `writing the queue log ${segment.path} failed (${code}); the queue refuses writes until ` +
-        `the sidecar restarts (recovery cuts off the partial write)`,
-      { cause: err, file: segment.path, offset: start },
-    );
-    this.#logger?.error('queue write failed', { file: segment.path, code });
-    await segment.fh.truncate(start).catch(() => undefined);
-    for (const w of [...batch, ...this.#queue.splice(0)]) w.reject(this.#failure);
-    this.#queuedBytes = 0;
-  }
-
   // ---- compaction ----
 
   #compactionWanted(): boolean {
-    if (this.#compaction !== undefined || this.#closed || this.#failure !== undefined) {
+    if (this.#compaction !== undefined || this.#closed || this.#writer.failure !== undefined) {
       return false;
     }
     if (this.#forceCompaction) return true;
@@ -542,7 +466,7 @@ class DiskStore implements DiskQueueStore {
         this.#compaction = undefined;
         for (const resolve of waiters) resolve();
         // a compaction asked for while this one ran
-        if (this.#compactionWaiters.length > 0 || this.#forceCompaction) this.#kick();
+        if (this.#compactionWaiters.length > 0 || this.#forceCompaction) this.#writer.kick();
       });
   }
 
