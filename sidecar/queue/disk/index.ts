@@ -112,8 +112,20 @@ export async function openDiskStore(options: DiskStoreOptions): Promise<DiskQueu
   positiveInteger(options.limits.maxBytes, 'limits.maxBytes');
   positiveInteger(options.maxDiskBytes, 'maxDiskBytes');
   positiveInteger(options.compactMinBytes, 'compactMinBytes');
-  await mkdir(options.dir, { recursive: true, mode: 0o700 });
-  const lock = await acquireOwnerLock(options.dir, options.lock);
+  let lock: OwnerLock;
+  try {
+    await mkdir(options.dir, { recursive: true, mode: 0o700 });
+    lock = await acquireOwnerLock(options.dir, options.lock);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (err instanceof DiskQueueError || code === undefined) throw err;
+    throw new DiskQueueError(
+      'ERR_QUEUE_STORAGE',
+      `cannot use the queue directory ${options.dir} (${code}): mount a writable volume there ` +
+        `(an emptyDir, or a per-pod volume to survive the pod) or set queue.directory`,
+      { cause: err },
+    );
+  }
   try {
     return await DiskStore.recover(options, lock);
   } catch (err) {

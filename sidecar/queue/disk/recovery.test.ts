@@ -354,6 +354,14 @@ describe('bounds on disk', () => {
     await store.close();
   });
 
+  it('names the directory and the fix when it cannot be created', async () => {
+    const file = join(await newDir(), 'not-a-dir');
+    await writeFile(file, '');
+    const err = await opened(join(file, 'queue')).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_QUEUE_STORAGE' });
+    expect((err as Error).message).toMatch(/not-a-dir\/queue \(ENOTDIR\): mount a writable volume/);
+  });
+
   it('refuses an option that is not a positive integer, naming it', async () => {
     const dir = await newDir();
     await expect(openDiskStore({ dir, limits: { ...roomyLimits, maxBytes: 0 } })).rejects.toThrow(
