@@ -86,14 +86,26 @@ export function headerBytes(headers: Readonly<Record<string, string>>): number {
   return n;
 }
 
+// Endpoint names, methods and URLs repeat across deliveries; records read back from disk would
+// otherwise hold a copy each. Capped, so many distinct URLs (dynamic destinations) cannot grow it.
+const interned = new Map<string, string>();
+const MAX_INTERNED = 10_000;
+function intern(value: string): string {
+  const known = interned.get(value);
+  if (known !== undefined) return known;
+  if (interned.size < MAX_INTERNED) interned.set(value, value);
+  return value;
+}
+const NO_ATTEMPTS: readonly AttemptRecord[] = Object.freeze([]);
+
 /** An index entry for a put record's metadata whose body lies at `body`. */
 export function entryOf<S>(meta: PutMeta, body: BodyLocation<S>, recordLength: number): Entry<S> {
   return {
     delivery: {
       deliveryId: meta.id,
-      endpointName: meta.ep,
-      url: meta.url,
-      method: meta.m,
+      endpointName: intern(meta.ep),
+      url: intern(meta.url),
+      method: intern(meta.m),
       headers: meta.h,
       acceptedAt: meta.at,
       ordered: meta.o,
@@ -101,7 +113,7 @@ export function entryOf<S>(meta: PutMeta, body: BodyLocation<S>, recordLength: n
     seq: meta.s,
     state: meta.st,
     nextAttemptAt: meta.n,
-    attempts: meta.a,
+    attempts: meta.a.length === 0 ? NO_ATTEMPTS : meta.a,
     replays: meta.r,
     body,
     cached: undefined,
