@@ -58,6 +58,11 @@ export interface DiskStoreOptions {
   readonly groupCommit?: boolean;
   /** Bodies kept in memory after enqueue so the worker's claim does not read them back (default 16 MiB). */
   readonly bodyCacheBytes?: number;
+  /**
+   * Dead letters kept (default 100,000): past it the ones that died first are purged, with a
+   * warning, so a receiver that stays down cannot grow the index (about 520 B each) without end.
+   */
+  readonly maxDeadLetters?: number;
   /** `retryAfterMs` of a QueueFullError (default 1000). */
   readonly retryAfterMs?: number;
   /** Compaction starts once the log is at least this big (default min(64 MiB, maxDiskBytes / 4))… */
@@ -93,6 +98,8 @@ export interface DiskQueueStore extends QueueStore {
   compact(): Promise<void>;
   /** Bytes of log files on disk. */
   readonly diskBytes: number;
+  /** Dead letters purged because there were more than `maxDeadLetters`, since open. */
+  readonly evictedDeadLetters: number;
   readonly recovery: RecoveryReport;
 }
 
@@ -112,6 +119,7 @@ export async function openDiskStore(options: DiskStoreOptions): Promise<DiskQueu
   positiveInteger(options.limits.maxBytes, 'limits.maxBytes');
   positiveInteger(options.maxDiskBytes, 'maxDiskBytes');
   positiveInteger(options.compactMinBytes, 'compactMinBytes');
+  positiveInteger(options.maxDeadLetters, 'maxDeadLetters');
   let lock: OwnerLock;
   try {
     await mkdir(options.dir, { recursive: true, mode: 0o700 });
@@ -139,6 +147,8 @@ class DiskStore implements DiskQueueStore {
   readonly #limits: QueueLimits;
   readonly #maxDiskBytes: number;
   readonly #retryAfterMs: number;
+  readonly #maxDeadLetters: number;
+  #evictedDeadLetters = 0;
   readonly #compactMinBytes: number;
   readonly #compactDeadRatio: number;
   readonly #logger: Logger | undefined;
@@ -172,6 +182,7 @@ class DiskStore implements DiskQueueStore {
     this.#limits = options.limits;
     this.#maxDiskBytes = options.maxDiskBytes ?? 2 * options.limits.maxBytes + (64 << 20);
     this.#retryAfterMs = options.retryAfterMs ?? 1000;
+    this.#maxDeadLetters = options.maxDeadLetters ?? 100_000;
     this.#compactMinBytes =
       options.compactMinBytes ?? Math.min(64 << 20, Math.floor(this.#maxDiskBytes / 4));
     this.#compactDeadRatio = options.compactDeadRatio ?? 0.5;
@@ -213,6 +224,7 @@ class DiskStore implements DiskQueueStore {
     }
     store.#diskBytes = store.#segments.reduce((sum, s) => sum + s.size, 0);
     store.#seq = store.#index.maxSeq;
+    store.#trimDeadLetters(); // a lowered bound, or a purge the crash kept from the disk
     const counts = store.#index.stats(0).byState;
     store.#recovery = {
       segments: store.#segments.length,
@@ -225,6 +237,10 @@ class DiskStore implements DiskQueueStore {
 
   get diskBytes(): number {
     return this.#diskBytes;
+  }
+
+  get evictedDeadLetters(): number {
+    return this.#evictedDeadLetters;
   }
 
   get recovery(): RecoveryReport {
@@ -318,9 +334,10 @@ class DiskStore implements DiskQueueStore {
     if (this.#index.get(deliveryId) === undefined) return; // purged while in flight
     const payload: SettlePayload = { id: deliveryId, a: attempt, x: next };
     const record = encodeJson(RecordType.settle, payload);
-    await this.#writer.append(record, () =>
-      this.#index.settle(deliveryId, attempt, next, record.length),
-    );
+    await this.#writer.append(record, () => {
+      this.#index.settle(deliveryId, attempt, next, record.length);
+      if (next.kind === 'dead') this.#trimDeadLetters();
+    });
   }
 
   defer(deliveryId: string, at: number): Promise<void> {
@@ -422,6 +439,24 @@ class DiskStore implements DiskQueueStore {
       if (e.body !== loc) return readBody(e.body);
       throw err;
     }
+  }
+
+  /** Keeps at most `maxDeadLetters`: the evicted ones leave memory now, their purge follows. */
+  #trimDeadLetters(): void {
+    const ids = this.#index.evictDeadLetters(this.#maxDeadLetters);
+    if (ids.length === 0) return;
+    this.#evictedDeadLetters += ids.length;
+    this.#logger?.warn('dead letters over the bound; purged the oldest', {
+      dir: this.#dir,
+      evicted: ids.length,
+      maxDeadLetters: this.#maxDeadLetters,
+    });
+    // a purge is idempotent, so it may follow the index (a crash before it is durable only
+    // brings them back until the next trim)
+    const payload: PurgePayload = { ids };
+    this.#writer
+      .append(encodeJson(RecordType.purge, payload), () => undefined)
+      .catch(() => undefined);
   }
 
   // ---- compaction ----

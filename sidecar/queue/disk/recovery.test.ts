@@ -354,6 +354,38 @@ describe('bounds on disk', () => {
     await store.close();
   });
 
+  it('keeps at most maxDeadLetters, dropping the ones that died first, across a reopen', async () => {
+    const dir = await newDir();
+    const store = await opened(dir, { maxDeadLetters: 3 });
+    const make = deliveryMaker();
+    const all = Array.from({ length: 5 }, () => make());
+    for (const d of all) await store.enqueue(d);
+    const claimed = await store.claim(10, T0 + 100, 60_000);
+    expect(claimed).toHaveLength(5);
+    // they die in order 4, 3, 2, 1, 0
+    for (const [i, d] of [...all].reverse().entries()) {
+      await store.settle(
+        d.deliveryId,
+        { at: T0 + 200 + i, error: 'timeout', durationMs: 1 },
+        {
+          kind: 'dead',
+        },
+      );
+    }
+    const survivors = [all[0]!, all[1]!, all[2]!].map((d) => d.deliveryId);
+    expect((await store.list({ state: 'dead' }, 10)).map((d) => d.deliveryId)).toEqual(survivors);
+    expect(store.evictedDeadLetters).toBe(2);
+    await store.close();
+
+    const again = await opened(dir, { maxDeadLetters: 2 });
+    expect((await again.list({}, 10)).map((d) => d.deliveryId)).toHaveLength(2);
+    await again.close();
+    const third = await opened(dir, { maxDeadLetters: 2 });
+    expect(third.evictedDeadLetters).toBe(0);
+    expect(await third.list({}, 10)).toHaveLength(2);
+    await third.close();
+  });
+
   it('names the directory and the fix when it cannot be created', async () => {
     const file = join(await newDir(), 'not-a-dir');
     await writeFile(file, '');

@@ -149,6 +149,9 @@ export class QueueIndex<S> {
   readonly #counts: Record<DeliveryState, number> = { pending: 0, retrying: 0, dead: 0 };
   #bytes = 0;
   #recordBytes = 0;
+  /** Dead letters in the order they died (replayed or purged ones are skipped when met). */
+  #deadOrder: { readonly entry: Entry<S>; readonly diedAt: number }[] = [];
+  #deadHead = 0;
   /** Leases in force (the lease heap also holds ended ones until they surface). */
   #leased = 0;
   #maxSeq = 0;
@@ -219,6 +222,7 @@ export class QueueIndex<S> {
     const q = this.#queue(entry.delivery.endpointName);
     this.#count(q, entry.state, 1);
     if (entry.delivery.ordered && entry.state !== 'dead') this.#fifoInsert(q, entry);
+    if (entry.state === 'dead') this.#died(entry);
     this.#schedule(entry);
     if (body !== undefined) this.#cacheBody(entry, body);
   }
@@ -241,10 +245,35 @@ export class QueueIndex<S> {
     } else {
       this.#setState(q, e, 'dead');
       e.nextAttemptAt = attempt.at + attempt.durationMs;
+      this.#died(e);
       this.#uncache(e);
       if (e.delivery.ordered) this.#fifoRemove(q, e);
       this.#refresh(q);
     }
+  }
+
+  /**
+   * Removes the dead letters that died first until at most `max` remain (memory bound, like a
+   * dead-letter queue's max-length with drop-head); returns their ids for the purge record.
+   */
+  evictDeadLetters(max: number): string[] {
+    const evicted: string[] = [];
+    while (this.#counts.dead > max && this.#deadHead < this.#deadOrder.length) {
+      const { entry, diedAt } = this.#deadOrder[this.#deadHead++]!;
+      // replayed (and maybe dead again later), or purged, since: not this death
+      if (entry.removed || entry.state !== 'dead' || entry.nextAttemptAt !== diedAt) continue;
+      evicted.push(entry.delivery.deliveryId);
+      this.#remove(entry);
+    }
+    if (this.#deadHead > 1024 && this.#deadHead * 2 > this.#deadOrder.length) {
+      this.#deadOrder = this.#deadOrder.slice(this.#deadHead);
+      this.#deadHead = 0;
+    }
+    return evicted;
+  }
+
+  #died(e: Entry<S>): void {
+    this.#deadOrder.push({ entry: e, diedAt: e.nextAttemptAt });
   }
 
   /** Ends a lease without an attempt; the delivery is due at `at` (memory only). */
