@@ -1,28 +1,27 @@
-// One owner per queue directory. Node has no flock(2), so the lock is a file created with O_EXCL
-// holding who owns it, refreshed by a heartbeat. A lock is stale when its owner is provably gone
-// (same host and PID namespace, and that PID is dead or is another process now) or, when we
-// cannot see the owner's processes (another pod or PID namespace), when its heartbeat stopped.
-import { readFileSync, readlinkSync } from 'node:fs';
-import { open, readFile, rename, unlink, utimes, stat } from 'node:fs/promises';
+// One owner per queue directory. Node has no flock(2), so ownership is a file created with O_EXCL
+// (`LOCK`: who owns it, refreshed by a heartbeat) plus a Unix socket the owner listens on before
+// it creates the file (`owner-<token>.sock`, named in it). On the owner's host — a restarted
+// container of the same pod included, whatever its PID namespace — a contender asks that socket:
+// only a live owner answers, so the lock of a SIGKILLed sidecar is taken over at once. An owner on
+// another host (a shared network volume) is judged by its heartbeat instead.
+import { open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { connect, createServer, type Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DiskQueueError } from './errors.ts';
 
 /** The lock file's name inside the queue directory. */
 export const LOCK_FILE = 'LOCK';
-
 interface Owner {
   readonly pid: number;
   readonly host: string;
-  /** The PID namespace (`readlink /proc/self/ns/pid`), '' where there is no /proc. */
-  readonly pidNamespace: string;
-  /** The process's start time in clock ticks since boot (/proc/<pid>/stat field 22), '' without /proc. */
-  readonly startTime: string;
+  /** The socket it listens on in the directory; null when it could not listen (heartbeat only). */
+  readonly socket: string | null;
 }
 
 /** A held lock. */
 export interface OwnerLock {
-  /** Stops the heartbeat and removes the lock file. */
+  /** Stops the heartbeat and the socket and removes the lock file. */
   release(): Promise<void>;
 }
 
@@ -30,41 +29,36 @@ export interface OwnerLock {
 export interface OwnerLockOptions {
   /** How often the owner refreshes the lock (default 5s). */
   readonly heartbeatMs?: number;
-  /** A lock whose heartbeat is older than this is stale when its owner cannot be checked (default 30s). */
+  /** A lock on another host whose heartbeat is older than this is stale (default 30s). */
   readonly staleAfterMs?: number;
 }
 
-function startTimeOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // fields after the command (which may contain spaces) start after the last ')'
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(socketPath);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
-function me(): Owner {
-  let pidNamespace = '';
-  try {
-    pidNamespace = readlinkSync('/proc/self/ns/pid');
-  } catch {
-    // no /proc: liveness falls back to the heartbeat
-  }
-  return {
-    pid: process.pid,
-    host: hostname(),
-    pidNamespace,
-    startTime: startTimeOf(process.pid) ?? '',
-  };
+async function listen(socketPath: string): Promise<Server | undefined> {
+  const server = createServer((socket) => socket.destroy());
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(undefined)); // e.g. a path too long: heartbeat only
+    server.listen(socketPath, () => {
+      server.unref();
+      resolve(server);
+    });
+  });
 }
 
-/** Whether the recorded owner is certainly gone (true), certainly alive (false), or unknown. */
-function ownerGone(owner: Owner, self: Owner): boolean | undefined {
-  if (owner.host !== self.host || owner.pidNamespace === '') return undefined;
-  if (owner.pidNamespace !== self.pidNamespace) return undefined;
-  const now = startTimeOf(owner.pid);
-  return now === undefined || now !== owner.startTime;
+async function stopListening(server: Server | undefined, socketPath: string): Promise<void> {
+  if (server === undefined) return;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await unlink(socketPath).catch(() => undefined);
 }
 
 /** Takes the directory's lock or throws ERR_QUEUE_LOCKED naming the owner and the fix. */
@@ -75,8 +69,19 @@ export async function acquireOwnerLock(
   const heartbeatMs = options.heartbeatMs ?? 5000;
   const staleAfterMs = options.staleAfterMs ?? 30_000;
   const path = join(dir, LOCK_FILE);
-  const self = me();
+  const socketName = `owner-${process.pid}-${Math.random().toString(36).slice(2, 10)}.sock`;
+  const socketPath = join(dir, socketName);
+  const server = await listen(socketPath);
+  const self: Owner = {
+    pid: process.pid,
+    host: hostname(),
+    socket: server === undefined ? null : socketName,
+  };
   const content = JSON.stringify(self);
+  const refuse = async (err: unknown): Promise<never> => {
+    await stopListening(server, socketPath);
+    throw err;
+  };
 
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
@@ -87,9 +92,9 @@ export async function acquireOwnerLock(
       } finally {
         await fh.close();
       }
-      return heldLock(path, content, heartbeatMs);
+      return heldLock(path, content, server, socketPath, heartbeatMs);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return refuse(err);
     }
     let seen: string;
     let ageMs: number;
@@ -105,15 +110,21 @@ export async function acquireOwnerLock(
     } catch {
       owner = undefined; // a crash while writing the lock: nobody owns it
     }
-    const gone = owner === undefined ? true : (ownerGone(owner, self) ?? ageMs > staleAfterMs);
-    if (!gone) {
-      throw new DiskQueueError(
-        'ERR_QUEUE_LOCKED',
-        `queue directory ${dir} is owned by process ${owner!.pid} on ${owner!.host} ` +
-          `(lock file ${path}, refreshed ${Math.round(ageMs / 1000)}s ago): only one process may ` +
-          `own a queue directory. Give each sidecar its own directory (an emptyDir or a per-pod ` +
-          `volume); if that process is gone, its lock goes stale ${staleAfterMs / 1000}s after ` +
-          `its last refresh, or delete ${path}.`,
+    let alive: boolean;
+    if (owner === undefined) alive = false;
+    else if (owner.host === self.host && typeof owner.socket === 'string') {
+      alive = await answers(join(dir, owner.socket));
+    } else alive = ageMs <= staleAfterMs;
+    if (alive) {
+      return refuse(
+        new DiskQueueError(
+          'ERR_QUEUE_LOCKED',
+          `queue directory ${dir} is owned by process ${owner!.pid} on ${owner!.host} ` +
+            `(lock file ${path}, refreshed ${Math.round(ageMs / 1000)}s ago): only one process may ` +
+            `own a queue directory. Give each sidecar its own directory (an emptyDir or a per-pod ` +
+            `volume); if that process is gone, its lock goes stale ${staleAfterMs / 1000}s after ` +
+            `its last refresh, or delete ${path}.`,
+        ),
       );
     }
     // Take over: move the stale lock aside (only one contender's rename succeeds), make sure it
@@ -130,14 +141,25 @@ export async function acquireOwnerLock(
       continue;
     }
     await unlink(aside).catch(() => undefined);
+    if (typeof owner?.socket === 'string') {
+      await unlink(join(dir, owner.socket)).catch(() => undefined); // the dead owner's
+    }
   }
-  throw new DiskQueueError(
-    'ERR_QUEUE_LOCKED',
-    `queue directory ${dir}: could not take the lock ${path}; another process keeps taking it`,
+  return refuse(
+    new DiskQueueError(
+      'ERR_QUEUE_LOCKED',
+      `queue directory ${dir}: could not take the lock ${path}; another process keeps taking it`,
+    ),
   );
 }
 
-function heldLock(path: string, content: string, heartbeatMs: number): OwnerLock {
+function heldLock(
+  path: string,
+  content: string,
+  server: Server | undefined,
+  socketPath: string,
+  heartbeatMs: number,
+): OwnerLock {
   const timer = setInterval(() => {
     const now = new Date();
     utimes(path, now, now).catch(() => undefined);
@@ -148,6 +170,7 @@ function heldLock(path: string, content: string, heartbeatMs: number): OwnerLock
       clearInterval(timer);
       const current = await readFile(path, 'utf8').catch(() => '');
       if (current === content) await unlink(path).catch(() => undefined);
+      await stopListening(server, socketPath);
     },
   };
 }

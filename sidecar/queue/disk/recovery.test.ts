@@ -2,7 +2,16 @@
 // tail is cut off while damage in the middle is reported, compaction loses nothing at any step,
 // the log stays within its bounds, and one process owns a directory.
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import {
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  truncate,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -429,21 +438,23 @@ describe('owner lock', () => {
 
   it.each([
     // another host's lock refreshed just now: it may be alive
-    { ageMs: 0, locked: true },
+    { other: true, ageMs: 0, locked: true },
     // another host's lock no longer refreshed: stale
-    { ageMs: 120_000, locked: false },
-  ])('judges another host by its heartbeat: $ageMs ms old', async ({ ageMs, locked }) => {
+    { other: true, ageMs: 120_000, locked: false },
+    // this host, nobody answers on the socket: a dead owner (a crashed container of this pod,
+    // whatever its PID namespace), taken over at once
+    { other: false, ageMs: 10_000, locked: false },
+    // this host, refreshed just now, yet nobody answers: dead all the same
+    { other: false, ageMs: 0, locked: false },
+  ])('judges a lock nobody answers for: other host $other, $ageMs ms old', async (c) => {
     const dir = await newDir();
     const path = join(dir, 'LOCK');
-    await writeFile(
-      path,
-      JSON.stringify({ pid: 1, host: `not-${hostname()}`, pidNamespace: 'x', startTime: '1' }),
-    );
-    const { utimes } = await import('node:fs/promises');
-    const then = new Date(Date.now() - ageMs);
+    const host = c.other ? `not-${hostname()}` : hostname();
+    await writeFile(path, JSON.stringify({ pid: 999_999, host, socket: 'owner-999999-x.sock' }));
+    const then = new Date(Date.now() - c.ageMs);
     await utimes(path, then, then);
     const result = await opened(dir, { lock: { staleAfterMs: 60_000 } }).catch((e: unknown) => e);
-    if (locked) {
+    if (c.locked) {
       expect(result).toMatchObject({ code: 'ERR_QUEUE_LOCKED' });
     } else {
       await (result as DiskQueueStore).close();
