@@ -108,6 +108,13 @@ if (start !== undefined) {
         redisUrl,
         scope: `${namespace}/${process.env[ENV_QUEUE_NAME] ?? 'default'}`,
         log,
+      }).catch((err: unknown) => {
+        // Async delivery is a preference the sidecar may decline: it delivers synchronously.
+        log.error('durable queue unavailable: async requests are delivered synchronously', {
+          error: (err as Error).message,
+          fix: 'give queue.directory a writable volume of its own, or set HOOKGATE_REDIS_URL',
+        });
+        return undefined;
       });
       if (queueStore !== undefined) {
         queue = new DeliveryQueue({

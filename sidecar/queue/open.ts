@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { Logger } from '../../common/log.ts';
 import type { QueueSettings } from '../config/schema.ts';
+import { openDiskStore } from './disk/index.ts';
 import { queueLimits } from './index.ts';
 import { RedisQueueStore } from './redis.ts';
 import type { QueueStore } from './store.ts';
@@ -26,8 +27,8 @@ export interface OpenQueueOptions {
   readonly log: Logger;
 }
 
-/** Opens the queue's store, or undefined when no backend is available (async mode then off). */
-export async function openQueueStore(options: OpenQueueOptions): Promise<OpenedStore | undefined> {
+/** Opens the queue's store: Redis when a URL is given, else the directory on disk. */
+export async function openQueueStore(options: OpenQueueOptions): Promise<OpenedStore> {
   const { settings, log } = options;
   if (options.redisUrl !== undefined && options.redisUrl !== '') {
     // A connection of its own: auto-pipelining batches the enqueues of concurrent requests into
@@ -52,8 +53,12 @@ export async function openQueueStore(options: OpenQueueOptions): Promise<OpenedS
     });
     return { store, backend: 'redis', release: () => redis.disconnect() };
   }
-  log.warn('no queue backend: async delivery is answered synchronously', {
-    reason: 'set HOOKGATE_REDIS_URL (the on-disk backend is not built into this version)',
+  // The pod's own disk: survives a sidecar restart, not the loss of the volume (an emptyDir dies
+  // with the pod; use a PersistentVolume or Redis for more).
+  const store = await openDiskStore({
+    dir: settings.directory,
+    limits: queueLimits(settings),
+    logger: log,
   });
-  return undefined;
+  return { store, backend: 'disk', release: () => undefined };
 }

@@ -68,6 +68,8 @@ interface Backend {
 }
 
 const backends: Backend[] = [
+  // The embedded default: the append-only queue in the config's queue.directory.
+  { name: 'disk', env: () => Promise.resolve({ env: { HOOKGATE_REDIS_URL: '' } }) },
   {
     name: 'redis',
     env: () =>
