@@ -102,6 +102,10 @@ bench-egress: deps ## Benchmark: direct vs through the sidecar vs through nginx 
 bench-ingress: deps ## Benchmark: verified webhooks/s through the sidecar vs direct to the app
 	node bench/ingress/run.ts
 
+.PHONY: bench-async
+bench-async: deps redis-server ## Benchmark: async accepted/s, delivered/s and 202-to-receipt latency on Redis and on disk, vs sync
+	node bench/async/run.ts
+
 .PHONY: bench-operator
 bench-operator: deps controlplane ## Benchmark: 1,000 then 10,000 endpoints to Ready, operator peak RSS
 	node bench/operator/run.ts
