@@ -181,9 +181,11 @@ if (start !== undefined) {
   onShutdown(log, async () => {
     watcher?.close();
     // Egress first: in-flight deliveries finish (within the drain time) while admin still answers.
-    await Promise.all([egress?.close(drainMs), ingress?.close()]);
-    // Then the queue: no more claims, attempts in flight settle, the rest goes back to the queue.
-    await queue?.close(drainMs);
+    // The queue worker drains alongside (no more claims, attempts in flight settle, the rest goes
+    // back to the queue); egress closes its connection pools only after it.
+    const workerStopped = queue?.stopWorker(drainMs) ?? Promise.resolve();
+    await Promise.all([egress?.close(drainMs, workerStopped), ingress?.close()]);
+    await queue?.close(0);
     queueStore?.release();
     redis?.disconnect();
     await adminServer.close();

@@ -40,8 +40,11 @@ export interface EgressServer {
   readonly port: number;
   /** The runtime of the configuration in force (the queue worker delivers through it). */
   runtime(): EgressRuntime;
-  /** Stops accepting, lets in-flight deliveries finish for up to `drainMs`, then closes. */
-  close(drainMs?: number): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight deliveries finish for up to `drainMs`, then closes; the
+   * connection pools close only once `poolsFree` settles too (the queue worker sends through them).
+   */
+  close(drainMs?: number, poolsFree?: Promise<void>): Promise<void>;
 }
 
 const DELIVERY_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -446,7 +449,7 @@ export async function startEgressServer(
   return {
     port: (server.address() as AddressInfo).port,
     runtime,
-    async close(drainMs = 10_000): Promise<void> {
+    async close(drainMs = 10_000, poolsFree: Promise<void> = Promise.resolve()): Promise<void> {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -458,6 +461,7 @@ export async function startEgressServer(
       }
       server.closeAllConnections();
       await closed;
+      await poolsFree;
       await store.close();
     },
   };

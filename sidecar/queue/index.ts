@@ -136,9 +136,17 @@ export class DeliveryQueue {
       },
     });
 
-  /** Stops the worker (in-flight attempts settle within `drainMs`), then closes the store. */
-  async close(drainMs: number): Promise<void> {
+  /**
+   * Stops the worker: no more claims, deliveries not started go back to the queue, attempts in
+   * flight settle within `drainMs`. The store stays open for the accept path.
+   */
+  async stopWorker(drainMs: number): Promise<void> {
     await this.#worker?.stop(drainMs);
+  }
+
+  /** Stops the worker (if still running), then closes the store. */
+  async close(drainMs: number): Promise<void> {
+    await this.stopWorker(drainMs);
     await this.store.close();
   }
 }

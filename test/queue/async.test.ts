@@ -156,6 +156,22 @@ describe('async egress', () => {
   });
 });
 
+describe('graceful shutdown', () => {
+  it('stops claiming and lets the attempt in flight settle', async () => {
+    const r = await receiver((_n, _req, res) => setTimeout(() => res.end(), 300));
+    const s = await sidecar(config(r.url));
+    const id = (await s.post('/orders', '{}', ASYNC)).headers.get('hookgate-delivery-id')!;
+    await expect.poll(() => r.received.length).toBe(1);
+    await s.queue.stopWorker(5000);
+    // Delivered and settled before the worker stopped: gone from the queue, not leased.
+    expect(await s.queue.store.get(id)).toBeUndefined();
+    // Accepted after the stop: stored, left for the next worker (here: none).
+    const later = (await s.post('/orders', '{}', ASYNC)).headers.get('hookgate-delivery-id')!;
+    expect((await s.queue.store.get(later))?.state).toBe('pending');
+    expect(r.received.length).toBe(1);
+  });
+});
+
 describe('dead letters and the admin API', () => {
   it('dead-letters after the schedule, shows the history, replays with the same webhook-id', async () => {
     let healthy = false;

@@ -72,8 +72,8 @@ export async function startQueueSidecar(
         headers: { 'content-type': 'application/json', ...headers },
       }),
     close: async () => {
-      await egress.close(1000);
-      await queue.close(1000);
+      await egress.close(1000, queue.stopWorker(1000));
+      await queue.close(0);
       await admin.close();
       redis.disconnect();
     },
