@@ -2,8 +2,13 @@
 // attempts on the policy's schedule signed afresh with the same webhook-id, local refusals that do
 // not burn the schedule, per-endpoint ordering under retries, the 503 of a full queue, and dead
 // letters inspected and replayed through the admin API.
+import { networkInterfaces } from 'node:os';
+import { Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { startAdminServer } from '../../common/admin.ts';
+import { systemClock } from '../../sidecar/egress/delivery.ts';
+import { queueAdminHandler } from '../../sidecar/queue/admin.ts';
 import { LOOPBACK_ALLOWED, WHSEC, startReceiver, type Receiver } from '../egress/harness.ts';
 import { sample, startQueueSidecar, type QueueSidecar } from './harness.ts';
 
@@ -250,4 +255,47 @@ describe('dead letters and the admin API', () => {
       sample(await s.registry.metrics(), 'hookgate_queue_depth', 'endpoint="orders",state="dead"'),
     ).toBe(0);
   });
+});
+
+/** This machine's first non-loopback IPv4 address, if it has one. */
+const external = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address;
+
+describe('admin API protection', () => {
+  it.skipIf(external === undefined)(
+    'answers non-loopback callers only with the bearer token, loopback always',
+    async () => {
+      const r = await receiver();
+      const s = await sidecar(config(r.url));
+      const admin = await startAdminServer('0.0.0.0', 0, {
+        registry: new Registry(),
+        readiness: [],
+        handler: (req, res) =>
+          queueAdminHandler(req, res, {
+            store: s.queue.store,
+            clock: systemClock,
+            backend: 'redis',
+            adminToken: 's3cret-token',
+            onReplayed: () => undefined,
+          }),
+      });
+      open.push(admin);
+      const remote = `http://${external}:${admin.port}`;
+      const denied = await fetch(`${remote}/queue/stats`);
+      expect(denied.status).toBe(403);
+      expect(await denied.json()).toMatchObject({ code: 'forbidden' });
+      const wrong = await fetch(`${remote}/queue/stats`, {
+        headers: { authorization: 'Bearer s3cret-tokeX' },
+      });
+      expect(wrong.status).toBe(403);
+      const allowed = await fetch(`${remote}/queue/stats`, {
+        headers: { authorization: 'Bearer s3cret-token' },
+      });
+      expect(allowed.status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${admin.port}/queue/stats`)).status).toBe(200);
+      // Metrics stay open to everyone (Prometheus scrapes the pod IP).
+      expect((await fetch(`${remote}/metrics`)).status).toBe(200);
+    },
+  );
 });
