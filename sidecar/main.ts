@@ -153,6 +153,7 @@ if (start !== undefined) {
         registry,
         log,
         ...(redis !== undefined ? { redis } : {}),
+        buffer: queue?.acceptIngress,
       });
       log.info('ingress listening', { host: ingressListen.host, port: ingress.port });
     }

@@ -9,6 +9,7 @@ import type { QueueSettings } from '../config/schema.ts';
 import type { Clock } from '../egress/delivery.ts';
 import type { EgressRuntime, EndpointRuntime } from '../egress/runtime.ts';
 import { queueAdminHandler } from './admin.ts';
+import { INGRESS_PREFIX, IngressForwarders } from './ingress.ts';
 import { createQueueMetrics, endpointLabel, type QueueMetrics } from './metrics.ts';
 import { QueueFullError, type QueueLimits, type QueueStore } from './store.ts';
 import { QueueWorker } from './worker.ts';
@@ -27,6 +28,17 @@ export type AcceptAsync = (
   endpoint: EndpointRuntime,
   request: AsyncRequest,
 ) => Promise<{ readonly deliveryId: string } | QueueFullError>;
+
+/** A verified ingress webhook to forward to the app in the background. */
+export interface BufferedIngress {
+  readonly deliveryId: string;
+  /** The ingress endpoint's name. */
+  readonly endpointName: string;
+  /** The app's URL on loopback, path and query included. */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+}
 
 /** What the queue needs from the process. */
 export interface DeliveryQueueOptions {
@@ -67,9 +79,11 @@ export class DeliveryQueue {
   readonly metrics: QueueMetrics;
   readonly #o: DeliveryQueueOptions;
   #worker: QueueWorker | undefined;
+  readonly #ingress: IngressForwarders;
 
   constructor(options: DeliveryQueueOptions) {
     this.#o = options;
+    this.#ingress = new IngressForwarders(options.clock);
     this.backend = options.backend;
     this.store = options.store;
     this.metrics = createQueueMetrics(options.registry, options.store, () => options.clock.now());
@@ -103,6 +117,34 @@ export class DeliveryQueue {
     return { deliveryId: request.deliveryId };
   };
 
+  /** Stores a verified ingress webhook for background forwarding to the app (`forward.buffered`). */
+  readonly acceptIngress = async (
+    request: BufferedIngress,
+  ): Promise<{ readonly deliveryId: string } | QueueFullError> => {
+    const endpointName = `${INGRESS_PREFIX}${request.endpointName}`;
+    try {
+      await this.store.enqueue({
+        deliveryId: request.deliveryId,
+        endpointName,
+        url: request.url,
+        method: 'POST',
+        headers: request.headers,
+        body: request.body,
+        acceptedAt: this.#o.clock.now(),
+        ordered: false,
+      });
+    } catch (err) {
+      if (err instanceof QueueFullError) {
+        this.metrics.refused.inc({ endpoint: endpointName, bound: err.bound });
+        return err;
+      }
+      throw err;
+    }
+    this.metrics.accepted.inc({ endpoint: endpointName });
+    this.#worker?.notify();
+    return { deliveryId: request.deliveryId };
+  };
+
   /** Starts the background worker over the egress runtime in force. */
   start(runtime: () => EgressRuntime): void {
     const s = this.#o.settings;
@@ -118,6 +160,7 @@ export class DeliveryQueue {
       metrics: this.metrics,
       log: this.#o.log,
       clock: this.#o.clock,
+      extraEndpoint: (name) => this.#ingress.runtime(name),
       ...(this.#o.random !== undefined ? { random: this.#o.random } : {}),
     });
     this.#worker.start();
@@ -147,6 +190,7 @@ export class DeliveryQueue {
   /** Stops the worker (if still running), then closes the store. */
   async close(drainMs: number): Promise<void> {
     await this.stopWorker(drainMs);
+    await this.#ingress.close();
     await this.store.close();
   }
 }

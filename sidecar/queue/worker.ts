@@ -33,6 +33,8 @@ export interface WorkerOptions {
   readonly log: Logger;
   readonly clock: Clock;
   readonly random?: () => number;
+  /** Endpoints outside the egress config (buffered ingress), asked first. */
+  readonly extraEndpoint?: (endpointName: string) => EndpointRuntime | undefined;
 }
 
 /** Shortest gap between claims while work keeps arriving. */
@@ -230,7 +232,7 @@ export class QueueWorker {
     const { clock, metrics, log } = this.#o;
     const label = endpointLabel(d.endpointName);
     const started = clock.now();
-    const endpoint = endpointOf(this.#o.runtime(), d);
+    const endpoint = this.#o.extraEndpoint?.(d.endpointName) ?? endpointOf(this.#o.runtime(), d);
     const attempt = countedAttempts(d) + 1;
     let step: NextStep;
     if (endpoint === undefined) {
