@@ -103,10 +103,16 @@ if (start !== undefined) {
       }
       const current = watcher;
       const namespace = current.current.config.namespace ?? 'default';
+      const queueName = process.env[ENV_QUEUE_NAME] ?? 'default';
+      if (!/^[A-Za-z0-9_.-]{1,63}$/.test(queueName)) {
+        throw new ConfigError(ENV_QUEUE_NAME, [
+          `"${queueName}" is not a queue name: use 1-63 letters, digits, _ . or - (e.g. the workload's name)`,
+        ]);
+      }
       queueStore = await openQueueStore({
         settings: current.current.config.queue,
         redisUrl,
-        scope: `${namespace}/${process.env[ENV_QUEUE_NAME] ?? 'default'}`,
+        scope: `${namespace}/${queueName}`,
         log,
       }).catch((err: unknown) => {
         // Async delivery is a preference the sidecar may decline: it delivers synchronously.

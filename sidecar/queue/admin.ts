@@ -164,7 +164,12 @@ async function serve(
   url: URL,
   o: QueueAdminOptions,
 ): Promise<void> {
-  const parts = url.pathname.split('/').slice(2).map(decodeURIComponent);
+  let parts: string[];
+  try {
+    parts = url.pathname.split('/').slice(2).map(decodeURIComponent);
+  } catch {
+    throw new BadParam(`${url.pathname} is not a valid path (bad percent-encoding)`);
+  }
   const method = req.method ?? 'GET';
   const params = url.searchParams;
   const notFound = (id: string): void =>
@@ -182,7 +187,12 @@ async function serve(
   if (parts.length === 1 && parts[0] === 'deliveries') {
     const filter = filterOf(params);
     if (method === 'GET') {
-      const limit = Math.min(MAX_LIMIT, Number(params.get('limit') ?? 100) || 100);
+      const asked = Number(params.get('limit') ?? 100);
+      if (!Number.isInteger(asked) || asked < 1)
+        throw new BadParam(
+          `limit="${params.get('limit')}" must be a whole number from 1 to ${MAX_LIMIT}`,
+        );
+      const limit = Math.min(MAX_LIMIT, asked);
       const list = await o.store.list(filter, limit);
       json(res, 200, { deliveries: list.map(summary) });
       return;

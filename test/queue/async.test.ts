@@ -231,6 +231,28 @@ describe('dead letters and the admin API', () => {
     expect(sample(metrics, 'hookgate_queue_dead_lettered_total', 'endpoint="orders"')).toBe(2);
   });
 
+  it.each([
+    // an unknown state names the accepted ones
+    [
+      'GET',
+      '/queue/deliveries?state=bogus',
+      400,
+      'state="bogus" is not one of pending, retrying, dead',
+    ],
+    // a limit below 1 is refused, not passed to the store
+    ['GET', '/queue/deliveries?limit=-5', 400, 'limit="-5" must be a whole number from 1 to 1000'],
+    // times are RFC 3339 or epoch ms
+    ['POST', '/queue/replay?endpoint=orders&from=yesterday', 400, 'from="yesterday" is not a time'],
+    // a range replay names its endpoint
+    ['POST', '/queue/replay', 400, 'name the endpoint'],
+    ['GET', '/queue/nothing-here', 404, 'is not a queue admin route'],
+  ])('%s %s answers %i naming the problem', async (method, path, status, detail) => {
+    const s = await sidecar(config('http://127.0.0.1:9'));
+    const res = await fetch(`${s.admin}${path}`, { method });
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { detail: string }).detail).toContain(detail);
+  });
+
   it('purges dead letters by filter and refuses a purge without one', async () => {
     const r = await receiver((_n, _req, res) => {
       res.statusCode = 400;
