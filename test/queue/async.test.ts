@@ -161,6 +161,32 @@ describe('async egress', () => {
   });
 });
 
+describe('replicas', () => {
+  it('share one queue: what one replica accepted, another delivers', async () => {
+    const r = await receiver();
+    const yaml = config(r.url, '', 'queue: { pollInterval: 20ms }\n');
+    const scope = `test/shared-${Date.now()}`;
+    const a = await startQueueSidecar(yaml, redisUrl, scope);
+    open.push(a);
+    const b = await startQueueSidecar(yaml, redisUrl, scope);
+    open.push(b);
+    // Replica A only accepts (its worker is stopped, as while it drains); B delivers.
+    await a.queue.stopWorker(1000);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++)
+      ids.push((await a.post('/orders', `{"i":${i}}`, ASYNC)).headers.get('hookgate-delivery-id')!);
+    await expect
+      .poll(() => r.received.map((x) => String(x.headers['webhook-id'])).sort())
+      .toEqual([...ids].sort());
+    expect(
+      sample(await b.registry.metrics(), 'hookgate_queue_delivered_total', 'endpoint="orders"'),
+    ).toBe(20);
+    expect(
+      sample(await a.registry.metrics(), 'hookgate_queue_accepted_total', 'endpoint="orders"'),
+    ).toBe(20);
+  });
+});
+
 describe('graceful shutdown', () => {
   it('stops claiming and lets the attempt in flight settle', async () => {
     const r = await receiver((_n, _req, res) => setTimeout(() => res.end(), 300));
