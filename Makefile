@@ -134,6 +134,10 @@ bench-ingress: deps ## Benchmark: verified webhooks/s through the sidecar vs dir
 bench-fanout: deps ## Benchmark: deliveries/s for one event fanned out to 100 endpoints vs direct and named sends
 	node bench/fanout/run.ts
 
+.PHONY: bench-async
+bench-async: deps redis-server ## Benchmark: async accepted/s, delivered/s and 202-to-receipt latency on Redis and on disk, vs sync
+	node bench/async/run.ts
+
 .PHONY: bench-operator
 bench-operator: deps controlplane ## Benchmark: 1,000 then 10,000 endpoints to Ready, operator peak RSS
 	node bench/operator/run.ts

@@ -1,6 +1,6 @@
 // The admin HTTP server both programs run: liveness, readiness with its reason, and Prometheus
 // metrics. Readiness is a list of named checks; the first failing one is reported.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
@@ -14,6 +14,11 @@ export interface AdminOptions {
   readiness: readonly { name: string; check: ReadinessCheck }[];
   /** Extra routes, such as the sidecar's `/config`: path → JSON body producer. */
   routes?: Readonly<Record<string, () => unknown>>;
+  /**
+   * Serves any method before the built-in routes (the sidecar's `/queue/` API); returns true when
+   * it answered the request.
+   */
+  handler?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /** A listening admin server. */
@@ -31,6 +36,7 @@ export async function startAdminServer(
   options: AdminOptions,
 ): Promise<AdminServer> {
   const server = createServer((req, res) => {
+    if (options.handler?.(req, res) === true) return;
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
     const send = (status: number, contentType: string, body: string): void => {
       res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });

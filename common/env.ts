@@ -17,3 +17,7 @@ export const ENV_APP_PORT = `${ENV_PREFIX}APP_PORT`;
 export const ENV_CONFIG = `${ENV_PREFIX}CONFIG`;
 /** How long the sidecar lets in-flight deliveries finish on shutdown (a duration, e.g. 10s). */
 export const ENV_DRAIN_TIMEOUT = `${ENV_PREFIX}DRAIN_TIMEOUT`;
+/** Name of the durable queue the sidecar's replicas share (with the namespace); default `default`. */
+export const ENV_QUEUE_NAME = `${ENV_PREFIX}QUEUE_NAME`;
+/** Bearer token that admits non-loopback callers to the sidecar's `/queue/` admin API. */
+export const ENV_ADMIN_TOKEN = `${ENV_PREFIX}ADMIN_TOKEN`;

@@ -7,7 +7,13 @@ import { Redis } from 'ioredis';
 import { startAdminServer } from '../common/admin.ts';
 import { onShutdown, parseListenAddress, startProgram } from '../common/cli.ts';
 import { parseDuration } from '../common/duration.ts';
-import { ENV_CONFIG, ENV_DRAIN_TIMEOUT, ENV_REDIS_URL } from '../common/env.ts';
+import {
+  ENV_ADMIN_TOKEN,
+  ENV_CONFIG,
+  ENV_DRAIN_TIMEOUT,
+  ENV_QUEUE_NAME,
+  ENV_REDIS_URL,
+} from '../common/env.ts';
 import { createRegistry } from '../common/metrics.ts';
 import type { LoadedConfig } from './config/load.ts';
 import { ConfigWatcher } from './config/watch.ts';
@@ -15,6 +21,9 @@ import { ConfigError } from './errors.ts';
 import { startEgressServer, type EgressServer } from './egress/server.ts';
 import { startIngressServer, type IngressServer } from './ingress/server.ts';
 import { runInterceptionCommand } from './interception/cli.ts';
+import { systemClock } from './egress/delivery.ts';
+import { DeliveryQueue } from './queue/index.ts';
+import { openQueueStore, type OpenedStore } from './queue/open.ts';
 
 const usage = `Usage: hookgate-sidecar [--config FILE] [--help | --version]
        hookgate-sidecar iptables (--dry-run | apply) ...   transparent interception rules
@@ -27,7 +36,10 @@ Options:
   --config FILE           configuration file, hot-reloaded (default $HOOKGATE_CONFIG)
 Environment:
   HOOKGATE_CONFIG         configuration file when --config is not given
-  HOOKGATE_REDIS_URL      Redis for global rate limits and shared de-duplication (optional)
+  HOOKGATE_REDIS_URL      Redis for global rate limits, shared de-duplication and the durable
+                          queue (optional; without it the queue lives on the pod's disk)
+  HOOKGATE_QUEUE_NAME     queue the app's replicas share, with the namespace (default default)
+  HOOKGATE_ADMIN_TOKEN    bearer token admitting non-loopback callers to the admin /queue/ API
   HOOKGATE_ADMIN_ADDR     admin listen address (default 0.0.0.0:15020)
   HOOKGATE_DRAIN_TIMEOUT  how long in-flight deliveries may finish on shutdown (default 10s)
   HOOKGATE_LOG_LEVEL      debug | info | warn | error (default info)
@@ -69,6 +81,8 @@ if (start !== undefined) {
   let egress: EgressServer | undefined;
   let ingress: IngressServer | undefined;
   let redis: Redis | undefined;
+  let queue: DeliveryQueue | undefined;
+  let queueStore: OpenedStore | undefined;
   try {
     if (configPath !== undefined) {
       watcher = await ConfigWatcher.start(configPath, {
@@ -95,14 +109,49 @@ if (start !== undefined) {
         redis.on('error', (err: Error) => log.warn('redis error', { error: err.message }));
       }
       const current = watcher;
+      const namespace = current.current.config.namespace ?? 'default';
+      const queueName = process.env[ENV_QUEUE_NAME] ?? 'default';
+      if (!/^[A-Za-z0-9_.-]{1,63}$/.test(queueName)) {
+        throw new ConfigError(ENV_QUEUE_NAME, [
+          `"${queueName}" is not a queue name: use 1-63 letters, digits, _ . or - (e.g. the workload's name)`,
+        ]);
+      }
+      queueStore = await openQueueStore({
+        settings: current.current.config.queue,
+        redisUrl,
+        scope: `${namespace}/${queueName}`,
+        log,
+      }).catch((err: unknown) => {
+        // Async delivery is a preference the sidecar may decline: it delivers synchronously.
+        log.error('durable queue unavailable: async requests are delivered synchronously', {
+          error: (err as Error).message,
+          fix: 'give queue.directory a writable volume of its own, or set HOOKGATE_REDIS_URL',
+        });
+        return undefined;
+      });
+      if (queueStore !== undefined) {
+        queue = new DeliveryQueue({
+          store: queueStore.store,
+          backend: queueStore.backend,
+          settings: current.current.config.queue,
+          registry,
+          log: log.child({ component: 'queue' }),
+          clock: systemClock,
+          adminToken: process.env[ENV_ADMIN_TOKEN],
+        });
+      }
       const listen = parseListenAddress('listen.egress', current.current.config.listen.egress);
       egress = await startEgressServer(listen.host, listen.port, {
         config: () => current.current,
         registry,
         log,
         redis,
-        scope: current.current.config.namespace ?? 'default',
+        scope: namespace,
+        acceptAsync: queue?.accept,
       });
+      const started = egress;
+      queue?.start(() => started.runtime());
+      if (queue !== undefined) log.info('durable queue started', { backend: queue.backend });
       log.info('egress listening', {
         host: listen.host,
         port: egress.port,
@@ -117,6 +166,7 @@ if (start !== undefined) {
         registry,
         log,
         ...(redis !== undefined ? { redis } : {}),
+        buffer: queue?.acceptIngress,
       });
       log.info('ingress listening', { host: ingressListen.host, port: ingress.port });
     }
@@ -137,6 +187,7 @@ if (start !== undefined) {
       },
     ],
     routes: { '/config': () => describeConfig(watcher?.current) },
+    ...(queue !== undefined ? { handler: queue.admin } : {}),
   });
   log.info('admin server listening', { host: admin.host, port: adminServer.port });
 
@@ -144,7 +195,12 @@ if (start !== undefined) {
   onShutdown(log, async () => {
     watcher?.close();
     // Egress first: in-flight deliveries finish (within the drain time) while admin still answers.
-    await Promise.all([egress?.close(drainMs), ingress?.close()]);
+    // The queue worker drains alongside (no more claims, attempts in flight settle, the rest goes
+    // back to the queue); egress closes its connection pools only after it.
+    const workerStopped = queue?.stopWorker(drainMs) ?? Promise.resolve();
+    await Promise.all([egress?.close(drainMs, workerStopped), ingress?.close()]);
+    await queue?.close(0);
+    queueStore?.release();
     redis?.disconnect();
     await adminServer.close();
   });

@@ -299,6 +299,33 @@ export const IngressEndpoint = z
   })
   .strict();
 
+/**
+ * The durable delivery queue (async mode): its bounds and the background worker. Read at start;
+ * a change takes effect on restart.
+ */
+export const QueueSettings = z
+  .object({
+    /** Embedded backend (no HOOKGATE_REDIS_URL): the folder of the on-disk queue. */
+    directory: z.string().min(1).default('/var/lib/hookgate/queue'),
+    /** Pending + retrying deliveries per endpoint before 503. */
+    maxPerEndpoint: z.number().int().min(1).default(10_000),
+    /** Pending + retrying deliveries in all before 503. */
+    maxTotal: z.number().int().min(1).default(100_000),
+    /** Stored bytes (bodies and headers, dead letters included) before 503. */
+    maxBytes: z.number().int().min(1024).default(268_435_456),
+    /** Background attempts in flight, all endpoints together. */
+    concurrency: z.number().int().min(1).max(4096).default(256),
+    /** Background attempts in flight to one endpoint. */
+    endpointConcurrency: z.number().int().min(1).max(4096).default(32),
+    /** How long a claimed delivery stays leased; past it another replica may attempt it. */
+    lease: duration.default('60s'),
+    /** How often an idle worker looks for due retries and other replicas' work. */
+    pollInterval: duration.default('200ms'),
+  })
+  .strict();
+/** Queue settings, defaults applied. */
+export type QueueSettings = z.infer<typeof QueueSettings>;
+
 const listen = z
   .string()
   .regex(/^(\[[^\]]+\]|[^:]+):\d{1,5}$/, 'write host:port, e.g. 127.0.0.1:15001');
@@ -342,6 +369,7 @@ export const SidecarConfig = z
     ingress: z.array(IngressEndpoint).default([]),
     /** Transparent interception (ADR 0009): what happens to captured traffic. */
     interception: Interception.prefault({}),
+    queue: QueueSettings.prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {

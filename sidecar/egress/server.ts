@@ -13,11 +13,11 @@ import {
   classifyEgressRequest,
   type InterceptedRequest,
 } from '../interception/egress.ts';
+import type { AcceptAsync } from '../queue/index.ts';
 import { problemCode, sendProblem, type Problem } from '../problem.ts';
 import { systemClock, type AttemptResult, type Clock, type Delivery } from './delivery.ts';
 import { inboundHeaders, outboundHeaders } from './headers.ts';
 import { createFanout, EVENTS_PATH } from './fanout/handler.ts';
-import type { AcceptAsync } from './fanout/fanout.ts';
 import { createEgressMetrics, type EgressMetrics } from './metrics.ts';
 import { deliverWithRetries, type DeliveryOutcome } from './retry.ts';
 import {
@@ -37,15 +37,20 @@ export interface EgressServerOptions {
   clock?: Clock;
   /** Prefix of global rate-limit keys (the namespace); default `default`. */
   scope?: string;
-  /** Fan-out's hand-over to the durable queue; absent: async deliveries go synchronously. */
-  acceptAsync?: AcceptAsync;
+  /** The durable queue's accept path (named routes and fan-out); absent: async goes synchronously. */
+  acceptAsync?: AcceptAsync | undefined;
 }
 
 /** A listening egress server. */
 export interface EgressServer {
   readonly port: number;
-  /** Stops accepting, lets in-flight deliveries finish for up to `drainMs`, then closes. */
-  close(drainMs?: number): Promise<void>;
+  /** The runtime of the configuration in force (the queue worker delivers through it). */
+  runtime(): EgressRuntime;
+  /**
+   * Stops accepting, lets in-flight deliveries finish for up to `drainMs`, then closes; the
+   * connection pools close only once `poolsFree` settles too (the queue worker sends through them).
+   */
+  close(drainMs?: number, poolsFree?: Promise<void>): Promise<void>;
 }
 
 const DELIVERY_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -125,6 +130,73 @@ function finalAnswer(
         },
       };
   }
+}
+
+/** Whether the app asked for async delivery (`Prefer: respond-async`) or the policy is async. */
+function wantsAsync(req: IncomingMessage, endpoint: EndpointRuntime): boolean {
+  if (endpoint.policy.delivery.mode === 'async') return true;
+  return preferAsync(req);
+}
+
+function preferAsync(req: IncomingMessage): boolean {
+  const prefer = req.headers['prefer'];
+  if (prefer === undefined) return false;
+  return (Array.isArray(prefer) ? prefer.join(',') : prefer)
+    .split(',')
+    .some((p) => p.split(/[;=]/)[0]!.trim().toLowerCase() === 'respond-async');
+}
+
+/** Queues the delivery durably, then answers 202 (or 503 when the queue is full or down). */
+async function answerAsync(
+  req: IncomingMessage,
+  res: ServerResponse,
+  accept: AcceptAsync,
+  endpoint: EndpointRuntime,
+  delivery: Delivery,
+  metrics: EgressMetrics,
+  label: string,
+): Promise<void> {
+  const applied: Record<string, string> = preferAsync(req)
+    ? { 'preference-applied': 'respond-async' }
+    : {};
+  let accepted: Awaited<ReturnType<AcceptAsync>>;
+  try {
+    accepted = await accept(endpoint, delivery);
+  } catch (err) {
+    metrics.deliveries.inc({ endpoint: label, outcome: 'queue_unavailable' });
+    sendProblem(res, {
+      type: 'queue-unavailable',
+      title: 'Queue unavailable',
+      status: 503,
+      detail: `the delivery could not be stored durably (${(err as Error).message}); it was not accepted, send it again`,
+      endpoint: label,
+      deliveryId: delivery.deliveryId,
+      retryAfterMs: 1000,
+    });
+    return;
+  }
+  if (!('deliveryId' in accepted)) {
+    metrics.deliveries.inc({ endpoint: label, outcome: 'queue_full' });
+    sendProblem(res, {
+      type: 'queue-full',
+      title: 'Queue full',
+      status: 503,
+      detail: `the delivery queue is full (${accepted.bound} bound); send it again later`,
+      endpoint: label,
+      bound: accepted.bound,
+      retryAfterMs: accepted.retryAfterMs,
+    });
+    return;
+  }
+  metrics.deliveries.inc({ endpoint: label, outcome: 'accepted' });
+  const body = JSON.stringify({ deliveryId: accepted.deliveryId, status: 'accepted' });
+  res.writeHead(202, {
+    ...applied,
+    'hookgate-delivery-id': accepted.deliveryId,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
 }
 
 /** Starts the egress server on `host:port`. */
@@ -311,6 +383,10 @@ export async function startEgressServer(
       body,
       deadline: started + endpoint.syncDeadlineMs,
     };
+    if (options.acceptAsync !== undefined && wantsAsync(req, endpoint)) {
+      await answerAsync(req, res, options.acceptAsync, endpoint, delivery, metrics, label);
+      return;
+    }
     const outcome: DeliveryOutcome = await deliverWithRetries(
       delivery,
       endpoint.attempt,
@@ -398,7 +474,8 @@ export async function startEgressServer(
 
   return {
     port: (server.address() as AddressInfo).port,
-    async close(drainMs = 10_000): Promise<void> {
+    runtime,
+    async close(drainMs = 10_000, poolsFree: Promise<void> = Promise.resolve()): Promise<void> {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -410,6 +487,7 @@ export async function startEgressServer(
       }
       server.closeAllConnections();
       await closed;
+      await poolsFree;
       await Promise.all([store.close(), transparent.close()]);
     },
   };

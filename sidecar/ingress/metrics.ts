@@ -7,6 +7,10 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 export type IngressOutcome =
   /** Verified, forwarded, and the app answered 2xx. */
   | 'forwarded'
+  /** Verified and stored in the durable queue for the app (`forward.buffered`), answered 202. */
+  | 'buffered'
+  /** Verified, but the durable queue was full or unavailable (503, the provider retries). */
+  | 'queue_full'
   /** Verified and forwarded; the app answered non-2xx (passed on to the provider). */
   | 'app_error'
   /** Verified; the app could not be reached (502) or broke the connection. */

@@ -44,7 +44,20 @@ export interface IngressServerOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Keys the pod-local de-duplication store holds at most (default 100 000). */
   localDedupCapacity?: number;
+  /** The durable queue's buffered-ingress accept path; `forward.buffered` routes use it when set. */
+  buffer?: BufferIngress | undefined;
 }
+
+/** Stores a verified webhook for background forwarding; `{deliveryId}` once durable. */
+export type BufferIngress = (request: {
+  readonly deliveryId: string;
+  readonly endpointName: string;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+}) => Promise<
+  { readonly deliveryId: string } | { readonly bound: string; readonly retryAfterMs: number }
+>;
 
 /** A listening ingress server. */
 export interface IngressServer {
@@ -239,6 +252,44 @@ class Ingress {
       else await this.#dedup.release(key, token);
     };
     try {
+      const buffer = this.#options.buffer;
+      if (route.buffered && buffer !== undefined) {
+        const stored = await buffer({
+          deliveryId: `msg_${randomUUID().replaceAll('-', '')}`,
+          endpointName: endpoint,
+          url: `http://${this.#appHost}:${appPort}${appPath}`,
+          headers: Object.fromEntries(
+            Object.entries(this.#appHeaders(req, route, verified, eventType)).map(([k, v]) => [
+              k,
+              Array.isArray(v) ? v.join(', ') : v,
+            ]),
+          ),
+          body,
+        }).catch((err: unknown) => ({ bound: (err as Error).message, retryAfterMs: 1000 }));
+        if ('bound' in stored) {
+          await settle(false);
+          this.#count(endpoint, 'queue_full');
+          sendProblem(res, {
+            type: 'queue-full',
+            title: 'Queue full',
+            status: 503,
+            detail: `the webhook was verified but could not be stored for the app (${stored.bound}); send it again later`,
+            retryAfterMs: stored.retryAfterMs,
+          });
+          return;
+        }
+        // Stored durably: the provider is done, the worker forwards it (at least once).
+        await settle(true);
+        this.#count(endpoint, 'buffered');
+        const text = JSON.stringify({ status: 'queued', deliveryId: stored.deliveryId });
+        res.writeHead(202, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+          ...(deliveryId === undefined ? {} : { 'hookgate-delivery-id': deliveryId }),
+        });
+        res.end(text);
+        return;
+      }
       const result = await this.#forward(req, route, verified, body, appPath, appPort, eventType);
       if (result.kind !== 'response') {
         await settle(false);
@@ -286,25 +337,16 @@ class Ingress {
     eventType?: string,
   ): Promise<ForwardResult> {
     if (route.buffered && !this.#bufferingNoticeGiven.has(route.endpointName)) {
+      // Reached only without a durable queue (it could not be opened).
       this.#bufferingNoticeGiven.add(route.endpointName);
       this.#log.warn(
-        'buffered forwarding needs the durable queue, not available yet; forwarding synchronously',
+        'buffered forwarding needs the durable queue, which is unavailable; forwarding synchronously',
         {
           endpoint: route.endpointName,
         },
       );
     }
-    const drop = new Set([...route.credentialHeaders, 'content-length']);
-    const forwardedFor = req.headers['x-forwarded-for'];
-    const peer = req.socket.remoteAddress ?? '';
-    const headers = {
-      ...endToEndHeaders(req.headers, drop),
-      'x-forwarded-for': forwardedFor === undefined ? peer : `${String(forwardedFor)}, ${peer}`,
-      'hookgate-verified': route.scheme,
-      'hookgate-endpoint': route.endpointName,
-      ...(verified.deliveryId === undefined ? {} : { 'hookgate-delivery-id': verified.deliveryId }),
-      ...(eventType === undefined ? {} : { 'hookgate-event-type': eventType }),
-    };
+    const headers = this.#appHeaders(req, route, verified, eventType);
     const started = performance.now();
     const result = await this.#forwarder.forward({
       origin: `http://${this.#appHost}:${appPort}`,
@@ -317,6 +359,26 @@ class Ingress {
       (performance.now() - started) / 1000,
     );
     return result;
+  }
+
+  /** The headers the app gets: the original ones minus hop-by-hop and credentials, plus ours. */
+  #appHeaders(
+    req: IncomingMessage,
+    route: IngressRoute,
+    verified: VerifySuccess,
+    eventType?: string,
+  ): Record<string, string | string[]> {
+    const drop = new Set([...route.credentialHeaders, 'content-length']);
+    const forwardedFor = req.headers['x-forwarded-for'];
+    const peer = req.socket.remoteAddress ?? '';
+    return {
+      ...endToEndHeaders(req.headers, drop),
+      'x-forwarded-for': forwardedFor === undefined ? peer : `${String(forwardedFor)}, ${peer}`,
+      'hookgate-verified': route.scheme,
+      'hookgate-endpoint': route.endpointName,
+      ...(verified.deliveryId === undefined ? {} : { 'hookgate-delivery-id': verified.deliveryId }),
+      ...(eventType === undefined ? {} : { 'hookgate-event-type': eventType }),
+    };
   }
 
   /** The routes of `loaded`, compiled on first use; problems are logged once per config. */

@@ -4,6 +4,8 @@
 // queue's hook) when there is one. Each delivery is bounded by its own endpoint's policy, so a
 // slow or dead receiver holds back nothing but its own entry in the report.
 import type { Delivery } from '../delivery.ts';
+import type { AcceptAsync } from '../../queue/index.ts';
+import { QueueFullError } from '../../queue/store.ts';
 import type { EndpointRuntime } from '../runtime.ts';
 
 /** How one endpoint's delivery of an event ended (or was handed over). */
@@ -30,10 +32,8 @@ export type DispatchSync = (
  * Hands a delivery to the durable queue and resolves once it is stored; the queue delivers it
  * later with the endpoint's async schedule. Rejects when it cannot be stored.
  */
-export type AcceptAsync = (
-  endpoint: EndpointRuntime,
-  delivery: Delivery,
-) => Promise<{ readonly deliveryId: string }>;
+/** The durable queue's accept path (sidecar/queue): a QueueFullError result is backpressure. */
+export type { AcceptAsync };
 
 /** One delivery the fan-out will make. */
 export interface PlannedDelivery {
@@ -57,7 +57,18 @@ async function runOne(planned: PlannedDelivery, dispatchers: Dispatchers): Promi
   if (planned.refusal !== undefined) return planned.refusal;
   if (planned.async && dispatchers.acceptAsync !== undefined) {
     try {
-      const { deliveryId } = await dispatchers.acceptAsync(endpoint, delivery);
+      const accepted = await dispatchers.acceptAsync(endpoint, delivery);
+      if (accepted instanceof QueueFullError) {
+        return {
+          deliveryId: delivery.deliveryId,
+          endpoint: endpoint.name,
+          status: 503,
+          outcome: 'queue_full',
+          mode: 'async',
+          detail: accepted.message,
+        };
+      }
+      const { deliveryId } = accepted;
       return { deliveryId, endpoint: endpoint.name, status: 202, outcome: 'queued', mode: 'async' };
     } catch (err) {
       return {

@@ -1,0 +1,255 @@
+// bench/async: async egress end to end, per backend (Redis with appendfsync always, the on-disk
+// queue), against a baseline measured in the same run: the same 1 KB webhooks sent synchronously
+// through the same sidecar (the receiver's answer awaited). For each backend:
+// - accepted/s: closed loops POSTing with `Prefer: respond-async` for BENCH_SECONDS, counting 202s
+//   (the worker delivers at the same time, as in production);
+// - delivered/s: accepted deliveries over the time from the first 202 to the last receipt;
+// - latency 202 → receipt (p50/p99) at a fixed rate, by webhook-id, one clock for both ends.
+// The receiver runs in its own process. Prints numbers and ratios; asserts nothing.
+// Run: make bench-async   (BENCH_SECONDS=5 BENCH_CONNECTIONS=64 BENCH_RATE=1000)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
+import { freePort } from '../../test/cluster/process.ts';
+import { startRedis, type RedisServer } from '../../test/cluster/redis.ts';
+import { rssMb } from '../lib/load.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
+const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 64);
+const rate = Number(process.env['BENCH_RATE'] ?? 1000);
+const body = Buffer.from(JSON.stringify({ type: 'order.created', data: 'x'.repeat(1000) }));
+const dir = mkdtempSync(join(tmpdir(), 'hookgate-bench-async-'));
+const children: ChildProcess[] = [];
+const now = (): number => performance.timeOrigin + performance.now();
+
+function start(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  children.push(child);
+  return child;
+}
+
+// The receiver: answers 200 and remembers when each webhook-id first arrived (wall clock, ms).
+const RECEIVER = `
+const seen = new Map();
+require('node:http').createServer((q, s) => {
+  if (q.method === 'GET') {
+    const prefix = new URL(q.url, 'http://x').searchParams.get('prefix');
+    const out = [];
+    for (const [id, t] of seen) if (id.startsWith(prefix)) out.push([id, t]);
+    s.end(JSON.stringify(out));
+    return;
+  }
+  q.resume();
+  q.on('end', () => {
+    const id = q.headers['webhook-id'];
+    if (!seen.has(id)) seen.set(id, performance.timeOrigin + performance.now());
+    s.end('{"ok":true}');
+  });
+}).listen(Number(process.argv[1]), '127.0.0.1');
+`;
+
+async function receipts(receiver: string, prefix: string): Promise<Map<string, number>> {
+  const res = await fetch(`${receiver}/?prefix=${encodeURIComponent(prefix)}`);
+  return new Map((await res.json()) as [string, number][]);
+}
+
+async function waitUp(url: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await fetch(url).catch(() => undefined))?.ok === true) return;
+    await sleep(100);
+  }
+  throw new Error(`${url} never answered`);
+}
+
+/** Closed loops for `seconds`; returns 2xx answers/s and the ids sent with their answer times. */
+async function closedLoop(
+  url: string,
+  prefix: string,
+  headers: Record<string, string>,
+): Promise<{ rps: number; accepted: Map<string, number>; errors: number }> {
+  const target = new URL(url);
+  const pool = new Pool(target.origin, { connections, pipelining: 1 });
+  const accepted = new Map<string, number>();
+  let errors = 0;
+  let n = 0;
+  const stopAt = performance.now() + seconds * 1000;
+  const loop = async (): Promise<void> => {
+    while (performance.now() < stopAt) {
+      const id = `${prefix}-${n++}`;
+      const res = await pool.request({
+        path: target.pathname,
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', 'hookgate-delivery-id': id, ...headers },
+      });
+      await res.body.dump();
+      if (res.statusCode < 300) accepted.set(id, now());
+      else errors++;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: connections }, loop));
+  const elapsed = (performance.now() - started) / 1000;
+  await pool.close();
+  return { rps: accepted.size / elapsed, accepted, errors };
+}
+
+/** Open loop at `rate`/s for `seconds`; returns each id's 202 time. */
+async function atRate(url: string, prefix: string): Promise<Map<string, number>> {
+  const target = new URL(url);
+  const pool = new Pool(target.origin, { connections: 64, pipelining: 1 });
+  const accepted = new Map<string, number>();
+  const inFlight: Promise<void>[] = [];
+  const started = performance.now();
+  for (let i = 0; i < rate * seconds; i++) {
+    const wait = started + (i * 1000) / rate - performance.now();
+    if (wait > 1) await sleep(wait);
+    const id = `${prefix}-${i}`;
+    inFlight.push(
+      pool
+        .request({
+          path: target.pathname,
+          method: 'POST',
+          body,
+          headers: {
+            'content-type': 'application/json',
+            'hookgate-delivery-id': id,
+            prefer: 'respond-async',
+          },
+        })
+        .then(async (res) => {
+          await res.body.dump();
+          if (res.statusCode === 202) accepted.set(id, now());
+        })
+        .catch(() => undefined),
+    );
+  }
+  await Promise.all(inFlight);
+  await pool.close();
+  return accepted;
+}
+
+/** Waits until every accepted id was received (or 60 s pass). */
+async function drained(
+  receiver: string,
+  prefix: string,
+  accepted: Map<string, number>,
+): Promise<Map<string, number>> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const got = await receipts(receiver, prefix);
+    if ([...accepted.keys()].every((id) => got.has(id)) || Date.now() > deadline) return got;
+    await sleep(200);
+  }
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+interface Row {
+  accepted: number;
+  delivered: number;
+  p50: number;
+  p99: number;
+  missing: number;
+  refused: number;
+  rss: number;
+}
+
+async function runBackend(
+  name: string,
+  receiver: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ row: Row; syncRps: number }> {
+  const secret = join(dir, 'whsec');
+  writeFileSync(secret, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+  const egressPort = await freePort();
+  const adminPort = await freePort();
+  const config = join(dir, `${name}.yaml`);
+  writeFileSync(
+    config,
+    [
+      `listen: { egress: "127.0.0.1:${egressPort}", ingress: "127.0.0.1:0" }`,
+      'endpoints:',
+      '  - name: bench',
+      `    url: ${receiver}/hook`,
+      `    signing: { secrets: [{ source: { file: ${secret} } }] }`,
+      '    policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }',
+      `queue: { directory: ${join(dir, `${name}-queue`)}, maxPerEndpoint: 1000000, maxTotal: 1000000, maxBytes: 4294967296 }`,
+      '',
+    ].join('\n'),
+  );
+  const sidecar = start([join(root, 'sidecar/main.ts'), '--config', config], {
+    HOOKGATE_ADMIN_ADDR: `127.0.0.1:${adminPort}`,
+    HOOKGATE_LOG_LEVEL: 'warn',
+    HOOKGATE_QUEUE_NAME: `bench-${process.pid}`,
+    ...env,
+  });
+  await waitUp(`http://127.0.0.1:${adminPort}/readyz`);
+  const url = `http://127.0.0.1:${egressPort}/bench`;
+  try {
+    // Baseline, same sidecar, same run: synchronous delivery.
+    const sync = await closedLoop(url, `${name}-sync`, {});
+    const async = await closedLoop(url, `${name}-async`, { prefer: 'respond-async' });
+    const first = Math.min(...async.accepted.values());
+    const got = await drained(receiver, `${name}-async`, async.accepted);
+    const last = Math.max(...[...async.accepted.keys()].map((id) => got.get(id) ?? 0));
+    const missing = [...async.accepted.keys()].filter((id) => !got.has(id)).length;
+    const timed = await atRate(url, `${name}-lat`);
+    const latGot = await drained(receiver, `${name}-lat`, timed);
+    const lat = [...timed]
+      .filter(([id]) => latGot.has(id))
+      .map(([id, t]) => latGot.get(id)! - t)
+      .sort((a, b) => a - b);
+    return {
+      syncRps: sync.rps,
+      row: {
+        accepted: async.rps,
+        delivered: (async.accepted.size - missing) / ((last - first) / 1000),
+        p50: pct(lat, 50),
+        p99: pct(lat, 99),
+        missing,
+        refused: async.errors,
+        rss: await rssMb(sidecar.pid!),
+      },
+    };
+  } finally {
+    sidecar.kill('SIGTERM');
+    await new Promise((r) => sidecar.once('exit', r));
+  }
+}
+
+let redis: RedisServer | undefined;
+try {
+  const receiverPort = await freePort();
+  start(['-e', RECEIVER, String(receiverPort)]);
+  const receiver = `http://127.0.0.1:${receiverPort}`;
+  await waitUp(`${receiver}/?prefix=none`);
+  redis = await startRedis({ dir: join(dir, 'redis'), appendOnly: true });
+  console.log(
+    `bench/async: 1 KB webhooks, Standard Webhooks signed, ${connections} connections, ${seconds}s per run, latency at ${rate}/s, Node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs`,
+  );
+  console.log(
+    'backend  sync req/s  accepted/s  ×sync  delivered/s  p50 ms  p99 ms  missing  refused  RSS MB',
+  );
+  for (const [name, env] of [
+    ['redis', { HOOKGATE_REDIS_URL: redis.url }],
+    ['disk', { HOOKGATE_REDIS_URL: '' }],
+  ] as const) {
+    const { row: r, syncRps } = await runBackend(name, receiver, env);
+    console.log(
+      `${name.padEnd(7)} ${syncRps.toFixed(0).padStart(11)} ${r.accepted.toFixed(0).padStart(11)} ${(r.accepted / syncRps).toFixed(2).padStart(6)} ${r.delivered.toFixed(0).padStart(12)} ${r.p50.toFixed(1).padStart(7)} ${r.p99.toFixed(1).padStart(7)} ${String(r.missing).padStart(8)} ${String(r.refused).padStart(8)} ${r.rss.toFixed(0).padStart(7)}`,
+    );
+  }
+} finally {
+  await redis?.stop();
+  for (const c of children) c.kill('SIGTERM');
+}

@@ -1,0 +1,62 @@
+// Buffered ingress (`forward.buffered: true`): a verified webhook is stored in the durable queue
+// and the provider gets 202 at once; the worker then forwards it to the app on loopback with the
+// default schedule (at once, 5s, 5m, … ~27 h), so an app that is down or restarting loses nothing.
+// The queue entry's endpoint is `ingress:<name>`; its URL is the app's, fixed at accept time.
+import { Agent, type Dispatcher } from 'undici';
+import { parseDuration } from '../../common/duration.ts';
+import { RETRY_ON } from '../../api/v1alpha1/policy.ts';
+import { Policy } from '../config/schema.ts';
+import { createBackoff } from '../egress/backoff.ts';
+import type { Clock } from '../egress/delivery.ts';
+import { sendStage } from '../egress/layers/send.ts';
+import { createRetryClassifier } from '../egress/retry-classifier.ts';
+import type { EndpointRuntime } from '../egress/runtime.ts';
+
+/** Queue endpoint-name prefix of buffered ingress deliveries. */
+export const INGRESS_PREFIX = 'ingress:';
+
+/** The app-forwarding "endpoints" of buffered ingress routes, built once per route name. */
+export class IngressForwarders {
+  readonly #clock: Clock;
+  readonly #agent: Dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
+  readonly #runtimes = new Map<string, EndpointRuntime>();
+  // The built-in defaults: a WebhookPolicy does not apply to the path into the app.
+  readonly #policy = Policy.parse({});
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** The runtime that forwards `ingress:<name>` deliveries, or undefined for other names. */
+  runtime(endpointName: string): EndpointRuntime | undefined {
+    if (!endpointName.startsWith(INGRESS_PREFIX)) return undefined;
+    let rt = this.#runtimes.get(endpointName);
+    if (rt === undefined) {
+      const policy = this.#policy;
+      rt = {
+        name: endpointName,
+        url: undefined,
+        policy,
+        headers: {},
+        reservedHeaders: [],
+        // No SSRF guard and no signing: the app is on loopback and gets the provider's headers.
+        attempt: sendStage(this.#agent, parseDuration(policy.timeout), this.#clock),
+        retry: {
+          maxAttempts: 1,
+          backoff: createBackoff({ initialMs: 1, maxMs: 1, multiplier: 1 }),
+          classifier: createRetryClassifier(RETRY_ON),
+          honorRetryAfter: policy.retry.honorRetryAfter,
+          maxRetryAfterMs: parseDuration(policy.retry.maxRetryAfter),
+        },
+        syncDeadlineMs: 0,
+        admitsHost: () => false,
+      };
+      this.#runtimes.set(endpointName, rt);
+    }
+    return rt;
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}

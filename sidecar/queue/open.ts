@@ -1,0 +1,64 @@
+// Chooses the queue's backend: Redis when HOOKGATE_REDIS_URL is set (shared by the app's
+// replicas), otherwise the append-only queue on the pod's own disk.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import type { Logger } from '../../common/log.ts';
+import type { QueueSettings } from '../config/schema.ts';
+import { openDiskStore } from './disk/index.ts';
+import { queueLimits } from './index.ts';
+import { RedisQueueStore } from './redis.ts';
+import type { QueueStore } from './store.ts';
+
+/** An opened store and what to close with it. */
+export interface OpenedStore {
+  readonly store: QueueStore;
+  readonly backend: 'redis' | 'disk';
+  /** Releases what `openQueueStore` created besides the store (its Redis connection). */
+  readonly release: () => void;
+}
+
+/** What choosing a backend needs. */
+export interface OpenQueueOptions {
+  readonly settings: QueueSettings;
+  readonly redisUrl?: string | undefined;
+  /** `<namespace>/<queue name>`: the replicas of one app share it. */
+  readonly scope: string;
+  readonly log: Logger;
+}
+
+/** Opens the queue's store: Redis when a URL is given, else the directory on disk. */
+export async function openQueueStore(options: OpenQueueOptions): Promise<OpenedStore> {
+  const { settings, log } = options;
+  if (options.redisUrl !== undefined && options.redisUrl !== '') {
+    // A connection of its own: auto-pipelining batches the enqueues of concurrent requests into
+    // one write, and the limiter's fail-fast settings stay the limiter's.
+    const redis = new Redis(options.redisUrl, {
+      enableAutoPipelining: true,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+    });
+    redis.on('error', (err: Error) => log.warn('queue redis error', { error: err.message }));
+    await redis.connect().catch((err: unknown) =>
+      log.warn('queue redis not reachable yet; retrying in the background', {
+        error: (err as Error).message,
+      }),
+    );
+    const store = new RedisQueueStore({
+      redis,
+      scope: options.scope,
+      limits: queueLimits(settings),
+      consumer: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+    });
+    return { store, backend: 'redis', release: () => redis.disconnect() };
+  }
+  // The pod's own disk: survives a sidecar restart, not the loss of the volume (an emptyDir dies
+  // with the pod; use a PersistentVolume or Redis for more).
+  const store = await openDiskStore({
+    dir: settings.directory,
+    limits: queueLimits(settings),
+    logger: log,
+  });
+  return { store, backend: 'disk', release: () => undefined };
+}

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import type { AttemptResult } from '../egress/delivery.ts';
+import { createRetryClassifier } from '../egress/retry-classifier.ts';
+import { countedAttempts, nextStep, type SchedulePolicy } from './schedule.ts';
+
+const policy: SchedulePolicy = {
+  scheduleMs: [0, 5_000, 300_000],
+  classifier: createRetryClassifier(['connect-error', 'timeout', '5xx', '429', '408']),
+  honorRetryAfter: true,
+  maxRetryAfterMs: 60_000,
+  jitter: 0.1,
+};
+const NOW = 1_767_225_600_000;
+const response = (status: number, headers: Record<string, string> = {}): AttemptResult => ({
+  kind: 'response',
+  status,
+  headers,
+  body: Buffer.alloc(0),
+  truncated: false,
+  durationMs: 7,
+});
+
+describe('nextStep', () => {
+  it.each([
+    // 2xx ends the delivery well
+    [response(204), 1, { kind: 'delivered' }],
+    // a 5xx after attempt 1 waits schedule[1] (5s; random 0.5 = no jitter)
+    [response(503), 1, { kind: 'retry', at: NOW + 5_000 }],
+    // a retryable failure on the last entry is dead
+    [response(500), 3, { kind: 'dead' }],
+    // a 400 is final at once (not in retryOn)
+    [response(400), 1, { kind: 'dead' }],
+    // Retry-After longer than the schedule wins, beyond the sync maxRetryAfter (up to the longest entry)
+    [response(429, { 'retry-after': '120' }), 1, { kind: 'retry', at: NOW + 120_000 }],
+    // Retry-After shorter than the schedule does not bring the retry forward
+    [response(503, { 'retry-after': '1' }), 1, { kind: 'retry', at: NOW + 5_000 }],
+    // a transport error is retried
+    [
+      { kind: 'error', error: 'connect-error', message: 'refused', durationMs: 1 } as const,
+      2,
+      { kind: 'retry', at: NOW + 300_000 },
+    ],
+  ] satisfies [AttemptResult, number, object][])(
+    '%# %o after attempt %i',
+    (result, attempt, want) => {
+      expect(nextStep(result, attempt, NOW - 7, NOW, policy, () => 0.5)).toMatchObject(want);
+    },
+  );
+
+  it('spreads a delay by the jitter fraction', () => {
+    expect(nextStep(response(500), 1, NOW, NOW, policy, () => 0)).toMatchObject({
+      at: NOW + 4_500,
+    });
+    expect(nextStep(response(500), 1, NOW, NOW, policy, () => 0.999999)).toMatchObject({
+      at: NOW + 5_500,
+    });
+  });
+
+  it('defers a local refusal by its Retry-After (at least 1s) without an attempt record', () => {
+    const limited: AttemptResult = {
+      kind: 'local',
+      problem: {
+        type: 'rate-limited',
+        title: 'Rate limited',
+        status: 429,
+        detail: 'x',
+        retryAfterMs: 250,
+      },
+    };
+    expect(nextStep(limited, 3, NOW, NOW, policy)).toEqual({
+      kind: 'defer',
+      at: NOW + 1000,
+      reason: 'rate-limited',
+    });
+    const open: AttemptResult = {
+      kind: 'local',
+      problem: {
+        type: 'circuit-open',
+        title: 'Circuit open',
+        status: 503,
+        detail: 'x',
+        retryAfterMs: 30_000,
+      },
+    };
+    expect(nextStep(open, 1, NOW, NOW, policy)).toMatchObject({ kind: 'defer', at: NOW + 30_000 });
+  });
+});
+
+describe('countedAttempts', () => {
+  it('counts attempts that left the sidecar since the last replay', () => {
+    const attempts = [
+      { at: 1, status: 500, durationMs: 1 },
+      { at: 2, error: 'rate-limited', durationMs: 0 },
+      { at: 3, status: 500, durationMs: 1 },
+      { at: 10, status: 500, durationMs: 1 },
+    ];
+    expect(countedAttempts({ attempts })).toBe(3);
+    expect(countedAttempts({ attempts, lastReplayedAt: 5 })).toBe(1);
+  });
+});
