@@ -9,6 +9,23 @@ export interface RedisScriptClient {
   eval(script: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>;
 }
 
+/**
+ * The Buffer-reply variants ioredis adds to every command at run time (untyped there). Its
+ * `callBuffer` is not used: it breaks under auto-pipelining.
+ */
+interface BufferScriptCommands {
+  evalshaBuffer(
+    sha1: string,
+    numkeys: number,
+    ...args: (string | Buffer | number)[]
+  ): Promise<unknown>;
+  evalBuffer(
+    script: string,
+    numkeys: number,
+    ...args: (string | Buffer | number)[]
+  ): Promise<unknown>;
+}
+
 /** A Lua script and its SHA-1. */
 export class RedisScript {
   readonly text: string;
@@ -17,6 +34,31 @@ export class RedisScript {
   constructor(text: string) {
     this.text = text;
     this.sha = createHash('sha1').update(text).digest('hex');
+  }
+
+  /**
+   * Like {@link run}, with arguments that may be Buffers and bulk replies returned as Buffers,
+   * for binary payloads that must not pass through UTF-8.
+   */
+  runBuffer(
+    redis: RedisScriptClient,
+    timeoutMs: number,
+    key: string,
+    ...args: (string | Buffer | number)[]
+  ): Promise<unknown> {
+    const client = redis as RedisScriptClient & Partial<BufferScriptCommands>;
+    const { evalshaBuffer, evalBuffer } = client;
+    if (evalshaBuffer === undefined || evalBuffer === undefined)
+      return Promise.reject(new TypeError('runBuffer needs an ioredis client (evalshaBuffer)'));
+    const attempt = async (): Promise<unknown> => {
+      try {
+        return await evalshaBuffer.call(client, this.sha, 1, key, ...args);
+      } catch (err) {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+        return await evalBuffer.call(client, this.text, 1, key, ...args);
+      }
+    };
+    return withTimeout(attempt(), timeoutMs);
   }
 
   /** Runs the script on one key; rejects when Redis fails or has not answered within `timeoutMs`. */

@@ -5,7 +5,7 @@
 //
 // Keys under the prefix `hookgate:q:{<scope>}:` (scope = `<namespace>/<queue name>`):
 //   d:<id>           hash   the delivery: ep acc ord st nx m (url, method, headers as JSON)
-//                           b (body, base64) rp (replays) rt (last replay) sz (bytes) ls (lease owner)
+//                           b (body, raw bytes) rp (replays) rt (last replay) sz (bytes) ls (lease owner)
 //   a:<id>           list   attempt records as JSON, oldest first
 //   due:<ep>         zset   claimable deliveries of an endpoint, by due time
 //   ready            zset   endpoints with claimable work, by their earliest due time
@@ -300,19 +300,23 @@ export class RedisQueueStore implements QueueStore {
     return script.run(this.#redis, this.#timeoutMs, this.#prefix, ...args);
   }
 
+  /** For scripts that carry bodies: raw bytes in, Buffers out (no base64, no UTF-8 pass). */
+  #runBuffer(script: RedisScript, ...args: (string | Buffer | number)[]): Promise<unknown> {
+    return script.runBuffer(this.#redis, this.#timeoutMs, this.#prefix, ...args);
+  }
+
   async enqueue(d: NewDelivery): Promise<void> {
     const meta = JSON.stringify({ url: d.url, method: d.method, headers: d.headers });
-    const body = d.body.toString('base64');
     const size = Buffer.byteLength(meta) + d.body.length;
     const result = Number(
-      await this.#run(
+      await this.#runBuffer(
         ENQUEUE,
         d.deliveryId,
         d.endpointName,
         d.acceptedAt,
         d.ordered ? '1' : '0',
         meta,
-        body,
+        d.body,
         size,
         this.#limits.maxPerEndpoint,
         this.#limits.maxTotal,
@@ -331,7 +335,7 @@ export class RedisQueueStore implements QueueStore {
     leaseMs: number,
     skipEndpoints?: ReadonlySet<string>,
   ): Promise<QueuedDelivery[]> {
-    const rows = (await this.#run(
+    const rows = (await this.#runBuffer(
       CLAIM,
       now,
       max,
@@ -359,7 +363,7 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async get(deliveryId: string): Promise<QueuedDelivery | undefined> {
-    const row = (await this.#run(GET, deliveryId)) as unknown[] | null;
+    const row = (await this.#runBuffer(GET, deliveryId)) as unknown[] | null;
     return row === null ? undefined : toDelivery(row);
   }
 
@@ -369,7 +373,14 @@ export class RedisQueueStore implements QueueStore {
     const lists = await Promise.all(
       states.map(
         async (state) =>
-          (await this.#run(LIST, state, filter.endpointName ?? '', from, to, limit)) as unknown[][],
+          (await this.#runBuffer(
+            LIST,
+            state,
+            filter.endpointName ?? '',
+            from,
+            to,
+            limit,
+          )) as unknown[][],
       ),
     );
     return lists
@@ -450,34 +461,29 @@ function range(filter: DeliveryFilter): [number, number] {
   return [filter.acceptedFrom ?? 0, filter.acceptedTo ?? NO_END];
 }
 
+/** A Buffer (or string) reply field as text. */
+function text(value: unknown): string {
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
+}
+
 function toDelivery(row: unknown[]): QueuedDelivery {
-  const [id, ep, acc, ord, st, nx, m, b, rp, rt, attempts] = row as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string[],
-  ];
-  const meta = JSON.parse(m) as StoredMeta;
+  const [id, ep, acc, ord, st, nx, m, b, rp, rt, attempts] = row;
+  const meta = JSON.parse(text(m)) as StoredMeta;
+  const replayedAt = text(rt);
   return {
-    deliveryId: id,
-    endpointName: ep,
+    deliveryId: text(id),
+    endpointName: text(ep),
     url: meta.url,
     method: meta.method,
     headers: meta.headers,
-    body: Buffer.from(b, 'base64'),
-    acceptedAt: Number(acc),
-    ordered: ord === '1',
-    state: st as DeliveryState,
-    nextAttemptAt: Number(nx),
-    attempts: attempts.map((a) => JSON.parse(a) as AttemptRecord),
-    replays: Number(rp),
-    ...(rt !== '' ? { lastReplayedAt: Number(rt) } : {}),
+    body: Buffer.isBuffer(b) ? b : Buffer.from(text(b)),
+    acceptedAt: Number(text(acc)),
+    ordered: text(ord) === '1',
+    state: text(st) as DeliveryState,
+    nextAttemptAt: Number(text(nx)),
+    attempts: (attempts as unknown[]).map((a) => JSON.parse(text(a)) as AttemptRecord),
+    replays: Number(text(rp)),
+    ...(replayedAt !== '' ? { lastReplayedAt: Number(replayedAt) } : {}),
   };
 }
