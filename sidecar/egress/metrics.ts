@@ -1,6 +1,7 @@
 // Egress metrics. Dynamic destinations share the endpoint label `dynamic`: thousands of customer
 // URLs must not become thousands of series.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { AttemptResult } from './delivery.ts';
 
 /** The egress proxy's metrics, registered on one registry. */
 export interface EgressMetrics {
@@ -11,6 +12,21 @@ export interface EgressMetrics {
   circuitState: Gauge<'endpoint'>;
   ssrfRefusals: Counter<'range'>;
   inFlight: Gauge;
+}
+
+/** Counts one attempt of `endpoint` by its result (status class or transport error). */
+export function countAttempt(
+  metrics: EgressMetrics,
+  endpoint: string,
+  result: AttemptResult,
+): void {
+  if (result.kind === 'response') {
+    metrics.attempts.inc({ endpoint, result: `${Math.floor(result.status / 100)}xx` });
+  } else if (result.kind === 'error') {
+    metrics.attempts.inc({ endpoint, result: result.error.replaceAll('-', '_') });
+    if (result.error === 'destination-not-allowed')
+      metrics.ssrfRefusals.inc({ range: result.range ?? 'unknown' });
+  }
 }
 
 /** Numeric value of a breaker state on `hookgate_egress_circuit_state`. */

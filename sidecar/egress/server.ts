@@ -18,7 +18,7 @@ import { problemCode, sendProblem, type Problem } from '../problem.ts';
 import { systemClock, type AttemptResult, type Clock, type Delivery } from './delivery.ts';
 import { inboundHeaders, outboundHeaders } from './headers.ts';
 import { createFanout, EVENTS_PATH } from './fanout/handler.ts';
-import { createEgressMetrics, type EgressMetrics } from './metrics.ts';
+import { countAttempt, createEgressMetrics, type EgressMetrics } from './metrics.ts';
 import { deliverWithRetries, type DeliveryOutcome } from './retry.ts';
 import {
   RuntimeStore,
@@ -392,17 +392,7 @@ export async function startEgressServer(
       endpoint.attempt,
       endpoint.retry,
       clock,
-      (result) => {
-        if (result.kind === 'response')
-          metrics.attempts.inc({ endpoint: label, result: `${Math.floor(result.status / 100)}xx` });
-        else if (result.kind === 'error') {
-          metrics.attempts.inc({ endpoint: label, result: result.error.replaceAll('-', '_') });
-          if (result.error === 'destination-not-allowed')
-            metrics.ssrfRefusals.inc({
-              range: result.range ?? 'unknown',
-            });
-        }
-      },
+      (result) => countAttempt(metrics, label, result),
     );
     const answer = finalAnswer(outcome.result, label);
     metrics.deliveries.inc({ endpoint: label, outcome: answer.outcome });

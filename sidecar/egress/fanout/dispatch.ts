@@ -4,7 +4,7 @@
 import type { Logger } from '../../../common/log.ts';
 import { problemCode } from '../../problem.ts';
 import type { AttemptResult, Clock } from '../delivery.ts';
-import type { EgressMetrics } from '../metrics.ts';
+import { countAttempt, type EgressMetrics } from '../metrics.ts';
 import { deliverWithRetries } from '../retry.ts';
 import type { DispatchSync } from './fanout.ts';
 
@@ -48,15 +48,7 @@ export function syncDispatcher(deps: SyncDispatchDeps): DispatchSync {
       endpoint.attempt,
       endpoint.retry,
       clock,
-      (result) => {
-        if (result.kind === 'response')
-          metrics.attempts.inc({ endpoint: label, result: `${Math.floor(result.status / 100)}xx` });
-        else if (result.kind === 'error') {
-          metrics.attempts.inc({ endpoint: label, result: result.error.replaceAll('-', '_') });
-          if (result.error === 'destination-not-allowed')
-            metrics.ssrfRefusals.inc({ range: result.range ?? 'unknown' });
-        }
-      },
+      (result) => countAttempt(metrics, label, result),
     );
     const summary = summarise(outcome.result);
     metrics.deliveries.inc({ endpoint: label, outcome: summary.outcome });
