@@ -145,18 +145,25 @@ export function interceptionSettings(input: InterceptionInputIn): InterceptionSe
   };
 }
 
-/** iptables-restore text for IPv4: nat-table redirects. */
-function iptablesV4(s: InterceptionSettings): string {
-  const lines = ['*nat'];
+/**
+ * iptables-restore text for one family. IPv4 redirects captured ports to the sidecar (nat table);
+ * IPv6 resets them (filter table), since the sidecar listens on IPv4 only and nothing may go
+ * around it. The exclusions come first in both, in the same order.
+ */
+function iptablesRestore(s: InterceptionSettings, fam: 4 | 6): string {
+  const redirect = fam === 4;
+  const target = (port: number): string =>
+    redirect ? `REDIRECT --to-ports ${port}` : 'REJECT --reject-with tcp-reset';
+  const lines = [redirect ? '*nat' : '*filter'];
   if (s.appPorts.length > 0) lines.push(`:${CHAIN_INBOUND} - [0:0]`);
   if (s.egressPorts.length > 0) lines.push(`:${CHAIN_OUTPUT} - [0:0]`);
   if (s.appPorts.length > 0) {
     lines.push(
-      `-A PREROUTING -p tcp -j ${CHAIN_INBOUND}`,
+      `-A ${redirect ? 'PREROUTING' : 'INPUT'} -p tcp -j ${CHAIN_INBOUND}`,
       // The sidecar's own forward to the app arrives on lo: it must reach the app, not the sidecar.
       `-A ${CHAIN_INBOUND} -i lo -j RETURN`,
       ...s.appPorts.map(
-        (p) => `-A ${CHAIN_INBOUND} -p tcp --dport ${p} -j REDIRECT --to-ports ${s.ingressPort}`,
+        (p) => `-A ${CHAIN_INBOUND} -p tcp --dport ${p} -j ${target(s.ingressPort)}`,
       ),
     );
   }
@@ -167,41 +174,10 @@ function iptablesV4(s: InterceptionSettings): string {
       `-A ${CHAIN_OUTPUT} -m owner --uid-owner ${s.proxyUid} -j RETURN`,
       `-A ${CHAIN_OUTPUT} -o lo -j RETURN`,
       ...s.egressExcludeCidrs
-        .filter((c) => family(c) === 4)
+        .filter((c) => family(c) === fam)
         .map((c) => `-A ${CHAIN_OUTPUT} -d ${c} -j RETURN`),
       ...s.egressPorts.map(
-        (p) => `-A ${CHAIN_OUTPUT} -p tcp --dport ${p} -j REDIRECT --to-ports ${s.egressPort}`,
-      ),
-    );
-  }
-  lines.push('COMMIT');
-  return `${lines.join('\n')}\n`;
-}
-
-/** ip6tables-restore text: captured ports are reset on IPv6, so nothing goes around the sidecar. */
-function iptablesV6(s: InterceptionSettings): string {
-  const lines = ['*filter'];
-  if (s.appPorts.length > 0) lines.push(`:${CHAIN_INBOUND} - [0:0]`);
-  if (s.egressPorts.length > 0) lines.push(`:${CHAIN_OUTPUT} - [0:0]`);
-  if (s.appPorts.length > 0) {
-    lines.push(
-      `-A INPUT -p tcp -j ${CHAIN_INBOUND}`,
-      `-A ${CHAIN_INBOUND} -i lo -j RETURN`,
-      ...s.appPorts.map(
-        (p) => `-A ${CHAIN_INBOUND} -p tcp --dport ${p} -j REJECT --reject-with tcp-reset`,
-      ),
-    );
-  }
-  if (s.egressPorts.length > 0) {
-    lines.push(
-      `-A OUTPUT -p tcp -j ${CHAIN_OUTPUT}`,
-      `-A ${CHAIN_OUTPUT} -m owner --uid-owner ${s.proxyUid} -j RETURN`,
-      `-A ${CHAIN_OUTPUT} -o lo -j RETURN`,
-      ...s.egressExcludeCidrs
-        .filter((c) => family(c) === 6)
-        .map((c) => `-A ${CHAIN_OUTPUT} -d ${c} -j RETURN`),
-      ...s.egressPorts.map(
-        (p) => `-A ${CHAIN_OUTPUT} -p tcp --dport ${p} -j REJECT --reject-with tcp-reset`,
+        (p) => `-A ${CHAIN_OUTPUT} -p tcp --dport ${p} -j ${target(s.egressPort)}`,
       ),
     );
   }
@@ -281,14 +257,14 @@ export function interceptionRules(input: InterceptionInputIn): RuleSet {
     {
       family: 'ipv4',
       command: [`iptables${legacy}-restore`, '--noflush'],
-      script: iptablesV4(settings),
+      script: iptablesRestore(settings, 4),
     },
   ];
   if (settings.ipv6 === 'reject') {
     scripts.push({
       family: 'ipv6',
       command: [`ip6tables${legacy}-restore`, '--noflush'],
-      script: iptablesV6(settings),
+      script: iptablesRestore(settings, 6),
     });
   }
   return { settings, scripts };
