@@ -15,10 +15,11 @@ import {
 } from '../interception/egress.ts';
 import type { AcceptAsync } from '../queue/index.ts';
 import { problemCode, sendProblem, type Problem } from '../problem.ts';
-import { systemClock, type AttemptResult, type Clock, type Delivery } from './delivery.ts';
+import { systemClock, type Clock, type Delivery } from './delivery.ts';
 import { inboundHeaders, outboundHeaders } from './headers.ts';
 import { createFanout, EVENTS_PATH } from './fanout/handler.ts';
 import { countAttempt, createEgressMetrics, type EgressMetrics } from './metrics.ts';
+import { finalAnswer } from './outcome.ts';
 import { deliverWithRetries, type DeliveryOutcome } from './retry.ts';
 import {
   RuntimeStore,
@@ -73,63 +74,6 @@ async function readBody(req: IncomingMessage, cap: number): Promise<Buffer | und
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
-}
-
-/** The metrics outcome and, for gateway-side answers, the problem for a final result. */
-function finalAnswer(
-  result: AttemptResult,
-  endpoint: string,
-): { outcome: string; problem?: Problem } {
-  if (result.kind === 'local') {
-    return { outcome: problemCode(result.problem), problem: result.problem };
-  }
-  if (result.kind === 'response') {
-    if (result.status >= 300 && result.status < 400) {
-      const location = result.headers['location'];
-      return {
-        outcome: 'redirect',
-        problem: {
-          type: 'redirect-not-followed',
-          title: 'Receiver redirected',
-          status: 502,
-          detail: `the receiver of ${endpoint} answered ${result.status}${location ? ` to ${String(location)}` : ''}; webhooks are never redirected: point the endpoint at the final URL`,
-        },
-      };
-    }
-    return { outcome: result.status < 300 ? 'delivered' : 'failed' };
-  }
-  switch (result.error) {
-    case 'destination-not-allowed':
-      return {
-        outcome: 'destination_not_allowed',
-        problem: {
-          type: 'destination-not-allowed',
-          title: 'Destination not allowed',
-          status: 403,
-          detail: result.message,
-        },
-      };
-    case 'timeout':
-      return {
-        outcome: 'timeout',
-        problem: {
-          type: 'receiver-timeout',
-          title: 'Receiver timed out',
-          status: 504,
-          detail: `${endpoint}: ${result.message}`,
-        },
-      };
-    default:
-      return {
-        outcome: 'unreachable',
-        problem: {
-          type: 'receiver-unreachable',
-          title: 'Receiver unreachable',
-          status: 502,
-          detail: `${endpoint}: ${result.message}`,
-        },
-      };
-  }
 }
 
 /** Whether the app asked for async delivery (`Prefer: respond-async`) or the policy is async. */

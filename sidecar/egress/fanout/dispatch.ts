@@ -2,32 +2,20 @@
 // retry loop, as the named route uses them, counted on the same egress metrics, and summed up
 // as a DeliveryReport instead of a response to the app.
 import type { Logger } from '../../../common/log.ts';
-import { problemCode } from '../../problem.ts';
 import type { AttemptResult, Clock } from '../delivery.ts';
 import { countAttempt, type EgressMetrics } from '../metrics.ts';
+import { finalAnswer } from '../outcome.ts';
 import { deliverWithRetries } from '../retry.ts';
 import type { DispatchSync } from './fanout.ts';
 
-/** Status, outcome label and reason of a final attempt result. */
-function summarise(result: AttemptResult): { status: number; outcome: string; detail?: string } {
-  switch (result.kind) {
-    case 'local':
-      return {
-        status: result.problem.status,
-        outcome: problemCode(result.problem),
-        detail: result.problem.detail,
-      };
-    case 'response':
-      if (result.status >= 300 && result.status < 400)
-        return { status: 502, outcome: 'redirect', detail: 'webhooks are never redirected' };
-      return { status: result.status, outcome: result.status < 300 ? 'delivered' : 'failed' };
-    case 'error':
-      if (result.error === 'destination-not-allowed')
-        return { status: 403, outcome: 'destination_not_allowed', detail: result.message };
-      if (result.error === 'timeout')
-        return { status: 504, outcome: 'timeout', detail: result.message };
-      return { status: 502, outcome: 'unreachable', detail: result.message };
-  }
+/** Status, outcome label and reason of a final attempt result, as the named route answers it. */
+function summarise(
+  result: AttemptResult,
+  endpoint: string,
+): { status: number; outcome: string; detail?: string } {
+  const { outcome, problem } = finalAnswer(result, endpoint);
+  if (problem !== undefined) return { status: problem.status, outcome, detail: problem.detail };
+  return { status: result.kind === 'response' ? result.status : 502, outcome };
 }
 
 /** What the synchronous dispatcher needs. */
@@ -50,7 +38,7 @@ export function syncDispatcher(deps: SyncDispatchDeps): DispatchSync {
       clock,
       (result) => countAttempt(metrics, label, result),
     );
-    const summary = summarise(outcome.result);
+    const summary = summarise(outcome.result, label);
     metrics.deliveries.inc({ endpoint: label, outcome: summary.outcome });
     metrics.duration.observe({ endpoint: label }, (clock.now() - started) / 1000);
     if (summary.outcome !== 'delivered') {
