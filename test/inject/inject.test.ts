@@ -30,6 +30,7 @@ import {
   deleteWebhookConfiguration,
   startTestInjector,
   type RunningInjector,
+  dryRunInjectedPod,
 } from './support.ts';
 
 interface Pod extends KubeObject {
@@ -223,25 +224,8 @@ describe('sidecar injection through the real API server', () => {
       { timeoutMs: 20_000 },
     );
     // The API server calls the webhook once it trusts the CA the operator put into caBundle.
-    let probe = 0;
-    await waitFor(
-      'the API server to call the injector',
-      async () => {
-        const res = await kubeRequest(
-          adminConfig,
-          'POST',
-          `/api/v1/namespaces/${ns}/pods?dryRun=All`,
-          JSON.stringify({
-            metadata: { name: `probe-${probe++}`, annotations: { 'hookgate.io/inject': 'true' } },
-            spec: { containers: [{ name: 'app', image: 'a' }] },
-          }),
-        );
-        return (res.body['spec'] as Pod['spec'] | undefined)?.initContainers?.length === 1
-          ? true
-          : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 250 },
-    );
+    const probed = await dryRunInjectedPod(adminConfig, ns);
+    expect(probed.initContainers).toHaveLength(1);
   });
 
   afterAll(async () => {

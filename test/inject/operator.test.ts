@@ -20,6 +20,8 @@ import {
   createWebhookConfiguration,
   deleteWebhookConfiguration,
   startTestInjector,
+  dryRunInjectedPod,
+  type InjectedSpec,
 } from './support.ts';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -50,27 +52,7 @@ describe('the injector in hookgate-operator', () => {
     await identity.remove();
   });
 
-  /** Creates a pod by dry run until the webhook answers; resolves with the stored spec. */
-  const injectedPod = async (): Promise<{ initContainers?: { name: string; image: string }[] }> => {
-    let n = 0;
-    return waitFor(
-      'an injected pod',
-      async () => {
-        const res = await kubeRequest(
-          adminConfig,
-          'POST',
-          `/api/v1/namespaces/${ns}/pods?dryRun=All`,
-          JSON.stringify({
-            metadata: { name: `p-${n++}`, annotations: { 'hookgate.io/inject': 'true' } },
-            spec: { containers: [{ name: 'app', image: 'a' }] },
-          }),
-        );
-        const spec = res.body['spec'] as { initContainers?: { name: string; image: string }[] };
-        return spec?.initContainers !== undefined ? spec : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 250 },
-    );
-  };
+  const injectedPod = (): Promise<InjectedSpec> => dryRunInjectedPod(adminConfig, ns);
 
   it('serves injection from the operator process with the contract flags', async () => {
     const port = await freePort();

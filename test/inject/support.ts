@@ -19,6 +19,7 @@ import { loadClusterAccess } from '../../operator/kube/config.ts';
 import { CONFIG_MAP_NAME, GENERATION_ANNOTATION } from '../../operator/names.ts';
 import { serviceHosts, startInjector, type Injector } from '../../operator/webhook/injector.ts';
 import { kubeRequest, type Manifest } from '../cluster/apply.ts';
+import { waitFor } from '../cluster/process.ts';
 import { uniqueName } from '../support/kube.ts';
 import {
   admin,
@@ -202,4 +203,37 @@ export async function startTestInjector(
       await client.close();
     },
   };
+}
+
+/** The parts of an injected pod's spec the tests look at. */
+export interface InjectedSpec {
+  readonly initContainers?: { name: string; image: string }[];
+}
+
+/**
+ * Creates an opted-in pod in `namespace` by dry run until the API server has the webhook inject it
+ * (it calls the webhook once it trusts the CA in caBundle); resolves with the returned spec.
+ */
+export async function dryRunInjectedPod(
+  kubeConfig: KubeConfig,
+  namespace: string,
+): Promise<InjectedSpec> {
+  let n = 0;
+  return waitFor(
+    'an injected pod',
+    async () => {
+      const res = await kubeRequest(
+        kubeConfig,
+        'POST',
+        `/api/v1/namespaces/${namespace}/pods?dryRun=All`,
+        JSON.stringify({
+          metadata: { name: `probe-${n++}`, annotations: { 'hookgate.io/inject': 'true' } },
+          spec: { containers: [{ name: 'app', image: 'a' }] },
+        }),
+      );
+      const spec = res.body['spec'] as InjectedSpec | undefined;
+      return (spec?.initContainers?.length ?? 0) > 0 ? spec : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
 }
