@@ -83,6 +83,9 @@ export function classifyEgressRequest(
   } else {
     const host = req.headers.host;
     if (typeof host !== 'string' || host === '') return undefined;
+    // The explicit mode's every request (Host: 127.0.0.1:15001) leaves here, before any URL parse.
+    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+    if (isLoopback(name)) return undefined;
     authority = host;
   }
   let target: URL;
