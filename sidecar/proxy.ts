@@ -1,0 +1,201 @@
+// hookgate-sidecar: the data plane next to each app container. Loads its configuration file
+// (hot-reloaded), serves egress on 127.0.0.1:15001, ingress on 0.0.0.0:15006, and the admin server
+// (health, readiness, metrics, /config). Without a configuration it serves only the admin port and
+// is not ready.
+import { Redis } from 'ioredis';
+import { startAdminServer } from '../common/admin.ts';
+import { onShutdown, parseListenAddress, startProgram } from '../common/cli.ts';
+import { parseDuration } from '../common/duration.ts';
+import {
+  ENV_ADMIN_TOKEN,
+  ENV_CONFIG,
+  ENV_DRAIN_TIMEOUT,
+  ENV_QUEUE_NAME,
+  ENV_REDIS_URL,
+} from '../common/env.ts';
+import { createRegistry } from '../common/metrics.ts';
+import type { LoadedConfig } from './config/load.ts';
+import { ConfigWatcher } from './config/watch.ts';
+import { ConfigError } from './errors.ts';
+import { startEgressServer, type EgressServer } from './egress/server.ts';
+import { startIngressServer, type IngressServer } from './ingress/server.ts';
+import { systemClock } from './egress/delivery.ts';
+import { DeliveryQueue } from './queue/index.ts';
+import { openQueueStore, type OpenedStore } from './queue/open.ts';
+
+const usage = `Usage: hookgate-sidecar [--config FILE] [--help | --version]
+       hookgate-sidecar iptables (--dry-run | apply) ...   transparent interception rules
+
+Runs next to an application container.
+  egress   127.0.0.1:15001  the app sends webhooks here (POST /<endpoint-name>[/path])
+  ingress  0.0.0.0:15006    providers' webhooks arrive here, are verified, then reach the app
+  admin    0.0.0.0:15020    /healthz, /readyz, /metrics, /config
+Options:
+  --config FILE           configuration file, hot-reloaded (default $HOOKGATE_CONFIG)
+Environment:
+  HOOKGATE_CONFIG         configuration file when --config is not given
+  HOOKGATE_REDIS_URL      Redis for global rate limits, shared de-duplication and the durable
+                          queue (optional; without it the queue lives on the pod's disk)
+  HOOKGATE_QUEUE_NAME     queue the app's replicas share, with the namespace (default default)
+  HOOKGATE_ADMIN_TOKEN    bearer token admitting non-loopback callers to the admin /queue/ API
+  HOOKGATE_ADMIN_ADDR     admin listen address (default 0.0.0.0:15020)
+  HOOKGATE_DRAIN_TIMEOUT  how long in-flight deliveries may finish on shutdown (default 10s)
+  HOOKGATE_LOG_LEVEL      debug | info | warn | error (default info)
+`;
+
+/** Public facts about a configuration for /config: names and shapes, never secrets. */
+function describeConfig(loaded: LoadedConfig | undefined): unknown {
+  if (loaded === undefined) return { loaded: false };
+  const { config } = loaded;
+  return {
+    loaded: true,
+    generation: config.generation,
+    namespace: config.namespace ?? null,
+    endpoints: config.endpoints.map((e) => {
+      const url = new URL(e.url);
+      return {
+        name: e.name,
+        url: `${url.origin}${url.pathname}`,
+        signing: e.signing.scheme,
+        policy: e.policy.name ?? null,
+      };
+    }),
+    dynamicRoutes: config.dynamic.length,
+    ingress: config.ingress.map((i) => ({ name: i.name, path: i.path, verify: i.verify.scheme })),
+    interception: config.interception,
+  };
+}
+
+const start = startProgram('sidecar', usage, '0.0.0.0:15020', process.argv.slice(2), ['config']);
+if (start !== undefined) {
+  const { log, admin, flags } = start;
+  const configPath = flags['config'] ?? process.env[ENV_CONFIG];
+  const registry = createRegistry('sidecar');
+  let watcher: ConfigWatcher | undefined;
+  let egress: EgressServer | undefined;
+  let ingress: IngressServer | undefined;
+  let redis: Redis | undefined;
+  let queue: DeliveryQueue | undefined;
+  let queueStore: OpenedStore | undefined;
+  try {
+    if (configPath !== undefined) {
+      watcher = await ConfigWatcher.start(configPath, {
+        onChange: (next, previous) => {
+          log.info('configuration reloaded', {
+            generation: next.config.generation,
+            previousGeneration: previous.config.generation,
+          });
+          if (next.config.listen.egress !== previous.config.listen.egress) {
+            log.warn('listen addresses change on restart only', {
+              egress: next.config.listen.egress,
+            });
+          }
+        },
+        onRejected: (problems) =>
+          log.error('new configuration refused, keeping the last good one', {
+            problems: problems.join('; '),
+          }),
+      });
+      const redisUrl = process.env[ENV_REDIS_URL];
+      if (redisUrl !== undefined && redisUrl !== '') {
+        // Commands fail fast while Redis is away, so limiters fall back instead of queueing.
+        redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+        redis.on('error', (err: Error) => log.warn('redis error', { error: err.message }));
+      }
+      const current = watcher;
+      const namespace = current.current.config.namespace ?? 'default';
+      const queueName = process.env[ENV_QUEUE_NAME] ?? 'default';
+      if (!/^[A-Za-z0-9_.-]{1,63}$/.test(queueName)) {
+        throw new ConfigError(ENV_QUEUE_NAME, [
+          `"${queueName}" is not a queue name: use 1-63 letters, digits, _ . or - (e.g. the workload's name)`,
+        ]);
+      }
+      queueStore = await openQueueStore({
+        settings: current.current.config.queue,
+        redisUrl,
+        scope: `${namespace}/${queueName}`,
+        log,
+      }).catch((err: unknown) => {
+        // Async delivery is a preference the sidecar may decline: it delivers synchronously.
+        log.error('durable queue unavailable: async requests are delivered synchronously', {
+          error: (err as Error).message,
+          fix: 'give queue.directory a writable volume of its own, or set HOOKGATE_REDIS_URL',
+        });
+        return undefined;
+      });
+      if (queueStore !== undefined) {
+        queue = new DeliveryQueue({
+          store: queueStore.store,
+          backend: queueStore.backend,
+          settings: current.current.config.queue,
+          registry,
+          log: log.child({ component: 'queue' }),
+          clock: systemClock,
+          adminToken: process.env[ENV_ADMIN_TOKEN],
+        });
+      }
+      const listen = parseListenAddress('listen.egress', current.current.config.listen.egress);
+      egress = await startEgressServer(listen.host, listen.port, {
+        config: () => current.current,
+        registry,
+        log,
+        redis,
+        scope: namespace,
+        acceptAsync: queue?.accept,
+      });
+      const started = egress;
+      queue?.start(() => started.runtime());
+      if (queue !== undefined) log.info('durable queue started', { backend: queue.backend });
+      log.info('egress listening', {
+        host: listen.host,
+        port: egress.port,
+        generation: current.current.config.generation,
+      });
+      const ingressListen = parseListenAddress(
+        'listen.ingress',
+        current.current.config.listen.ingress,
+      );
+      ingress = await startIngressServer(ingressListen.host, ingressListen.port, {
+        config: () => current.current,
+        registry,
+        log,
+        ...(redis !== undefined ? { redis } : {}),
+        buffer: queue?.acceptIngress,
+      });
+      log.info('ingress listening', { host: ingressListen.host, port: ingress.port });
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`hookgate-sidecar: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+
+  const adminServer = await startAdminServer(admin.host, admin.port, {
+    registry,
+    readiness: [
+      {
+        name: 'config',
+        check: () => Promise.resolve(watcher === undefined ? 'no configuration loaded' : undefined),
+      },
+    ],
+    routes: { '/config': () => describeConfig(watcher?.current) },
+    ...(queue !== undefined ? { handler: queue.admin } : {}),
+  });
+  log.info('admin server listening', { host: admin.host, port: adminServer.port });
+
+  const drainMs = parseDuration(process.env[ENV_DRAIN_TIMEOUT] ?? '10s');
+  onShutdown(log, async () => {
+    watcher?.close();
+    // Egress first: in-flight deliveries finish (within the drain time) while admin still answers.
+    // The queue worker drains alongside (no more claims, attempts in flight settle, the rest goes
+    // back to the queue); egress closes its connection pools only after it.
+    const workerStopped = queue?.stopWorker(drainMs) ?? Promise.resolve();
+    await Promise.all([egress?.close(drainMs, workerStopped), ingress?.close()]);
+    await queue?.close(0);
+    queueStore?.release();
+    redis?.disconnect();
+    await adminServer.close();
+  });
+}
