@@ -4,7 +4,8 @@
 // alone keeps its breaker state and warm connections; in-flight deliveries finish on the objects
 // they started with.
 import type { Redis } from 'ioredis';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent } from '../http-client.ts';
 import type { Logger } from '../../common/log.ts';
 import { parseDuration } from '../../common/duration.ts';
 import type { LoadedConfig } from '../config/load.ts';

@@ -9,7 +9,7 @@
 // literals itself; the pipeline should use it rather than `connect: { lookup }` alone.
 import { promises as dns, type LookupAddress } from 'node:dns';
 import type { LookupFunction } from 'node:net';
-import { buildConnector } from 'undici';
+import { buildConnector, type Connector, type ConnectorOptions } from '../http-client.ts';
 import { classifyAddress, embeddedIpv4, type RangeRefusal } from './address-ranges.ts';
 import {
   cidrContains,
@@ -205,8 +205,8 @@ function trimDot(name: string): string {
  */
 export function createGuardedConnector(
   guard: SsrfGuard,
-  options: buildConnector.BuildOptions = {},
-): buildConnector.connector {
+  options: ConnectorOptions = {},
+): Connector {
   const connect = buildConnector({ ...options, lookup: guard.lookup });
   return (opts, callback) => {
     const host = normaliseHost(opts.hostname);

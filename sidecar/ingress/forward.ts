@@ -3,7 +3,8 @@
 // starting and never saw the request, so a retry cannot deliver twice. Anything after the
 // connection opened (a reset, a timeout) is reported, not retried; the provider retries instead.
 import { setTimeout as delay } from 'node:timers/promises';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent } from '../http-client.ts';
 
 /** One request to the app. */
 export interface AppRequest {

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
-import { Agent } from 'undici';
+import { Agent } from '../http-client.ts';
 import type { Logger } from '../../common/log.ts';
 import { endToEndHeaders } from '../headers.ts';
 import type { LoadedConfig } from '../config/load.ts';

@@ -2,7 +2,8 @@
 // and the provider gets 202 at once; the worker then forwards it to the app on loopback with the
 // default schedule (at once, 5s, 5m, … ~27 h), so an app that is down or restarting loses nothing.
 // The queue entry's endpoint is `ingress:<name>`; its URL is the app's, fixed at accept time.
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent } from '../http-client.ts';
 import { parseDuration } from '../../common/duration.ts';
 import { RETRY_ON } from '../../api/v1alpha1/policy.ts';
 import { Policy } from '../config/schema.ts';

@@ -2,12 +2,9 @@
 // replicas), otherwise the append-only queue on the pod's own disk.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
 import type { Logger } from '../../common/log.ts';
 import type { QueueSettings } from '../config/schema.ts';
-import { openDiskStore } from './disk/index.ts';
 import { queueLimits } from './index.ts';
-import { RedisQueueStore } from './redis.ts';
 import type { QueueStore } from './store.ts';
 
 /** An opened store and what to close with it. */
@@ -32,7 +29,12 @@ export async function openQueueStore(options: OpenQueueOptions): Promise<OpenedS
   const { settings, log } = options;
   if (options.redisUrl !== undefined && options.redisUrl !== '') {
     // A connection of its own: auto-pipelining batches the enqueues of concurrent requests into
-    // one write, and the limiter's fail-fast settings stay the limiter's.
+    // one write, and the limiter's fail-fast settings stay the limiter's. Each backend is loaded
+    // only when chosen: a sidecar without Redis never loads ioredis (ADR 0016, start-up cost).
+    const [{ Redis }, { RedisQueueStore }] = await Promise.all([
+      import('ioredis'),
+      import('./redis.ts'),
+    ]);
     const redis = new Redis(options.redisUrl, {
       enableAutoPipelining: true,
       maxRetriesPerRequest: 1,
@@ -55,6 +57,7 @@ export async function openQueueStore(options: OpenQueueOptions): Promise<OpenedS
   }
   // The pod's own disk: survives a sidecar restart, not the loss of the volume (an emptyDir dies
   // with the pod; use a PersistentVolume or Redis for more).
+  const { openDiskStore } = await import('./disk/index.ts');
   const store = await openDiskStore({
     dir: settings.directory,
     limits: queueLimits(settings),

@@ -2,7 +2,7 @@
 // is SSRF-guarded. Redirects are not followed (undici never does unless asked). The response body
 // is read with a cap, since the app gets it back whole.
 import type { Dispatcher } from 'undici';
-import { errors } from 'undici';
+import { errors } from '../../http-client.ts';
 import type { Attempt, AttemptResult, Clock } from '../delivery.ts';
 import type { TransportErrorKind } from '../retry-classifier.ts';
 import { DestinationNotAllowedError } from '../ssrf.ts';
