@@ -21,3 +21,5 @@ export const ENV_DRAIN_TIMEOUT = `${ENV_PREFIX}DRAIN_TIMEOUT`;
 export const ENV_QUEUE_NAME = `${ENV_PREFIX}QUEUE_NAME`;
 /** Bearer token that admits non-loopback callers to the sidecar's `/queue/` admin API. */
 export const ENV_ADMIN_TOKEN = `${ENV_PREFIX}ADMIN_TOKEN`;
+/** The sidecar container's memory limit (bytes, or a quantity like 256Mi); else read from the cgroup. */
+export const ENV_MEMORY_LIMIT = `${ENV_PREFIX}MEMORY_LIMIT`;

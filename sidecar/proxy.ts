@@ -2,7 +2,7 @@
 // (hot-reloaded), serves egress on 127.0.0.1:15001, ingress on 0.0.0.0:15006, and the admin server
 // (health, readiness, metrics, /config). Without a configuration it serves only the admin port and
 // is not ready.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { startAdminServer } from '../common/admin.ts';
 import { onShutdown, parseListenAddress, startProgram } from '../common/cli.ts';
 import { parseDuration } from '../common/duration.ts';
@@ -17,6 +17,7 @@ import { createRegistry } from '../common/metrics.ts';
 import type { LoadedConfig } from './config/load.ts';
 import { ConfigWatcher } from './config/watch.ts';
 import { ConfigError } from './errors.ts';
+import { startOverloadGuard, type OverloadGuard } from './budget/overload.ts';
 import { startEgressServer, type EgressServer } from './egress/server.ts';
 import { startIngressServer, type IngressServer } from './ingress/server.ts';
 import { systemClock } from './egress/delivery.ts';
@@ -77,7 +78,9 @@ if (start !== undefined) {
   let redis: Redis | undefined;
   let queue: DeliveryQueue | undefined;
   let queueStore: OpenedStore | undefined;
+  let overload: OverloadGuard | undefined;
   try {
+    overload = startOverloadGuard(registry, log);
     if (configPath !== undefined) {
       watcher = await ConfigWatcher.start(configPath, {
         onChange: (next, previous) => {
@@ -99,6 +102,7 @@ if (start !== undefined) {
       const redisUrl = process.env[ENV_REDIS_URL];
       if (redisUrl !== undefined && redisUrl !== '') {
         // Commands fail fast while Redis is away, so limiters fall back instead of queueing.
+        const { Redis } = await import('ioredis');
         redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
         redis.on('error', (err: Error) => log.warn('redis error', { error: err.message }));
       }
@@ -142,6 +146,7 @@ if (start !== undefined) {
         redis,
         scope: namespace,
         acceptAsync: queue?.accept,
+        overload,
       });
       const started = egress;
       queue?.start(() => started.runtime());
@@ -161,6 +166,7 @@ if (start !== undefined) {
         log,
         ...(redis !== undefined ? { redis } : {}),
         buffer: queue?.acceptIngress,
+        overload,
       });
       log.info('ingress listening', { host: ingressListen.host, port: ingress.port });
     }
@@ -197,5 +203,6 @@ if (start !== undefined) {
     queueStore?.release();
     redis?.disconnect();
     await adminServer.close();
+    overload?.stop();
   });
 }

@@ -14,6 +14,7 @@ import {
   type InterceptedRequest,
 } from '../interception/egress.ts';
 import type { AcceptAsync } from '../queue/index.ts';
+import type { OverloadGuard } from '../budget/overload.ts';
 import { problemCode, sendProblem, type Problem } from '../problem.ts';
 import { systemClock, type Clock, type Delivery } from './delivery.ts';
 import { inboundHeaders, outboundHeaders } from './headers.ts';
@@ -40,6 +41,8 @@ export interface EgressServerOptions {
   scope?: string;
   /** The durable queue's accept path (named routes and fan-out); absent: async goes synchronously. */
   acceptAsync?: AcceptAsync | undefined;
+  /** Sheds new requests while memory is near the budget (ADR 0016). */
+  overload?: OverloadGuard | undefined;
 }
 
 /** A listening egress server. */
@@ -378,6 +381,7 @@ export async function startEgressServer(
   };
 
   const server = createServer((req, res) => {
+    if (options.overload?.refuse('egress', req, res) === true) return;
     inFlight++;
     metrics.inFlight.inc();
     handle(req, res)

@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.ts';
 import type { LoadedConfig } from '../config/load.ts';
+import type { OverloadGuard } from '../budget/overload.ts';
 import type { VerifySuccess } from '../signing/index.ts';
 import { PayloadTooLargeError, readBody } from './body.ts';
 import { deliveryKey, LocalDedupStore, type DedupStore } from './dedup.ts';
@@ -30,6 +31,8 @@ export interface IngressServerOptions {
   /** Registry for the `hookgate_ingress_*` metrics. */
   registry: Registry;
   log: Logger;
+  /** Sheds new requests while memory is near the budget (ADR 0016). */
+  overload?: OverloadGuard | undefined;
   /** Shares de-duplication across replicas when set; else a bounded store in this pod. */
   redis?: Redis;
   /** Clock in epoch ms (default `Date.now`): replay windows and the local store read it. */
@@ -444,7 +447,9 @@ export async function startIngressServer(
   const ingress = new Ingress(options);
   const server: Server = createServer(
     { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
-    (req, res) => void ingress.handle(req, res),
+    (req, res) => {
+      if (options.overload?.refuse('ingress', req, res) !== true) void ingress.handle(req, res);
+    },
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

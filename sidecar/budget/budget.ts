@@ -1,0 +1,70 @@
+// The sidecar's memory budget: from the container's memory limit, the V8 heap sizes the process
+// starts with and the levels at which it sheds load. Pure: a limit in, numbers out (ADR 0016).
+//
+// Why these shares of the limit: a Node process needs ~45-60 MB outside the V8 heap before it does
+// anything (code, the binary's pages, OpenSSL, libuv); request and response bodies are Buffers,
+// outside the heap too. So the old generation gets 40 % of the limit, the young generation a small
+// fixed size (a bigger one only moves garbage to RSS sooner), and shedding starts with a quarter
+// of the limit still free, well before the kernel's OOM killer would act.
+import type { MemoryLimit } from './memory-limit.ts';
+
+/** What the sidecar assumes when no limit is found: the injector's default `limits.memory`. */
+export const DEFAULT_MEMORY_LIMIT_BYTES = 256 * 2 ** 20;
+
+const MiB = 2 ** 20;
+
+/** Heap sizes and shedding levels for one memory limit. */
+export interface MemoryBudget {
+  /** The limit the budget is for, in bytes. */
+  readonly limitBytes: number;
+  /** Where it came from; `default` when nothing set one. */
+  readonly source: MemoryLimit['source'] | 'default';
+  /** `--max-old-space-size`, MiB. */
+  readonly oldSpaceMb: number;
+  /** `--max-semi-space-size`, MiB. */
+  readonly semiSpaceMb: number;
+  /** Shed new requests while the resident set is at or above this many bytes… */
+  readonly shedRssBytes: number;
+  /** …until it falls below this (hysteresis, so the answer does not flap per request). */
+  readonly resumeRssBytes: number;
+  /** Shed while V8's used heap is at or above this share of its limit (live data near the ceiling). */
+  readonly shedHeapRatio: number;
+  /** …until it falls below this share. */
+  readonly resumeHeapRatio: number;
+}
+
+/** The budget for `limit` (or for the injector's default when there is none). */
+export function memoryBudget(limit: MemoryLimit | undefined): MemoryBudget {
+  const limitBytes = limit?.bytes ?? DEFAULT_MEMORY_LIMIT_BYTES;
+  return {
+    limitBytes,
+    source: limit?.source ?? 'default',
+    oldSpaceMb: Math.max(24, Math.floor((limitBytes * 0.4) / MiB)),
+    // 1 MiB semi-spaces keep the young generation at 3 MiB; above 1 GiB the scavenges it saves are
+    // worth more than the memory.
+    semiSpaceMb: limitBytes > 1024 * MiB ? 8 : 1,
+    shedRssBytes: Math.floor(limitBytes * 0.75),
+    resumeRssBytes: Math.floor(limitBytes * 0.65),
+    shedHeapRatio: 0.85,
+    resumeHeapRatio: 0.7,
+  };
+}
+
+/** Node flags that already size the heap: when the operator of the pod set any, theirs win. */
+const HEAP_FLAG = /--max-old-space-size|--max-semi-space-size|--max-heap-size/;
+
+/**
+ * The V8 flags to start with for `budget`, or an empty list when the process already runs with
+ * heap flags of its own (from its command line or NODE_OPTIONS).
+ */
+export function heapFlags(
+  budget: MemoryBudget,
+  execArgv: readonly string[],
+  nodeOptions: string | undefined,
+): string[] {
+  if (execArgv.some((a) => HEAP_FLAG.test(a)) || HEAP_FLAG.test(nodeOptions ?? '')) return [];
+  return [
+    `--max-old-space-size=${budget.oldSpaceMb}`,
+    `--max-semi-space-size=${budget.semiSpaceMb}`,
+  ];
+}
