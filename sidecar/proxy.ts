@@ -19,7 +19,7 @@ import { ConfigWatcher } from './config/watch.ts';
 import { ConfigError } from './errors.ts';
 import { startEgressServer, type EgressServer } from './egress/server.ts';
 import { startIngressServer, type IngressServer } from './ingress/server.ts';
-import { systemClock } from './egress/delivery.ts';
+import { systemClock } from './delivery/delivery.ts';
 import { DeliveryQueue } from './queue/index.ts';
 import { openQueueStore, type OpenedStore } from './queue/open.ts';
 
