@@ -20,7 +20,7 @@ import { ConfigError } from './errors.ts';
 import { startOverloadGuard, type OverloadGuard } from './budget/overload.ts';
 import { startEgressServer, type EgressServer } from './egress/server.ts';
 import { startIngressServer, type IngressServer } from './ingress/server.ts';
-import { systemClock } from './egress/delivery.ts';
+import { systemClock } from './delivery/delivery.ts';
 import { DeliveryQueue } from './queue/index.ts';
 import { openQueueStore, type OpenedStore } from './queue/open.ts';
 

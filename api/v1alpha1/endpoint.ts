@@ -1,6 +1,7 @@
 // WebhookEndpoint: one destination the app sends to (Egress) or one receiver providers send to
 // (Ingress). Cross-field rules are CEL, so the API server refuses a bad manifest at apply time.
 import { z } from 'zod';
+import { HMAC_ALGORITHM, HMAC_ENCODING, UNROUTED } from './defaults.ts';
 import type { Condition } from './common.ts';
 import {
   ObjectMeta,
@@ -36,10 +37,10 @@ export const RESERVED_HEADERS = [
 ] as const;
 
 const hmacAlgorithm = z
-  .enum(['sha256', 'sha512'])
+  .enum(HMAC_ALGORITHM)
   .describe('HMAC hash: sha256 or sha512. Default: sha256.');
 const hmacEncoding = z
-  .enum(['hex', 'base64'])
+  .enum(HMAC_ENCODING)
   .describe('Signature encoding: hex or base64. Default: hex.');
 const headerName = z
   .string()
@@ -252,7 +253,7 @@ const Forward = z
         'De-multiplexing: routes by event type, tried in order; the first whose eventTypes match takes the webhook. Unmatched types follow unrouted.',
       ),
     unrouted: z
-      .enum(['default', 'refuse', 'drop'])
+      .enum(UNROUTED)
       .optional()
       .describe(
         'What happens to a verified webhook no route takes (or whose event type cannot be read). default (default): forward to port and path above. refuse: answer 422 (the provider sees a failure and retries; unsubscribe the type there). drop: answer 200 without forwarding.',

@@ -2,34 +2,48 @@
 // dynamic destinations, payload size, delivery mode. The oldest selecting policy wins.
 import { z } from 'zod';
 import { ObjectMeta, cel, duration, labelSelector, statusBase } from './common.ts';
+import {
+  DELIVERY_MODE,
+  DELIVERY_ORDERING,
+  JITTER,
+  POLICY_BOUNDS as B,
+  POLICY_DEFAULTS as D,
+  RATE_PER,
+  RATE_SCOPE,
+  RETRY_ON,
+  boundedInt,
+  boundedNumber,
+  documentedDefault as dflt,
+} from './defaults.ts';
 import { Signing } from './endpoint.ts';
 
-/** Failure classes a policy may retry. */
-export const RETRY_ON = ['connect-error', 'timeout', '5xx', '429', '408'] as const;
+export { RETRY_ON } from './defaults.ts';
 
 const Backoff = cel(
   z
     .object({
-      initial: duration('Delay before the first retry. Default: 200ms.').optional(),
-      max: duration('Longest delay between two attempts. Default: 10s.').optional(),
-      multiplier: z
-        .number()
-        .min(1)
-        .max(10)
-        .optional()
-        .describe('Each delay is the previous one times this, up to max. Default: 2.'),
-      jitter: z
-        .enum(['full', 'none'])
+      initial: duration(
+        `Delay before the first retry. ${dflt(D.retry.backoff.initial)}`,
+      ).optional(),
+      max: duration(`Longest delay between two attempts. ${dflt(D.retry.backoff.max)}`).optional(),
+      multiplier: boundedNumber(B.multiplier)
         .optional()
         .describe(
-          'full (default): each delay is random between 0 and the computed delay, so retries from many pods do not arrive together. none: exact delays.',
+          `Each delay is the previous one times this, up to max. ${dflt(D.retry.backoff.multiplier)}`,
+        ),
+      jitter: z
+        .enum(JITTER)
+        .optional()
+        .describe(
+          `full: each synchronous delay is random between 0 and the computed delay, so retries from many pods do not arrive together; each async schedule entry is spread by ±10% (a full spread would turn 5m into anything from 0s to 5m). none: exact delays and an exact schedule. ${dflt(D.retry.backoff.jitter)}`,
         ),
     })
     .describe('Exponential backoff between synchronous attempts.'),
   [
     {
-      rule: '!has(self.initial) || !has(self.max) || duration(self.max) >= duration(self.initial)',
-      message: 'backoff.max must be at least backoff.initial: raise max or lower initial',
+      // An unset side is its default, so `max: 100ms` alone is refused too (initial defaults higher).
+      rule: `duration(has(self.max) ? self.max : '${D.retry.backoff.max}') >= duration(has(self.initial) ? self.initial : '${D.retry.backoff.initial}')`,
+      message: `backoff.max must be at least backoff.initial (defaults: max ${D.retry.backoff.max}, initial ${D.retry.backoff.initial}): raise max or lower initial`,
       fieldPath: '.max',
       reason: 'FieldValueInvalid',
     },
@@ -38,14 +52,10 @@ const Backoff = cel(
 
 const Retry = z
   .object({
-    maxAttempts: z
-      .number()
-      .int()
-      .min(1)
-      .max(50)
+    maxAttempts: boundedInt(B.maxAttempts)
       .optional()
       .describe(
-        'Attempts for a synchronous delivery, the first included; 1 means no retry. Default: 3.',
+        `Attempts for a synchronous delivery, the first included; 1 means no retry. ${dflt(D.retry.maxAttempts)}`,
       ),
     backoff: Backoff.optional(),
     retryOn: z
@@ -54,50 +64,46 @@ const Retry = z
       .meta({ 'x-kubernetes-list-type': 'set' })
       .optional()
       .describe(
-        'Which failures are retried: connect-error, timeout, 5xx, 429, 408. Default: all five. Other 4xx and 3xx (redirects are never followed) are final.',
+        `Which failures are retried, sync and async: connect-error, timeout, 5xx, 429, 408. Other 4xx and 3xx (redirects are never followed) are final. ${dflt(D.retry.retryOn)}`,
       ),
     honorRetryAfter: z
       .boolean()
       .optional()
       .describe(
-        "Wait as long as a 429 or 503 response's Retry-After says (capped by maxRetryAfter). Default: true.",
+        `Retry-After on a 429 or 503 response (the statuses that give it a meaning for a retry; on others it is ignored) sets the least wait before the next attempt, synchronous or async: the wait is the larger of the planned delay and Retry-After capped at maxRetryAfter. A synchronous delivery whose wait would pass syncDeadline ends with that response. ${dflt(D.retry.honorRetryAfter)}`,
       ),
     maxRetryAfter: duration(
-      'Longest Retry-After honoured; longer values are clamped. Default: 1m.',
+      `Longest Retry-After honoured, sync and async alike; longer values are clamped to it. ${dflt(D.retry.maxRetryAfter)}`,
     ).optional(),
     syncDeadline: duration(
-      'Total time a synchronous delivery may take, retries included; the app gets the last response when it runs out. Default: 30s.',
+      `Total time a synchronous delivery may take, retries included; the app gets the last response when it runs out. ${dflt(D.retry.syncDeadline)}`,
     ).optional(),
     schedule: z
       .array(duration('Delay before this attempt.'))
-      .min(1)
-      .max(30)
+      .min(B.scheduleEntries.min)
+      .max(B.scheduleEntries.max)
       .optional()
       .describe(
-        'Asynchronous deliveries: the delay before each attempt, measured from the previous one; its length is the number of attempts. Default: 0s, 5s, 5m, 30m, 2h, 5h, 10h, 10h (about 27h, with jitter).',
+        `Asynchronous deliveries: the delay before each attempt, measured from the previous one; its length is the number of attempts (about 27h by default, jittered as backoff.jitter says). ${dflt(D.retry.schedule)}`,
       ),
   })
   .describe('When and how often failed deliveries are tried again.');
 
 const RateLimit = z
   .object({
-    rate: z.number().int().min(1).max(1_000_000).describe('Deliveries allowed per unit, e.g. 50.'),
+    rate: boundedInt(B.rate).describe('Deliveries allowed per unit, e.g. 50.'),
     per: z
-      .enum(['second', 'minute'])
+      .enum(RATE_PER)
       .optional()
-      .describe('The unit of rate: second (default) or minute.'),
-    burst: z
-      .number()
-      .int()
-      .min(1)
-      .max(1_000_000)
+      .describe(`The unit of rate: second or minute. ${dflt(D.rateLimit.per)}`),
+    burst: boundedInt(B.burst)
       .optional()
       .describe('Deliveries allowed at once above the steady rate. Default: equal to rate.'),
     scope: z
-      .enum(['pod', 'global'])
+      .enum(RATE_SCOPE)
       .optional()
       .describe(
-        'pod (default): each pod counts on its own. global: all pods share one budget in Redis (HOOKGATE_REDIS_URL); without Redis the sidecar falls back to pod.',
+        `pod: each pod counts on its own. global: all pods share one budget in Redis (HOOKGATE_REDIS_URL); without Redis the sidecar falls back to pod. ${dflt(D.rateLimit.scope)}`,
       ),
   })
   .describe(
@@ -107,40 +113,28 @@ const RateLimit = z
 const CircuitBreaker = cel(
   z
     .object({
-      consecutiveFailures: z
-        .number()
-        .int()
-        .min(1)
-        .max(1000)
+      consecutiveFailures: boundedInt(B.consecutiveFailures)
         .optional()
         .describe('Open after this many failures in a row, e.g. 5.'),
-      failureRatePercent: z
-        .number()
-        .int()
-        .min(1)
-        .max(100)
+      failureRatePercent: boundedInt(B.failureRatePercent)
         .optional()
         .describe('Open when at least this percentage of deliveries in window failed, e.g. 50.'),
-      window: duration('Sliding window for failureRatePercent. Default: 30s.').optional(),
-      minimumRequests: z
-        .number()
-        .int()
-        .min(1)
-        .max(100000)
+      window: duration(
+        `Sliding window for failureRatePercent. ${dflt(D.circuitBreaker.window)}`,
+      ).optional(),
+      minimumRequests: boundedInt(B.minimumRequests)
         .optional()
         .describe(
-          'Deliveries needed in window before failureRatePercent can open the breaker. Default: 20.',
+          `Deliveries needed in window before failureRatePercent can open the breaker. ${dflt(D.circuitBreaker.minimumRequests)}`,
         ),
       openDuration: duration(
-        'How long the breaker stays open before probing. Default: 30s.',
+        `How long the breaker stays open before probing. ${dflt(D.circuitBreaker.openDuration)}`,
       ).optional(),
-      halfOpenProbes: z
-        .number()
-        .int()
-        .min(1)
-        .max(100)
+      halfOpenProbes: boundedInt(B.halfOpenProbes)
         .optional()
-        .describe('Deliveries let through while half-open; all must succeed to close. Default: 1.'),
+        .describe(
+          `Deliveries let through while half-open; all must succeed to close. ${dflt(D.circuitBreaker.halfOpenProbes)}`,
+        ),
     })
     .describe(
       'Stops sending to a receiver that keeps failing: while open, deliveries fail at once with 503 (sync) or wait in the queue (async).',
@@ -198,16 +192,16 @@ const Delivery = cel(
   z
     .object({
       mode: z
-        .enum(['sync', 'async'])
+        .enum(DELIVERY_MODE)
         .optional()
         .describe(
-          "sync (default): the app waits for the receiver's final response. async: the app gets 202 once the webhook is durably queued (also per request with Prefer: respond-async).",
+          `sync: the app waits for the receiver's final response. async: the app gets 202 once the webhook is durably queued (also per request with Prefer: respond-async). ${dflt(D.delivery.mode)}`,
         ),
       ordering: z
-        .enum(['none', 'per-endpoint'])
+        .enum(DELIVERY_ORDERING)
         .optional()
         .describe(
-          'none (default): deliveries may overtake each other. per-endpoint: deliveries to one endpoint leave in the order accepted; a failing one holds back that endpoint only.',
+          `none: deliveries may overtake each other. per-endpoint: deliveries to one endpoint leave in the order accepted; a failing one holds back that endpoint only. ${dflt(D.delivery.ordering)}`,
         ),
     })
     .describe('How the app hands webhooks over.'),
@@ -233,29 +227,20 @@ export const WebhookPolicySpec = cel(
       rateLimit: RateLimit.optional(),
       circuitBreaker: CircuitBreaker.optional(),
       timeout: duration(
-        'Time limit for one attempt (connect to last response byte). Default: 10s.',
+        `Time limit for one attempt (connect to last response byte). ${dflt(D.timeout)}`,
       ).optional(),
       destinations: Destinations.optional(),
-      maxPayloadBytes: z
-        .number()
-        .int()
-        .min(1)
-        .max(26_214_400)
+      maxPayloadBytes: boundedInt(B.maxPayloadBytes)
         .optional()
         .describe(
-          'Largest body accepted, in bytes; larger gets 413. Default: 1048576 (1 MiB). At most 25 MiB.',
+          `Largest body accepted, in bytes; larger gets 413. At most 25 MiB. ${dflt(D.maxPayloadBytes)}`,
         ),
       delivery: Delivery.optional(),
       fanOut: z
         .object({
-          maxEndpoints: z
-            .number()
-            .int()
-            .min(1)
-            .max(10_000)
-            .describe(
-              'Most endpoints one event may fan out to when it reaches any endpoint this policy is in effect for; a wider event is refused whole (422, nothing delivered).',
-            ),
+          maxEndpoints: boundedInt(B.fanOutMaxEndpoints).describe(
+            'Most endpoints one event may fan out to when it reaches any endpoint this policy is in effect for; a wider event is refused whole (422, nothing delivered).',
+          ),
         })
         .optional()
         .describe(

@@ -5,7 +5,22 @@
 import { z } from 'zod';
 import { DURATION_PATTERN, EVENT_TYPE_MATCH_PATTERN } from '../../api/v1alpha1/common.ts';
 import { JSON_PATH_PATTERN } from '../../api/v1alpha1/endpoint.ts';
-import { RETRY_ON } from '../../api/v1alpha1/policy.ts';
+import {
+  DELIVERY_MODE,
+  DELIVERY_ORDERING,
+  HMAC_ALGORITHM,
+  HMAC_ENCODING,
+  JITTER,
+  POLICY_BOUNDS as B,
+  POLICY_DEFAULTS as D,
+  RATE_PER,
+  RATE_SCOPE,
+  RETRY_ON,
+  UNROUTED,
+  boundedInt,
+  boundedNumber,
+} from '../../api/v1alpha1/defaults.ts';
+import { isDuration, parseDuration } from '../../common/duration.ts';
 import { compileFilter } from '../filter/index.ts';
 
 const duration = z
@@ -61,8 +76,8 @@ export type SecretSource = z.infer<typeof SecretSource>;
 const HmacSettings = z
   .object({
     header: headerName,
-    algorithm: z.enum(['sha256', 'sha512']).default('sha256'),
-    encoding: z.enum(['hex', 'base64']).default('hex'),
+    algorithm: z.enum(HMAC_ALGORITHM).default('sha256'),
+    encoding: z.enum(HMAC_ENCODING).default('hex'),
     prefix: z.string().max(32).optional(),
     timestampHeader: headerName.optional(),
   })
@@ -107,73 +122,136 @@ export const Signing = z
 /** A rate limit: egress per endpoint, ingress per receiving endpoint. */
 export const RateLimit = z
   .object({
-    rate: z.number().int().min(1),
-    per: z.enum(['second', 'minute']).default('second'),
-    burst: z.number().int().min(1).optional(),
-    scope: z.enum(['pod', 'global']).default('pod'),
+    rate: boundedInt(B.rate).describe('Deliveries allowed per unit.'),
+    per: z.enum(RATE_PER).default(D.rateLimit.per).describe('The unit of rate.'),
+    burst: boundedInt(B.burst)
+      .optional()
+      .describe('Deliveries at once above the rate; absent: rate.'),
+    scope: z
+      .enum(RATE_SCOPE)
+      .default(D.rateLimit.scope)
+      .describe('pod: this sidecar counts alone; global: shared in Redis.'),
   })
   .strict();
 
-/** The policy in effect for an endpoint, defaults filled in. */
+const Backoff = z
+  .object({
+    initial: duration
+      .default(D.retry.backoff.initial)
+      .describe('Ceiling of the first retry delay.'),
+    max: duration.default(D.retry.backoff.max).describe('No delay exceeds this.'),
+    multiplier: boundedNumber(B.multiplier)
+      .default(D.retry.backoff.multiplier)
+      .describe('Growth factor per attempt.'),
+    jitter: z
+      .enum(JITTER)
+      .default(D.retry.backoff.jitter)
+      .describe('full: sync delays in [0, delay], async entries ±10%; none: exact.'),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    if (
+      isDuration(b.initial) &&
+      isDuration(b.max) &&
+      parseDuration(b.max) < parseDuration(b.initial)
+    )
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max'],
+        message: `must be at least backoff.initial (${b.max} < ${b.initial}): raise max or lower initial`,
+      });
+  });
+
+const Retry = z
+  .object({
+    maxAttempts: boundedInt(B.maxAttempts)
+      .default(D.retry.maxAttempts)
+      .describe('Sync attempts, the first included.'),
+    backoff: Backoff.prefault({}),
+    retryOn: z
+      .array(z.enum(RETRY_ON))
+      .max(RETRY_ON.length)
+      .default([...D.retry.retryOn])
+      .describe('Failure classes retried, sync and async.'),
+    honorRetryAfter: z
+      .boolean()
+      .default(D.retry.honorRetryAfter)
+      .describe('Retry-After on 429/503 sets the least wait (ADR 0015).'),
+    maxRetryAfter: duration
+      .default(D.retry.maxRetryAfter)
+      .describe('Longest Retry-After honoured, sync and async.'),
+    syncDeadline: duration
+      .default(D.retry.syncDeadline)
+      .describe('Total time of a sync delivery, retries included.'),
+    schedule: z
+      .array(duration)
+      .min(B.scheduleEntries.min)
+      .max(B.scheduleEntries.max)
+      .default([...D.retry.schedule])
+      .describe('Async: delay before each attempt; its length is the attempt budget.'),
+  })
+  .strict();
+
+const CircuitBreaker = z
+  .object({
+    consecutiveFailures: boundedInt(B.consecutiveFailures)
+      .optional()
+      .describe('Open after this many failures in a row.'),
+    failureRatePercent: boundedInt(B.failureRatePercent)
+      .optional()
+      .describe('Open at this failure percentage in window.'),
+    window: duration.default(D.circuitBreaker.window).describe('Window of failureRatePercent.'),
+    minimumRequests: boundedInt(B.minimumRequests)
+      .default(D.circuitBreaker.minimumRequests)
+      .describe('Deliveries in window before the rate may open the breaker.'),
+    openDuration: duration
+      .default(D.circuitBreaker.openDuration)
+      .describe('How long it stays open before probing.'),
+    halfOpenProbes: boundedInt(B.halfOpenProbes)
+      .default(D.circuitBreaker.halfOpenProbes)
+      .describe('Probes let through while half-open.'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.consecutiveFailures === undefined && c.failureRatePercent === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message:
+          'set consecutiveFailures, failureRatePercent or both: otherwise the breaker never opens',
+      });
+  });
+
+/** The policy in effect for an endpoint, defaults (api/v1alpha1/defaults.ts) filled in. */
 export const Policy = z
   .object({
     /** The WebhookPolicy this came from, for logs and metrics; absent: built-in defaults. */
     name: z.string().max(253).optional(),
-    timeout: duration.default('10s'),
-    retry: z
-      .object({
-        maxAttempts: z.number().int().min(1).max(50).default(3),
-        backoff: z
-          .object({
-            initial: duration.default('200ms'),
-            max: duration.default('10s'),
-            multiplier: z.number().min(1).max(10).default(2),
-            jitter: z.enum(['full', 'none']).default('full'),
-          })
-          .strict()
-          .prefault({}),
-        retryOn: z.array(z.enum(RETRY_ON)).default([...RETRY_ON]),
-        honorRetryAfter: z.boolean().default(true),
-        maxRetryAfter: duration.default('1m'),
-        syncDeadline: duration.default('30s'),
-        schedule: z
-          .array(duration)
-          .min(1)
-          .max(30)
-          .default(['0s', '5s', '5m', '30m', '2h', '5h', '10h', '10h']),
-      })
-      .strict()
-      .prefault({}),
+    timeout: duration.default(D.timeout).describe('Time limit of one attempt.'),
+    retry: Retry.prefault({}),
     rateLimit: RateLimit.optional(),
-    circuitBreaker: z
-      .object({
-        consecutiveFailures: z.number().int().min(1).optional(),
-        failureRatePercent: z.number().int().min(1).max(100).optional(),
-        window: duration.default('30s'),
-        minimumRequests: z.number().int().min(1).default(20),
-        openDuration: duration.default('30s'),
-        halfOpenProbes: z.number().int().min(1).default(1),
-      })
-      .strict()
-      .optional(),
+    circuitBreaker: CircuitBreaker.optional(),
     destinations: z
       .object({
-        allowedHosts: z.array(z.string().min(1)).default([]),
-        allowedCIDRs: z.array(z.string().min(1)).default([]),
+        allowedHosts: z.array(z.string().min(1).max(253)).max(256).default([]),
+        allowedCIDRs: z.array(z.string().min(1).max(64)).max(256).default([]),
       })
       .strict()
-      .optional(),
-    maxPayloadBytes: z.number().int().min(1).max(26_214_400).default(1_048_576),
+      .optional()
+      .describe('Dynamic destinations admitted, and address ranges exempt from the SSRF guard.'),
+    maxPayloadBytes: boundedInt(B.maxPayloadBytes)
+      .default(D.maxPayloadBytes)
+      .describe('Largest body accepted, in bytes.'),
     delivery: z
       .object({
-        mode: z.enum(['sync', 'async']).default('sync'),
-        ordering: z.enum(['none', 'per-endpoint']).default('none'),
+        mode: z.enum(DELIVERY_MODE).default(D.delivery.mode),
+        ordering: z.enum(DELIVERY_ORDERING).default(D.delivery.ordering),
       })
       .strict()
       .prefault({}),
     /** Fan-out width cap for events reaching endpoints under this policy. */
     fanOut: z
-      .object({ maxEndpoints: z.number().int().min(1).max(10_000) })
+      .object({ maxEndpoints: boundedInt(B.fanOutMaxEndpoints) })
       .strict()
       .optional(),
   })
@@ -285,7 +363,7 @@ export const IngressEndpoint = z
           .max(32)
           .default([]),
         /** What happens to a webhook no route takes. */
-        unrouted: z.enum(['default', 'refuse', 'drop']).default('default'),
+        unrouted: z.enum(UNROUTED).default('default'),
       })
       .strict()
       .prefault({}),
@@ -293,7 +371,7 @@ export const IngressEndpoint = z
       .object({ window: duration.default('24h') })
       .strict()
       .prefault({}),
-    maxPayloadBytes: z.number().int().min(1).max(26_214_400).default(1_048_576),
+    maxPayloadBytes: boundedInt(B.maxPayloadBytes).default(D.maxPayloadBytes),
     /** Providers sending faster get 429 with Retry-After (the policy's rateLimit). */
     rateLimit: RateLimit.optional(),
   })

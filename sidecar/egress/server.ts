@@ -16,18 +16,18 @@ import {
 import type { AcceptAsync } from '../queue/index.ts';
 import type { OverloadGuard } from '../budget/overload.ts';
 import { problemCode, sendProblem, type Problem } from '../problem.ts';
-import { systemClock, type Clock, type Delivery } from './delivery.ts';
-import { inboundHeaders, outboundHeaders } from './headers.ts';
+import { systemClock, type Clock, type Delivery } from '../delivery/delivery.ts';
+import { inboundHeaders, outboundHeaders } from '../delivery/headers.ts';
 import { createFanout, EVENTS_PATH } from './fanout/handler.ts';
-import { countAttempt, createEgressMetrics, type EgressMetrics } from './metrics.ts';
-import { finalAnswer } from './outcome.ts';
-import { deliverWithRetries, type DeliveryOutcome } from './retry.ts';
+import { countAttempt, createEgressMetrics, type EgressMetrics } from '../delivery/metrics.ts';
+import { finalAnswer } from '../delivery/outcome.ts';
+import { deliverWithRetries, type DeliveryOutcome } from '../delivery/retry.ts';
 import {
   RuntimeStore,
   buildEgressRuntime,
   type EgressRuntime,
   type EndpointRuntime,
-} from './runtime.ts';
+} from '../delivery/runtime.ts';
 
 /** What the egress server needs. */
 export interface EgressServerOptions {

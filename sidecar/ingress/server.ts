@@ -21,8 +21,8 @@ import { sendProblem } from '../problem.ts';
 import * as refuse from './refusals.ts';
 import type { Refusal } from './refusals.ts';
 import { compileRoutes, type IngressRoute } from './routes.ts';
-import { GlobalRateLimiter } from '../egress/global-limiter.ts';
-import { TokenBucket, type RateLimiter } from '../egress/token-bucket.ts';
+import { GlobalRateLimiter } from '../delivery/global-limiter.ts';
+import { TokenBucket, type RateLimiter } from '../delivery/token-bucket.ts';
 
 /** What the ingress server needs from the rest of the sidecar. */
 export interface IngressServerOptions {

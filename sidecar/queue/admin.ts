@@ -12,7 +12,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendProblem, type Problem } from '../problem.ts';
-import type { Clock } from '../egress/delivery.ts';
+import type { Clock } from '../delivery/delivery.ts';
 import type { DeliveryFilter, DeliveryState, QueueStore, QueuedDelivery } from './store.ts';
 
 /** What the admin handler needs. */

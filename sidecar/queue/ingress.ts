@@ -7,11 +7,11 @@ import { Agent } from '../http-client.ts';
 import { parseDuration } from '../../common/duration.ts';
 import { RETRY_ON } from '../../api/v1alpha1/policy.ts';
 import { Policy } from '../config/schema.ts';
-import { createBackoff } from '../egress/backoff.ts';
-import type { Clock } from '../egress/delivery.ts';
-import { sendStage } from '../egress/layers/send.ts';
-import { createRetryClassifier } from '../egress/retry-classifier.ts';
-import type { EndpointRuntime } from '../egress/runtime.ts';
+import { createBackoff } from '../delivery/backoff.ts';
+import type { Clock } from '../delivery/delivery.ts';
+import { sendStage } from '../delivery/layers/send.ts';
+import { createRetryClassifier } from '../delivery/retry-classifier.ts';
+import type { EndpointRuntime } from '../delivery/runtime.ts';
 
 /** Queue endpoint-name prefix of buffered ingress deliveries. */
 export const INGRESS_PREFIX = 'ingress:';

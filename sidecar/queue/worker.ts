@@ -5,10 +5,10 @@
 // are skipped when claiming, so one slow receiver cannot fill the worker with work it only holds.
 import type { Logger } from '../../common/log.ts';
 import { parseDuration } from '../../common/duration.ts';
-import type { AttemptResult, Clock, Delivery } from '../egress/delivery.ts';
-import type { EgressRuntime, EndpointRuntime } from '../egress/runtime.ts';
+import type { AttemptResult, Clock, Delivery } from '../delivery/delivery.ts';
+import type { EgressRuntime, EndpointRuntime } from '../delivery/runtime.ts';
 import { endpointLabel, type QueueMetrics } from './metrics.ts';
-import { countedAttempts, nextStep, type NextStep, type SchedulePolicy } from './schedule.ts';
+import { countedAttempts, nextStep, type NextStep, type SchedulePolicy } from '../delivery/schedule.ts';
 import type { QueueStore, QueuedDelivery } from './store.ts';
 
 /** How the worker runs. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../common/log.ts';
 import { parseConfig, type LoadedConfig } from '../../sidecar/config/load.ts';
-import type { Clock } from '../../sidecar/egress/delivery.ts';
+import type { Clock } from '../../sidecar/delivery/delivery.ts';
 import { startEgressServer, type EgressServer } from '../../sidecar/egress/server.ts';
 
 /** One request a receiver saw. */

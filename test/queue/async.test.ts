@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { startAdminServer } from '../../common/admin.ts';
-import { systemClock } from '../../sidecar/egress/delivery.ts';
+import { systemClock } from '../../sidecar/delivery/delivery.ts';
 import { queueAdminHandler } from '../../sidecar/queue/admin.ts';
 import { LOOPBACK_ALLOWED, WHSEC, startReceiver, type Receiver } from '../egress/harness.ts';
 import { sample, startQueueSidecar, type QueueSidecar } from './harness.ts';

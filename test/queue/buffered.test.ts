@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '../../common/log.ts';
-import { systemClock } from '../../sidecar/egress/delivery.ts';
+import { systemClock } from '../../sidecar/delivery/delivery.ts';
 import { DeliveryQueue, queueLimits } from '../../sidecar/queue/index.ts';
 import { RedisQueueStore } from '../../sidecar/queue/redis.ts';
 import { freePort } from '../cluster/process.ts';

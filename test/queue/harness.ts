@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { startAdminServer, type AdminServer } from '../../common/admin.ts';
 import { createLogger } from '../../common/log.ts';
 import { parseConfig, type LoadedConfig } from '../../sidecar/config/load.ts';
-import { systemClock } from '../../sidecar/egress/delivery.ts';
+import { systemClock } from '../../sidecar/delivery/delivery.ts';
 import { startEgressServer, type EgressServer } from '../../sidecar/egress/server.ts';
 import { DeliveryQueue, queueLimits } from '../../sidecar/queue/index.ts';
 import { RedisQueueStore } from '../../sidecar/queue/redis.ts';

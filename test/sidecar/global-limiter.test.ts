@@ -9,8 +9,8 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   GlobalRateLimiter,
   type GlobalRateLimiterOptions,
-} from '../../sidecar/egress/global-limiter.ts';
-import { TokenBucket, type RateDecision } from '../../sidecar/egress/token-bucket.ts';
+} from '../../sidecar/delivery/global-limiter.ts';
+import { TokenBucket, type RateDecision } from '../../sidecar/delivery/token-bucket.ts';
 import { freePort } from '../cluster/process.ts';
 import { startRedis } from '../cluster/redis.ts';
 

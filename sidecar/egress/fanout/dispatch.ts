@@ -2,10 +2,10 @@
 // retry loop, as the named route uses them, counted on the same egress metrics, and summed up
 // as a DeliveryReport instead of a response to the app.
 import type { Logger } from '../../../common/log.ts';
-import type { AttemptResult, Clock } from '../delivery.ts';
-import { countAttempt, type EgressMetrics } from '../metrics.ts';
-import { finalAnswer } from '../outcome.ts';
-import { deliverWithRetries } from '../retry.ts';
+import type { AttemptResult, Clock } from '../../delivery/delivery.ts';
+import { countAttempt, type EgressMetrics } from '../../delivery/metrics.ts';
+import { finalAnswer } from '../../delivery/outcome.ts';
+import { deliverWithRetries } from '../../delivery/retry.ts';
 import type { DispatchSync } from './fanout.ts';
 
 /** Status, outcome label and reason of a final attempt result, as the named route answers it. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Delivery } from '../delivery.ts';
-import type { EndpointRuntime } from '../runtime.ts';
+import type { Delivery } from '../../delivery/delivery.ts';
+import type { EndpointRuntime } from '../../delivery/runtime.ts';
 import { runDeliveries, type DeliveryReport, type PlannedDelivery } from './fanout.ts';
 
 const endpoint = (name: string): EndpointRuntime => ({ name }) as unknown as EndpointRuntime;

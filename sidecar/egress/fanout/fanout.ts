@@ -3,10 +3,10 @@
 // endpoint's own pipeline and retry loop), asynchronous ones through `acceptAsync` (the durable
 // queue's hook) when there is one. Each delivery is bounded by its own endpoint's policy, so a
 // slow or dead receiver holds back nothing but its own entry in the report.
-import type { Delivery } from '../delivery.ts';
+import type { Delivery } from '../../delivery/delivery.ts';
 import type { AcceptAsync } from '../../queue/index.ts';
 import { QueueFullError } from '../../queue/store.ts';
-import type { EndpointRuntime } from '../runtime.ts';
+import type { EndpointRuntime } from '../../delivery/runtime.ts';
 
 /** How one endpoint's delivery of an event ended (or was handed over). */
 export interface DeliveryReport {

@@ -11,10 +11,10 @@ import type { LoadedConfig } from '../../config/load.ts';
 import { MISSING, resolve } from '../../filter/index.ts';
 import { PayloadTooLargeError, readBody } from '../../ingress/body.ts';
 import { sendProblem, type Problem } from '../../problem.ts';
-import type { Clock, Delivery } from '../delivery.ts';
-import { outboundHeaders } from '../headers.ts';
-import type { EgressMetrics } from '../metrics.ts';
-import type { EgressRuntime } from '../runtime.ts';
+import type { Clock, Delivery } from '../../delivery/delivery.ts';
+import { outboundHeaders } from '../../delivery/headers.ts';
+import type { EgressMetrics } from '../../delivery/metrics.ts';
+import type { EgressRuntime } from '../../delivery/runtime.ts';
 import { syncDispatcher } from './dispatch.ts';
 import { isEventType } from './event-types.ts';
 import {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { AttemptResult } from '../egress/delivery.ts';
-import { createRetryClassifier } from '../egress/retry-classifier.ts';
+import type { AttemptResult } from './delivery.ts';
+import { createRetryClassifier } from './retry-classifier.ts';
 import { countedAttempts, nextStep, type SchedulePolicy } from './schedule.ts';
 
 const policy: SchedulePolicy = {

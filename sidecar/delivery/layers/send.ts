@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici';
 import { errors } from '../../http-client.ts';
 import type { Attempt, AttemptResult, Clock } from '../delivery.ts';
 import type { TransportErrorKind } from '../retry-classifier.ts';
-import { DestinationNotAllowedError } from '../ssrf.ts';
+import { DestinationNotAllowedError } from '../ssrf/ssrf.ts';
 
 /** Largest receiver response body handed back to the app. */
 export const MAX_RESPONSE_BYTES = 1_048_576;

@@ -19,7 +19,7 @@ import { CIRCUIT_STATE_VALUE, type EgressMetrics } from './metrics.ts';
 import { composeAttempt } from './pipeline.ts';
 import type { RetryPolicy } from './retry.ts';
 import { createRetryClassifier } from './retry-classifier.ts';
-import { SsrfGuard, createGuardedConnector } from './ssrf.ts';
+import { SsrfGuard, createGuardedConnector } from './ssrf/ssrf.ts';
 import { TokenBucket, type RateLimiter } from './token-bucket.ts';
 
 /** Everything needed to deliver to one endpoint (or one dynamic route). */

@@ -2,10 +2,10 @@
 // jitter, never earlier than a receiver's Retry-After), dead after the last entry, or — for a
 // local refusal (rate limited, circuit open) — a deferral that does not burn the schedule. Pure:
 // the worker feeds it the attempt's result, the attempts so far, the time and a random source.
-import type { AttemptResult } from '../egress/delivery.ts';
-import { parseRetryAfter } from '../egress/retry-after.ts';
-import type { RetryClassifier } from '../egress/retry-classifier.ts';
-import type { AttemptRecord, QueuedDelivery } from './store.ts';
+import type { AttemptResult } from './delivery.ts';
+import { parseRetryAfter } from './retry-after.ts';
+import type { RetryClassifier } from './retry-classifier.ts';
+import type { AttemptRecord, QueuedDelivery } from '../queue/store.ts';
 
 /** Attempt `error` codes of refusals the sidecar gave itself: never counted against the schedule. */
 export const LOCAL_REFUSALS: ReadonlySet<string> = new Set([

@@ -1,0 +1,83 @@
+// The one table of a policy's defaults, bounds and word lists. The API schema (what
+// `kubectl explain` prints) interpolates the defaults into its descriptions and enforces the
+// bounds; the sidecar schema applies the same defaults and bounds; api/defaults.test.ts proves
+// the documented default of every field is the one the sidecar applies.
+import { z } from 'zod';
+
+/** Failure classes a policy may retry. */
+export const RETRY_ON = ['connect-error', 'timeout', '5xx', '429', '408'] as const;
+/** Backoff jitter: `full` spreads each delay over [0, delay], `none` keeps it exact. */
+export const JITTER = ['full', 'none'] as const;
+/** The unit of a rate limit. */
+export const RATE_PER = ['second', 'minute'] as const;
+/** Who shares a rate-limit budget: each pod, or every pod through Redis. */
+export const RATE_SCOPE = ['pod', 'global'] as const;
+/** How the app hands a webhook over. */
+export const DELIVERY_MODE = ['sync', 'async'] as const;
+/** Whether deliveries to one endpoint keep their accept order. */
+export const DELIVERY_ORDERING = ['none', 'per-endpoint'] as const;
+/** HMAC hash algorithms (generic HMAC signing and verification). */
+export const HMAC_ALGORITHM = ['sha256', 'sha512'] as const;
+/** Signature encodings (generic HMAC). */
+export const HMAC_ENCODING = ['hex', 'base64'] as const;
+/** What happens to a verified webhook no ingress route takes. */
+export const UNROUTED = ['default', 'refuse', 'drop'] as const;
+
+/** The defaults of a WebhookPolicy's fields: documented by the CRD, applied by the sidecar. */
+export const POLICY_DEFAULTS = {
+  timeout: '10s',
+  retry: {
+    maxAttempts: 3,
+    backoff: { initial: '200ms', max: '10s', multiplier: 2, jitter: 'full' },
+    retryOn: RETRY_ON,
+    honorRetryAfter: true,
+    maxRetryAfter: '1m',
+    syncDeadline: '30s',
+    schedule: ['0s', '5s', '5m', '30m', '2h', '5h', '10h', '10h'],
+  },
+  rateLimit: { per: 'second', scope: 'pod' },
+  circuitBreaker: { window: '30s', minimumRequests: 20, openDuration: '30s', halfOpenProbes: 1 },
+  maxPayloadBytes: 1_048_576,
+  delivery: { mode: 'sync', ordering: 'none' },
+} as const;
+
+/** An inclusive integer (or number) range. */
+export interface Bound {
+  readonly min: number;
+  readonly max: number;
+}
+
+/** The bounds of a policy's numbers, enforced by both schemas. */
+export const POLICY_BOUNDS = {
+  maxAttempts: { min: 1, max: 50 },
+  multiplier: { min: 1, max: 10 },
+  scheduleEntries: { min: 1, max: 30 },
+  rate: { min: 1, max: 1_000_000 },
+  burst: { min: 1, max: 1_000_000 },
+  consecutiveFailures: { min: 1, max: 1000 },
+  failureRatePercent: { min: 1, max: 100 },
+  minimumRequests: { min: 1, max: 100_000 },
+  halfOpenProbes: { min: 1, max: 100 },
+  maxPayloadBytes: { min: 1, max: 26_214_400 },
+  fanOutMaxEndpoints: { min: 1, max: 10_000 },
+} as const satisfies Record<string, Bound>;
+
+/** An integer field within `bound`. */
+export function boundedInt(bound: Bound): z.ZodNumber {
+  return z.number().int().min(bound.min).max(bound.max);
+}
+
+/** A number field within `bound`. */
+export function boundedNumber(bound: Bound): z.ZodNumber {
+  return z.number().min(bound.min).max(bound.max);
+}
+
+/** A default as a description writes it: lists joined with ", ". */
+export function formatDefault(value: unknown): string {
+  return Array.isArray(value) ? value.map(String).join(', ') : String(value);
+}
+
+/** The sentence ending a description: `Default: <value>.` */
+export function documentedDefault(value: unknown): string {
+  return `Default: ${formatDefault(value)}.`;
+}
