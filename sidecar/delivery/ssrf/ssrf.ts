@@ -9,7 +9,7 @@
 // literals itself; the pipeline should use it rather than `connect: { lookup }` alone.
 import { promises as dns, type LookupAddress } from 'node:dns';
 import type { LookupFunction } from 'node:net';
-import { buildConnector, type Connector, type ConnectorOptions } from '../http-client.ts';
+import { buildConnector, type Connector, type ConnectorOptions } from '../../http-client.ts';
 import { classifyAddress, embeddedIpv4, type RangeRefusal } from './address-ranges.ts';
 import {
   cidrContains,
