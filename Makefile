@@ -138,6 +138,10 @@ bench-fanout: deps ## Benchmark: deliveries/s for one event fanned out to 100 en
 bench-async: deps redis-server ## Benchmark: async accepted/s, delivered/s and 202-to-receipt latency on Redis and on disk, vs sync
 	node bench/async/run.ts
 
+.PHONY: bench-memory
+bench-memory: build ## Benchmark: the compiled sidecar in a 256Mi memory cgroup under saturating load for 60 s (needs root): RSS, OOM kills, lost deliveries
+	node bench/memory/run.ts
+
 .PHONY: bench-operator
 bench-operator: deps controlplane ## Benchmark: 1,000 then 10,000 endpoints to Ready, operator peak RSS
 	node bench/operator/run.ts

@@ -16,6 +16,7 @@ import { Pool } from 'undici';
 import { freePort } from '../../test/cluster/process.ts';
 import { startRedis, type RedisServer } from '../../test/cluster/redis.ts';
 import { rssMb } from '../lib/load.ts';
+import { startReceiver, waitUp, type Receiver } from '../lib/receiver.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
@@ -33,39 +34,6 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   });
   children.push(child);
   return child;
-}
-
-// The receiver: answers 200 and remembers when each webhook-id first arrived (wall clock, ms).
-const RECEIVER = `
-const seen = new Map();
-require('node:http').createServer((q, s) => {
-  if (q.method === 'GET') {
-    const prefix = new URL(q.url, 'http://x').searchParams.get('prefix');
-    const out = [];
-    for (const [id, t] of seen) if (id.startsWith(prefix)) out.push([id, t]);
-    s.end(JSON.stringify(out));
-    return;
-  }
-  q.resume();
-  q.on('end', () => {
-    const id = q.headers['webhook-id'];
-    if (!seen.has(id)) seen.set(id, performance.timeOrigin + performance.now());
-    s.end('{"ok":true}');
-  });
-}).listen(Number(process.argv[1]), '127.0.0.1');
-`;
-
-async function receipts(receiver: string, prefix: string): Promise<Map<string, number>> {
-  const res = await fetch(`${receiver}/?prefix=${encodeURIComponent(prefix)}`);
-  return new Map((await res.json()) as [string, number][]);
-}
-
-async function waitUp(url: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if ((await fetch(url).catch(() => undefined))?.ok === true) return;
-    await sleep(100);
-  }
-  throw new Error(`${url} never answered`);
 }
 
 /** Closed loops for `seconds`; returns 2xx answers/s and the ids sent with their answer times. */
@@ -138,13 +106,13 @@ async function atRate(url: string, prefix: string): Promise<Map<string, number>>
 
 /** Waits until every accepted id was received (or 60 s pass). */
 async function drained(
-  receiver: string,
+  receiver: Receiver,
   prefix: string,
   accepted: Map<string, number>,
 ): Promise<Map<string, number>> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const got = await receipts(receiver, prefix);
+    const got = await receiver.receipts(prefix);
     if ([...accepted.keys()].every((id) => got.has(id)) || Date.now() > deadline) return got;
     await sleep(200);
   }
@@ -166,7 +134,7 @@ interface Row {
 
 async function runBackend(
   name: string,
-  receiver: string,
+  receiver: Receiver,
   env: NodeJS.ProcessEnv,
 ): Promise<{ row: Row; syncRps: number }> {
   const secret = join(dir, 'whsec');
@@ -180,7 +148,7 @@ async function runBackend(
       `listen: { egress: "127.0.0.1:${egressPort}", ingress: "127.0.0.1:0" }`,
       'endpoints:',
       '  - name: bench',
-      `    url: ${receiver}/hook`,
+      `    url: ${receiver.url}/hook`,
       `    signing: { secrets: [{ source: { file: ${secret} } }] }`,
       '    policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }',
       `queue: { directory: ${join(dir, `${name}-queue`)}, maxPerEndpoint: 1000000, maxTotal: 1000000, maxBytes: 4294967296 }`,
@@ -229,10 +197,8 @@ async function runBackend(
 
 let redis: RedisServer | undefined;
 try {
-  const receiverPort = await freePort();
-  start(['-e', RECEIVER, String(receiverPort)]);
-  const receiver = `http://127.0.0.1:${receiverPort}`;
-  await waitUp(`${receiver}/?prefix=none`);
+  const receiver = await startReceiver();
+  children.push(receiver.process);
   redis = await startRedis({ dir: join(dir, 'redis'), appendOnly: true });
   console.log(
     `bench/async: 1 KB webhooks, Standard Webhooks signed, ${connections} connections, ${seconds}s per run, latency at ${rate}/s, Node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs`,

@@ -12,11 +12,15 @@ describe('memoryBudget', () => {
       oldSpaceMb: 102,
       semiSpaceMb: 1,
     });
-    // shedding starts with a quarter of the limit free, resumes with 35 % free
-    expect(b.shedRssBytes).toBe(192 * MiB);
-    expect(b.resumeRssBytes).toBeLessThan(b.shedRssBytes);
-    // the heap ceiling (old + 3 semi-spaces) stays under the shedding level
-    expect((b.oldSpaceMb + 3 * b.semiSpaceMb) * MiB).toBeLessThan(b.shedRssBytes);
+    // shedding starts at 80 % anonymous memory or a quarter of the limit in Buffers
+    expect(b.shedAnonBytes).toBe(Math.floor(256 * MiB * 0.8));
+    expect(b.shedBufferBytes).toBe(64 * MiB);
+    expect(b.resumeAnonBytes).toBeLessThan(b.shedAnonBytes);
+    expect(b.resumeBufferBytes).toBeLessThan(b.shedBufferBytes);
+    // the heap ceiling (old + 3 semi-spaces) and the Buffer level fit under the anonymous level
+    expect((b.oldSpaceMb + 3 * b.semiSpaceMb) * MiB + b.shedBufferBytes).toBeLessThan(
+      b.shedAnonBytes,
+    );
   });
 
   it('without a limit, budgets for the injector’s default 256 MiB', () => {
@@ -39,6 +43,7 @@ describe('heapFlags', () => {
     expect(heapFlags(budget, [], undefined)).toEqual([
       '--max-old-space-size=102',
       '--max-semi-space-size=1',
+      '--expose-gc',
     ]);
   });
 

@@ -4,8 +4,10 @@
 // Why these shares of the limit: a Node process needs ~45-60 MB outside the V8 heap before it does
 // anything (code, the binary's pages, OpenSSL, libuv); request and response bodies are Buffers,
 // outside the heap too. So the old generation gets 40 % of the limit, the young generation a small
-// fixed size (a bigger one only moves garbage to RSS sooner), and shedding starts with a quarter
-// of the limit still free, well before the kernel's OOM killer would act.
+// fixed size (a bigger one only moves garbage to RSS sooner), Buffers a quarter, and shedding
+// starts on whichever of the three is reached first, or when anonymous memory (what the kernel
+// cannot reclaim: file-backed pages such as the node binary's are dropped before any OOM kill)
+// reaches 80 % of the limit.
 import type { MemoryLimit } from './memory-limit.ts';
 
 /** What the sidecar assumes when no limit is found: the injector's default `limits.memory`. */
@@ -23,10 +25,14 @@ export interface MemoryBudget {
   readonly oldSpaceMb: number;
   /** `--max-semi-space-size`, MiB. */
   readonly semiSpaceMb: number;
-  /** Shed new requests while the resident set is at or above this many bytes… */
-  readonly shedRssBytes: number;
+  /** Shed new requests while anonymous resident memory is at or above this many bytes… */
+  readonly shedAnonBytes: number;
   /** …until it falls below this (hysteresis, so the answer does not flap per request). */
-  readonly resumeRssBytes: number;
+  readonly resumeAnonBytes: number;
+  /** Shed while Buffers (bodies in flight, cached queue bodies) hold this many bytes or more… */
+  readonly shedBufferBytes: number;
+  /** …until they hold less than this. */
+  readonly resumeBufferBytes: number;
   /** Shed while V8's used heap is at or above this share of its limit (live data near the ceiling). */
   readonly shedHeapRatio: number;
   /** …until it falls below this share. */
@@ -43,8 +49,10 @@ export function memoryBudget(limit: MemoryLimit | undefined): MemoryBudget {
     // 1 MiB semi-spaces keep the young generation at 3 MiB; above 1 GiB the scavenges it saves are
     // worth more than the memory.
     semiSpaceMb: limitBytes > 1024 * MiB ? 8 : 1,
-    shedRssBytes: Math.floor(limitBytes * 0.75),
-    resumeRssBytes: Math.floor(limitBytes * 0.65),
+    shedAnonBytes: Math.floor(limitBytes * 0.8),
+    resumeAnonBytes: Math.floor(limitBytes * 0.7),
+    shedBufferBytes: Math.floor(limitBytes * 0.25),
+    resumeBufferBytes: Math.floor(limitBytes * 0.15),
     shedHeapRatio: 0.85,
     resumeHeapRatio: 0.7,
   };
@@ -66,5 +74,7 @@ export function heapFlags(
   return [
     `--max-old-space-size=${budget.oldSpaceMb}`,
     `--max-semi-space-size=${budget.semiSpaceMb}`,
+    // The overload guard collects garbage before it sheds (overload.ts).
+    '--expose-gc',
   ];
 }
