@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { heapFlags, memoryBudget } from './budget.ts';
+import { heapFlags, mallocEnv, memoryBudget } from './budget.ts';
 
 const MiB = 2 ** 20;
 
@@ -56,5 +56,12 @@ describe('heapFlags', () => {
     [[], '--max-old-space-size=512'],
   ])('none when heap flags are already set (%j, %j)', (execArgv, nodeOptions) => {
     expect(heapFlags(budget, execArgv, nodeOptions)).toEqual([]);
+  });
+});
+
+describe('mallocEnv', () => {
+  it('sets two arenas and a fixed mmap threshold, keeping any value the pod set', () => {
+    expect(mallocEnv({})).toEqual({ MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' });
+    expect(mallocEnv({ MALLOC_ARENA_MAX: '4' })).toEqual({ MALLOC_MMAP_THRESHOLD_: '131072' });
   });
 });

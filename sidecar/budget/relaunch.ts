@@ -1,8 +1,8 @@
 // Start-up half of the memory budget: V8 sizes its heap only when the process starts, so the entry
 // asks here first and, when the heap is not sized yet, replaces the process with itself plus the
-// budget's heap flags (`process.execve`: same pid, no second process left resident). A second run
-// finds the flags in its own execArgv and goes on.
-import { heapFlags, memoryBudget } from './budget.ts';
+// budget's heap flags and malloc settings (`process.execve`: same pid, no second process left
+// resident). The second run finds the flags in its own execArgv and goes on.
+import { heapFlags, mallocEnv, memoryBudget } from './budget.ts';
 import { detectMemoryLimit } from './memory-limit.ts';
 
 /** Re-executes the current program with heap flags for its memory limit, when it has none yet. */
@@ -18,10 +18,9 @@ export function startWithHeapBudget(): void {
   }
   const flags = heapFlags(memoryBudget(limit), process.execArgv, process.env['NODE_OPTIONS']);
   if (flags.length === 0) return;
-  process.execve(process.execPath, [
+  process.execve(
     process.execPath,
-    ...flags,
-    ...process.execArgv,
-    ...process.argv.slice(1),
-  ]);
+    [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)],
+    { ...process.env, ...mallocEnv(process.env) },
+  );
 }
