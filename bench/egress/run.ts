@@ -1,16 +1,20 @@
 // bench/egress: the same load (1 KB POSTs) sent direct to a receiver with undici, through the
-// Hookgate sidecar (Standard Webhooks signing on), and through Debian's nginx as a plain reverse
-// proxy — in one run, on loopback. Prints throughput and added p50/p99 latency as ratios to direct,
-// and the sidecar's RSS. Run: make bench-egress (installs nginx when missing).
+// Hookgate sidecar (Standard Webhooks signing on), through a bare Node proxy (node:http in, undici
+// out, nothing else: the Node ceiling, bench/lib/bare-proxy.ts) and through Debian's nginx as a
+// plain reverse proxy — in one run, on loopback. Prints throughput and added p50/p99 latency as
+// ratios, each proxy's CPU time per delivery (from /proc, over the throughput run), and the
+// sidecar's peak RSS under that load. Run: make bench-egress (installs nginx when missing;
+// BENCH_SIDECAR=path/to/main.js measures another build, e.g. dist/sidecar/main.js).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../test/cluster/process.ts';
-import { latencyAtRate, rssMb, throughput } from '../lib/load.ts';
+import { childPids, cpuMicros, latencyAtRate, rssMb, throughput } from '../lib/load.ts';
 
 const root = resolve(import.meta.dirname, '../..');
+const entry = process.env['BENCH_SIDECAR'] ?? join(root, 'sidecar/main.ts');
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 32);
 const body = Buffer.from(
@@ -55,7 +59,7 @@ try {
     config,
     `listen: { egress: "127.0.0.1:${egressPort}", ingress: "127.0.0.1:0" }\nendpoints:\n  - name: bench\n    url: ${direct}\n    signing: { secrets: [{ source: { file: ${secret} } }] }\n    policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }\n`,
   );
-  const sidecar = start(process.execPath, [join(root, 'sidecar/main.ts'), '--config', config], {
+  const sidecar = start(process.execPath, [entry, '--config', config], {
     HOOKGATE_ADMIN_ADDR: `127.0.0.1:${await freePort()}`,
     HOOKGATE_LOG_LEVEL: 'warn',
   });
@@ -71,31 +75,64 @@ http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
   upstream r { server 127.0.0.1:${receiverPort}; keepalive 64; }
   server { listen 127.0.0.1:${nginxPort}; location / { proxy_pass http://r; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`,
   );
-  start('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
+  const nginx = start('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
   const viaNginx = `http://127.0.0.1:${nginxPort}/hook`;
   await waitHttp(viaNginx);
 
-  const targets = { direct, sidecar: viaSidecar, nginx: viaNginx } as const;
+  const barePort = await freePort();
+  const bare = start(process.execPath, [
+    join(root, 'bench/lib/bare-proxy.ts'),
+    String(barePort),
+    `http://127.0.0.1:${receiverPort}`,
+  ]);
+  const viaBare = `http://127.0.0.1:${barePort}/hook`;
+  await waitHttp(viaBare);
+
+  // Each target with the processes whose CPU time it costs (none for direct: the receiver's
+  // share is the same everywhere).
+  const nginxPid = nginx.pid!;
+  const targets: [string, string, () => Promise<number[]>][] = [
+    ['direct', direct, () => Promise.resolve([])],
+    ['sidecar', viaSidecar, () => Promise.resolve([sidecar.pid!])],
+    ['bare', viaBare, () => Promise.resolve([bare.pid!])],
+    ['nginx', viaNginx, async () => [nginxPid, ...(await childPids(nginxPid))]],
+  ];
   console.log(
-    `bench/egress: 1 KB POSTs, ${connections} connections, ${seconds}s per run, Node ${process.versions.node}`,
+    `bench/egress: 1 KB POSTs, ${connections} connections, ${seconds}s per run, Node ${process.versions.node}, sidecar ${entry.replace(`${root}/`, '')}, load ${loadavg()[0]!.toFixed(1)}`,
   );
-  const rows: Record<string, { rps: number; p50: number; p99: number; errors: number }> = {};
-  for (const [name, url] of Object.entries(targets)) {
+  const rows: Record<
+    string,
+    { rps: number; p50: number; p99: number; errors: number; cpuUs: number }
+  > = {};
+  let sidecarPeakRss = 0;
+  for (const [name, url, pids] of targets) {
     await throughput(url, body, 4, 1); // warm-up
+    const cpuBefore = await cpuMicros(await pids());
+    const sampling =
+      name === 'sidecar'
+        ? setInterval(() => {
+            void rssMb(sidecar.pid!).then((mb) => (sidecarPeakRss = Math.max(sidecarPeakRss, mb)));
+          }, 200)
+        : undefined;
     const t = await throughput(url, body, connections, seconds);
+    clearInterval(sampling);
+    const cpuUs = ((await cpuMicros(await pids())) - cpuBefore) / t.requests;
     const l = await latencyAtRate(url, body, 1000, seconds);
-    rows[name] = { rps: t.rps, p50: l.p50, p99: l.p99, errors: t.errors + l.errors };
+    rows[name] = { rps: t.rps, p50: l.p50, p99: l.p99, errors: t.errors + l.errors, cpuUs };
   }
   const d = rows['direct']!;
+  const b = rows['bare']!;
   console.log(
-    'target    req/s    ×direct   p50 ms  +p50 ms   p99 ms  +p99 ms  errors   (latency at 1000 req/s)',
+    'target    req/s  ×direct  ×bare   CPU µs/req   p50 ms  +p50 ms   p99 ms  +p99 ms  errors   (latency at 1000 req/s)',
   );
   for (const [name, r] of Object.entries(rows)) {
     console.log(
-      `${name.padEnd(8)} ${r.rps.toFixed(0).padStart(7)}  ${(r.rps / d.rps).toFixed(2).padStart(7)}  ${r.p50.toFixed(2).padStart(7)}  ${(r.p50 - d.p50).toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}  ${(r.p99 - d.p99).toFixed(2).padStart(7)}  ${String(r.errors).padStart(6)}`,
+      `${name.padEnd(8)} ${r.rps.toFixed(0).padStart(6)}  ${(r.rps / d.rps).toFixed(2).padStart(7)}  ${(r.rps / b.rps).toFixed(2).padStart(5)}  ${(name === 'direct' ? '-' : r.cpuUs.toFixed(0)).padStart(11)}  ${r.p50.toFixed(2).padStart(7)}  ${(r.p50 - d.p50).toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}  ${(r.p99 - d.p99).toFixed(2).padStart(7)}  ${String(r.errors).padStart(6)}`,
     );
   }
-  console.log(`sidecar RSS after the runs: ${(await rssMb(sidecar.pid!)).toFixed(1)} MB`);
+  console.log(
+    `sidecar RSS: peak ${sidecarPeakRss.toFixed(1)} MB during its throughput run, ${(await rssMb(sidecar.pid!)).toFixed(1)} MB after the runs; load ${loadavg()[0]!.toFixed(1)}`,
+  );
 } finally {
   for (const c of children) c.kill('SIGTERM');
 }

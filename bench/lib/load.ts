@@ -15,14 +15,14 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-/** Sends `body` to `url` from `connections` closed loops for `seconds`; returns requests/s. */
+/** Sends `body` to `url` from `connections` closed loops for `seconds`; returns requests/s and the count. */
 export async function throughput(
   url: string,
   body: Buffer,
   connections: number,
   seconds: number,
   headers: Record<string, string> = {},
-): Promise<{ rps: number; errors: number }> {
+): Promise<{ rps: number; errors: number; requests: number }> {
   const target = new URL(url);
   const pool = new Pool(target.origin, { connections, pipelining: 1 });
   const stopAt = performance.now() + seconds * 1000;
@@ -45,7 +45,7 @@ export async function throughput(
   await Promise.all(Array.from({ length: connections }, loop));
   const elapsed = (performance.now() - started) / 1000;
   await pool.close();
-  return { rps: done / elapsed, errors };
+  return { rps: done / elapsed, errors, requests: done };
 }
 
 /** Sends at a fixed `rate` for `seconds` (open loop) and measures each request's latency. */
@@ -101,4 +101,30 @@ export async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
   return kb / 1024;
+}
+
+/** CPU time (user + system) a process and its children-by-pid have used so far, in µs (Linux). */
+export async function cpuMicros(pids: readonly number[]): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks * 1e6) / CLOCK_TICKS;
+}
+
+/** USER_HZ: /proc reports CPU time in these ticks per second (100 on every Linux build Node runs on). */
+const CLOCK_TICKS = 100;
+
+/** The pids of a process's direct children (e.g. nginx's workers under its master). */
+export async function childPids(pid: number): Promise<number[]> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  return text
+    .split(' ')
+    .filter((p) => p !== '')
+    .map(Number);
 }
