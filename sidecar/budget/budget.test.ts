@@ -10,7 +10,7 @@ describe('memoryBudget', () => {
       limitBytes: 256 * MiB,
       source: 'cgroup-v1',
       oldSpaceMb: 102,
-      semiSpaceMb: 1,
+      semiSpaceMb: 4,
     });
     // shedding starts at 80 % anonymous memory or a quarter of the limit in Buffers
     expect(b.shedAnonBytes).toBe(Math.floor(256 * MiB * 0.8));
@@ -28,7 +28,10 @@ describe('memoryBudget', () => {
   });
 
   it('keeps a floor for the heap on a tiny limit and bigger young spaces on a big one', () => {
-    expect(memoryBudget({ bytes: 32 * MiB, source: 'env' }).oldSpaceMb).toBe(24);
+    expect(memoryBudget({ bytes: 32 * MiB, source: 'env' })).toMatchObject({
+      oldSpaceMb: 24,
+      semiSpaceMb: 1,
+    });
     expect(memoryBudget({ bytes: 4096 * MiB, source: 'env' })).toMatchObject({
       oldSpaceMb: 1638,
       semiSpaceMb: 8,
@@ -42,7 +45,7 @@ describe('heapFlags', () => {
   it('gives the flags for the budget', () => {
     expect(heapFlags(budget, [], undefined)).toEqual([
       '--max-old-space-size=102',
-      '--max-semi-space-size=1',
+      '--max-semi-space-size=4',
       '--expose-gc',
     ]);
   });
