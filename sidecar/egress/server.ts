@@ -78,7 +78,7 @@ async function readBody(req: IncomingMessage, cap: number): Promise<Buffer | und
 
 /** Whether the app asked for async delivery (`Prefer: respond-async`) or the policy is async. */
 function wantsAsync(req: IncomingMessage, endpoint: EndpointRuntime): boolean {
-  if (endpoint.policy.delivery.mode === 'async') return true;
+  if (endpoint.plan.mode === 'async') return true;
   return preferAsync(req);
 }
 
@@ -164,7 +164,7 @@ export async function startEgressServer(
     const config = options.config();
     let built = runtimes.get(config);
     if (built === undefined) {
-      built = buildEgressRuntime(config, store, deps);
+      built = buildEgressRuntime(config.config.generation, config.egress, store, deps);
       runtimes.set(config, built);
     }
     return built;
@@ -299,7 +299,7 @@ export async function startEgressServer(
     }
     const { endpoint, url } = routed;
     const label = endpoint.url === undefined ? 'dynamic' : endpoint.name;
-    const cap = endpoint.policy.maxPayloadBytes;
+    const cap = endpoint.plan.maxPayloadBytes;
     const body = await readBody(req, cap);
     if (body === undefined) {
       metrics.deliveries.inc({ endpoint: label, outcome: 'too_large' });
@@ -325,7 +325,7 @@ export async function startEgressServer(
       method: req.method ?? 'POST',
       headers: { ...outboundHeaders(req.headers, endpoint.reservedHeaders), ...endpoint.headers },
       body,
-      deadline: started + endpoint.syncDeadlineMs,
+      deadline: started + endpoint.plan.retry.syncDeadlineMs,
     };
     if (options.acceptAsync !== undefined && wantsAsync(req, endpoint)) {
       await answerAsync(req, res, options.acceptAsync, endpoint, delivery, metrics, label);
@@ -334,7 +334,7 @@ export async function startEgressServer(
     const outcome: DeliveryOutcome = await deliverWithRetries(
       delivery,
       endpoint.attempt,
-      endpoint.retry,
+      endpoint.plan.retry,
       clock,
       (result) => countAttempt(metrics, label, result),
     );

@@ -20,8 +20,8 @@ import { sendProblem } from '../problem.ts';
 import * as refuse from './refusals.ts';
 import type { Refusal } from './refusals.ts';
 import { compileRoutes, type IngressRoute } from './routes.ts';
-import { GlobalRateLimiter } from '../delivery/global-limiter.ts';
-import { TokenBucket, type RateLimiter } from '../delivery/token-bucket.ts';
+import { LimiterFactory } from '../delivery/limiters.ts';
+import type { RateLimiter } from '../delivery/token-bucket.ts';
 
 /** What the ingress server needs from the rest of the sidecar. */
 export interface IngressServerOptions {
@@ -99,7 +99,7 @@ class Ingress {
   readonly #dedup: DedupStore;
   readonly #routes = new WeakMap<LoadedConfig, ReadonlyMap<string, IngressRoute>>();
   readonly #bufferingNoticeGiven = new Set<string>();
-  readonly #limiters = new Map<string, RateLimiter>();
+  readonly #limiters: LimiterFactory;
   readonly #appHost: string;
 
   constructor(options: IngressServerOptions) {
@@ -107,6 +107,7 @@ class Ingress {
     this.#log = options.log.child({ component: 'ingress' });
     this.#now = options.now ?? Date.now;
     this.#metrics = createIngressMetrics(options.registry);
+    this.#limiters = new LimiterFactory(options.redis, this.#log);
     this.#forwarder = new AppForwarder({
       ...(options.forwardTimeoutMs === undefined ? {} : { timeoutMs: options.forwardTimeoutMs }),
       ...(options.appConnectRetryDelaysMs === undefined
@@ -403,22 +404,8 @@ class Ingress {
   #limiterFor(route: IngressRoute): RateLimiter | undefined {
     const settings = route.rateLimit;
     if (settings === undefined) return undefined;
-    const key = `${route.dedupScope}|${JSON.stringify(settings)}`;
-    let limiter = this.#limiters.get(key);
-    if (limiter === undefined) {
-      const limit = {
-        rate: settings.rate,
-        per: settings.per,
-        burst: settings.burst ?? settings.rate,
-      };
-      const redis = this.#options.redis;
-      limiter =
-        settings.scope === 'global' && redis !== undefined
-          ? new GlobalRateLimiter({ redis, scopeKey: `ingress/${route.dedupScope}`, limit })
-          : new TokenBucket(limit);
-      this.#limiters.set(key, limiter);
-    }
-    return limiter;
+    const limit = { ...settings, burst: settings.burst ?? settings.rate };
+    return this.#limiters.limiter(route.dedupScope, `ingress/${route.dedupScope}`, limit);
   }
 
   #refuse(res: ServerResponse, endpoint: string, refusal: Refusal, closeConnection = false): void {

@@ -34,7 +34,7 @@ export function syncDispatcher(deps: SyncDispatchDeps): DispatchSync {
     const outcome = await deliverWithRetries(
       delivery,
       endpoint.attempt,
-      endpoint.retry,
+      endpoint.plan.retry,
       clock,
       (result) => countAttempt(metrics, label, result),
     );

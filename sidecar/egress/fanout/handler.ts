@@ -226,9 +226,9 @@ export function createFanout(options: FanoutOptions): Fanout {
             ...endpoint.headers,
           },
           body,
-          deadline: started + endpoint.syncDeadlineMs,
+          deadline: started + endpoint.plan.retry.syncDeadlineMs,
         };
-        const tooLarge = body.length > endpoint.policy.maxPayloadBytes;
+        const tooLarge = body.length > endpoint.plan.maxPayloadBytes;
         planned.push({
           endpoint,
           delivery,
@@ -241,7 +241,7 @@ export function createFanout(options: FanoutOptions): Fanout {
                   status: 413,
                   outcome: 'too_large',
                   mode: 'sync' as const,
-                  detail: `the event exceeds ${endpoint.policy.maxPayloadBytes} bytes, the maxPayloadBytes of this endpoint's policy`,
+                  detail: `the event exceeds ${endpoint.plan.maxPayloadBytes} bytes, the maxPayloadBytes of this endpoint's policy`,
                 },
               }
             : {}),
