@@ -9,7 +9,7 @@ import {
   REDIS_URL_KEY,
   SECRET_NAME,
 } from '../names.ts';
-import { ENV_APP_PORT } from '../../common/env.ts';
+import { ENV_APP_PORT, ENV_INTERCEPTION } from '../../common/env.ts';
 import { SIDECAR_PORTS, type PodSettings } from './annotations.ts';
 
 /** Name of the injected container (DESIGN.md). */
@@ -60,6 +60,8 @@ export function sidecarContainer(settings: PodSettings, extra: SidecarEnvironmen
     { name: 'HOOKGATE_LOG_LEVEL', value: settings.logLevel },
     { name: 'HOOKGATE_DRAIN_TIMEOUT', value: settings.drainTimeout },
     { name: ENV_APP_PORT, value: String(settings.appPort) },
+    // Only a pod with interception rules reads the Host header as a destination (issue 15).
+    { name: ENV_INTERCEPTION, value: settings.interception },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
   ];
