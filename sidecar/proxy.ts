@@ -55,10 +55,11 @@ function describeConfig(loaded: LoadedConfig | undefined): unknown {
     generation: config.generation,
     namespace: config.namespace ?? null,
     endpoints: config.endpoints.map((e) => {
-      const url = new URL(e.url);
       return {
         name: e.name,
-        url: `${url.origin}${url.pathname}`,
+        // The origin only: a path may be a capability (Slack's /services/T…/B…/<secret>), and
+        // the admin port is open to the cluster network.
+        url: new URL(e.url).origin,
         signing: e.signing.scheme,
         policy: e.policy.name ?? null,
       };
