@@ -21,3 +21,5 @@ export const ENV_DRAIN_TIMEOUT = `${ENV_PREFIX}DRAIN_TIMEOUT`;
 export const ENV_QUEUE_NAME = `${ENV_PREFIX}QUEUE_NAME`;
 /** Bearer token that admits non-loopback callers to the sidecar's `/queue/` admin API. */
 export const ENV_ADMIN_TOKEN = `${ENV_PREFIX}ADMIN_TOKEN`;
+/** `explicit` (default) or `transparent`: whether the pod's rules redirect the app's traffic to the sidecar (set by the injector). */
+export const ENV_INTERCEPTION = `${ENV_PREFIX}INTERCEPTION`;

@@ -21,6 +21,7 @@ import { createFanout, EVENTS_PATH } from './fanout/handler.ts';
 import { countAttempt, createEgressMetrics, type EgressMetrics } from '../delivery/metrics.ts';
 import { finalAnswer } from '../delivery/outcome.ts';
 import { deliverWithRetries, type DeliveryOutcome } from '../delivery/retry.ts';
+import type { Resolver } from '../delivery/ssrf/ssrf.ts';
 import {
   RuntimeStore,
   buildEgressRuntime,
@@ -40,6 +41,13 @@ export interface EgressServerOptions {
   scope?: string;
   /** The durable queue's accept path (named routes and fan-out); absent: async goes synchronously. */
   acceptAsync?: AcceptAsync | undefined;
+  /**
+   * `transparent` when the pod's rules redirect the app's traffic here (HOOKGATE_INTERCEPTION,
+   * set by the injector); default `explicit`: the Host header is never read as a destination.
+   */
+  interception?: 'explicit' | 'transparent' | undefined;
+  /** DNS for the transparent pass-through's SSRF guard (tests); default `dns.lookup`. */
+  resolver?: Resolver | undefined;
 }
 
 /** A listening egress server. */
@@ -178,7 +186,12 @@ export async function startEgressServer(
     acceptAsync: options.acceptAsync,
   });
   // Transparent interception (ADR 0009): requests redirected by the pod's rules.
-  const transparent = new TransparentEgress({ log: options.log, registry: options.registry });
+  const transparent = new TransparentEgress({
+    log: options.log,
+    registry: options.registry,
+    resolver: options.resolver,
+  });
+  const transparentMode = options.interception === 'transparent';
   let inFlight = 0;
   let draining = false;
   let drained: (() => void) | undefined;
@@ -264,7 +277,9 @@ export async function startEgressServer(
       );
       return;
     }
-    const intercepted = classifyEgressRequest(req, TransparentEgress.endpoints(options.config()));
+    const intercepted = transparentMode
+      ? classifyEgressRequest(req, TransparentEgress.endpoints(options.config()))
+      : undefined;
     if (intercepted?.kind === 'unmatched') {
       await transparent.unmatched(req, res, intercepted, options.config());
       return;

@@ -22,6 +22,7 @@ import type { Refusal } from './refusals.ts';
 import { compileRoutes, type IngressRoute } from './routes.ts';
 import { LimiterFactory } from '../delivery/limiters.ts';
 import type { RateLimiter } from '../delivery/token-bucket.ts';
+import { FailureLimiter, failureSource } from './source-limit.ts';
 
 /** What the ingress server needs from the rest of the sidecar. */
 export interface IngressServerOptions {
@@ -100,6 +101,7 @@ class Ingress {
   readonly #routes = new WeakMap<LoadedConfig, ReadonlyMap<string, IngressRoute>>();
   readonly #bufferingNoticeGiven = new Set<string>();
   readonly #limiters: LimiterFactory;
+  readonly #failures = new FailureLimiter();
   readonly #appHost: string;
 
   constructor(options: IngressServerOptions) {
@@ -148,14 +150,11 @@ class Ingress {
       // 2. Webhooks are POSTs; refused before a byte of body is read.
       if (req.method !== 'POST')
         return this.#refuse(res, endpoint, refuse.methodNotAllowed(req.method));
-      // 2b. Over the rate limit: 429 before the body is read, so a flood costs little.
-      const limiter = this.#limiterFor(route);
-      if (limiter !== undefined) {
-        const decision = await limiter.take(this.#now());
-        if (!decision.allowed) {
-          return this.#refuse(res, endpoint, refuse.rateLimited(decision.retryAfterMs), true);
-        }
-      }
+      // 2b. A source whose forgeries used up its budget: 429 before its body is read.
+      const source = failureSource(route.dedupScope, route.rateLimit, req.socket.remoteAddress);
+      const failures = source && this.#failures.admits(source, this.#now());
+      if (failures?.allowed === false)
+        return this.#refuse(res, endpoint, refuse.rateLimited(failures.retryAfterMs), true);
       // 3. An endpoint that cannot verify answers 503, so providers retry once it is fixed.
       if (route.verifier === undefined)
         return this.#refuse(res, endpoint, refuse.endpointMisconfigured());
@@ -179,6 +178,7 @@ class Ingress {
         result: verified.ok ? 'verified' : verified.code,
       });
       if (!verified.ok) {
+        if (source !== undefined) this.#failures.charge(source, this.#now());
         this.#log.info('webhook refused', {
           endpoint,
           code: verified.code,
@@ -186,6 +186,9 @@ class Ingress {
         });
         return this.#refuse(res, endpoint, refuse.verificationRefusal(verified));
       }
+      // 5a. The endpoint's rate limit, charged only by webhooks that verified.
+      const limited = await this.#overLimit(route);
+      if (limited !== undefined) return this.#refuse(res, endpoint, limited);
       // 5b. De-multiplex: the event type picks the app port and path (event-routes.ts); a type
       // no route takes may be refused or dropped here, before it claims a delivery id.
       const target = route.eventRouter?.(req.headers, body);
@@ -398,6 +401,12 @@ class Ingress {
       }
     }
     return routes;
+  }
+
+  /** The 429 refusal when `route`'s rate limit is used up; takes a token otherwise. */
+  async #overLimit(route: IngressRoute): Promise<Refusal | undefined> {
+    const decision = await this.#limiterFor(route)?.take(this.#now());
+    return decision?.allowed === false ? refuse.rateLimited(decision.retryAfterMs) : undefined;
   }
 
   /** One limiter per endpoint and settings, kept across config reloads that leave them alone. */
