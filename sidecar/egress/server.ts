@@ -14,7 +14,7 @@ import {
   type InterceptedRequest,
 } from '../interception/egress.ts';
 import type { AcceptAsync } from '../queue/index.ts';
-import { problemCode, sendProblem, type Problem } from '../problem.ts';
+import { problem, problemCode, sendProblem, type Problem } from '../problem.ts';
 import { systemClock, type Clock, type Delivery } from '../delivery/delivery.ts';
 import { inboundHeaders, outboundHeaders } from '../delivery/headers.ts';
 import { createFanout, EVENTS_PATH } from './fanout/handler.ts';
@@ -116,28 +116,26 @@ async function answerAsync(
     accepted = await accept(endpoint, delivery);
   } catch (err) {
     metrics.deliveries.inc({ endpoint: label, outcome: 'queue_unavailable' });
-    sendProblem(res, {
-      type: 'queue-unavailable',
-      title: 'Queue unavailable',
-      status: 503,
-      detail: `the delivery could not be stored durably (${(err as Error).message}); it was not accepted, send it again`,
-      endpoint: label,
-      deliveryId: delivery.deliveryId,
-      retryAfterMs: 1000,
-    });
+    sendProblem(
+      res,
+      problem(
+        'queue-unavailable',
+        `the delivery could not be stored durably (${(err as Error).message}); it was not accepted, send it again`,
+        { endpoint: label, deliveryId: delivery.deliveryId, retryAfterMs: 1000 },
+      ),
+    );
     return;
   }
   if (!('deliveryId' in accepted)) {
     metrics.deliveries.inc({ endpoint: label, outcome: 'queue_full' });
-    sendProblem(res, {
-      type: 'queue-full',
-      title: 'Queue full',
-      status: 503,
-      detail: `the delivery queue is full (${accepted.bound} bound); send it again later`,
-      endpoint: label,
-      bound: accepted.bound,
-      retryAfterMs: accepted.retryAfterMs,
-    });
+    sendProblem(
+      res,
+      problem(
+        'queue-full',
+        `the delivery queue is full (${accepted.bound} bound); send it again later`,
+        { endpoint: label, bound: accepted.bound, retryAfterMs: accepted.retryAfterMs },
+      ),
+    );
     return;
   }
   metrics.deliveries.inc({ endpoint: label, outcome: 'accepted' });
@@ -211,12 +209,10 @@ export async function startEgressServer(
     if (first === '') {
       const destination = req.headers['hookgate-destination'];
       if (typeof destination !== 'string') {
-        return {
-          type: 'unknown-endpoint',
-          title: 'No endpoint named',
-          status: 404,
-          detail: 'POST /<endpoint-name>[/path], or POST / with a Hookgate-Destination header',
-        };
+        return problem(
+          'unknown-endpoint',
+          'POST /<endpoint-name>[/path], or POST / with a Hookgate-Destination header',
+        );
       }
       let target: URL;
       try {
@@ -225,34 +221,28 @@ export async function startEgressServer(
         target = new URL('invalid:');
       }
       if (target.protocol !== 'https:' && target.protocol !== 'http:') {
-        return {
-          type: 'bad-request',
-          title: 'Bad destination',
-          status: 400,
-          detail: 'Hookgate-Destination must be an absolute http:// or https:// URL',
-        };
+        return problem(
+          'bad-destination',
+          'Hookgate-Destination must be an absolute http:// or https:// URL',
+        );
       }
       const dynamic = rt.dynamic.find((d) => d.admitsHost(target.hostname));
       if (dynamic === undefined) {
-        return {
-          type: 'destination-not-allowed',
-          title: 'Destination not allowed',
-          status: 403,
-          detail: `no policy's destinations.allowedHosts admits ${target.hostname}`,
-        };
+        return problem(
+          'destination-not-allowed',
+          `no policy's destinations.allowedHosts admits ${target.hostname}`,
+        );
       }
       return { endpoint: dynamic, url: target };
     }
     const name = decodeURIComponent(first);
     const endpoint = rt.endpoints.get(name);
     if (endpoint?.url === undefined) {
-      return {
-        type: 'unknown-endpoint',
-        title: 'Unknown endpoint',
-        status: 404,
-        detail: `no egress endpoint named "${name}" in config generation ${rt.generation}`,
-        endpoint: name,
-      };
+      return problem(
+        'unknown-endpoint',
+        `no egress endpoint named "${name}" in config generation ${rt.generation}`,
+        { endpoint: name },
+      );
     }
     const target = new URL(endpoint.url);
     if (rest.length > 0)
@@ -266,13 +256,9 @@ export async function startEgressServer(
     if (draining) {
       sendProblem(
         res,
-        {
-          type: 'shutting-down',
-          title: 'Shutting down',
-          status: 503,
-          detail: 'the sidecar is draining; retry on another pod',
+        problem('shutting-down', 'the sidecar is draining; retry on another pod', {
           retryAfterMs: 1000,
-        },
+        }),
         { connection: 'close' },
       );
       return;
@@ -285,12 +271,10 @@ export async function startEgressServer(
       return;
     }
     if (req.method === 'CONNECT' || req.method === 'GET' || req.method === 'HEAD') {
-      sendProblem(res, {
-        type: 'method-not-allowed',
-        title: 'Method not allowed',
-        status: 405,
-        detail: 'send webhooks with POST (or PUT, PATCH, DELETE)',
-      });
+      sendProblem(
+        res,
+        problem('method-not-allowed', 'send webhooks with POST (or PUT, PATCH, DELETE)'),
+      );
       return;
     }
     const rt = runtime();
@@ -320,13 +304,11 @@ export async function startEgressServer(
       metrics.deliveries.inc({ endpoint: label, outcome: 'too_large' });
       sendProblem(
         res,
-        {
-          type: 'payload-too-large',
-          title: 'Payload too large',
-          status: 413,
-          detail: `the body exceeds ${cap} bytes, the maxPayloadBytes of ${label}'s policy`,
-          endpoint: label,
-        },
+        problem(
+          'payload-too-large',
+          `the body exceeds ${cap} bytes, the maxPayloadBytes of ${label}'s policy`,
+          { endpoint: label },
+        ),
         { connection: 'close' },
       );
       return;
@@ -399,12 +381,7 @@ export async function startEgressServer(
       .catch((err: unknown) => {
         options.log.error('egress request failed', { error: (err as Error).message });
         if (!res.headersSent)
-          sendProblem(res, {
-            type: 'bad-request',
-            title: 'Request failed',
-            status: 400,
-            detail: 'the request could not be read',
-          });
+          sendProblem(res, problem('bad-request', 'the request could not be read'));
         else res.destroy();
       })
       .finally(() => {

@@ -16,7 +16,7 @@ import { RedisDedupStore } from './dedup-redis.ts';
 import { AppForwarder, DEFAULT_FORWARD_TIMEOUT_MS, type ForwardResult } from './forward.ts';
 import { endToEndHeaders } from '../headers.ts';
 import { createIngressMetrics, UNKNOWN_ENDPOINT_LABEL, type IngressMetrics } from './metrics.ts';
-import { sendProblem } from '../problem.ts';
+import { problem, sendProblem } from '../problem.ts';
 import * as refuse from './refusals.ts';
 import type { Refusal } from './refusals.ts';
 import { compileRoutes, type IngressRoute } from './routes.ts';
@@ -273,13 +273,14 @@ class Ingress {
         if ('bound' in stored) {
           await settle(false);
           this.#count(endpoint, 'queue_full');
-          sendProblem(res, {
-            type: 'queue-full',
-            title: 'Queue full',
-            status: 503,
-            detail: `the webhook was verified but could not be stored for the app (${stored.bound}); send it again later`,
-            retryAfterMs: stored.retryAfterMs,
-          });
+          sendProblem(
+            res,
+            problem(
+              'queue-full',
+              `the webhook was verified but could not be stored for the app (${stored.bound}); send it again later`,
+              { retryAfterMs: stored.retryAfterMs },
+            ),
+          );
           return;
         }
         // Stored durably: the provider is done, the worker forwards it (at least once).

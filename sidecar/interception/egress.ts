@@ -15,7 +15,7 @@ import {
 } from '../delivery/ssrf/ssrf.ts';
 import { endToEndHeaders } from '../headers.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { sendProblem } from '../problem.ts';
+import { problem, sendProblem } from '../problem.ts';
 import { hostText, isThisPod, parseAuthority } from './host.ts';
 
 /** Methods that carry a webhook; other methods to an endpoint's host are ordinary traffic. */
@@ -206,12 +206,7 @@ export class TransparentEgress {
       this.#unmatched.inc({ action: 'loop' });
       sendProblem(
         res,
-        {
-          type: 'loop-detected',
-          title: 'Loop detected',
-          status: 508,
-          detail: `${target.host} leads back to this sidecar`,
-        },
+        problem('loop-detected', `${target.host} leads back to this sidecar`),
         {},
         true,
       );
@@ -221,12 +216,10 @@ export class TransparentEgress {
       this.#unmatched.inc({ action: 'refused' });
       sendProblem(
         res,
-        {
-          type: 'destination-not-allowed',
-          title: 'Destination not allowed',
-          status: 403,
-          detail: `${intercepted.reason}, and interception.unmatched is refuse: add a WebhookEndpoint for ${target.host} or set interception.unmatched to passthrough`,
-        },
+        problem(
+          'destination-not-allowed',
+          `${intercepted.reason}, and interception.unmatched is refuse: add a WebhookEndpoint for ${target.host} or set interception.unmatched to passthrough`,
+        ),
         {},
         true,
       );
@@ -256,12 +249,10 @@ export class TransparentEgress {
         this.#unmatched.inc({ action: 'refused' });
         sendProblem(
           res,
-          {
-            type: 'destination-not-allowed',
-            title: 'Destination not allowed',
-            status: 403,
-            detail: `${err.message}; a policy's destinations.allowedCIDRs (or allowedHosts) can admit it`,
-          },
+          problem(
+            'destination-not-allowed',
+            `${err.message}; a policy's destinations.allowedCIDRs (or allowedHosts) can admit it`,
+          ),
           {},
           true,
         );
@@ -278,12 +269,7 @@ export class TransparentEgress {
       }
       sendProblem(
         res,
-        {
-          type: 'receiver-unreachable',
-          title: 'Destination unreachable',
-          status: 502,
-          detail: `${target.host}: ${(err as Error).message}`,
-        },
+        problem('receiver-unreachable', `${target.host}: ${(err as Error).message}`),
         {},
         true,
       );

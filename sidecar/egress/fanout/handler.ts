@@ -10,7 +10,7 @@ import type { Logger } from '../../../common/log.ts';
 import type { LoadedConfig } from '../../config/load.ts';
 import { MISSING, resolve } from '../../filter/index.ts';
 import { PayloadTooLargeError, readBody } from '../../ingress/body.ts';
-import { sendProblem, type Problem } from '../../problem.ts';
+import { problem, sendProblem } from '../../problem.ts';
 import type { Clock, Delivery } from '../../delivery/delivery.ts';
 import { outboundHeaders } from '../../delivery/headers.ts';
 import type { EgressMetrics } from '../../delivery/metrics.ts';
@@ -72,10 +72,6 @@ function deliveryIdFor(eventId: string | undefined, endpoint: string, fresh: () 
   return `msg_${createHash('sha256').update(`${eventId}\0${endpoint}`).digest('hex').slice(0, 32)}`;
 }
 
-function badRequest(type: string, title: string, detail: string): Problem {
-  return { type, title, status: 400, detail };
-}
-
 /** Creates the handler; its metrics register once, on the server's registry. */
 export function createFanout(options: FanoutOptions): Fanout {
   const metrics: FanoutMetrics = createFanoutMetrics(options.registry);
@@ -94,12 +90,7 @@ export function createFanout(options: FanoutOptions): Fanout {
     async handle(req, res, rt, config) {
       const started = options.clock.now();
       if (req.method !== 'POST') {
-        sendProblem(res, {
-          type: 'method-not-allowed',
-          title: 'Method not allowed',
-          status: 405,
-          detail: 'send events with POST /_events',
-        });
+        sendProblem(res, problem('method-not-allowed', 'send events with POST /_events'));
         return;
       }
       const index = indexOf(config);
@@ -110,12 +101,10 @@ export function createFanout(options: FanoutOptions): Fanout {
         if (!(err instanceof PayloadTooLargeError)) throw err;
         sendProblem(
           res,
-          {
-            type: 'payload-too-large',
-            title: 'Payload too large',
-            status: 413,
-            detail: `the event exceeds ${index.bodyCap} bytes, the largest maxPayloadBytes of any subscribed endpoint`,
-          },
+          problem(
+            'payload-too-large',
+            `the event exceeds ${index.bodyCap} bytes, the largest maxPayloadBytes of any subscribed endpoint`,
+          ),
           {},
           true,
         );
@@ -143,9 +132,8 @@ export function createFanout(options: FanoutOptions): Fanout {
         if (field === MISSING || typeof field !== 'string') {
           sendProblem(
             res,
-            badRequest(
+            problem(
               'event-type-missing',
-              'Event type missing',
               `send the event type in the Hookgate-Event-Type header, or as a string at ${index.eventTypeFieldText} in a JSON body`,
             ),
           );
@@ -156,9 +144,8 @@ export function createFanout(options: FanoutOptions): Fanout {
       if (!isEventType(eventType)) {
         sendProblem(
           res,
-          badRequest(
+          problem(
             'bad-event-type',
-            'Bad event type',
             'an event type is 1 to 128 characters: dot-separated segments of letters, digits, _, -, : and /, e.g. order.created',
           ),
         );
@@ -174,11 +161,7 @@ export function createFanout(options: FanoutOptions): Fanout {
         if ('error' in parsedSelector) {
           sendProblem(
             res,
-            badRequest(
-              'bad-selector',
-              'Bad endpoint selector',
-              `Hookgate-Endpoint-Selector: ${parsedSelector.error}`,
-            ),
+            problem('bad-selector', `Hookgate-Endpoint-Selector: ${parsedSelector.error}`),
           );
           return;
         }
@@ -194,15 +177,14 @@ export function createFanout(options: FanoutOptions): Fanout {
           endpoints: matched.length,
           limit: cap.limit,
         });
-        sendProblem(res, {
-          type: 'fan-out-too-wide',
-          title: 'Fan-out too wide',
-          status: 422,
-          detail: `${eventType} would go to ${matched.length} endpoints; ${cap.setBy} allows ${cap.limit}. Nothing was sent: narrow it with Hookgate-Endpoint-Selector or raise the cap`,
-          eventType,
-          endpoints: matched.length,
-          limit: cap.limit,
-        });
+        sendProblem(
+          res,
+          problem(
+            'fan-out-too-wide',
+            `${eventType} would go to ${matched.length} endpoints; ${cap.setBy} allows ${cap.limit}. Nothing was sent: narrow it with Hookgate-Endpoint-Selector or raise the cap`,
+            { eventType, endpoints: matched.length, limit: cap.limit },
+          ),
+        );
         return;
       }
 
