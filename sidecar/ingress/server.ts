@@ -10,7 +10,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { VerifySuccess } from '../signing/index.ts';
-import { PayloadTooLargeError, readBody } from './body.ts';
+import { PayloadTooLargeError, readBody } from '../delivery/body.ts';
 import { deliveryKey, LocalDedupStore, type DedupStore } from './dedup.ts';
 import { RedisDedupStore } from './dedup-redis.ts';
 import { AppForwarder, DEFAULT_FORWARD_TIMEOUT_MS, type ForwardResult } from './forward.ts';

@@ -3,16 +3,20 @@
 // subscribers by the optional Hookgate-Endpoint-Selector and their filters, refuses an event
 // wider than the fan-out cap, then starts one delivery per endpoint — each with its own id,
 // signing, policy and retries — and answers with the list (202 when any went to the queue).
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../../common/log.ts';
 import type { LoadedConfig } from '../../config/load.ts';
 import { MISSING, resolve } from '../../filter/index.ts';
-import { PayloadTooLargeError, readBody } from '../../ingress/body.ts';
+import { PayloadTooLargeError, readBody } from '../../delivery/body.ts';
 import { problem, sendProblem } from '../../problem.ts';
-import type { Clock, Delivery } from '../../delivery/delivery.ts';
-import { outboundHeaders } from '../../delivery/headers.ts';
+import type { Clock } from '../../delivery/delivery.ts';
+import {
+  fanOutDeliveryId,
+  newDelivery,
+  prefersAsync,
+  requestedDeliveryId,
+} from '../../delivery/request.ts';
 import type { EgressMetrics } from '../../delivery/metrics.ts';
 import type { EgressRuntime } from '../../delivery/runtime.ts';
 import { syncDispatcher } from './dispatch.ts';
@@ -35,16 +39,12 @@ import {
 /** The path the app posts events to. */
 export const EVENTS_PATH = '/_events';
 
-const DELIVERY_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
-
 /** What the fan-out handler needs from the egress server. */
 export interface FanoutOptions {
   readonly registry: Registry;
   readonly metrics: EgressMetrics;
   readonly clock: Clock;
   readonly log: Logger;
-  /** New delivery ids (the server's `msg_…` generator). */
-  readonly newDeliveryId: () => string;
   /** The durable queue's hook; absent: async deliveries are made synchronously. */
   readonly acceptAsync?: AcceptAsync | undefined;
 }
@@ -58,18 +58,6 @@ export interface Fanout {
     rt: EgressRuntime,
     config: LoadedConfig,
   ): Promise<void>;
-}
-
-/**
- * Per-endpoint delivery ids. With the app's own id (Hookgate-Delivery-Id) each one is derived
- * from it, so the app's retry of an event reaches every receiver under the same webhook-id and
- * their de-duplication works; without, each is new.
- */
-function deliveryIdFor(eventId: string | undefined, endpoint: string, fresh: () => string): string {
-  if (eventId === undefined) return fresh();
-  const joined = `${eventId}.${endpoint}`;
-  if (DELIVERY_ID.test(joined)) return joined;
-  return `msg_${createHash('sha256').update(`${eventId}\0${endpoint}`).digest('hex').slice(0, 32)}`;
 }
 
 /** Creates the handler; its metrics register once, on the server's registry. */
@@ -188,28 +176,21 @@ export function createFanout(options: FanoutOptions): Fanout {
         return;
       }
 
-      const requested = req.headers['hookgate-delivery-id'];
-      const eventId =
-        typeof requested === 'string' && DELIVERY_ID.test(requested) ? requested : undefined;
-      const preferAsync = /(^|[\s,;])respond-async($|[\s,;])/i.test(
-        String(req.headers['prefer'] ?? ''),
-      );
+      const eventId = requestedDeliveryId(req.headers);
+      const preferAsync = prefersAsync(req.headers);
       const planned: PlannedDelivery[] = [];
       for (const subscriber of matched) {
         const endpoint = rt.endpoints.get(subscriber.name);
         if (endpoint?.url === undefined) continue;
-        const delivery: Delivery = {
-          deliveryId: deliveryIdFor(eventId, endpoint.name, options.newDeliveryId),
-          endpointName: endpoint.name,
+        const delivery = newDelivery(endpoint, {
+          deliveryId: fanOutDeliveryId(eventId, endpoint.name),
+          label: endpoint.name,
           url: endpoint.url,
           method: 'POST',
-          headers: {
-            ...outboundHeaders(req.headers, endpoint.reservedHeaders),
-            ...endpoint.headers,
-          },
+          headers: req.headers,
           body,
-          deadline: started + endpoint.plan.retry.syncDeadlineMs,
-        };
+          started,
+        });
         const tooLarge = body.length > endpoint.plan.maxPayloadBytes;
         planned.push({
           endpoint,
