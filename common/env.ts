@@ -23,3 +23,5 @@ export const ENV_QUEUE_NAME = `${ENV_PREFIX}QUEUE_NAME`;
 export const ENV_ADMIN_TOKEN = `${ENV_PREFIX}ADMIN_TOKEN`;
 /** The sidecar container's memory limit (bytes, or a quantity like 256Mi); else read from the cgroup. */
 export const ENV_MEMORY_LIMIT = `${ENV_PREFIX}MEMORY_LIMIT`;
+/** `explicit` (default) or `transparent`: whether the pod's rules redirect the app's traffic to the sidecar (set by the injector). */
+export const ENV_INTERCEPTION = `${ENV_PREFIX}INTERCEPTION`;

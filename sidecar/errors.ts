@@ -1,31 +1,20 @@
 // The sidecar's errors: each has a stable `code` tests and callers branch on, and the HTTP status
 // it maps to when it ends a request. Messages never contain secrets or payloads.
 
-/** Stable error codes of the sidecar. */
-export type SidecarErrorCode =
-  | 'ERR_CONFIG_INVALID'
-  | 'ERR_SECRET_UNREADABLE'
-  | 'ERR_PAYLOAD_TOO_LARGE'
-  | 'ERR_UNKNOWN_ENDPOINT'
-  | 'ERR_DESTINATION_NOT_ALLOWED'
-  | 'ERR_RATE_LIMITED'
-  | 'ERR_CIRCUIT_OPEN'
-  | 'ERR_UPSTREAM_FAILED'
-  | 'ERR_DEADLINE_EXCEEDED'
-  | 'ERR_SHUTTING_DOWN';
+// Answers to a request are problems (problem.ts), not thrown errors; these are the faults code
+// throws: a bad config, a body over its cap, the queue's and the signing library's own errors, all
+// on this one base.
 
-/** Base class of every sidecar error. */
-export class SidecarError extends Error {
-  readonly code: SidecarErrorCode;
+/** Stable error codes of the sidecar's own errors (the queue and signing add theirs). */
+export type SidecarErrorCode = 'ERR_CONFIG_INVALID' | 'ERR_PAYLOAD_TOO_LARGE';
+
+/** Base class of every sidecar error; `C` narrows the code for a part's own errors. */
+export class SidecarError<C extends string = SidecarErrorCode> extends Error {
+  readonly code: C;
   /** HTTP status when this error ends a request. */
   readonly statusCode: number;
 
-  constructor(
-    code: SidecarErrorCode,
-    statusCode: number,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
+  constructor(code: C, statusCode: number, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'SidecarError';
     this.code = code;

@@ -10,6 +10,7 @@ import {
   ENV_ADMIN_TOKEN,
   ENV_CONFIG,
   ENV_DRAIN_TIMEOUT,
+  ENV_INTERCEPTION,
   ENV_QUEUE_NAME,
   ENV_REDIS_URL,
 } from '../common/env.ts';
@@ -38,6 +39,8 @@ Environment:
   HOOKGATE_REDIS_URL      Redis for global rate limits, shared de-duplication and the durable
                           queue (optional; without it the queue lives on the pod's disk)
   HOOKGATE_QUEUE_NAME     queue the app's replicas share, with the namespace (default default)
+  HOOKGATE_INTERCEPTION   explicit (default) or transparent: whether the pod's rules redirect
+                          the app's traffic here (only then is the Host header a destination)
   HOOKGATE_ADMIN_TOKEN    bearer token admitting non-loopback callers to the admin /queue/ API
   HOOKGATE_ADMIN_ADDR     admin listen address (default 0.0.0.0:15020)
   HOOKGATE_DRAIN_TIMEOUT  how long in-flight deliveries may finish on shutdown (default 10s)
@@ -53,10 +56,11 @@ function describeConfig(loaded: LoadedConfig | undefined): unknown {
     generation: config.generation,
     namespace: config.namespace ?? null,
     endpoints: config.endpoints.map((e) => {
-      const url = new URL(e.url);
       return {
         name: e.name,
-        url: `${url.origin}${url.pathname}`,
+        // The origin only: a path may be a capability (Slack's /services/T…/B…/<secret>), and
+        // the admin port is open to the cluster network.
+        url: new URL(e.url).origin,
         signing: e.signing.scheme,
         policy: e.policy.name ?? null,
       };
@@ -138,6 +142,12 @@ if (start !== undefined) {
           adminToken: process.env[ENV_ADMIN_TOKEN],
         });
       }
+      const interception = process.env[ENV_INTERCEPTION] ?? 'explicit';
+      if (interception !== 'explicit' && interception !== 'transparent') {
+        throw new ConfigError(ENV_INTERCEPTION, [
+          `"${interception}" is not explicit or transparent: leave it unset unless the pod has interception rules`,
+        ]);
+      }
       const listen = parseListenAddress('listen.egress', current.current.config.listen.egress);
       egress = await startEgressServer(listen.host, listen.port, {
         config: () => current.current,
@@ -147,6 +157,7 @@ if (start !== undefined) {
         scope: namespace,
         acceptAsync: queue?.accept,
         overload,
+        interception,
       });
       const started = egress;
       queue?.start(() => started.runtime());

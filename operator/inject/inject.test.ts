@@ -339,6 +339,74 @@ describe('decide', () => {
   });
 });
 
+describe('the queue scope and interception mode the injector sets (issue 15)', () => {
+  const envOf = (
+    input: V1Pod,
+    annotations: Record<string, string> = {},
+  ): Record<string, string> => {
+    const withAnnotations: V1Pod = {
+      ...input,
+      metadata: {
+        ...input.metadata,
+        annotations: { [ANNOTATION.inject]: 'true', ...annotations },
+      },
+    };
+    const decision = decide(withAnnotations, 1, {
+      ...options,
+      interception: interceptionInitContainer,
+    });
+    if (decision.action !== 'inject') throw new Error(`not injected: ${decision.action}`);
+    const out = applyPatch(withAnnotations, decision.patch);
+    const sidecar = out.spec!.initContainers!.find((c) => c.name === 'hookgate-proxy')!;
+    return Object.fromEntries((sidecar.env ?? []).map((e) => [e.name, e.value ?? '']));
+  };
+  const owned = (
+    kind: string,
+    name: string,
+    labels: Record<string, string> = {},
+    apiVersion = 'apps/v1',
+  ): V1Pod => ({
+    metadata: {
+      generateName: `${name}-`,
+      labels,
+      ownerReferences: [{ apiVersion, kind, name, uid: 'u-1', controller: true }],
+    },
+    spec: { containers: [{ name: 'app', image: 'app:1' }] },
+  });
+
+  it.each([
+    // A Deployment's pod, through its ReplicaSet: the Deployment is the workload.
+    [owned('ReplicaSet', 'orders-7d4b9c', { 'pod-template-hash': '7d4b9c' }), 'deployment.orders'],
+    // Two Deployments in one namespace get two queues.
+    [owned('ReplicaSet', 'billing-5f6c7', { 'pod-template-hash': '5f6c7' }), 'deployment.billing'],
+    // A ReplicaSet made by hand (no matching hash) is its own workload.
+    [owned('ReplicaSet', 'handmade'), 'replicaset.handmade'],
+    [owned('StatefulSet', 'db'), 'statefulset.db'],
+    [owned('DaemonSet', 'agent'), 'daemonset.agent'],
+    [owned('Job', 'report-29000000', {}, 'batch/v1'), 'job.report-29000000'],
+    // A bare pod: its name, or before naming its generateName.
+    [{ ...pod(undefined), metadata: { name: 'debug' } }, 'pod.debug'],
+    [pod(undefined), 'pod.web'],
+  ])('pod %# gets HOOKGATE_QUEUE_NAME=%s', (input, expected) => {
+    expect(envOf(input)['HOOKGATE_QUEUE_NAME']).toBe(expected);
+  });
+
+  it('keeps long names within 63 characters and distinct', () => {
+    const long = (suffix: string): string =>
+      envOf(owned('StatefulSet', `${'a'.repeat(70)}${suffix}`))['HOOKGATE_QUEUE_NAME']!;
+    expect(long('x')).toMatch(/^[a-z0-9_.-]{1,63}$/);
+    expect(long('x')).not.toBe(long('y'));
+  });
+
+  it('tells the sidecar its interception mode', () => {
+    const input = owned('StatefulSet', 'db');
+    expect(envOf(input)['HOOKGATE_INTERCEPTION']).toBe('explicit');
+    expect(
+      envOf(input, { [ANNOTATION.interception]: 'transparent' })['HOOKGATE_INTERCEPTION'],
+    ).toBe('transparent');
+  });
+});
+
 describe('parseQuantity', () => {
   it.each([
     ['250m', 0.25],

@@ -3,6 +3,7 @@
 // the fix). The webhook server only carries the answer to the API server.
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { ANNOTATION, SIDECAR_PORTS, readSettings, type SidecarDefaults } from './annotations.ts';
+import { queueName, workloadOf } from './workload.ts';
 import {
   EGRESS_URL,
   ENV_EGRESS_URL,
@@ -225,7 +226,7 @@ export function decide(
     configGeneration: configGeneration ?? null,
     interception: settings.interception,
   };
-  const sidecar = sidecarContainer(settings, options.environment ?? {});
+  const sidecar = sidecarContainer(settings, options.environment ?? {}, queueName(workloadOf(pod)));
   const front: V1Container[] = [sidecar];
   if (settings.interception === 'transparent' && options.interception !== undefined) {
     let init: V1Container;

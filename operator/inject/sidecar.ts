@@ -9,7 +9,7 @@ import {
   REDIS_URL_KEY,
   SECRET_NAME,
 } from '../names.ts';
-import { ENV_APP_PORT } from '../../common/env.ts';
+import { ENV_APP_PORT, ENV_INTERCEPTION, ENV_QUEUE_NAME } from '../../common/env.ts';
 import { SIDECAR_PORTS, type PodSettings } from './annotations.ts';
 
 /** Name of the injected container (DESIGN.md). */
@@ -52,14 +52,24 @@ export function sidecarVolumes(): V1Volume[] {
   ];
 }
 
-/** The hookgate-proxy container: an init container with restartPolicy Always. */
-export function sidecarContainer(settings: PodSettings, extra: SidecarEnvironment): V1Container {
+/**
+ * The hookgate-proxy container: an init container with restartPolicy Always. `queue` is the
+ * workload's queue name (workload.ts), which its replicas share and no other workload does.
+ */
+export function sidecarContainer(
+  settings: PodSettings,
+  extra: SidecarEnvironment,
+  queue: string,
+): V1Container {
   const env: V1EnvVar[] = [
     { name: 'HOOKGATE_CONFIG', value: CONFIG_FILE_PATH },
     { name: 'HOOKGATE_ADMIN_ADDR', value: `0.0.0.0:${SIDECAR_PORTS.admin}` },
     { name: 'HOOKGATE_LOG_LEVEL', value: settings.logLevel },
     { name: 'HOOKGATE_DRAIN_TIMEOUT', value: settings.drainTimeout },
     { name: ENV_APP_PORT, value: String(settings.appPort) },
+    // Only a pod with interception rules reads the Host header as a destination (issue 15).
+    { name: ENV_INTERCEPTION, value: settings.interception },
+    { name: ENV_QUEUE_NAME, value: queue },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
   ];

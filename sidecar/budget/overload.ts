@@ -10,7 +10,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { ENV_MEMORY_LIMIT } from '../../common/env.ts';
 import type { Logger } from '../../common/log.ts';
 import { ConfigError } from '../errors.ts';
-import { sendProblem } from '../problem.ts';
+import { problem, sendProblem } from '../problem.ts';
 import { memoryBudget, type MemoryBudget } from './budget.ts';
 import { detectMemoryLimit } from './memory-limit.ts';
 
@@ -178,13 +178,11 @@ export class OverloadGuard {
     if (drain) req.resume();
     sendProblem(
       res,
-      {
-        type: 'overloaded',
-        title: 'Overloaded',
-        status: 503,
-        detail: `the sidecar is near its memory budget (${DETAIL[reason]}); nothing was accepted, send it again after Retry-After`,
-        retryAfterMs: 1000,
-      },
+      problem(
+        'overloaded',
+        `the sidecar is near its memory budget (${DETAIL[reason]}); nothing was accepted, send it again after Retry-After`,
+        { retryAfterMs: 1000 },
+      ),
       {},
       !drain,
     );

@@ -8,6 +8,7 @@ import { loadConfigFile, parseConfig } from './load.ts';
 const dir = mkdtempSync(join(tmpdir(), 'hookgate-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, 'orders.key'), 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n');
+writeFileSync(join(dir, 'bad.key'), 'whsec_not base64!\n');
 
 const problemsOf = async (text: string): Promise<readonly string[]> => {
   try {
@@ -127,6 +128,33 @@ describe('parseConfig', () => {
       'endpoints[1].name: duplicate endpoint name "a" (also endpoints[0])',
       'ingress[1].path: duplicate ingress path "/hook" (also ingress[0])',
     ]);
+  });
+
+  // Three configs that passed the schema and then broke every egress request (issue 19): each is
+  // now refused at load with the path at fault.
+  it.each([
+    [
+      'backoff.max below backoff.initial',
+      'policy: { retry: { backoff: { initial: 1s, max: 100ms } } }',
+      'endpoints[0].policy.retry.backoff.max: must be at least backoff.initial (100ms < 1s): raise max or lower initial',
+    ],
+    [
+      'a breaker with no threshold',
+      'policy: { circuitBreaker: { openDuration: 5s } }',
+      'endpoints[0].policy.circuitBreaker: set consecutiveFailures, failureRatePercent or both: otherwise the breaker never opens',
+    ],
+    [
+      'a malformed whsec_ secret',
+      'signing: { secrets: [{ source: { file: bad.key } }] }',
+      expect.stringMatching(/^endpoints\[0\]\.signing: secrets\[0\] /),
+    ],
+  ])('refuses %s with its path', async (_what, settings, problem) => {
+    const problems = await problemsOf(
+      `endpoints:\n  - { name: orders, url: "https://hooks.example.com", ${settings} }\n`,
+    );
+    expect(problems).toEqual([problem]);
+    // The secret's bytes never appear in a problem.
+    expect(problems.join('\n')).not.toContain('not base64');
   });
 
   it('reports YAML syntax errors and unreadable files as ConfigError', async () => {

@@ -8,12 +8,15 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ENV_APP_PORT } from '../../common/env.ts';
 import { deepFreeze } from '../../common/freeze.ts';
+import { compileEgressPlans, type EgressPlans } from '../delivery/compile.ts';
 import { ConfigError } from '../errors.ts';
 import { SidecarConfig, type SecretSource } from './schema.ts';
 
-/** A validated configuration with its secrets read. */
+/** A validated configuration with its secrets read and its egress side compiled into plans. */
 export interface LoadedConfig {
   readonly config: SidecarConfig;
+  /** Every egress endpoint and dynamic route as a frozen plan (delivery/compile.ts). */
+  readonly egress: EgressPlans;
   /** sha256 of the file's bytes: equal digests mean nothing changed. */
   readonly digest: string;
   /** The bytes of a secret the config references (read at load time). */
@@ -123,15 +126,20 @@ export async function parseConfig(
   if (problems.length > 0) throw new ConfigError(source, problems);
 
   const frozen = deepFreeze(config);
+  const secret = (s: SecretSource): string => {
+    const value = values.get(s);
+    if (value === undefined) throw new Error('secret source does not belong to this configuration');
+    return value;
+  };
+  // Plans are built here, in the load (and reload) path: a config whose endpoints cannot be
+  // built is refused whole, and the watcher keeps the last good one.
+  const egress = compileEgressPlans(frozen.endpoints, frozen.dynamic, secret);
+  if (egress.problems.length > 0) throw new ConfigError(source, egress.problems);
   return {
     config: frozen,
+    egress: egress.plans,
     digest: createHash('sha256').update(text).digest('hex'),
-    secret(s: SecretSource): string {
-      const value = values.get(s);
-      if (value === undefined)
-        throw new Error('secret source does not belong to this configuration');
-      return value;
-    },
+    secret,
   };
 }
 

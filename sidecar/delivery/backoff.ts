@@ -38,6 +38,22 @@ export function backoffOptionProblems(options: BackoffOptions): string[] {
   return problems;
 }
 
+/**
+ * Delay before retry number `retry` (0 for the first), in whole milliseconds, within
+ * [0, min(maxMs, initialMs × multiplier^retry)]; `random` draws the full jitter.
+ */
+export function backoffDelayMs(
+  options: BackoffOptions,
+  retry: number,
+  random: RandomSource = Math.random,
+): number {
+  if (!Number.isInteger(retry) || retry < 0)
+    throw new RangeError(`retry must be a non-negative integer (got ${retry})`);
+  // multiplier^retry overflows to Infinity for large retries; min() then yields maxMs.
+  const ceiling = Math.min(options.maxMs, options.initialMs * options.multiplier ** retry);
+  return Math.round((options.jitter ?? true) ? random() * ceiling : ceiling);
+}
+
 /** Creates a backoff; `random` is injected so tests can pin the jitter. */
 export function createBackoff(
   options: BackoffOptions,
@@ -45,15 +61,5 @@ export function createBackoff(
 ): Backoff {
   const problems = backoffOptionProblems(options);
   if (problems.length > 0) throw new RangeError(`invalid backoff: ${problems.join('; ')}`);
-  const { initialMs, maxMs, multiplier } = options;
-  const jitter = options.jitter ?? true;
-  return {
-    delayMs(retry: number): number {
-      if (!Number.isInteger(retry) || retry < 0)
-        throw new RangeError(`retry must be a non-negative integer (got ${retry})`);
-      // multiplier^retry overflows to Infinity for large retries; min() then yields maxMs.
-      const ceiling = Math.min(maxMs, initialMs * multiplier ** retry);
-      return Math.round(jitter ? random() * ceiling : ceiling);
-    },
-  };
+  return { delayMs: (retry) => backoffDelayMs(options, retry, random) };
 }

@@ -1,7 +1,7 @@
 // How a delivery's final attempt ends for the app: the metrics outcome label and, when the gateway
 // answers for the receiver, the problem. The named route turns it into a response, fan-out into
 // a DeliveryReport; one mapping serves both.
-import { problemCode, type Problem } from '../problem.ts';
+import { problem, problemCode, type Problem } from '../problem.ts';
 import type { AttemptResult } from './delivery.ts';
 
 /** The metrics outcome and, for gateway-side answers, the problem for a final result. */
@@ -17,12 +17,10 @@ export function finalAnswer(
       const location = result.headers['location'];
       return {
         outcome: 'redirect',
-        problem: {
-          type: 'redirect-not-followed',
-          title: 'Receiver redirected',
-          status: 502,
-          detail: `the receiver of ${endpoint} answered ${result.status}${location ? ` to ${String(location)}` : ''}; webhooks are never redirected: point the endpoint at the final URL`,
-        },
+        problem: problem(
+          'redirect-not-followed',
+          `the receiver of ${endpoint} answered ${result.status}${location ? ` to ${String(location)}` : ''}; webhooks are never redirected: point the endpoint at the final URL`,
+        ),
       };
     }
     return { outcome: result.status < 300 ? 'delivered' : 'failed' };
@@ -31,32 +29,17 @@ export function finalAnswer(
     case 'destination-not-allowed':
       return {
         outcome: 'destination_not_allowed',
-        problem: {
-          type: 'destination-not-allowed',
-          title: 'Destination not allowed',
-          status: 403,
-          detail: result.message,
-        },
+        problem: problem('destination-not-allowed', result.message),
       };
     case 'timeout':
       return {
         outcome: 'timeout',
-        problem: {
-          type: 'receiver-timeout',
-          title: 'Receiver timed out',
-          status: 504,
-          detail: `${endpoint}: ${result.message}`,
-        },
+        problem: problem('receiver-timeout', `${endpoint}: ${result.message}`),
       };
     default:
       return {
         outcome: 'unreachable',
-        problem: {
-          type: 'receiver-unreachable',
-          title: 'Receiver unreachable',
-          status: 502,
-          detail: `${endpoint}: ${result.message}`,
-        },
+        problem: problem('receiver-unreachable', `${endpoint}: ${result.message}`),
       };
   }
 }

@@ -1,19 +1,9 @@
 // The retry loop around the per-attempt pipeline: retry what the policy names, with exponential
 // backoff and full jitter, honouring Retry-After, within the attempt budget and the sync deadline.
 // It never sleeps past the deadline: the app gets the last answer instead.
-import type { Backoff } from './backoff.ts';
 import type { Attempt, AttemptResult, Clock, Delivery } from './delivery.ts';
-import { parseRetryAfter } from './retry-after.ts';
-import type { RetryClassifier, RetryDecision } from './retry-classifier.ts';
-
-/** The policy numbers the loop needs. */
-export interface RetryPolicy {
-  maxAttempts: number;
-  backoff: Backoff;
-  classifier: RetryClassifier;
-  honorRetryAfter: boolean;
-  maxRetryAfterMs: number;
-}
+import { retryDelayMs, type RetryPlan } from './plan.ts';
+import type { RetryDecision } from './retry-classifier.ts';
 
 /** How a delivery ended. */
 export interface DeliveryOutcome {
@@ -24,20 +14,14 @@ export interface DeliveryOutcome {
   readonly decision: RetryDecision;
 }
 
-function retryAfterOf(result: AttemptResult, now: number, maxMs: number): number | undefined {
-  if (result.kind !== 'response' || (result.status !== 429 && result.status !== 503))
-    return undefined;
-  const header = result.headers['retry-after'];
-  return parseRetryAfter(Array.isArray(header) ? header[0] : header, now, maxMs);
-}
-
 /** Runs `attempt` until success, a final failure, the attempt budget or the deadline. */
 export async function deliverWithRetries(
   delivery: Delivery,
   attempt: Attempt,
-  policy: RetryPolicy,
+  plan: RetryPlan,
   clock: Clock,
   onAttempt: (result: AttemptResult) => void = () => undefined,
+  random: () => number = Math.random,
 ): Promise<DeliveryOutcome> {
   for (let n = 1; ; n++) {
     const result = await attempt(delivery, n);
@@ -49,20 +33,16 @@ export async function deliverWithRetries(
         decision: { verdict: 'failure', reason: result.problem.detail },
       };
     }
-    const decision = policy.classifier.classify(
+    const decision = plan.classifier.classify(
       result.kind === 'response'
         ? { kind: 'response', status: result.status }
         : { kind: 'error', error: result.error },
     );
-    if (decision.verdict !== 'retry' || n >= policy.maxAttempts)
+    if (decision.verdict !== 'retry' || n >= plan.maxAttempts)
       return { result, attempts: n, decision };
 
     const now = clock.now();
-    let delay = policy.backoff.delayMs(n - 1);
-    if (policy.honorRetryAfter) {
-      const asked = retryAfterOf(result, now, policy.maxRetryAfterMs);
-      if (asked !== undefined) delay = Math.max(delay, asked);
-    }
+    const delay = retryDelayMs(plan, 'sync', n, result, now, random);
     // A retry that could not start before the deadline would only make the app wait for nothing.
     if (now + delay >= delivery.deadline) return { result, attempts: n, decision };
     await clock.sleep(delay);

@@ -1,39 +1,32 @@
-// Turns one loaded configuration into ready-to-run endpoints: signer, limiter, breaker, retry
-// policy and a pipeline per endpoint. Stateful parts (breakers, limiters, connection pools) are
-// kept in a store keyed by their settings, so a config reload that leaves an endpoint's policy
-// alone keeps its breaker state and warm connections; in-flight deliveries finish on the objects
-// they started with.
+// Turns one configuration's compiled plans (compile.ts, built at load) into ready-to-run
+// endpoints: the plan plus the stateful parts — limiter, breaker, connection pool — composed
+// into a pipeline. Stateful parts are kept in a store keyed by their settings, so a config reload
+// that leaves an endpoint's policy alone keeps its breaker state and warm connections; in-flight
+// deliveries finish on the objects they started with.
 import type { Redis } from 'ioredis';
 import type { Dispatcher } from 'undici';
 import { Agent } from '../http-client.ts';
 import type { Logger } from '../../common/log.ts';
-import { parseDuration } from '../../common/duration.ts';
-import type { LoadedConfig } from '../config/load.ts';
-import type { DynamicRoute, EgressEndpoint, Policy, Signing } from '../config/schema.ts';
-import { createSigner, type Signer } from '../signing/index.ts';
-import { createBackoff } from './backoff.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
+import type { EgressPlan, EgressPlans } from './compile.ts';
 import type { Attempt, Clock } from './delivery.ts';
-import { GlobalRateLimiter } from './global-limiter.ts';
+import { LimiterFactory } from './limiters.ts';
 import { CIRCUIT_STATE_VALUE, type EgressMetrics } from './metrics.ts';
 import { composeAttempt } from './pipeline.ts';
-import type { RetryPolicy } from './retry.ts';
-import { createRetryClassifier } from './retry-classifier.ts';
+import type { EndpointPlan } from './plan.ts';
 import { SsrfGuard, createGuardedConnector } from './ssrf/ssrf.ts';
-import { TokenBucket, type RateLimiter } from './token-bucket.ts';
+import type { RateLimiter } from './token-bucket.ts';
 
 /** Everything needed to deliver to one endpoint (or one dynamic route). */
 export interface EndpointRuntime {
   readonly name: string;
   /** Absent for dynamic routes: the app names the URL. */
   readonly url: URL | undefined;
-  readonly policy: Policy;
+  readonly plan: EndpointPlan;
   readonly headers: Readonly<Record<string, string>>;
   /** Lower-case header names the signer writes (refused from the app). */
   readonly reservedHeaders: readonly string[];
   readonly attempt: Attempt;
-  readonly retry: RetryPolicy;
-  readonly syncDeadlineMs: number;
   /** Dynamic routes: whether a destination host is admitted. */
   readonly admitsHost: (host: string) => boolean;
 }
@@ -58,32 +51,18 @@ export interface RuntimeDeps {
 /** Stateful parts shared across configurations, keyed by the settings that shape them. */
 export class RuntimeStore {
   #breakers = new Map<string, CircuitBreaker>();
-  #limiters = new Map<string, RateLimiter>();
+  #limiters: LimiterFactory | undefined;
   #agents = new Map<string, Agent>();
-  #warned = new Set<string>();
 
   /** One breaker per endpoint and breaker settings. */
-  breaker(endpoint: string, policy: Policy, deps: RuntimeDeps): CircuitBreaker | undefined {
-    const settings = policy.circuitBreaker;
+  breaker(endpoint: string, plan: EndpointPlan, deps: RuntimeDeps): CircuitBreaker | undefined {
+    const settings = plan.breaker;
     if (settings === undefined) return undefined;
     const key = `${endpoint}|${JSON.stringify(settings)}`;
     let breaker = this.#breakers.get(key);
     if (breaker === undefined) {
       breaker = new CircuitBreaker({
-        ...(settings.consecutiveFailures !== undefined
-          ? { consecutiveFailures: settings.consecutiveFailures }
-          : {}),
-        ...(settings.failureRatePercent !== undefined
-          ? {
-              failureRatio: {
-                threshold: settings.failureRatePercent / 100,
-                windowMs: parseDuration(settings.window),
-                minRequests: settings.minimumRequests,
-              },
-            }
-          : {}),
-        openMs: parseDuration(settings.openDuration),
-        halfOpenProbes: settings.halfOpenProbes,
+        ...settings,
         onTransition: (t) => {
           deps.metrics.circuitState.set({ endpoint }, CIRCUIT_STATE_VALUE[t.to]);
           deps.log.warn('circuit breaker transition', {
@@ -101,44 +80,14 @@ export class RuntimeStore {
   }
 
   /** One limiter per endpoint and limit settings; `global` needs Redis, else falls back to `pod`. */
-  limiter(endpoint: string, policy: Policy, deps: RuntimeDeps): RateLimiter | undefined {
-    const settings = policy.rateLimit;
-    if (settings === undefined) return undefined;
-    const global = settings.scope === 'global' && deps.redis !== undefined;
-    const key = `${endpoint}|${global}|${JSON.stringify(settings)}`;
-    let limiter = this.#limiters.get(key);
-    if (limiter === undefined) {
-      const limit = {
-        rate: settings.rate,
-        per: settings.per,
-        burst: settings.burst ?? settings.rate,
-      };
-      if (settings.scope === 'global' && deps.redis === undefined && !this.#warned.has(endpoint)) {
-        this.#warned.add(endpoint);
-        deps.log.warn('global rate limit without HOOKGATE_REDIS_URL: limiting per pod', {
-          endpoint,
-        });
-      }
-      limiter = global
-        ? new GlobalRateLimiter({
-            redis: deps.redis!,
-            scopeKey: `${deps.scope}/${endpoint}`,
-            limit,
-            onRedisError: (err) =>
-              deps.log.warn('global rate limiter: Redis unavailable, limiting per pod', {
-                endpoint,
-                error: err.message,
-              }),
-          })
-        : new TokenBucket(limit);
-      this.#limiters.set(key, limiter);
-    }
-    return limiter;
+  limiter(endpoint: string, plan: EndpointPlan, deps: RuntimeDeps): RateLimiter | undefined {
+    this.#limiters ??= new LimiterFactory(deps.redis, deps.log);
+    return this.#limiters.limiter(endpoint, `${deps.scope}/${endpoint}`, plan.rateLimit);
   }
 
   /** One connection pool set per SSRF rule set: destinations share warm connections. */
-  dispatcher(policy: Policy): Dispatcher {
-    const allowedCidrs = policy.destinations?.allowedCIDRs ?? [];
+  dispatcher(plan: EndpointPlan): Dispatcher {
+    const allowedCidrs = plan.allowedCIDRs;
     const key = JSON.stringify(allowedCidrs);
     let agent = this.#agents.get(key);
     if (agent === undefined) {
@@ -161,115 +110,42 @@ export class RuntimeStore {
   }
 }
 
-/** Builds the per-attempt signer choice; expired rotation secrets stop signing at `expiresAt`. */
-function signerAt(signing: Signing, config: LoadedConfig): (now: number) => Signer | undefined {
-  if (signing.scheme === 'none') return () => undefined;
-  const secrets = signing.secrets.map((s) => ({
-    value: config.secret(s.source),
-    expiresAt: s.expiresAt === undefined ? Infinity : Date.parse(s.expiresAt),
-  }));
-  const cache = new Map<number, Signer>();
-  const build = (active: string[]): Signer => {
-    switch (signing.scheme) {
-      case 'standard-webhooks':
-        return createSigner({ scheme: 'standard-webhooks', secrets: active });
-      case 'github':
-        return createSigner({ scheme: 'github', secret: active[0]! });
-      case 'hmac':
-        return createSigner({ scheme: 'hmac', secret: active[0]!, ...signing.hmac! });
-      case 'none':
-        throw new Error('scheme none has no signer');
-    }
-  };
-  // Fail at load, not on the first request, when a secret is malformed.
-  build(secrets.map((s) => s.value));
-  return (now) => {
-    // The current secret (first) always signs; rotated-out ones only until they expire.
-    const active = secrets.filter((s, i) => i === 0 || s.expiresAt > now);
-    let signer = cache.get(active.length);
-    if (signer === undefined) {
-      signer = build(active.map((s) => s.value));
-      cache.set(active.length, signer);
-    }
-    return signer;
-  };
-}
-
-function reservedHeaders(signing: Signing): string[] {
-  if (signing.scheme !== 'hmac' || signing.hmac === undefined) return [];
-  return [signing.hmac.header, signing.hmac.timestampHeader]
-    .filter((h): h is string => h !== undefined)
-    .map((h) => h.toLowerCase());
-}
-
-/** Host-pattern matcher for a dynamic route: exact names and `*.domain` for its subdomains. */
-function hostMatcher(patterns: readonly string[]): (host: string) => boolean {
-  const exact = new Set(patterns.filter((p) => !p.startsWith('*.')).map((p) => p.toLowerCase()));
-  const suffixes = patterns.filter((p) => p.startsWith('*.')).map((p) => p.slice(1).toLowerCase());
-  return (host) => {
-    const h = host.toLowerCase().replace(/\.$/, '');
-    return exact.has(h) || suffixes.some((s) => h.endsWith(s));
-  };
-}
-
 function endpointRuntime(
-  name: string,
-  url: URL | undefined,
-  signing: Signing,
-  headers: Readonly<Record<string, string>>,
-  policy: Policy,
-  config: LoadedConfig,
+  compiled: EgressPlan,
   store: RuntimeStore,
   deps: RuntimeDeps,
 ): EndpointRuntime {
-  const retry = policy.retry;
+  const { name, plan } = compiled;
   return {
     name,
-    url,
-    policy,
-    headers,
-    reservedHeaders: reservedHeaders(signing),
+    url: compiled.url,
+    plan,
+    headers: compiled.headers,
+    reservedHeaders: compiled.reservedHeaders,
     attempt: composeAttempt({
-      limiter: store.limiter(name, policy, deps),
-      breaker: store.breaker(name, policy, deps),
-      signerAt: signerAt(signing, config),
-      dispatcher: store.dispatcher(policy),
-      timeoutMs: parseDuration(policy.timeout),
+      limiter: store.limiter(name, plan, deps),
+      breaker: store.breaker(name, plan, deps),
+      signerAt: compiled.signerAt,
+      dispatcher: store.dispatcher(plan),
+      timeoutMs: plan.timeoutMs,
       clock: deps.clock,
       onRateLimited: () => deps.metrics.rateLimited.inc({ endpoint: name }),
       onCircuitOpen: () => undefined,
     }),
-    retry: {
-      maxAttempts: retry.maxAttempts,
-      backoff: createBackoff({
-        initialMs: parseDuration(retry.backoff.initial),
-        maxMs: parseDuration(retry.backoff.max),
-        multiplier: retry.backoff.multiplier,
-        jitter: retry.backoff.jitter === 'full',
-      }),
-      classifier: createRetryClassifier(retry.retryOn),
-      honorRetryAfter: retry.honorRetryAfter,
-      maxRetryAfterMs: parseDuration(retry.maxRetryAfter),
-    },
-    syncDeadlineMs: parseDuration(retry.syncDeadline),
-    admitsHost: hostMatcher(policy.destinations?.allowedHosts ?? []),
+    admitsHost: compiled.admitsHost,
   };
 }
 
-/** Builds the runtime of `config`, reusing stateful parts from `store`. */
+/** Builds the runtime of one configuration's plans, reusing stateful parts from `store`. */
 export function buildEgressRuntime(
-  config: LoadedConfig,
+  generation: number,
+  plans: EgressPlans,
   store: RuntimeStore,
   deps: RuntimeDeps,
 ): EgressRuntime {
   const endpoints = new Map(
-    config.config.endpoints.map((e: EgressEndpoint) => [
-      e.name,
-      endpointRuntime(e.name, new URL(e.url), e.signing, e.headers, e.policy, config, store, deps),
-    ]),
+    [...plans.endpoints].map(([name, p]) => [name, endpointRuntime(p, store, deps)]),
   );
-  const dynamic = config.config.dynamic.map((d: DynamicRoute, i) =>
-    endpointRuntime(`dynamic-${i}`, undefined, d.signing, {}, d.policy, config, store, deps),
-  );
-  return { generation: config.config.generation, endpoints, dynamic };
+  const dynamic = plans.dynamic.map((p) => endpointRuntime(p, store, deps));
+  return { generation, endpoints, dynamic };
 }

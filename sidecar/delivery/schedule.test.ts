@@ -1,15 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { AttemptResult } from './delivery.ts';
-import { createRetryClassifier } from './retry-classifier.ts';
-import { countedAttempts, nextStep, type SchedulePolicy } from './schedule.ts';
+import { Policy } from '../config/schema.ts';
+import { compileRetryPlan } from './plan.ts';
+import { countedAttempts, nextStep } from './schedule.ts';
 
-const policy: SchedulePolicy = {
-  scheduleMs: [0, 5_000, 300_000],
-  classifier: createRetryClassifier(['connect-error', 'timeout', '5xx', '429', '408']),
-  honorRetryAfter: true,
-  maxRetryAfterMs: 60_000,
-  jitter: 0.1,
-};
+// Full jitter: ±10 % on each schedule entry; Retry-After clamped to 1m.
+const policy = compileRetryPlan(
+  Policy.parse({ retry: { schedule: ['0s', '5s', '5m'], maxRetryAfter: '1m' } }).retry,
+);
 const NOW = 1_767_225_600_000;
 const response = (status: number, headers: Record<string, string> = {}): AttemptResult => ({
   kind: 'response',
@@ -30,8 +28,10 @@ describe('nextStep', () => {
     [response(500), 3, { kind: 'dead' }],
     // a 400 is final at once (not in retryOn)
     [response(400), 1, { kind: 'dead' }],
-    // Retry-After longer than the schedule wins, beyond the sync maxRetryAfter (up to the longest entry)
-    [response(429, { 'retry-after': '120' }), 1, { kind: 'retry', at: NOW + 120_000 }],
+    // Retry-After longer than the schedule entry wins, clamped to maxRetryAfter as in sync (ADR 0015)
+    [response(429, { 'retry-after': '120' }), 1, { kind: 'retry', at: NOW + 60_000 }],
+    // Retry-After on a status other than 429/503 is ignored, as in sync (ADR 0015)
+    [response(500, { 'retry-after': '50' }), 1, { kind: 'retry', at: NOW + 5_000 }],
     // Retry-After shorter than the schedule does not bring the retry forward
     [response(503, { 'retry-after': '1' }), 1, { kind: 'retry', at: NOW + 5_000 }],
     // a transport error is retried

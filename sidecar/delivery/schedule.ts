@@ -1,10 +1,9 @@
-// What follows one background attempt: delivered, a retry at the policy's `retry.schedule` (with
-// jitter, never earlier than a receiver's Retry-After), dead after the last entry, or — for a
-// local refusal (rate limited, circuit open) — a deferral that does not burn the schedule. Pure:
+// What follows one background attempt: delivered, a retry after the plan's delay (the schedule
+// entry, jittered, lengthened by a 429/503 Retry-After as in the sync loop: plan.ts), dead after
+// the last entry, or — for a local refusal (rate limited, circuit open) — a deferral that does not burn the schedule. Pure:
 // the worker feeds it the attempt's result, the attempts so far, the time and a random source.
 import type { AttemptResult } from './delivery.ts';
-import { parseRetryAfter } from './retry-after.ts';
-import type { RetryClassifier } from './retry-classifier.ts';
+import { retryDelayMs, type RetryPlan } from './plan.ts';
 import type { AttemptRecord, QueuedDelivery } from '../queue/store.ts';
 
 /** Attempt `error` codes of refusals the sidecar gave itself: never counted against the schedule. */
@@ -14,18 +13,6 @@ export const LOCAL_REFUSALS: ReadonlySet<string> = new Set([
   'lease-short',
   'shutdown',
 ]);
-
-/** The policy numbers the scheduler needs. */
-export interface SchedulePolicy {
-  /** Delay before attempt k+1 is `scheduleMs[k]`; its length is the attempt budget. */
-  readonly scheduleMs: readonly number[];
-  readonly classifier: RetryClassifier;
-  readonly honorRetryAfter: boolean;
-  /** Longest Retry-After honoured (the scheduler allows at least the longest schedule entry). */
-  readonly maxRetryAfterMs: number;
-  /** Spread of each delay, as a fraction (0.1 = ±10%); 0 for exact schedules. */
-  readonly jitter: number;
-}
 
 /** The worker's next step for one attempt. */
 export type NextStep =
@@ -74,7 +61,7 @@ export function nextStep(
   attempt: number,
   startedAt: number,
   now: number,
-  policy: SchedulePolicy,
+  plan: RetryPlan,
   random: () => number = Math.random,
 ): NextStep {
   if (result.kind === 'local') {
@@ -87,27 +74,23 @@ export function nextStep(
     };
   }
   const record = attemptRecord(result, startedAt);
-  const decision = policy.classifier.classify(
+  const decision = plan.classifier.classify(
     result.kind === 'response'
       ? { kind: 'response', status: result.status }
       : { kind: 'error', error: result.error },
   );
   if (decision.verdict === 'success') return { kind: 'delivered', record };
   if (decision.verdict === 'failure') return { kind: 'dead', record, reason: decision.reason };
-  if (attempt >= policy.scheduleMs.length) {
+  if (attempt >= plan.scheduleMs.length) {
     return {
       kind: 'dead',
       record,
-      reason: `${decision.reason}; all ${policy.scheduleMs.length} attempts of the schedule used`,
+      reason: `${decision.reason}; all ${plan.scheduleMs.length} attempts of the schedule used`,
     };
   }
-  const planned = policy.scheduleMs[attempt]!;
-  let delay = Math.round(planned * (1 + policy.jitter * (2 * random() - 1)));
-  if (policy.honorRetryAfter && result.kind === 'response') {
-    const header = result.headers['retry-after'];
-    const longest = Math.max(policy.maxRetryAfterMs, ...policy.scheduleMs);
-    const asked = parseRetryAfter(Array.isArray(header) ? header[0] : header, now, longest);
-    if (asked !== undefined) delay = Math.max(delay, asked);
-  }
-  return { kind: 'retry', at: now + Math.max(0, delay), record };
+  return {
+    kind: 'retry',
+    at: now + retryDelayMs(plan, 'async', attempt, result, now, random),
+    record,
+  };
 }

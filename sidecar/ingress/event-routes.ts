@@ -49,12 +49,11 @@ export function unroutedRefused(eventType: string | undefined): Refusal {
   return {
     problem: problem(
       'event-type-not-routed',
-      'Event type not routed',
-      422,
       eventType === undefined
         ? 'This endpoint routes webhooks by event type and could not read one from this webhook.'
         : `This endpoint takes no ${eventType.slice(0, MAX_TYPE_LENGTH)} events. Unsubscribe the endpoint from this type at the provider, or add a route for it.`,
-      'unrouted',
+      {},
+      { code: 'unrouted' },
     ),
     outcome: 'unrouted_refused',
   };
@@ -65,10 +64,9 @@ export function unroutedDropped(eventType: string | undefined): Refusal {
   return {
     problem: problem(
       'event-type-dropped',
-      'Event type dropped',
-      200,
       `Verified and accepted, not forwarded: this endpoint drops ${eventType === undefined ? 'webhooks without an event type' : `${eventType.slice(0, MAX_TYPE_LENGTH)} events`}.`,
-      'unrouted_dropped',
+      {},
+      { code: 'unrouted_dropped' },
     ),
     outcome: 'unrouted_dropped',
     headers: { 'hookgate-dropped': 'unrouted' },

@@ -4,7 +4,7 @@
 // secret or a signature) plus a hint on what the sender can do about it.
 import type { VerifyFailure, VerifyFailureCode } from '../signing/index.ts';
 import type { IngressOutcome } from './metrics.ts';
-import { problem, type Problem } from '../problem.ts';
+import { problem, type Problem, type ProblemSlug } from '../problem.ts';
 
 /** A local answer: what the sender reads, what the metrics count. */
 export interface Refusal {
@@ -15,47 +15,40 @@ export interface Refusal {
 
 /** Per verification failure code: problem slug, title, outcome and a hint for the sender. */
 const VERIFY_REFUSALS: Readonly<
-  Record<VerifyFailureCode, { slug: string; title: string; outcome: IngressOutcome; hint: string }>
+  Record<VerifyFailureCode, { slug: ProblemSlug; outcome: IngressOutcome; hint: string }>
 > = {
   header_missing: {
     slug: 'signature-missing',
-    title: 'Signature missing',
     outcome: 'missing_signature',
     hint: 'Send the signature headers this endpoint verifies.',
   },
   header_malformed: {
     slug: 'signature-malformed',
-    title: 'Signature header malformed',
     outcome: 'malformed',
     hint: "Send the header exactly as the scheme's documentation describes it.",
   },
   signature_mismatch: {
     slug: 'signature-mismatch',
-    title: 'Signature does not match',
     outcome: 'bad_signature',
     hint: "Sign the exact body bytes with the endpoint's current secret; re-serialising the body or a rotated secret breaks the signature.",
   },
   timestamp_stale: {
     slug: 'timestamp-outside-tolerance',
-    title: 'Timestamp outside the replay window',
     outcome: 'stale',
     hint: "Check the sender's clock, and sign each attempt with a fresh timestamp; old deliveries are refused as replays.",
   },
   timestamp_future: {
     slug: 'timestamp-outside-tolerance',
-    title: 'Timestamp outside the replay window',
     outcome: 'stale',
     hint: "Check the sender's clock: it is ahead of this receiver's.",
   },
   credentials_missing: {
     slug: 'credentials-missing',
-    title: 'Credentials missing',
     outcome: 'missing_signature',
     hint: 'Send the Authorization header this endpoint requires.',
   },
   credentials_invalid: {
     slug: 'credentials-invalid',
-    title: 'Credentials not accepted',
     outcome: 'bad_signature',
     hint: 'Send the credentials configured for this endpoint.',
   },
@@ -63,7 +56,7 @@ const VERIFY_REFUSALS: Readonly<
 
 /** The refusal of a webhook that failed verification (401 or 400, as the library decided). */
 export function verificationRefusal(failure: VerifyFailure): Refusal {
-  const { slug, title, outcome, hint } = VERIFY_REFUSALS[failure.code];
+  const { slug, outcome, hint } = VERIFY_REFUSALS[failure.code];
   const detail = `${failure.reason}. ${hint}`;
   const headers: Record<string, string> =
     failure.statusCode === 401 &&
@@ -74,7 +67,7 @@ export function verificationRefusal(failure: VerifyFailure): Refusal {
         }
       : {};
   return {
-    problem: problem(slug, title, failure.statusCode, detail, failure.code),
+    problem: problem(slug, detail, {}, { status: failure.statusCode, code: failure.code }),
     outcome,
     headers,
   };
@@ -85,8 +78,6 @@ export function unknownEndpoint(): Refusal {
   return {
     problem: problem(
       'unknown-endpoint',
-      'Unknown endpoint',
-      404,
       'No webhook endpoint is configured at this path. Check the URL registered with the provider.',
     ),
     outcome: 'unknown_endpoint',
@@ -98,8 +89,6 @@ export function methodNotAllowed(method: string | undefined): Refusal {
   return {
     problem: problem(
       'method-not-allowed',
-      'Method not allowed',
-      405,
       `This endpoint receives webhooks with POST, not ${method ?? 'this method'}.`,
     ),
     outcome: 'method_not_allowed',
@@ -112,8 +101,6 @@ export function payloadTooLarge(limitBytes: number): Refusal {
   return {
     problem: problem(
       'payload-too-large',
-      'Payload too large',
-      413,
       `The body is larger than this endpoint accepts (${limitBytes} bytes). Send a smaller payload, or raise the endpoint's maxPayloadBytes.`,
     ),
     outcome: 'too_large',
@@ -126,8 +113,6 @@ export function rateLimited(retryAfterMs: number): Refusal {
     problem: {
       ...problem(
         'rate-limited',
-        'Rate limited',
-        429,
         'This endpoint receives more webhooks than its rate limit allows. Retry after the time in Retry-After.',
       ),
       retryAfterMs,
@@ -144,8 +129,6 @@ export function endpointMisconfigured(): Refusal {
   return {
     problem: problem(
       'endpoint-misconfigured',
-      'Endpoint not ready',
-      503,
       'This endpoint cannot verify webhooks yet because of its configuration. Retry later; the receiver has been told.',
     ),
     outcome: 'misconfigured',
@@ -162,10 +145,9 @@ export function duplicateDelivery(deliveryId: string, window: string): Refusal {
   return {
     problem: problem(
       'duplicate-delivery',
-      'Duplicate delivery',
-      200,
       `Delivery ${deliveryId} was already accepted by the application within the de-duplication window (${window}); this copy was not forwarded again.`,
-      'duplicate',
+      {},
+      { code: 'duplicate' },
     ),
     outcome: 'duplicate',
     headers: { 'hookgate-duplicate': 'true' },
@@ -181,10 +163,9 @@ export function deliveryInFlight(deliveryId: string): Refusal {
   return {
     problem: problem(
       'delivery-in-progress',
-      'Delivery in progress',
-      409,
       `Another copy of delivery ${deliveryId} is being delivered to the application right now. Retry later: it will be answered as a duplicate if that copy succeeds, and forwarded if it fails.`,
-      'in_flight',
+      {},
+      { code: 'in_flight' },
     ),
     outcome: 'in_flight',
     headers: { 'retry-after': '5' },
@@ -196,8 +177,6 @@ export function appUnreachable(): Refusal {
   return {
     problem: problem(
       'app-unreachable',
-      'Application unreachable',
-      502,
       'The webhook was verified but the application behind this endpoint could not take it. Retry later; it was not recorded as delivered.',
     ),
     outcome: 'app_unreachable',
@@ -209,8 +188,6 @@ export function appTimeout(timeoutMs: number): Refusal {
   return {
     problem: problem(
       'app-timeout',
-      'Application timeout',
-      504,
       `The webhook was verified but the application did not answer within ${timeoutMs} ms. Retry later; it was not recorded as delivered.`,
     ),
     outcome: 'app_timeout',
@@ -222,8 +199,6 @@ export function internalError(): Refusal {
   return {
     problem: problem(
       'internal-error',
-      'Internal error',
-      500,
       'The gateway failed while handling this webhook. Retry later.',
     ),
     outcome: 'internal_error',

@@ -11,18 +11,19 @@ import type { Logger } from '../../common/log.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { OverloadGuard } from '../budget/overload.ts';
 import type { VerifySuccess } from '../signing/index.ts';
-import { PayloadTooLargeError, readBody } from './body.ts';
+import { PayloadTooLargeError, readBody } from '../delivery/body.ts';
 import { deliveryKey, LocalDedupStore, type DedupStore } from './dedup.ts';
 import { RedisDedupStore } from './dedup-redis.ts';
 import { AppForwarder, DEFAULT_FORWARD_TIMEOUT_MS, type ForwardResult } from './forward.ts';
 import { endToEndHeaders } from '../headers.ts';
 import { createIngressMetrics, UNKNOWN_ENDPOINT_LABEL, type IngressMetrics } from './metrics.ts';
-import { sendProblem } from '../problem.ts';
+import { problem, sendProblem } from '../problem.ts';
 import * as refuse from './refusals.ts';
 import type { Refusal } from './refusals.ts';
 import { compileRoutes, type IngressRoute } from './routes.ts';
-import { GlobalRateLimiter } from '../delivery/global-limiter.ts';
-import { TokenBucket, type RateLimiter } from '../delivery/token-bucket.ts';
+import { LimiterFactory } from '../delivery/limiters.ts';
+import type { RateLimiter } from '../delivery/token-bucket.ts';
+import { FailureLimiter, failureSource } from './source-limit.ts';
 
 /** What the ingress server needs from the rest of the sidecar. */
 export interface IngressServerOptions {
@@ -102,7 +103,8 @@ class Ingress {
   readonly #dedup: DedupStore;
   readonly #routes = new WeakMap<LoadedConfig, ReadonlyMap<string, IngressRoute>>();
   readonly #bufferingNoticeGiven = new Set<string>();
-  readonly #limiters = new Map<string, RateLimiter>();
+  readonly #limiters: LimiterFactory;
+  readonly #failures = new FailureLimiter();
   readonly #appHost: string;
 
   constructor(options: IngressServerOptions) {
@@ -110,6 +112,7 @@ class Ingress {
     this.#log = options.log.child({ component: 'ingress' });
     this.#now = options.now ?? Date.now;
     this.#metrics = createIngressMetrics(options.registry);
+    this.#limiters = new LimiterFactory(options.redis, this.#log);
     this.#forwarder = new AppForwarder({
       ...(options.forwardTimeoutMs === undefined ? {} : { timeoutMs: options.forwardTimeoutMs }),
       ...(options.appConnectRetryDelaysMs === undefined
@@ -150,14 +153,11 @@ class Ingress {
       // 2. Webhooks are POSTs; refused before a byte of body is read.
       if (req.method !== 'POST')
         return this.#refuse(res, endpoint, refuse.methodNotAllowed(req.method));
-      // 2b. Over the rate limit: 429 before the body is read, so a flood costs little.
-      const limiter = this.#limiterFor(route);
-      if (limiter !== undefined) {
-        const decision = await limiter.take(this.#now());
-        if (!decision.allowed) {
-          return this.#refuse(res, endpoint, refuse.rateLimited(decision.retryAfterMs), true);
-        }
-      }
+      // 2b. A source whose forgeries used up its budget: 429 before its body is read.
+      const source = failureSource(route.dedupScope, route.rateLimit, req.socket.remoteAddress);
+      const failures = source && this.#failures.admits(source, this.#now());
+      if (failures?.allowed === false)
+        return this.#refuse(res, endpoint, refuse.rateLimited(failures.retryAfterMs), true);
       // 3. An endpoint that cannot verify answers 503, so providers retry once it is fixed.
       if (route.verifier === undefined)
         return this.#refuse(res, endpoint, refuse.endpointMisconfigured());
@@ -181,6 +181,7 @@ class Ingress {
         result: verified.ok ? 'verified' : verified.code,
       });
       if (!verified.ok) {
+        if (source !== undefined) this.#failures.charge(source, this.#now());
         this.#log.info('webhook refused', {
           endpoint,
           code: verified.code,
@@ -188,6 +189,9 @@ class Ingress {
         });
         return this.#refuse(res, endpoint, refuse.verificationRefusal(verified));
       }
+      // 5a. The endpoint's rate limit, charged only by webhooks that verified.
+      const limited = await this.#overLimit(route);
+      if (limited !== undefined) return this.#refuse(res, endpoint, limited);
       // 5b. De-multiplex: the event type picks the app port and path (event-routes.ts); a type
       // no route takes may be refused or dropped here, before it claims a delivery id.
       const target = route.eventRouter?.(req.headers, body);
@@ -272,13 +276,14 @@ class Ingress {
         if ('bound' in stored) {
           await settle(false);
           this.#count(endpoint, 'queue_full');
-          sendProblem(res, {
-            type: 'queue-full',
-            title: 'Queue full',
-            status: 503,
-            detail: `the webhook was verified but could not be stored for the app (${stored.bound}); send it again later`,
-            retryAfterMs: stored.retryAfterMs,
-          });
+          sendProblem(
+            res,
+            problem(
+              'queue-full',
+              `the webhook was verified but could not be stored for the app (${stored.bound}); send it again later`,
+              { retryAfterMs: stored.retryAfterMs },
+            ),
+          );
           return;
         }
         // Stored durably: the provider is done, the worker forwards it (at least once).
@@ -402,26 +407,18 @@ class Ingress {
     return routes;
   }
 
+  /** The 429 refusal when `route`'s rate limit is used up; takes a token otherwise. */
+  async #overLimit(route: IngressRoute): Promise<Refusal | undefined> {
+    const decision = await this.#limiterFor(route)?.take(this.#now());
+    return decision?.allowed === false ? refuse.rateLimited(decision.retryAfterMs) : undefined;
+  }
+
   /** One limiter per endpoint and settings, kept across config reloads that leave them alone. */
   #limiterFor(route: IngressRoute): RateLimiter | undefined {
     const settings = route.rateLimit;
     if (settings === undefined) return undefined;
-    const key = `${route.dedupScope}|${JSON.stringify(settings)}`;
-    let limiter = this.#limiters.get(key);
-    if (limiter === undefined) {
-      const limit = {
-        rate: settings.rate,
-        per: settings.per,
-        burst: settings.burst ?? settings.rate,
-      };
-      const redis = this.#options.redis;
-      limiter =
-        settings.scope === 'global' && redis !== undefined
-          ? new GlobalRateLimiter({ redis, scopeKey: `ingress/${route.dedupScope}`, limit })
-          : new TokenBucket(limit);
-      this.#limiters.set(key, limiter);
-    }
-    return limiter;
+    const limit = { ...settings, burst: settings.burst ?? settings.rate };
+    return this.#limiters.limiter(route.dedupScope, `ingress/${route.dedupScope}`, limit);
   }
 
   #refuse(res: ServerResponse, endpoint: string, refusal: Refusal, closeConnection = false): void {

@@ -4,13 +4,19 @@
 // intercepted request from an explicit one and matches it to an egress endpoint by host and port;
 // `TransparentEgress` answers the ones no endpoint claims: pass through unchanged, or refuse.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
 import { Agent } from '../http-client.ts';
 import type { Logger } from '../../common/log.ts';
+import {
+  createGuardedConnector,
+  DestinationNotAllowedError,
+  SsrfGuard,
+  type Resolver,
+} from '../delivery/ssrf/ssrf.ts';
 import { endToEndHeaders } from '../headers.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { sendProblem } from '../problem.ts';
+import { problem, sendProblem } from '../problem.ts';
+import { hostText, isThisPod, parseAuthority } from './host.ts';
 
 /** Methods that carry a webhook; other methods to an endpoint's host are ordinary traffic. */
 const WEBHOOK_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -38,14 +44,6 @@ export interface EndpointAddress {
   readonly url: string;
 }
 
-/** Whether `host` (a Host header's host, without port) is this pod's loopback. */
-function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  return h === '::1' || h === '0:0:0:0:0:0:0:1';
-}
-
 const normalHost = (host: string): string => host.toLowerCase().replace(/\.$/, '');
 
 /**
@@ -64,45 +62,45 @@ function pathPrefixLength(endpointPath: string, path: string): number {
 }
 
 /**
- * Classifies a request on the egress port. `undefined`: an explicit request (origin-form, Host
- * naming loopback or absent), handled as before. Otherwise the Host header (or an absolute-form
- * target, as from an app using HTTP_PROXY) names where the app was going; the endpoint whose
- * URL has that host and port claims it, the longest URL path prefix winning among several.
+ * Classifies a request on the egress port of a transparent-mode sidecar (explicit-mode sidecars
+ * never call this). `undefined`: an explicit request — it names a `Hookgate-Destination`, or its
+ * authority is malformed, absent or this pod in any spelling (see host.ts) — handled as before.
+ * Otherwise the Host header (or an absolute-form target, as from an app using HTTP_PROXY) names
+ * where the app was going; the endpoint whose URL has that host and port claims it, the longest
+ * URL path prefix winning among several.
  */
 export function classifyEgressRequest(
   req: RequestLine,
   endpoints: readonly EndpointAddress[],
 ): InterceptedRequest | undefined {
-  let authority: string | undefined;
+  // The app said where the webhook goes: the dynamic route decides, never the Host header.
+  if (req.headers['hookgate-destination'] !== undefined) return undefined;
+  let authorityText: string;
   let pathAndQuery = req.url ?? '/';
   if (/^https?:\/\//i.test(pathAndQuery)) {
     const absolute = URL.parse(pathAndQuery);
-    if (absolute === null) return undefined;
-    authority = absolute.host;
+    if (absolute === null || absolute.username !== '' || absolute.password !== '') return undefined;
+    authorityText = absolute.host;
     pathAndQuery = absolute.pathname + absolute.search;
   } else {
     const host = req.headers.host;
-    if (typeof host !== 'string' || host === '') return undefined;
-    // The explicit mode's every request (Host: 127.0.0.1:15001) leaves here, before any URL parse.
-    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
-    if (isLoopback(name)) return undefined;
-    authority = host;
+    if (typeof host !== 'string') return undefined;
+    // The app's own requests to the sidecar (Host: 127.0.0.1:15001) leave before any URL parse.
+    if (host.startsWith('127.0.0.1:')) return undefined;
+    authorityText = host;
   }
-  let target: URL;
-  try {
-    target = new URL(
-      `http://${authority}${pathAndQuery.startsWith('/') ? '' : '/'}${pathAndQuery}`,
-    );
-  } catch {
-    return undefined;
-  }
-  if (isLoopback(target.hostname)) return undefined;
+  const authority = parseAuthority(authorityText);
+  if (authority === undefined || isThisPod(authority.host)) return undefined;
+  const port = authority.port ?? 80;
+  const target = URL.parse(
+    `http://${hostText(authority.host)}:${port}${pathAndQuery.startsWith('/') ? '' : '/'}${pathAndQuery}`,
+  );
+  if (target === null) return undefined;
   const method = (req.method ?? 'GET').toUpperCase();
   if (!WEBHOOK_METHODS.has(method)) {
     return { kind: 'unmatched', target, reason: `${method} is not a webhook method` };
   }
   const host = normalHost(target.hostname);
-  const port = target.port === '' ? 80 : Number(target.port);
   let best: { endpoint: EndpointAddress; url: URL; prefix: number } | undefined;
   for (const endpoint of endpoints) {
     const url = new URL(endpoint.url);
@@ -125,13 +123,23 @@ const FRAMING: ReadonlySet<string> = new Set(['content-length']);
 
 /** Answers intercepted requests that no endpoint claims, per `interception.unmatched`. */
 export class TransparentEgress {
-  readonly #agent = new Agent({ connect: { timeout: 5000 }, keepAliveTimeout: 10_000 });
+  // The SSRF guard of the configuration in force, read at each connect (see #guardFor).
+  #guard: SsrfGuard;
+  readonly #resolver: Resolver | undefined;
+  readonly #guards = new WeakMap<LoadedConfig, SsrfGuard>();
+  readonly #agent = new Agent({
+    connect: (opts, callback) => this.#connect(opts, callback),
+    keepAliveTimeout: 10_000,
+  });
+  readonly #connectors = new WeakMap<SsrfGuard, ReturnType<typeof createGuardedConnector>>();
   readonly #log: Logger;
   readonly #unmatched: Counter<'action'>;
 
   /** Registers `hookgate_egress_intercepted_unmatched_total` on `registry`. */
-  constructor(options: { log: Logger; registry: Registry }) {
+  constructor(options: { log: Logger; registry: Registry; resolver?: Resolver | undefined }) {
     this.#log = options.log;
+    this.#resolver = options.resolver;
+    this.#guard = new SsrfGuard({}, this.#resolver);
     this.#unmatched = new Counter({
       name: 'hookgate_egress_intercepted_unmatched_total',
       help: 'Intercepted egress requests no endpoint claimed, by action (passthrough, refused, loop, unreachable).',
@@ -139,6 +147,45 @@ export class TransparentEgress {
       registers: [options.registry],
     });
   }
+
+  /**
+   * The pass-through's guard for `loaded`: the refused ranges of every egress delivery, with the
+   * exceptions the namespace's policies grant dynamic destinations (`destinations.allowedCIDRs`
+   * and `allowedHosts`) — what a policy admits for `Hookgate-Destination` it admits here too.
+   */
+  #guardFor(loaded: LoadedConfig): SsrfGuard {
+    let guard = this.#guards.get(loaded);
+    if (guard === undefined) {
+      const destinations = loaded.config.dynamic.map((d) => d.policy.destinations);
+      try {
+        guard = new SsrfGuard(
+          {
+            allowedCidrs: destinations.flatMap((d) => d?.allowedCIDRs ?? []),
+            allowedHosts: destinations.flatMap((d) => d?.allowedHosts ?? []),
+          },
+          this.#resolver,
+        );
+      } catch (err) {
+        // A rule the guard cannot read admits nothing; the dynamic route refuses it as well.
+        this.#log.warn('pass-through guard: ignoring invalid destination rules', {
+          error: (err as Error).message,
+        });
+        guard = new SsrfGuard({}, this.#resolver);
+      }
+      this.#guards.set(loaded, guard);
+    }
+    return guard;
+  }
+
+  #connect: ReturnType<typeof createGuardedConnector> = (opts, callback) => {
+    const guard = this.#guard;
+    let connector = this.#connectors.get(guard);
+    if (connector === undefined) {
+      connector = createGuardedConnector(guard, { timeout: 5000 });
+      this.#connectors.set(guard, connector);
+    }
+    connector(opts, callback);
+  };
 
   /** The endpoints of `loaded`, for {@link classifyEgressRequest}. */
   static endpoints(loaded: LoadedConfig): readonly EndpointAddress[] {
@@ -159,12 +206,7 @@ export class TransparentEgress {
       this.#unmatched.inc({ action: 'loop' });
       sendProblem(
         res,
-        {
-          type: 'loop-detected',
-          title: 'Loop detected',
-          status: 508,
-          detail: `${target.host} leads back to this sidecar`,
-        },
+        problem('loop-detected', `${target.host} leads back to this sidecar`),
         {},
         true,
       );
@@ -174,17 +216,16 @@ export class TransparentEgress {
       this.#unmatched.inc({ action: 'refused' });
       sendProblem(
         res,
-        {
-          type: 'destination-not-allowed',
-          title: 'Destination not allowed',
-          status: 403,
-          detail: `${intercepted.reason}, and interception.unmatched is refuse: add a WebhookEndpoint for ${target.host} or set interception.unmatched to passthrough`,
-        },
+        problem(
+          'destination-not-allowed',
+          `${intercepted.reason}, and interception.unmatched is refuse: add a WebhookEndpoint for ${target.host} or set interception.unmatched to passthrough`,
+        ),
         {},
         true,
       );
       return;
     }
+    this.#guard = this.#guardFor(loaded);
     const method = (req.method ?? 'GET').toUpperCase();
     const headers = endToEndHeaders(req.headers, FRAMING);
     headers['via'] = `${typeof via === 'string' ? `${via}, ` : ''}1.1 ${VIA_TOKEN}`;
@@ -204,6 +245,19 @@ export class TransparentEgress {
       res.once('close', () => response.body.destroy());
       response.body.pipe(res);
     } catch (err) {
+      if (err instanceof DestinationNotAllowedError) {
+        this.#unmatched.inc({ action: 'refused' });
+        sendProblem(
+          res,
+          problem(
+            'destination-not-allowed',
+            `${err.message}; a policy's destinations.allowedCIDRs (or allowedHosts) can admit it`,
+          ),
+          {},
+          true,
+        );
+        return;
+      }
       this.#unmatched.inc({ action: 'unreachable' });
       this.#log.info('intercepted pass-through failed', {
         host: target.host,
@@ -215,12 +269,7 @@ export class TransparentEgress {
       }
       sendProblem(
         res,
-        {
-          type: 'receiver-unreachable',
-          title: 'Destination unreachable',
-          status: 502,
-          detail: `${target.host}: ${(err as Error).message}`,
-        },
+        problem('receiver-unreachable', `${target.host}: ${(err as Error).message}`),
         {},
         true,
       );

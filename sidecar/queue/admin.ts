@@ -11,7 +11,7 @@
 // `Authorization: Bearer $HOOKGATE_ADMIN_TOKEN` when that variable is set.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendProblem, type Problem } from '../problem.ts';
+import { problem, sendProblem, type Problem } from '../problem.ts';
 import type { Clock } from '../delivery/delivery.ts';
 import type { DeliveryFilter, DeliveryState, QueueStore, QueuedDelivery } from './store.ts';
 
@@ -119,7 +119,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 }
 
 function badRequest(detailText: string): Problem {
-  return { type: 'bad-request', title: 'Bad request', status: 400, detail: detailText };
+  return problem('bad-request', detailText);
 }
 
 /** Serves `/queue/...`; returns false (without answering) for any other path. */
@@ -131,13 +131,13 @@ export function queueAdminHandler(
   const url = new URL(req.url ?? '/', 'http://admin');
   if (url.pathname !== '/queue' && !url.pathname.startsWith('/queue/')) return false;
   if (!authorized(req, options.adminToken)) {
-    sendProblem(res, {
-      type: 'forbidden',
-      title: 'Forbidden',
-      status: 403,
-      detail:
+    sendProblem(
+      res,
+      problem(
+        'forbidden',
         'the queue admin API answers loopback clients (kubectl port-forward) or, when HOOKGATE_ADMIN_TOKEN is set, requests with Authorization: Bearer <token>',
-    });
+      ),
+    );
     return true;
   }
   void serve(req, res, url, options).catch((err: unknown) => {
@@ -147,13 +147,14 @@ export function queueAdminHandler(
     }
     if (err instanceof BadParam) sendProblem(res, badRequest(err.message));
     else
-      sendProblem(res, {
-        type: 'queue-unavailable',
-        title: 'Queue unavailable',
-        status: 503,
-        detail: `the ${options.backend} queue did not answer: ${(err as Error).message}`,
-        retryAfterMs: 1000,
-      });
+      sendProblem(
+        res,
+        problem(
+          'queue-unavailable',
+          `the ${options.backend} queue did not answer: ${(err as Error).message}`,
+          { retryAfterMs: 1000 },
+        ),
+      );
   });
   return true;
 }
@@ -173,12 +174,10 @@ async function serve(
   const method = req.method ?? 'GET';
   const params = url.searchParams;
   const notFound = (id: string): void =>
-    sendProblem(res, {
-      type: 'not-found',
-      title: 'No such delivery',
-      status: 404,
-      detail: `no delivery ${id} in the queue (delivered ones leave it)`,
-    });
+    sendProblem(
+      res,
+      problem('not-found', `no delivery ${id} in the queue (delivered ones leave it)`),
+    );
 
   if (parts.length === 1 && parts[0] === 'stats' && method === 'GET') {
     json(res, 200, { backend: o.backend, ...(await o.store.stats(o.clock.now())) });
@@ -231,12 +230,10 @@ async function serve(
       const d = await o.store.get(id);
       if (d === undefined) notFound(id);
       else
-        sendProblem(res, {
-          type: 'not-dead',
-          title: 'Not a dead letter',
-          status: 409,
-          detail: `delivery ${id} is ${d.state}; only dead letters are replayed`,
-        });
+        sendProblem(
+          res,
+          problem('not-dead', `delivery ${id} is ${d.state}; only dead letters are replayed`),
+        );
       return;
     }
     o.onReplayed(n);
@@ -252,10 +249,11 @@ async function serve(
     json(res, 200, { replayed: n });
     return;
   }
-  sendProblem(res, {
-    type: 'not-found',
-    title: 'Not found',
-    status: 404,
-    detail: `${method} ${url.pathname} is not a queue admin route (see docs/adr/0007-durable-queue.md)`,
-  });
+  sendProblem(
+    res,
+    problem(
+      'not-found',
+      `${method} ${url.pathname} is not a queue admin route (see docs/adr/0007-durable-queue.md)`,
+    ),
+  );
 }

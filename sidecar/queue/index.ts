@@ -103,7 +103,7 @@ export class DeliveryQueue {
         headers: withoutPrefer(request.headers),
         body: request.body,
         acceptedAt: this.#o.clock.now(),
-        ordered: endpoint.policy.delivery.ordering === 'per-endpoint',
+        ordered: endpoint.plan.ordering === 'per-endpoint',
       });
     } catch (err) {
       if (err instanceof QueueFullError) {

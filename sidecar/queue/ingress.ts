@@ -4,13 +4,10 @@
 // The queue entry's endpoint is `ingress:<name>`; its URL is the app's, fixed at accept time.
 import type { Dispatcher } from 'undici';
 import { Agent } from '../http-client.ts';
-import { parseDuration } from '../../common/duration.ts';
-import { RETRY_ON } from '../../api/v1alpha1/policy.ts';
 import { Policy } from '../config/schema.ts';
-import { createBackoff } from '../delivery/backoff.ts';
 import type { Clock } from '../delivery/delivery.ts';
 import { sendStage } from '../delivery/layers/send.ts';
-import { createRetryClassifier } from '../delivery/retry-classifier.ts';
+import { compileEndpointPlan, type EndpointPlan } from '../delivery/plan.ts';
 import type { EndpointRuntime } from '../delivery/runtime.ts';
 
 /** Queue endpoint-name prefix of buffered ingress deliveries. */
@@ -22,7 +19,7 @@ export class IngressForwarders {
   readonly #agent: Dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
   readonly #runtimes = new Map<string, EndpointRuntime>();
   // The built-in defaults: a WebhookPolicy does not apply to the path into the app.
-  readonly #policy = Policy.parse({});
+  readonly #plan: EndpointPlan = compileEndpointPlan(Policy.parse({}));
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -33,23 +30,15 @@ export class IngressForwarders {
     if (!endpointName.startsWith(INGRESS_PREFIX)) return undefined;
     let rt = this.#runtimes.get(endpointName);
     if (rt === undefined) {
-      const policy = this.#policy;
+      const plan = this.#plan;
       rt = {
         name: endpointName,
         url: undefined,
-        policy,
+        plan,
         headers: {},
         reservedHeaders: [],
         // No SSRF guard and no signing: the app is on loopback and gets the provider's headers.
-        attempt: sendStage(this.#agent, parseDuration(policy.timeout), this.#clock),
-        retry: {
-          maxAttempts: 1,
-          backoff: createBackoff({ initialMs: 1, maxMs: 1, multiplier: 1 }),
-          classifier: createRetryClassifier(RETRY_ON),
-          honorRetryAfter: policy.retry.honorRetryAfter,
-          maxRetryAfterMs: parseDuration(policy.retry.maxRetryAfter),
-        },
-        syncDeadlineMs: 0,
+        attempt: sendStage(this.#agent, plan.timeoutMs, this.#clock),
         admitsHost: () => false,
       };
       this.#runtimes.set(endpointName, rt);

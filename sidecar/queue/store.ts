@@ -14,6 +14,7 @@
 //   that endpoint only.
 // - Delivered deliveries leave the queue (counted, not kept); dead ones stay until purged or
 //   replayed, with their attempt history.
+import { SidecarError } from '../errors.ts';
 
 /** Where a delivery is in its life. */
 export type DeliveryState = 'pending' | 'retrying' | 'dead';
@@ -134,14 +135,13 @@ export interface QueueStore {
 }
 
 /** `enqueue` past a bound: the egress server answers 503 with Retry-After. */
-export class QueueFullError extends Error {
-  readonly code = 'ERR_QUEUE_FULL';
+export class QueueFullError extends SidecarError<'ERR_QUEUE_FULL'> {
   /** Which bound: `endpoint`, `total` or `bytes`. */
   readonly bound: 'endpoint' | 'total' | 'bytes';
   readonly retryAfterMs: number;
 
   constructor(bound: 'endpoint' | 'total' | 'bytes', retryAfterMs: number) {
-    super(`the delivery queue is full (${bound} bound); retry later`);
+    super('ERR_QUEUE_FULL', 503, `the delivery queue is full (${bound} bound); retry later`);
     this.name = 'QueueFullError';
     this.bound = bound;
     this.retryAfterMs = retryAfterMs;

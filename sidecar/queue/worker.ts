@@ -4,11 +4,10 @@
 // burning the schedule. Concurrency is bounded overall and per endpoint; endpoints at their bound
 // are skipped when claiming, so one slow receiver cannot fill the worker with work it only holds.
 import type { Logger } from '../../common/log.ts';
-import { parseDuration } from '../../common/duration.ts';
 import type { AttemptResult, Clock, Delivery } from '../delivery/delivery.ts';
 import type { EgressRuntime, EndpointRuntime } from '../delivery/runtime.ts';
 import { endpointLabel, type QueueMetrics } from './metrics.ts';
-import { countedAttempts, nextStep, type NextStep, type SchedulePolicy } from '../delivery/schedule.ts';
+import { countedAttempts, nextStep, type NextStep } from '../delivery/schedule.ts';
 import type { QueueStore, QueuedDelivery } from './store.ts';
 
 /** How the worker runs. */
@@ -50,25 +49,6 @@ function endpointOf(rt: EgressRuntime, d: QueuedDelivery): EndpointRuntime | und
     return rt.dynamic.find((r) => r.admitsHost(host));
   }
   return rt.endpoints.get(d.endpointName);
-}
-
-const schedules = new WeakMap<EndpointRuntime, SchedulePolicy>();
-
-/** The schedule policy of an endpoint runtime (cached: runtimes are rebuilt only on reload). */
-function scheduleOf(endpoint: EndpointRuntime): SchedulePolicy {
-  let policy = schedules.get(endpoint);
-  if (policy === undefined) {
-    const retry = endpoint.policy.retry;
-    policy = {
-      scheduleMs: retry.schedule.map(parseDuration),
-      classifier: endpoint.retry.classifier,
-      honorRetryAfter: endpoint.retry.honorRetryAfter,
-      maxRetryAfterMs: endpoint.retry.maxRetryAfterMs,
-      jitter: retry.backoff.jitter === 'none' ? 0 : 0.1,
-    };
-    schedules.set(endpoint, policy);
-  }
-  return policy;
 }
 
 function resultLabel(result: AttemptResult): string {
@@ -243,7 +223,7 @@ export class QueueWorker {
         reason: 'the endpoint is no longer in the configuration',
       };
     } else {
-      const timeoutMs = parseDuration(endpoint.policy.timeout);
+      const timeoutMs = endpoint.plan.timeoutMs;
       const margin = Math.min(SETTLE_MARGIN_MS, this.#o.settings.leaseMs / 4);
       const budget = Math.min(timeoutMs, leaseEnd - margin - started);
       if (budget <= 0) {
@@ -261,14 +241,7 @@ export class QueueWorker {
         };
         const result = await endpoint.attempt(delivery, attempt);
         metrics.attempts.inc({ endpoint: label, result: resultLabel(result) });
-        step = nextStep(
-          result,
-          attempt,
-          started,
-          clock.now(),
-          scheduleOf(endpoint),
-          this.#o.random,
-        );
+        step = nextStep(result, attempt, started, clock.now(), endpoint.plan.retry, this.#o.random);
       }
     }
     await this.#settle(d, step);

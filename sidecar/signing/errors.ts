@@ -2,6 +2,7 @@
 // configuration or a programming mistake (caught at startup or config reload), and a returned
 // verification failure code for a bad incoming webhook (answered to the sender, never thrown:
 // a forged request is an expected event, not an exception).
+import { SidecarError } from '../errors.ts';
 
 /** Codes of errors thrown while building a signer or verifier, or while signing. */
 export type SigningErrorCode =
@@ -16,17 +17,11 @@ export type SigningErrorCode =
  * An error thrown by the signing library. Messages name the option path (`secrets[1]`) and never
  * contain a secret. `statusCode` is 500: these are the gateway's own faults, not the sender's.
  */
-export class SigningError extends Error {
-  /** Stable code; tests and callers match on it, not on the message. */
-  readonly code: SigningErrorCode;
-  /** HTTP status this error maps to if it ever reaches a response. */
-  readonly statusCode: number = 500;
-
+export class SigningError extends SidecarError<SigningErrorCode> {
   /** Creates an error with a stable `code`; `cause` is kept for logs. */
   constructor(code: SigningErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, 500, message, options);
     this.name = 'SigningError';
-    this.code = code;
   }
 }
 

@@ -252,6 +252,22 @@ describe('createHmacVerifier', () => {
     expect(verify(signed, Buffer.from('{}'), NOW_MS)).toMatchObject({ code: 'signature_mismatch' });
   });
 
+  it.each([
+    // Replacement patterns: replaceAll with a string would expand them into the matched text.
+    ['$&', '$`', "$'", '$$'].map((p) => `evt_${p}_1`).join(''),
+    'evt_$&',
+    "evt_$'x$`",
+    // A placeholder inside the id must stay literal text.
+    'evt_{timestamp}',
+  ])('signs the delivery id %j as literal text, as an independent HMAC does', (id) => {
+    const signer = createHmacSigner({ scheme: 'hmac', secret: SECRET, ...timed });
+    const signed = signer({ deliveryId: id, timestamp: NOW_S, body: BODY });
+    expect(signed['x-signature']).toBe(
+      `sha256=${expected('sha256', 'hex', `${id}.${NOW_S}.${BODY.toString()}`)}`,
+    );
+    expect(verifier(signed, BODY, NOW_MS)).toMatchObject({ ok: true, deliveryId: id });
+  });
+
   it('reports an unsigned id header as the delivery id', () => {
     const verify = createHmacVerifier({
       scheme: 'hmac',

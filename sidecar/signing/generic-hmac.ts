@@ -125,7 +125,13 @@ function compile(options: HmacSchemeOptions): CompiledHmac {
 
 /** The HMAC of one message, before any prefix is added. */
 function signature(key: KeyObject, c: CompiledHmac, ts: string, id: string, body: Buffer): string {
-  const fill = (part: string): string => part.replaceAll('{timestamp}', ts).replaceAll('{id}', id);
+  // Split, then join: a replacement string would expand `$&`, `` $` `` and `$'` in the id, and a
+  // second pass would fill a `{id}` that arrived inside the timestamp header (issue 15, item 7).
+  const fill = (part: string): string =>
+    part
+      .split(/(\{timestamp\}|\{id\})/)
+      .map((piece) => (piece === '{timestamp}' ? ts : piece === '{id}' ? id : piece))
+      .join('');
   return hmac(key, c.algorithm, [fill(c.before), body, fill(c.after)], c.encoding);
 }
 

@@ -244,6 +244,13 @@ const cases: [string, Manifest, string, string][] = [
     'raise max or lower initial',
   ],
   [
+    // An unset initial is its default (200ms): max alone below it is refused too.
+    'backoff max alone is at least the default initial',
+    webhookPolicy({ ...policy, retry: { backoff: { max: '100ms' } } }),
+    'spec.retry.backoff.max',
+    'raise max or lower initial',
+  ],
+  [
     'backoff multiplier is at least 1',
     webhookPolicy({ ...policy, retry: { backoff: { multiplier: 0.5 } } }),
     'spec.retry.backoff.multiplier',

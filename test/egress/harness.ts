@@ -96,8 +96,11 @@ writeFileSync(join(secretsDir, 'whsec'), WHSEC);
 writeFileSync(join(secretsDir, 'old-whsec'), 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD');
 writeFileSync(join(secretsDir, 'shared'), 'it-is-a-secret');
 
-/** Starts the egress proxy on 127.0.0.1:0 with `yaml` as its config. */
-export async function startProxy(yaml: string): Promise<Proxy> {
+/** Starts the egress proxy on 127.0.0.1:0 with `yaml` as its config (explicit mode by default). */
+export async function startProxy(
+  yaml: string,
+  interception: 'explicit' | 'transparent' = 'explicit',
+): Promise<Proxy> {
   let loaded: LoadedConfig = await parseConfig(yaml, 'test.yaml', secretsDir, {});
   const registry = new Registry();
   const clock = new SkippingClock();
@@ -106,6 +109,7 @@ export async function startProxy(yaml: string): Promise<Proxy> {
     registry,
     log: createLogger({ test: 'egress' }, 'error'),
     clock,
+    interception,
   });
   const url = `http://127.0.0.1:${server.port}`;
   return {

@@ -140,7 +140,8 @@ describe('hookgate-sidecar process', () => {
       endpoints: [
         {
           name: 'acme-orders',
-          url: 'https://hooks.acme.example/orders',
+          // The origin only (issue 15, item 4): a URL's path may be a capability.
+          url: 'https://hooks.acme.example',
           signing: 'standard-webhooks',
           policy: 'customers-strict',
         },
@@ -150,6 +151,7 @@ describe('hookgate-sidecar process', () => {
     });
     expect(described).not.toContain(secret);
     expect(described).not.toContain('gh-secret');
+    expect(described).not.toContain('/orders');
   });
 });
 

@@ -41,7 +41,7 @@ interception: { unmatched: refuse }
 describe('transparent egress on the egress port', () => {
   let proxy: Proxy;
   beforeAll(async () => {
-    proxy = await startProxy(CONFIG);
+    proxy = await startProxy(CONFIG, 'transparent');
   });
   afterAll(async () => {
     await proxy.server.close(0);

@@ -179,6 +179,7 @@ describe.skipIf(!isRoot).each<InterceptionMode>(['iptables', 'nftables', 'iptabl
           {
             ...process.env,
             HOOKGATE_ADMIN_ADDR: '127.0.0.1:15020',
+            HOOKGATE_INTERCEPTION: 'transparent',
             NODE_EXTRA_CA_CERTS: tls.cert,
           },
         ),

@@ -1,6 +1,7 @@
 // Circuit breaker layer: while the endpoint's breaker is open the app gets 503 at once and the
 // receiver is left alone; otherwise the attempt's outcome feeds the breaker. Only what says the
 // receiver is unwell counts as a failure: transport errors and 5xx. A 4xx is a healthy "no".
+import { problem } from '../../problem.ts';
 import type { AttemptResult, Clock, Layer } from '../delivery.ts';
 import type { BreakerOutcome, CircuitBreaker } from '../circuit-breaker.ts';
 
@@ -23,13 +24,11 @@ export function circuitBreakerLayer(
       onOpen();
       return {
         kind: 'local',
-        problem: {
-          type: 'circuit-open',
-          title: 'Circuit open',
-          status: 503,
-          detail: `endpoint ${delivery.endpointName} failed repeatedly; the sidecar stops sending to it for a while (breaker ${permit.state})`,
-          retryAfterMs: permit.retryAfterMs,
-        },
+        problem: problem(
+          'circuit-open',
+          `endpoint ${delivery.endpointName} failed repeatedly; the sidecar stops sending to it for a while (breaker ${permit.state})`,
+          { retryAfterMs: permit.retryAfterMs },
+        ),
       };
     }
     const result = await next(delivery, attempt);

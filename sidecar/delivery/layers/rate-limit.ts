@@ -1,5 +1,6 @@
 // Rate limit layer: every attempt spends a token (each one reaches the receiver). A limited attempt
 // waits for its token while the delivery's deadline allows; otherwise the app gets 429 at once.
+import { problem } from '../../problem.ts';
 import type { Clock, Layer } from '../delivery.ts';
 import type { RateLimiter } from '../token-bucket.ts';
 
@@ -13,13 +14,11 @@ export function rateLimitLayer(limiter: RateLimiter, clock: Clock, onLimited: ()
         onLimited();
         return {
           kind: 'local',
-          problem: {
-            type: 'rate-limited',
-            title: 'Rate limited',
-            status: 429,
-            detail: `endpoint ${delivery.endpointName} is over its rate limit and the next slot is beyond this delivery's deadline`,
-            retryAfterMs: decision.retryAfterMs,
-          },
+          problem: problem(
+            'rate-limited',
+            `endpoint ${delivery.endpointName} is over its rate limit and the next slot is beyond this delivery's deadline`,
+            { retryAfterMs: decision.retryAfterMs },
+          ),
         };
       }
       await clock.sleep(decision.retryAfterMs);

@@ -3,16 +3,20 @@
 // subscribers by the optional Hookgate-Endpoint-Selector and their filters, refuses an event
 // wider than the fan-out cap, then starts one delivery per endpoint — each with its own id,
 // signing, policy and retries — and answers with the list (202 when any went to the queue).
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../../common/log.ts';
 import type { LoadedConfig } from '../../config/load.ts';
 import { MISSING, resolve } from '../../filter/index.ts';
-import { PayloadTooLargeError, readBody } from '../../ingress/body.ts';
-import { sendProblem, type Problem } from '../../problem.ts';
-import type { Clock, Delivery } from '../../delivery/delivery.ts';
-import { outboundHeaders } from '../../delivery/headers.ts';
+import { PayloadTooLargeError, readBody } from '../../delivery/body.ts';
+import { problem, sendProblem } from '../../problem.ts';
+import type { Clock } from '../../delivery/delivery.ts';
+import {
+  fanOutDeliveryId,
+  newDelivery,
+  prefersAsync,
+  requestedDeliveryId,
+} from '../../delivery/request.ts';
 import type { EgressMetrics } from '../../delivery/metrics.ts';
 import type { EgressRuntime } from '../../delivery/runtime.ts';
 import { syncDispatcher } from './dispatch.ts';
@@ -35,16 +39,12 @@ import {
 /** The path the app posts events to. */
 export const EVENTS_PATH = '/_events';
 
-const DELIVERY_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
-
 /** What the fan-out handler needs from the egress server. */
 export interface FanoutOptions {
   readonly registry: Registry;
   readonly metrics: EgressMetrics;
   readonly clock: Clock;
   readonly log: Logger;
-  /** New delivery ids (the server's `msg_…` generator). */
-  readonly newDeliveryId: () => string;
   /** The durable queue's hook; absent: async deliveries are made synchronously. */
   readonly acceptAsync?: AcceptAsync | undefined;
 }
@@ -58,22 +58,6 @@ export interface Fanout {
     rt: EgressRuntime,
     config: LoadedConfig,
   ): Promise<void>;
-}
-
-/**
- * Per-endpoint delivery ids. With the app's own id (Hookgate-Delivery-Id) each one is derived
- * from it, so the app's retry of an event reaches every receiver under the same webhook-id and
- * their de-duplication works; without, each is new.
- */
-function deliveryIdFor(eventId: string | undefined, endpoint: string, fresh: () => string): string {
-  if (eventId === undefined) return fresh();
-  const joined = `${eventId}.${endpoint}`;
-  if (DELIVERY_ID.test(joined)) return joined;
-  return `msg_${createHash('sha256').update(`${eventId}\0${endpoint}`).digest('hex').slice(0, 32)}`;
-}
-
-function badRequest(type: string, title: string, detail: string): Problem {
-  return { type, title, status: 400, detail };
 }
 
 /** Creates the handler; its metrics register once, on the server's registry. */
@@ -94,12 +78,7 @@ export function createFanout(options: FanoutOptions): Fanout {
     async handle(req, res, rt, config) {
       const started = options.clock.now();
       if (req.method !== 'POST') {
-        sendProblem(res, {
-          type: 'method-not-allowed',
-          title: 'Method not allowed',
-          status: 405,
-          detail: 'send events with POST /_events',
-        });
+        sendProblem(res, problem('method-not-allowed', 'send events with POST /_events'));
         return;
       }
       const index = indexOf(config);
@@ -110,12 +89,10 @@ export function createFanout(options: FanoutOptions): Fanout {
         if (!(err instanceof PayloadTooLargeError)) throw err;
         sendProblem(
           res,
-          {
-            type: 'payload-too-large',
-            title: 'Payload too large',
-            status: 413,
-            detail: `the event exceeds ${index.bodyCap} bytes, the largest maxPayloadBytes of any subscribed endpoint`,
-          },
+          problem(
+            'payload-too-large',
+            `the event exceeds ${index.bodyCap} bytes, the largest maxPayloadBytes of any subscribed endpoint`,
+          ),
           {},
           true,
         );
@@ -143,9 +120,8 @@ export function createFanout(options: FanoutOptions): Fanout {
         if (field === MISSING || typeof field !== 'string') {
           sendProblem(
             res,
-            badRequest(
+            problem(
               'event-type-missing',
-              'Event type missing',
               `send the event type in the Hookgate-Event-Type header, or as a string at ${index.eventTypeFieldText} in a JSON body`,
             ),
           );
@@ -156,9 +132,8 @@ export function createFanout(options: FanoutOptions): Fanout {
       if (!isEventType(eventType)) {
         sendProblem(
           res,
-          badRequest(
+          problem(
             'bad-event-type',
-            'Bad event type',
             'an event type is 1 to 128 characters: dot-separated segments of letters, digits, _, -, : and /, e.g. order.created',
           ),
         );
@@ -174,11 +149,7 @@ export function createFanout(options: FanoutOptions): Fanout {
         if ('error' in parsedSelector) {
           sendProblem(
             res,
-            badRequest(
-              'bad-selector',
-              'Bad endpoint selector',
-              `Hookgate-Endpoint-Selector: ${parsedSelector.error}`,
-            ),
+            problem('bad-selector', `Hookgate-Endpoint-Selector: ${parsedSelector.error}`),
           );
           return;
         }
@@ -194,41 +165,33 @@ export function createFanout(options: FanoutOptions): Fanout {
           endpoints: matched.length,
           limit: cap.limit,
         });
-        sendProblem(res, {
-          type: 'fan-out-too-wide',
-          title: 'Fan-out too wide',
-          status: 422,
-          detail: `${eventType} would go to ${matched.length} endpoints; ${cap.setBy} allows ${cap.limit}. Nothing was sent: narrow it with Hookgate-Endpoint-Selector or raise the cap`,
-          eventType,
-          endpoints: matched.length,
-          limit: cap.limit,
-        });
+        sendProblem(
+          res,
+          problem(
+            'fan-out-too-wide',
+            `${eventType} would go to ${matched.length} endpoints; ${cap.setBy} allows ${cap.limit}. Nothing was sent: narrow it with Hookgate-Endpoint-Selector or raise the cap`,
+            { eventType, endpoints: matched.length, limit: cap.limit },
+          ),
+        );
         return;
       }
 
-      const requested = req.headers['hookgate-delivery-id'];
-      const eventId =
-        typeof requested === 'string' && DELIVERY_ID.test(requested) ? requested : undefined;
-      const preferAsync = /(^|[\s,;])respond-async($|[\s,;])/i.test(
-        String(req.headers['prefer'] ?? ''),
-      );
+      const eventId = requestedDeliveryId(req.headers);
+      const preferAsync = prefersAsync(req.headers);
       const planned: PlannedDelivery[] = [];
       for (const subscriber of matched) {
         const endpoint = rt.endpoints.get(subscriber.name);
         if (endpoint?.url === undefined) continue;
-        const delivery: Delivery = {
-          deliveryId: deliveryIdFor(eventId, endpoint.name, options.newDeliveryId),
-          endpointName: endpoint.name,
+        const delivery = newDelivery(endpoint, {
+          deliveryId: fanOutDeliveryId(eventId, endpoint.name),
+          label: endpoint.name,
           url: endpoint.url,
           method: 'POST',
-          headers: {
-            ...outboundHeaders(req.headers, endpoint.reservedHeaders),
-            ...endpoint.headers,
-          },
+          headers: req.headers,
           body,
-          deadline: started + endpoint.syncDeadlineMs,
-        };
-        const tooLarge = body.length > endpoint.policy.maxPayloadBytes;
+          started,
+        });
+        const tooLarge = body.length > endpoint.plan.maxPayloadBytes;
         planned.push({
           endpoint,
           delivery,
@@ -241,7 +204,7 @@ export function createFanout(options: FanoutOptions): Fanout {
                   status: 413,
                   outcome: 'too_large',
                   mode: 'sync' as const,
-                  detail: `the event exceeds ${endpoint.policy.maxPayloadBytes} bytes, the maxPayloadBytes of this endpoint's policy`,
+                  detail: `the event exceeds ${endpoint.plan.maxPayloadBytes} bytes, the maxPayloadBytes of this endpoint's policy`,
                 },
               }
             : {}),

@@ -1,5 +1,6 @@
 // Errors of the disk queue. Each has a stable `code`; messages name the directory or file and the
 // fix, never a payload.
+import { SidecarError } from '../../errors.ts';
 
 /** Stable error codes of the disk queue. */
 export type DiskQueueErrorCode =
@@ -13,8 +14,7 @@ export type DiskQueueErrorCode =
   | 'ERR_QUEUE_CLOSED';
 
 /** An error of the disk queue. */
-export class DiskQueueError extends Error {
-  readonly code: DiskQueueErrorCode;
+export class DiskQueueError extends SidecarError<DiskQueueErrorCode> {
   /** The damaged file, for ERR_QUEUE_CORRUPT. */
   readonly file: string | undefined;
   /** Byte offset of the damaged record in `file`. */
@@ -25,9 +25,8 @@ export class DiskQueueError extends Error {
     message: string,
     options: { cause?: unknown; file?: string; offset?: number } = {},
   ) {
-    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    super(code, 500, message, options.cause === undefined ? {} : { cause: options.cause });
     this.name = 'DiskQueueError';
-    this.code = code;
     this.file = options.file;
     this.offset = options.offset;
   }

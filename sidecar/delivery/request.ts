@@ -1,0 +1,78 @@
+// What every path reads off an incoming request the same way: the delivery id (the app's own, or
+// a new one), whether the app prefers an async answer, and the Delivery it becomes. The egress route and fan-out both call
+// these, so the two cannot disagree on what `Prefer: respond-async` means.
+import { createHash, randomUUID } from 'node:crypto';
+import type { HeaderMap } from '../headers.ts';
+import type { Delivery } from './delivery.ts';
+import { outboundHeaders } from './headers.ts';
+import type { EndpointRuntime } from './runtime.ts';
+
+/** Delivery ids the app may choose: 1–128 of `[A-Za-z0-9_.:-]` (ADR 0006). */
+export const DELIVERY_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** A new delivery id in the Standard Webhooks style: `msg_` and 32 random hex digits. */
+export function newDeliveryId(): string {
+  // randomUUID draws from a buffered entropy pool: no syscall per delivery, unlike randomBytes.
+  return `msg_${randomUUID().replaceAll('-', '')}`;
+}
+
+/** The app's own `Hookgate-Delivery-Id` when it is a valid id, else undefined. */
+export function requestedDeliveryId(headers: HeaderMap): string | undefined {
+  const requested = headers['hookgate-delivery-id'];
+  return typeof requested === 'string' && DELIVERY_ID_PATTERN.test(requested)
+    ? requested
+    : undefined;
+}
+
+/**
+ * The delivery id of one fan-out delivery. With the app's own event id each one is derived from
+ * it, so the app's retry of an event reaches every receiver under the same webhook-id and their
+ * de-duplication works; without, each is new.
+ */
+export function fanOutDeliveryId(eventId: string | undefined, endpoint: string): string {
+  if (eventId === undefined) return newDeliveryId();
+  const joined = `${eventId}.${endpoint}`;
+  if (DELIVERY_ID_PATTERN.test(joined)) return joined;
+  return `msg_${createHash('sha256').update(`${eventId}\0${endpoint}`).digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * Whether `Prefer` (RFC 7240) asks for `respond-async`: any comma-separated preference, of any
+ * of the header's lines, whose token (before `;` or `=`) is respond-async, in any case.
+ */
+export function prefersAsync(headers: HeaderMap): boolean {
+  const prefer = headers['prefer'];
+  if (prefer === undefined) return false;
+  return (typeof prefer === 'string' ? prefer : prefer.join(','))
+    .split(',')
+    .some((p) => p.split(/[;=]/)[0]!.trim().toLowerCase() === 'respond-async');
+}
+
+/** The parts of a delivery a request decides. */
+export interface DeliveryRequest {
+  readonly deliveryId: string;
+  /** Metrics and log name: the endpoint's, or `dynamic`. */
+  readonly label: string;
+  readonly url: URL;
+  readonly method: string;
+  readonly headers: HeaderMap;
+  readonly body: Buffer;
+  /** When the request arrived (epoch ms): the sync deadline counts from here. */
+  readonly started: number;
+}
+
+/**
+ * The delivery of one request to `endpoint`: the app's end-to-end headers minus the ones the
+ * signer writes, the endpoint's static headers on top, and the plan's sync deadline.
+ */
+export function newDelivery(endpoint: EndpointRuntime, request: DeliveryRequest): Delivery {
+  return {
+    deliveryId: request.deliveryId,
+    endpointName: request.label,
+    url: request.url,
+    method: request.method,
+    headers: { ...outboundHeaders(request.headers, endpoint.reservedHeaders), ...endpoint.headers },
+    body: request.body,
+    deadline: request.started + endpoint.plan.retry.syncDeadlineMs,
+  };
+}

@@ -1,0 +1,54 @@
+// One synchronous delivery, as the named route and fan-out both make it: the endpoint's pipeline
+// inside the sync retry loop, every attempt counted, the delivery's outcome and duration on the
+// egress metrics, and one log line when it was not delivered. The callers only shape the answer
+// (a response to the app, or one entry of a fan-out report).
+import type { Logger } from '../../common/log.ts';
+import type { Clock, Delivery } from './delivery.ts';
+import { countAttempt, type EgressMetrics } from './metrics.ts';
+import { finalAnswer } from './outcome.ts';
+import { deliverWithRetries, type DeliveryOutcome } from './retry.ts';
+import type { EndpointRuntime } from './runtime.ts';
+
+/** What a synchronous delivery needs from the process. */
+export interface SyncDeliveryDeps {
+  readonly clock: Clock;
+  readonly metrics: EgressMetrics;
+  readonly log: Logger;
+}
+
+/** A finished synchronous delivery: how the loop ended, and what the app is told. */
+export interface SyncDelivered {
+  readonly outcome: DeliveryOutcome;
+  readonly answer: ReturnType<typeof finalAnswer>;
+}
+
+/** Delivers `delivery` to `endpoint` synchronously; `label` is its metrics and log name. */
+export async function deliverSync(
+  endpoint: EndpointRuntime,
+  delivery: Delivery,
+  label: string,
+  deps: SyncDeliveryDeps,
+): Promise<SyncDelivered> {
+  const { clock, metrics, log } = deps;
+  const started = clock.now();
+  const outcome = await deliverWithRetries(
+    delivery,
+    endpoint.attempt,
+    endpoint.plan.retry,
+    clock,
+    (result) => countAttempt(metrics, label, result),
+  );
+  const answer = finalAnswer(outcome.result, label);
+  metrics.deliveries.inc({ endpoint: label, outcome: answer.outcome });
+  metrics.duration.observe({ endpoint: label }, (clock.now() - started) / 1000);
+  if (answer.outcome !== 'delivered') {
+    log.info('delivery not delivered', {
+      endpoint: label,
+      deliveryId: delivery.deliveryId,
+      outcome: answer.outcome,
+      attempts: outcome.attempts,
+      reason: outcome.decision.reason,
+    });
+  }
+  return { outcome, answer };
+}
