@@ -77,6 +77,17 @@ describe('decide', () => {
       name: 'HOOKGATE_CONFIG',
       value: '/etc/hookgate/config/sidecar.yaml',
     });
+    // the container's own memory limit, in bytes, sizes the sidecar's heap (ADR 0016)
+    expect(sidecar.env).toContainEqual({
+      name: 'HOOKGATE_MEMORY_LIMIT',
+      valueFrom: {
+        resourceFieldRef: {
+          containerName: 'hookgate-proxy',
+          resource: 'limits.memory',
+          divisor: '1',
+        },
+      },
+    });
     expect(sidecar.volumeMounts).toContainEqual({
       name: 'hookgate-config',
       mountPath: '/etc/hookgate/config',

@@ -91,6 +91,16 @@ function expectedSidecar(overrides: {
         name: 'POD_NAMESPACE',
         valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
       },
+      {
+        name: 'HOOKGATE_MEMORY_LIMIT',
+        valueFrom: {
+          resourceFieldRef: {
+            containerName: 'hookgate-proxy',
+            resource: 'limits.memory',
+            divisor: '1',
+          },
+        },
+      },
     ],
     ports: [
       { name: 'hookgate-in', containerPort: 15006, protocol: 'TCP' },
