@@ -98,11 +98,14 @@ describe('sign layer', () => {
     expect(first!['content-type']).toBe('application/json');
   });
 
-  it('sends unsigned when no signer is in force (scheme none)', async () => {
+  it('sends unsigned, naming the delivery, when no signer is in force (scheme none)', async () => {
     const clock = new ManualClock();
     const next = recorder();
     await signLayer(() => undefined, clock)(next)(testDelivery(clock), 1);
-    expect(next.seen[0]!.headers).toEqual({ 'content-type': 'application/json' });
+    expect(next.seen[0]!.headers).toEqual({
+      'content-type': 'application/json',
+      'webhook-id': 'msg_1',
+    });
   });
 });
 
