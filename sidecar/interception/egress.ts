@@ -218,17 +218,9 @@ export class TransparentEgress {
       return;
     }
     if (loaded.config.interception.unmatched === 'refuse') {
-      this.#unmatched.inc({ action: 'refused' });
-      sendProblem(
+      this.#refuse(
         res,
-        {
-          type: 'destination-not-allowed',
-          title: 'Destination not allowed',
-          status: 403,
-          detail: `${intercepted.reason}, and interception.unmatched is refuse: add a WebhookEndpoint for ${target.host} or set interception.unmatched to passthrough`,
-        },
-        {},
-        true,
+        `${intercepted.reason}, and interception.unmatched is refuse: add a WebhookEndpoint for ${target.host} or set interception.unmatched to passthrough`,
       );
       return;
     }
@@ -253,17 +245,9 @@ export class TransparentEgress {
       response.body.pipe(res);
     } catch (err) {
       if (err instanceof DestinationNotAllowedError) {
-        this.#unmatched.inc({ action: 'refused' });
-        sendProblem(
+        this.#refuse(
           res,
-          {
-            type: 'destination-not-allowed',
-            title: 'Destination not allowed',
-            status: 403,
-            detail: `${err.message}; a policy's destinations.allowedCIDRs (or allowedHosts) can admit it`,
-          },
-          {},
-          true,
+          `${err.message}; a policy's destinations.allowedCIDRs (or allowedHosts) can admit it`,
         );
         return;
       }
@@ -288,6 +272,17 @@ export class TransparentEgress {
         true,
       );
     }
+  }
+
+  /** Answers 403 destination-not-allowed with `detail`, and counts it. */
+  #refuse(res: ServerResponse, detail: string): void {
+    this.#unmatched.inc({ action: 'refused' });
+    sendProblem(
+      res,
+      { type: 'destination-not-allowed', title: 'Destination not allowed', status: 403, detail },
+      {},
+      true,
+    );
   }
 
   /** Closes the pass-through connection pool. */
