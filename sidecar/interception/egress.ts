@@ -150,13 +150,16 @@ export class TransparentEgress {
 
   /**
    * The pass-through's guard for `loaded`: the refused ranges of every egress delivery, with the
-   * exceptions the namespace's policies grant dynamic destinations (`destinations.allowedCIDRs`
-   * and `allowedHosts`) — what a policy admits for `Hookgate-Destination` it admits here too.
+   * exceptions the namespace's policies grant (`destinations.allowedCIDRs` and `allowedHosts`, of
+   * the policies in effect for endpoints and dynamic routes): what a policy admits for a delivery
+   * it admits here too, and nothing else is.
    */
   #guardFor(loaded: LoadedConfig): SsrfGuard {
     let guard = this.#guards.get(loaded);
     if (guard === undefined) {
-      const destinations = loaded.config.dynamic.map((d) => d.policy.destinations);
+      const destinations = [...loaded.config.endpoints, ...loaded.config.dynamic].map(
+        (e) => e.policy.destinations,
+      );
       try {
         guard = new SsrfGuard(
           {
