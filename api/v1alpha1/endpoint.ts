@@ -1,7 +1,13 @@
 // WebhookEndpoint: one destination the app sends to (Egress) or one receiver providers send to
 // (Ingress). Cross-field rules are CEL, so the API server refuses a bad manifest at apply time.
 import { z } from 'zod';
-import { HMAC_ALGORITHM, HMAC_ENCODING, UNROUTED } from './defaults.ts';
+import {
+  HMAC_ALGORITHM,
+  HMAC_ENCODING,
+  SIGNING_SCHEMES,
+  UNROUTED,
+  VERIFY_SCHEMES,
+} from './defaults.ts';
 import type { Condition } from './common.ts';
 import {
   ObjectMeta,
@@ -74,7 +80,7 @@ export const Signing = cel(
   z
     .object({
       scheme: z
-        .enum(['standard-webhooks', 'github', 'hmac'])
+        .enum(SIGNING_SCHEMES)
         .optional()
         .describe(
           'How outgoing webhooks are signed. standard-webhooks (default): webhook-id, webhook-timestamp, webhook-signature: v1,<base64>. github: X-Hub-Signature-256: sha256=<hex>. hmac: see hmac.',
@@ -125,16 +131,7 @@ const Verify = cel(
   z
     .object({
       scheme: z
-        .enum([
-          'standard-webhooks',
-          'github',
-          'stripe',
-          'shopify',
-          'slack',
-          'hmac',
-          'basic',
-          'bearer',
-        ])
+        .enum(VERIFY_SCHEMES)
         .describe(
           'How incoming webhooks are verified. standard-webhooks (also accepts svix-* headers), github (X-Hub-Signature-256), stripe (Stripe-Signature), shopify (X-Shopify-Hmac-Sha256), slack (X-Slack-Signature), hmac (see hmac), basic (Authorization: Basic), bearer (Authorization: Bearer).',
         ),

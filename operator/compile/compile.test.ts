@@ -72,6 +72,32 @@ const signed = (
 });
 
 describe('compileNamespace', () => {
+  it('sets interception.unmatched from the oldest policy that says (issue 15, item 1)', () => {
+    const none = compileNamespace(input([endpoint('a', egress())]));
+    expect(none.config.interception).toBeUndefined();
+    const out = compileNamespace(
+      input(
+        [endpoint('a', egress())],
+        [
+          policy(
+            'newer',
+            { endpointSelector: {}, interception: { unmatched: 'passthrough' } },
+            '2026-02-01T00:00:00Z',
+          ),
+          policy(
+            'older',
+            { endpointSelector: {}, interception: { unmatched: 'refuse' } },
+            '2026-01-15T00:00:00Z',
+          ),
+          policy('oldest', { endpointSelector: {} }, '2026-01-01T00:00:00Z'),
+        ],
+      ),
+    );
+    expect(out.config.interception).toEqual({ unmatched: 'refuse' });
+    // What the sidecar then loads.
+    expect(SidecarConfig.parse(out.config).interception.unmatched).toBe('refuse');
+  });
+
   it("carries the policy's allowed CIDRs to its endpoints, where the SSRF guard reads them", () => {
     const out = compileNamespace(
       input(

@@ -16,7 +16,9 @@ import {
   RATE_PER,
   RATE_SCOPE,
   RETRY_ON,
+  SIGNING_SCHEMES,
   UNROUTED,
+  VERIFY_SCHEMES,
   boundedInt,
   boundedNumber,
 } from '../../api/v1alpha1/defaults.ts';
@@ -86,7 +88,7 @@ const HmacSettings = z
 /** How outgoing webhooks are signed. `none` exists for receivers that verify nothing. */
 export const Signing = z
   .object({
-    scheme: z.enum(['standard-webhooks', 'github', 'hmac', 'none']).default('standard-webhooks'),
+    scheme: z.enum([...SIGNING_SCHEMES, 'none']).default('standard-webhooks'),
     /** Current secret first; rotated-out ones carry `expiresAt` and stop signing after it. */
     secrets: z
       .array(z.object({ source: SecretSource, expiresAt: z.iso.datetime().optional() }).strict())
@@ -296,16 +298,7 @@ export const DynamicRoute = z
 /** How incoming webhooks are verified. */
 export const Verify = z
   .object({
-    scheme: z.enum([
-      'standard-webhooks',
-      'github',
-      'stripe',
-      'shopify',
-      'slack',
-      'hmac',
-      'basic',
-      'bearer',
-    ]),
+    scheme: z.enum(VERIFY_SCHEMES),
     /** Accepted secrets (any verifies); for basic: `username` and `password` sources instead. */
     secrets: z.array(SecretSource).max(5).default([]),
     username: SecretSource.optional(),
