@@ -25,7 +25,7 @@ export const NODE_NAME = 'hookgate-node';
 export const CLUSTER_DNS_IP = '10.0.0.10';
 
 /** Debian's packages the node runs (containerd, runc, CNI plugins): `make node-runtime`. */
-const runtime = {
+export const runtime = {
   containerd: '/usr/bin/containerd',
   ctr: '/usr/bin/ctr',
   runc: '/usr/sbin/runc',
@@ -103,6 +103,8 @@ export interface NodeCluster {
   readonly processes: readonly ManagedProcess[];
   /** Image names as imported (`operator`, `sidecar`, `pause`, `coredns`). */
   readonly images: Readonly<Record<string, string>>;
+  /** containerd's socket (for `ctr --address`; it works from the host). */
+  readonly containerdSocket: string;
   /** Stops everything; resolves with anything that had to be repaired on the host. */
   stop(): Promise<string[]>;
 }
@@ -373,7 +375,7 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
     log(`node ${NODE_NAME} Ready`);
     await startCoreDns(controlPlane.kubeconfigPath, images['coredns'] ?? '', timeoutMs);
     log('CoreDNS ready');
-    return { controlPlane, sandbox, processes, images, stop };
+    return { controlPlane, sandbox, processes, images, containerdSocket: socket, stop };
   } catch (err) {
     const problems = await stop();
     if (problems.length > 0) log(`cleanup: ${problems.join('; ')}`);

@@ -17,6 +17,8 @@ declare module 'vitest' {
     nodeKubeconfig: string;
     /** Image names in the node's containerd, by key (`operator`, `sidecar`, `pause`, `coredns`). */
     nodeImages: Record<string, string>;
+    /** The node's containerd socket (`ctr --address`). */
+    nodeContainerd: string;
   }
 }
 
@@ -29,6 +31,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     project.provide('nodeUnsupported', unsupported);
     project.provide('nodeKubeconfig', '');
     project.provide('nodeImages', {});
+    project.provide('nodeContainerd', '');
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'hookgate-node-'));
@@ -55,5 +58,6 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   project.provide('nodeUnsupported', '');
   project.provide('nodeKubeconfig', cluster.controlPlane.kubeconfigPath);
   project.provide('nodeImages', { ...cluster.images });
+  project.provide('nodeContainerd', cluster.containerdSocket);
   return teardown;
 }

@@ -12,9 +12,16 @@ export const SERVICE_CIDR = '10.0.0.0/24';
 const receiverScript = `
 import { createServer } from 'node:http';
 const received = [];
+let answer = 204;
 createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/received') {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(received));
+    return;
+  }
+  const setAnswer = /^\\/answer\\/([0-9]{3})$/.exec(req.url ?? '');
+  if (req.method === 'PUT' && setAnswer !== null) {
+    answer = Number(setAnswer[1]);
+    res.writeHead(204).end();
     return;
   }
   const chunks = [];
@@ -22,28 +29,35 @@ createServer((req, res) => {
   req.on('data', (c) => { size += c.length; if (size <= 1 << 20) chunks.push(c); });
   req.on('end', () => {
     if (received.length < 10000) {
-      received.push({ path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      received.push({ path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), answer });
     }
-    res.writeHead(Number(process.env.ANSWER ?? 204)).end();
+    res.writeHead(answer).end();
   });
 }).listen(8080);
 `;
 
+// The app: GET /send/<endpoint>[?async] sends one webhook through the sidecar and reports the
+// answer; with ONESHOT=<endpoint> it sends one at start and exits 0 on a 2xx (a Job's work).
 const appScript = `
 import { createServer } from 'node:http';
+async function sendOne(endpoint, isAsync, n) {
+  const headers = { 'content-type': 'application/json' };
+  if (isAsync) headers.prefer = 'respond-async';
+  const body = JSON.stringify({ type: 'order.created', n });
+  const answer = await fetch(process.env.HOOKGATE_EGRESS_URL + '/' + endpoint, { method: 'POST', headers, body });
+  return { status: answer.status, deliveryId: answer.headers.get('hookgate-delivery-id'), body: await answer.text() };
+}
+if (process.env.ONESHOT) {
+  const result = await sendOne(process.env.ONESHOT, false, 0);
+  console.log(JSON.stringify(result));
+  process.exit(result.status < 300 ? 0 : 1);
+}
 createServer(async (req, res) => {
   const match = /^\\/send\\/([a-z0-9-]+)(\\?async)?$/.exec(req.url ?? '');
   if (match === null) { res.writeHead(200).end('app'); return; }
   try {
-    const headers = { 'content-type': 'application/json' };
-    if (match[2] !== undefined) headers.prefer = 'respond-async';
-    const body = JSON.stringify({ type: 'order.created', n: Number(req.headers['x-n'] ?? 0) });
-    const answer = await fetch(process.env.HOOKGATE_EGRESS_URL + '/' + match[1], { method: 'POST', headers, body });
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
-      status: answer.status,
-      deliveryId: answer.headers.get('hookgate-delivery-id'),
-      body: await answer.text(),
-    }));
+    const result = await sendOne(match[1], match[2] !== undefined, Number(req.headers['x-n'] ?? 0));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result));
   } catch (err) {
     res.writeHead(599).end(String(err));
   }
@@ -67,6 +81,7 @@ export async function applyScripts(namespace: string): Promise<void> {
 
 /** A container running one of the scripts with the sidecar image's Node, as UID 1000. */
 function scriptContainer(script: 'receiver' | 'app', env: Record<string, string> = {}): object {
+  const oneShot = env['ONESHOT'] !== undefined;
   return {
     name: script,
     image: inject('nodeImages')['sidecar'],
@@ -74,7 +89,7 @@ function scriptContainer(script: 'receiver' | 'app', env: Record<string, string>
     command: ['node', `/scripts/${script}.mjs`],
     env: Object.entries(env).map(([name, value]) => ({ name, value })),
     ports: [{ containerPort: 8080, name: 'http' }],
-    readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+    ...(oneShot ? {} : { readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 } }),
     securityContext: { runAsUser: 1000, runAsGroup: 1000, allowPrivilegeEscalation: false },
     volumeMounts: [{ name: 'scripts', mountPath: '/scripts', readOnly: true }],
   };
@@ -83,10 +98,7 @@ function scriptContainer(script: 'receiver' | 'app', env: Record<string, string>
 const scriptsVolume = { name: 'scripts', configMap: { name: 'scripts' } };
 
 /** The receiver Deployment and its Service `receiver` (port 8080). */
-export async function applyReceiver(
-  namespace: string,
-  env: Record<string, string> = {},
-): Promise<void> {
+export async function applyReceiver(namespace: string): Promise<void> {
   await apply(
     namespace,
     {
@@ -100,7 +112,7 @@ export async function applyReceiver(
           metadata: { labels: { app: 'receiver' } },
           spec: {
             terminationGracePeriodSeconds: 1,
-            containers: [scriptContainer('receiver', env)],
+            containers: [scriptContainer('receiver')],
             volumes: [scriptsVolume],
           },
         },
@@ -117,17 +129,21 @@ export async function applyReceiver(
 
 /** The app's pod template (annotated for injection), for a Deployment or a Job. */
 export function appPodTemplate(
-  annotations: Record<string, string> = {},
-  labels: Record<string, string> = {},
+  options: {
+    annotations?: Record<string, string>;
+    env?: Record<string, string>;
+    restartPolicy?: string;
+  } = {},
 ): object {
   return {
     metadata: {
-      labels: { app: 'orders', ...labels },
-      annotations: { 'hookgate.io/inject': 'true', ...annotations },
+      labels: { app: 'orders' },
+      annotations: { 'hookgate.io/inject': 'true', ...options.annotations },
     },
     spec: {
       terminationGracePeriodSeconds: 5,
-      containers: [scriptContainer('app')],
+      ...(options.restartPolicy === undefined ? {} : { restartPolicy: options.restartPolicy }),
+      containers: [scriptContainer('app', options.env)],
       volumes: [scriptsVolume],
     },
   };
@@ -189,11 +205,18 @@ export async function createNamespace(prefix: string): Promise<string> {
   return name;
 }
 
-/** One received request, as the receiver recorded it. */
+/** One received request, as the receiver recorded it, with the status it answered. */
 export interface Received {
   path: string;
   headers: Record<string, string>;
   body: string;
+  answer: number;
+}
+
+/** Makes the receiver answer `status` to every webhook from now on. */
+export async function setReceiverAnswer(receiverIp: string, status: number): Promise<void> {
+  const res = await fetch(`http://${receiverIp}:8080/answer/${status}`, { method: 'PUT' });
+  if (res.status !== 204) throw new Error(`receiver refused the answer change: ${res.status}`);
 }
 
 /** What the receiver pod has been sent so far. */
