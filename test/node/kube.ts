@@ -32,9 +32,10 @@ export async function apply(namespace: string, ...objects: object[]): Promise<vo
   );
 }
 
-/** JSON of one object (`kubectl get -o json`). */
+/** JSON of what `kubectl get -o json` prints (namespace '' for cluster-scoped objects). */
 export async function getJson<T>(namespace: string, ...what: string[]): Promise<T> {
-  return JSON.parse(await kubectl(['-n', namespace, 'get', ...what, '-o', 'json'])) as T;
+  const scope = namespace === '' ? [] : ['-n', namespace];
+  return JSON.parse(await kubectl([...scope, 'get', ...what, '-o', 'json'])) as T;
 }
 
 /** Polls `check` every `intervalMs` until it returns a value; on timeout throws with the last state. */

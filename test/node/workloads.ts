@@ -29,7 +29,9 @@ createServer((req, res) => {
   req.on('data', (c) => { size += c.length; if (size <= 1 << 20) chunks.push(c); });
   req.on('end', () => {
     if (received.length < 10000) {
-      received.push({ path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), answer });
+      // Large bodies (load tests) are counted, not kept.
+      const body = size <= 8192 ? Buffer.concat(chunks).toString('utf8') : '';
+      received.push({ path: req.url, headers: req.headers, body, size, answer });
     }
     res.writeHead(answer).end();
   });
@@ -52,7 +54,37 @@ if (process.env.ONESHOT) {
   console.log(JSON.stringify(result));
   process.exit(result.status < 300 ? 0 : 1);
 }
+// GET /load?endpoint=&n=&size=&concurrency= sends n webhooks of size bytes, every other one with
+// Prefer: respond-async, from that many concurrent loops, and answers the count of each status.
+async function load(q) {
+  const total = Math.min(Number(q.get('n')), 100000);
+  const size = Math.min(Number(q.get('size')), 1 << 20);
+  const body = JSON.stringify({ type: 'load', pad: 'x'.repeat(size) });
+  const counts = {};
+  let next = 0;
+  async function loop() {
+    while (next < total) {
+      const i = next++;
+      const headers = { 'content-type': 'application/json' };
+      if (i % 2 === 1) headers.prefer = 'respond-async';
+      try {
+        const r = await fetch(process.env.HOOKGATE_EGRESS_URL + '/' + q.get('endpoint'), { method: 'POST', headers, body });
+        await r.arrayBuffer();
+        counts[r.status] = (counts[r.status] ?? 0) + 1;
+      } catch {
+        counts.error = (counts.error ?? 0) + 1;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(Number(q.get('concurrency')), 1000) }, loop));
+  return counts;
+}
 createServer(async (req, res) => {
+  const url = new URL(req.url ?? '/', 'http://app');
+  if (url.pathname === '/load') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(await load(url.searchParams)));
+    return;
+  }
   const match = /^\\/send\\/([a-z0-9-]+)(\\?async)?$/.exec(req.url ?? '');
   if (match === null) { res.writeHead(200).end('app'); return; }
   try {
@@ -210,6 +242,7 @@ export interface Received {
   path: string;
   headers: Record<string, string>;
   body: string;
+  size: number;
   answer: number;
 }
 
