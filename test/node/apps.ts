@@ -78,10 +78,20 @@ async function load(q) {
   await Promise.all(Array.from({ length: Math.min(Number(q.get('concurrency')), 1000) }, loop));
   return counts;
 }
-createServer(async (req, res) => {
+const handler = async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://app');
   if (url.pathname === '/load') {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(await load(url.searchParams)));
+    return;
+  }
+  if (url.pathname === '/plain') {
+    // An unmodified app: a plain POST to the receiver's own URL (transparent mode captures it).
+    try {
+      const answer = await fetch(url.searchParams.get('url'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"order.created","n":0}' });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: answer.status, deliveryId: answer.headers.get('hookgate-delivery-id'), body: await answer.text() }));
+    } catch (err) {
+      res.writeHead(599).end(String(err));
+    }
     return;
   }
   const match = /^\\/send\\/([a-z0-9-]+)(\\?async)?$/.exec(req.url ?? '');
@@ -92,7 +102,10 @@ createServer(async (req, res) => {
   } catch (err) {
     res.writeHead(599).end(String(err));
   }
-}).listen(8080);
+};
+createServer(handler).listen(8080);
+// The same on 9000, a port transparent mode does not capture (8080 is the app port it redirects).
+createServer(handler).listen(9000);
 `;
 
 /** A `whsec_` Standard Webhooks secret. */
@@ -132,8 +145,8 @@ function scriptContainer(
 
 const scriptsVolume = { name: 'scripts', configMap: { name: 'scripts' } };
 
-/** A receiver Deployment and its Service (port 8080), both called `name`. */
-export function receiverObjects(image: string, name = 'receiver'): object[] {
+/** A receiver Deployment and its Service (`servicePort` to the pod's 8080), both called `name`. */
+export function receiverObjects(image: string, name = 'receiver', servicePort = 8080): object[] {
   return [
     {
       apiVersion: 'apps/v1',
@@ -156,7 +169,7 @@ export function receiverObjects(image: string, name = 'receiver'): object[] {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name },
-      spec: { selector: { app: name }, ports: [{ port: 8080, targetPort: 8080 }] },
+      spec: { selector: { app: name }, ports: [{ port: servicePort, targetPort: 8080 }] },
     },
   ];
 }
