@@ -148,7 +148,7 @@ if [ -x "$coredns_bin" ]; then
   fi
   listing+=("coredns $coredns $coredns_archive")
 else
-  log "no coredns image: $coredns_bin is missing (make node builds it)"
+  log "no coredns image: $coredns_bin is missing (make node-build builds it)"
 fi
 
 # npm inside RUN steps trusts what the host's npm trusts (a machine's proxy CA, say): its cafile

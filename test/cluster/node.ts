@@ -40,7 +40,7 @@ export function nodeBinDir(): string {
 function nodeBinary(name: string): string {
   const path = join(nodeBinDir(), name);
   if (!existsSync(path))
-    throw new Error(`${path} is missing: build the node first with 'make node'`);
+    throw new Error(`${path} is missing: build the node first with 'make node-build'`);
   return path;
 }
 
@@ -70,7 +70,7 @@ export function imageArchives(): Record<string, ImageArchive> {
 
 /**
  * Why this machine cannot run the node, in one line, or undefined when it can: root, cgroup v1,
- * Debian's containerd/runc/CNI plugins, and the binaries and images `make node images` build.
+ * Debian's containerd/runc/CNI plugins, and the binaries and images `make node-build images` build.
  */
 export function nodeUnsupported(): string | undefined {
   if (process.getuid?.() !== 0) return 'the node needs root (namespaces, cgroups, a bridge)';
@@ -86,7 +86,7 @@ export function nodeUnsupported(): string | undefined {
     if (!existsSync(path)) return `${path} is missing: run 'make node-runtime'`;
   }
   for (const name of ['kubelet', 'kube-proxy', 'kube-scheduler', 'pause']) {
-    if (!existsSync(join(nodeBinDir(), name))) return `${name} is not built: run 'make node'`;
+    if (!existsSync(join(nodeBinDir(), name))) return `${name} is not built: run 'make node-build'`;
   }
   try {
     imageArchives();
