@@ -1,34 +1,20 @@
 // A Job with the sidecar: the app sends its webhook and exits, the Job completes, and the native
 // sidecar is stopped by the kubelet after the app (it would otherwise keep the pod running).
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { apply, kubectl, pods, readyPods, until, type Pod } from './kube.ts';
-import {
-  appPodTemplate,
-  applyEgressSetup,
-  applyReceiver,
-  applyScripts,
-  createNamespace,
-  newSigningSecret,
-  received,
-} from './workloads.ts';
+import { apply, kubectl, pods, until, type Pod } from './kube.ts';
+import { appPodTemplate, prepareNamespace, received, removeNamespace } from './workloads.ts';
 
 const unsupported = inject('nodeUnsupported');
 
 describe.skipIf(unsupported !== '')('a Job with the sidecar on the node', () => {
-  let namespace: string;
+  let namespace = '';
   let receiver: Pod;
 
   beforeAll(async () => {
-    namespace = await createNamespace('node-job');
-    await applyScripts(namespace);
-    await applyReceiver(namespace);
-    await applyEgressSetup(namespace, newSigningSecret());
-    [receiver] = (await readyPods(namespace, 'app=receiver', 1, 120_000)) as [Pod];
+    ({ namespace, receiver } = await prepareNamespace('node-job'));
   });
 
-  afterAll(async () => {
-    if (namespace !== undefined) await kubectl(['delete', 'namespace', namespace, '--wait=false']);
-  });
+  afterAll(() => removeNamespace(namespace));
 
   it('completes: the app sends its webhook and exits 0, then the sidecar stops', async () => {
     await apply(namespace, {

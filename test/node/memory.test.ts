@@ -4,15 +4,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { apply, kubectl, pods, readyPods, type ContainerStatus, type Pod } from './kube.ts';
-import {
-  appPodTemplate,
-  applyEgressSetup,
-  applyReceiver,
-  applyScripts,
-  createNamespace,
-  newSigningSecret,
-} from './workloads.ts';
+import { kubectl, pods, type ContainerStatus, type Pod } from './kube.ts';
+import { deployOrders, prepareNamespace, removeNamespace } from './workloads.ts';
 
 const unsupported = inject('nodeUnsupported');
 
@@ -32,32 +25,15 @@ function findCgroup(root: string, id: string, depth = 0): string | undefined {
 describe.skipIf(unsupported !== '')(
   'the sidecar under a saturating load at its default memory limit',
   () => {
-    let namespace: string;
+    let namespace = '';
     let app: Pod;
 
     beforeAll(async () => {
-      namespace = await createNamespace('node-memory');
-      await applyScripts(namespace);
-      await applyReceiver(namespace);
-      await applyEgressSetup(namespace, newSigningSecret());
-      await apply(namespace, {
-        apiVersion: 'apps/v1',
-        kind: 'Deployment',
-        metadata: { name: 'orders' },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: 'orders' } },
-          template: appPodTemplate(),
-        },
-      });
-      [app] = (await readyPods(namespace, 'app=orders', 1, 120_000)) as [Pod];
-      await readyPods(namespace, 'app=receiver', 1, 120_000);
+      ({ namespace } = await prepareNamespace('node-memory'));
+      app = await deployOrders(namespace);
     });
 
-    afterAll(async () => {
-      if (namespace !== undefined)
-        await kubectl(['delete', 'namespace', namespace, '--wait=false']);
-    });
+    afterAll(() => removeNamespace(namespace));
 
     it(
       'is not OOM-killed by 64 KB and 1 KB bodies, sync and async mixed',

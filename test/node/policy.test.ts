@@ -4,14 +4,11 @@
 // the figure the config-distribution work must beat. Only an upper bound is asserted: it is the
 // kubelet's sync period (1 min by default) plus its cache TTL, so 150 s is a generous ceiling.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { apply, kubectl, readyPods, type Pod } from './kube.ts';
+import { apply, readyPods, type Pod } from './kube.ts';
 import {
-  appPodTemplate,
-  applyEgressSetup,
-  applyReceiver,
-  applyScripts,
-  createNamespace,
-  newSigningSecret,
+  deployOrders,
+  prepareNamespace,
+  removeNamespace,
   send,
   SERVICE_CIDR,
 } from './workloads.ts';
@@ -19,31 +16,15 @@ import {
 const unsupported = inject('nodeUnsupported');
 
 describe.skipIf(unsupported !== '')('a policy change on a running sidecar', () => {
-  let namespace: string;
+  let namespace = '';
   let app: Pod;
 
   beforeAll(async () => {
-    namespace = await createNamespace('node-policy');
-    await applyScripts(namespace);
-    await applyReceiver(namespace);
-    await applyEgressSetup(namespace, newSigningSecret());
-    await apply(namespace, {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: 'orders' },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: 'orders' } },
-        template: appPodTemplate(),
-      },
-    });
-    [app] = (await readyPods(namespace, 'app=orders', 1, 120_000)) as [Pod];
-    await readyPods(namespace, 'app=receiver', 1, 120_000);
+    ({ namespace } = await prepareNamespace('node-policy'));
+    app = await deployOrders(namespace);
   });
 
-  afterAll(async () => {
-    if (namespace !== undefined) await kubectl(['delete', 'namespace', namespace, '--wait=false']);
-  });
+  afterAll(() => removeNamespace(namespace));
 
   it('enforces a new rate limit without a restart, and reports how long it took', async () => {
     const appIp = app.status.podIP ?? '';

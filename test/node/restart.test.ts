@@ -5,15 +5,12 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runtime } from '../cluster/node.ts';
-import { apply, kubectl, pods, readyPods, until, type Pod } from './kube.ts';
+import { pods, until, type Pod } from './kube.ts';
 import {
-  appPodTemplate,
-  applyEgressSetup,
-  applyReceiver,
-  applyScripts,
-  createNamespace,
-  newSigningSecret,
+  deployOrders,
+  prepareNamespace,
   received,
+  removeNamespace,
   send,
   setReceiverAnswer,
 } from './workloads.ts';
@@ -23,35 +20,18 @@ const unsupported = inject('nodeUnsupported');
 const DELIVERIES = 12;
 
 describe.skipIf(unsupported !== '')('the sidecar killed mid-way through async deliveries', () => {
-  let namespace: string;
+  let namespace = '';
   let app: Pod;
   let receiver: Pod;
 
   beforeAll(async () => {
-    namespace = await createNamespace('node-restart');
-    await applyScripts(namespace);
-    await applyReceiver(namespace);
     // Retries every second for a minute, so the test never waits on the default schedule.
-    await applyEgressSetup(namespace, newSigningSecret(), {
-      retry: { schedule: Array.from({ length: 30 }, (_, i) => (i === 0 ? '0s' : '1s')) },
-    });
-    await apply(namespace, {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: 'orders' },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: 'orders' } },
-        template: appPodTemplate(),
-      },
-    });
-    [app] = (await readyPods(namespace, 'app=orders', 1, 120_000)) as [Pod];
-    [receiver] = (await readyPods(namespace, 'app=receiver', 1, 120_000)) as [Pod];
+    const retry = { schedule: Array.from({ length: 30 }, (_, i) => (i === 0 ? '0s' : '1s')) };
+    ({ namespace, receiver } = await prepareNamespace('node-restart', { policy: { retry } }));
+    app = await deployOrders(namespace);
   });
 
-  afterAll(async () => {
-    if (namespace !== undefined) await kubectl(['delete', 'namespace', namespace, '--wait=false']);
-  });
+  afterAll(() => removeNamespace(namespace));
 
   it('restarts it, keeps the emptyDir queue, and delivers every accepted webhook', async () => {
     const receiverIp = receiver.status.podIP ?? '';

@@ -1,14 +1,8 @@
 // The injected sidecar's security context as the kubelet and runc really apply it: UID 15000, no
 // capabilities, a read-only root file system, writes only to its emptyDir.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { apply, kubectl, readyPods, type Pod } from './kube.ts';
-import {
-  appPodTemplate,
-  applyEgressSetup,
-  applyScripts,
-  createNamespace,
-  newSigningSecret,
-} from './workloads.ts';
+import { kubectl, type Pod } from './kube.ts';
+import { deployOrders, prepareNamespace, removeNamespace } from './workloads.ts';
 
 const unsupported = inject('nodeUnsupported');
 
@@ -18,29 +12,15 @@ function inSidecar(namespace: string, pod: string, code: string): Promise<string
 }
 
 describe.skipIf(unsupported !== '')('the sidecar security context on the node', () => {
-  let namespace: string;
+  let namespace = '';
   let app: Pod;
 
   beforeAll(async () => {
-    namespace = await createNamespace('node-security');
-    await applyScripts(namespace);
-    await applyEgressSetup(namespace, newSigningSecret());
-    await apply(namespace, {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: 'orders' },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: 'orders' } },
-        template: appPodTemplate(),
-      },
-    });
-    [app] = (await readyPods(namespace, 'app=orders', 1, 120_000)) as [Pod];
+    ({ namespace } = await prepareNamespace('node-security'));
+    app = await deployOrders(namespace);
   });
 
-  afterAll(async () => {
-    if (namespace !== undefined) await kubectl(['delete', 'namespace', namespace, '--wait=false']);
-  });
+  afterAll(() => removeNamespace(namespace));
 
   it('runs as UID/GID 15000 with no capabilities in any set', async () => {
     const out = await inSidecar(

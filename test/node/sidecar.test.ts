@@ -4,15 +4,13 @@
 // Standard Webhooks way — checked here by the `standardwebhooks` library.
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { apply, kubectl, readyPods, type Pod } from './kube.ts';
+import type { Pod } from './kube.ts';
 import {
-  appPodTemplate,
-  applyEgressSetup,
-  applyReceiver,
-  applyScripts,
-  createNamespace,
+  deployOrders,
   newSigningSecret,
+  prepareNamespace,
   received,
+  removeNamespace,
   send,
 } from './workloads.ts';
 
@@ -22,33 +20,16 @@ describe.skipIf(unsupported !== '')(
   `an injected Deployment on the node${unsupported === '' ? '' : ` (not run: ${unsupported})`}`,
   () => {
     const secret = newSigningSecret();
-    let namespace: string;
+    let namespace = '';
     let app: Pod;
     let receiver: Pod;
 
     beforeAll(async () => {
-      namespace = await createNamespace('node-sidecar');
-      await applyScripts(namespace);
-      await applyReceiver(namespace);
-      await applyEgressSetup(namespace, secret);
-      await apply(namespace, {
-        apiVersion: 'apps/v1',
-        kind: 'Deployment',
-        metadata: { name: 'orders' },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: 'orders' } },
-          template: appPodTemplate(),
-        },
-      });
-      [app] = (await readyPods(namespace, 'app=orders', 1, 120_000)) as [Pod];
-      [receiver] = (await readyPods(namespace, 'app=receiver', 1, 120_000)) as [Pod];
+      ({ namespace, receiver } = await prepareNamespace('node-sidecar', { secret }));
+      app = await deployOrders(namespace);
     });
 
-    afterAll(async () => {
-      if (namespace !== undefined)
-        await kubectl(['delete', 'namespace', namespace, '--wait=false']);
-    });
+    afterAll(() => removeNamespace(namespace));
 
     it('runs hookgate-proxy as a native sidecar next to the app: 2/2 Ready', () => {
       const sidecar = app.spec.initContainers?.find((c) => c.name === 'hookgate-proxy');

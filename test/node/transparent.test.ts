@@ -6,18 +6,19 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { egressObjects, receiverObjects } from './apps.ts';
 import { apply, kubectl, readyPods, type Pod } from './kube.ts';
 import {
-  appPodTemplate,
   applyScripts,
   createNamespace,
+  deployOrders,
   newSigningSecret,
   received,
+  removeNamespace,
 } from './workloads.ts';
 
 const unsupported = inject('nodeUnsupported');
 
 describe.skipIf(unsupported !== '')('transparent interception on the node', () => {
   const secret = newSigningSecret();
-  let namespace: string;
+  let namespace = '';
   let app: Pod;
   let receiver: Pod;
 
@@ -42,23 +43,13 @@ describe.skipIf(unsupported !== '')('transparent interception on the node', () =
       'whe/receiver',
       '--timeout=60s',
     ]);
-    await apply(namespace, {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: 'orders' },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: 'orders' } },
-        template: appPodTemplate({ annotations: { 'hookgate.io/interception': 'transparent' } }),
-      },
+    app = await deployOrders(namespace, {
+      annotations: { 'hookgate.io/interception': 'transparent' },
     });
-    [app] = (await readyPods(namespace, 'app=orders', 1, 120_000)) as [Pod];
     [receiver] = (await readyPods(namespace, 'app=receiver', 1, 120_000)) as [Pod];
   });
 
-  afterAll(async () => {
-    if (namespace !== undefined) await kubectl(['delete', 'namespace', namespace, '--wait=false']);
-  });
+  afterAll(() => removeNamespace(namespace));
 
   it('ran the interception init container to completion before the sidecar and the app', () => {
     const names = app.spec.initContainers?.map((c) => c.name) ?? [];

@@ -8,7 +8,9 @@ import {
   scriptsConfigMap,
   type AppOptions,
 } from './apps.ts';
-import { apply, kubectl } from './kube.ts';
+import { apply, kubectl, readyPods, type Pod } from './kube.ts';
+
+import { newSigningSecret } from './apps.ts';
 
 export {
   newSigningSecret,
@@ -63,4 +65,38 @@ export async function createNamespace(prefix: string): Promise<string> {
   await kubectl(['create', 'namespace', name]);
   await kubectl(['label', 'namespace', name, 'hookgate.io/injection=enabled']);
   return name;
+}
+
+/** A namespace ready for webhooks: the scripts, the receiver (Ready) and the egress objects. */
+export async function prepareNamespace(
+  prefix: string,
+  options: { secret?: string; policy?: object } = {},
+): Promise<{ namespace: string; receiver: Pod }> {
+  const namespace = await createNamespace(prefix);
+  await applyScripts(namespace);
+  await applyReceiver(namespace);
+  await applyEgressSetup(namespace, options.secret ?? newSigningSecret(), options.policy);
+  const [receiver] = (await readyPods(namespace, 'app=receiver', 1, 120_000)) as [Pod];
+  return { namespace, receiver };
+}
+
+/** The annotated Deployment `orders` (one replica); resolves with its pod once Ready. */
+export async function deployOrders(namespace: string, options: AppOptions = {}): Promise<Pod> {
+  await apply(namespace, {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'orders' },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: 'orders' } },
+      template: appPodTemplate(options),
+    },
+  });
+  const [app] = (await readyPods(namespace, 'app=orders', 1, 120_000)) as [Pod];
+  return app;
+}
+
+/** Deletes a test's namespace without waiting ('' when its setup failed before making one). */
+export async function removeNamespace(namespace: string): Promise<void> {
+  if (namespace !== '') await kubectl(['delete', 'namespace', namespace, '--wait=false']);
 }
