@@ -14,8 +14,8 @@ import { kubectlPath } from '../test/cluster/controlplane.ts';
 import { nodeUnsupported, startNodeCluster, type NodeCluster } from '../test/cluster/node.ts';
 import { installChart } from '../test/node/chart.ts';
 import {
-  appPodTemplate,
   egressObjects,
+  ordersDeployment,
   newSigningSecret,
   receiverObjects,
   received,
@@ -122,18 +122,7 @@ async function nodeDemo(): Promise<void> {
       '--timeout=60s',
     ]);
     say(await kubectl(['-n', NAMESPACE, 'get', 'whe,whp']));
-    await apply([
-      {
-        apiVersion: 'apps/v1',
-        kind: 'Deployment',
-        metadata: { name: 'orders' },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: 'orders' } },
-          template: appPodTemplate(image),
-        },
-      },
-    ]);
+    await apply([ordersDeployment(image)]);
     await kubectl([
       '-n',
       NAMESPACE,

@@ -197,6 +197,20 @@ export function appPodTemplate(image: string, options: AppOptions = {}): object 
   };
 }
 
+/** The annotated Deployment `orders` (one replica) running the app. */
+export function ordersDeployment(image: string, options: AppOptions = {}): object {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'orders' },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: 'orders' } },
+      template: appPodTemplate(image, options),
+    },
+  };
+}
+
 /** A signing Secret, a policy admitting cluster Services (plus `policy`), and an Egress endpoint `receiver`. */
 export function egressObjects(namespace: string, secret: string, policy: object = {}): object[] {
   return [

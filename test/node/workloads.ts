@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import {
   appPodTemplate as template,
+  ordersDeployment,
   egressObjects,
   receiverObjects,
   scriptsConfigMap,
@@ -82,16 +83,7 @@ export async function prepareNamespace(
 
 /** The annotated Deployment `orders` (one replica); resolves with its pod once Ready. */
 export async function deployOrders(namespace: string, options: AppOptions = {}): Promise<Pod> {
-  await apply(namespace, {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'orders' },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: 'orders' } },
-      template: appPodTemplate(options),
-    },
-  });
+  await apply(namespace, ordersDeployment(sidecarImage(), options));
   const [app] = (await readyPods(namespace, 'app=orders', 1, 120_000)) as [Pod];
   return app;
 }
