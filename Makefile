@@ -50,7 +50,7 @@ node: $(NODE_STAMP) ## Use Node 24 (project-local when the system one is another
 deps: node_modules/.package-lock.json ## Install npm dependencies (npm ci)
 
 .PHONY: bootstrap
-bootstrap: deps controlplane redis-server iptables helm lua ## Install everything a fresh machine lacks
+bootstrap: deps controlplane redis-server iptables helm lua node-images ## Install everything a fresh machine lacks
 
 .PHONY: redis-server
 redis-server: ## Install Debian's redis-server when it is missing (needs root)
@@ -71,6 +71,27 @@ iptables: ## Install iptables, nftables, iproute2, openssl for the interception 
 .PHONY: controlplane
 controlplane: ## Build (once, cached by version) etcd, kube-apiserver, kube-controller-manager and kubectl
 	@bash $(CLUSTER_DIR)/build.sh
+
+.PHONY: node-runtime
+node-runtime: ## Install Debian's containerd, runc, CNI plugins, buildah and debootstrap for the test node, when missing (needs root)
+	@missing=""; for tool in /usr/bin/containerd:containerd /usr/sbin/runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
+	  /usr/bin/buildah:buildah /usr/sbin/debootstrap:debootstrap /usr/sbin/conntrack:conntrack; do \
+	  [ -e $${tool%%:*} ] || missing="$$missing $${tool##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing:$$missing; run 'sudo apt-get install$$missing' (the node tests run only as root anyway)" >&2; exit 0; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	@containerd --version 2>/dev/null || true
+
+.PHONY: node-build
+node-build: controlplane node-runtime ## Build (once, cached by version) kubelet, kube-scheduler, kube-proxy and CoreDNS from their Go modules
+	@bash $(CLUSTER_DIR)/build-node.sh
+
+# The node tests need the node and the images; a machine that cannot run a node (not root) skips
+# both here and the node tests say why.
+.PHONY: node-images
+node-images: ## As root: the node binaries and the images built here for it (make node-build, make images)
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory node-build images; \
+	else echo "not root: no test node here (the node tests will say so)"; fi
 
 .PHONY: helm
 helm: ## Build (once, cached by version) helm from its Go module, for the chart tests
@@ -108,10 +129,13 @@ format: deps ## Rewrite files in the project's format
 	cd $(CLUSTER_DIR) && gofmt -w .
 
 .PHONY: test
-test: lint controlplane redis-server iptables ## Lint, then run every test against a real control plane and Redis
-	@rm -f $(HOOKGATE_CACHE_DIR)/vitest.json; rc=0; \
-	npx vitest run --reporter=default --reporter=json --outputFile.json=$(HOOKGATE_CACHE_DIR)/vitest.json || rc=$$?; \
-	node test/summary.ts $(HOOKGATE_CACHE_DIR)/vitest.json || { [ $$rc -ne 0 ] || rc=1; }; exit $$rc
+test: lint controlplane redis-server iptables helm node-images ## Lint, then run every test against a real control plane and Redis, and on a real node
+	@# The node tests run after the others: their pods would load the two cores the timing-sensitive
+	@# integration tests (rate limits) share.
+	@rm -f $(HOOKGATE_CACHE_DIR)/vitest.json $(HOOKGATE_CACHE_DIR)/vitest-node.json; rc=0; \
+	npx vitest run --project unit --project integration --reporter=default --reporter=json --outputFile.json=$(HOOKGATE_CACHE_DIR)/vitest.json || rc=$$?; \
+	npx vitest run --project node --reporter=default --reporter=json --outputFile.json=$(HOOKGATE_CACHE_DIR)/vitest-node.json || rc=$$?; \
+	node test/summary.ts $(HOOKGATE_CACHE_DIR)/vitest.json $(HOOKGATE_CACHE_DIR)/vitest-node.json || { [ $$rc -ne 0 ] || rc=1; }; exit $$rc
 
 .PHONY: test-unit
 test-unit: deps ## Run only the unit tests (no control plane, no Redis)
@@ -150,8 +174,12 @@ bench-operator: deps controlplane ## Benchmark: 1,000 then 10,000 endpoints to R
 bench-inject: deps controlplane ## Benchmark: 200 concurrent pod creations through the injector (webhook p50/p99, end to end)
 	node bench/inject/run.ts
 
+.PHONY: test-node
+test-node: deps controlplane helm node-images ## Run only the node tests (a real kubelet, containerd, the chart from images built here)
+	npx vitest run --project node
+
 .PHONY: cluster-up
-cluster-up: deps controlplane ## Start a local control plane (etcd, kube-apiserver, controller-manager) and print its kubeconfig
+cluster-up: deps controlplane node-images ## Start a local control plane and (as root) a node, and print the kubeconfig
 	@node test/cluster/cli.ts up
 
 .PHONY: cluster-down
@@ -159,19 +187,27 @@ cluster-down: deps ## Stop the control plane started by cluster-up
 	@node test/cluster/cli.ts down
 
 .PHONY: demo
-demo: deps controlplane redis-server ## The whole story: operator, sidecar, retries, signatures verified, a rate limit, a circuit opening, kubectl get
-	@node demo/run.ts
+demo: deps controlplane redis-server helm node-images ## The story on a real node (chart, 2/2 pods, signatures, a rate limit, a circuit); the host-process story where no node can run
+	@node demo/node.ts
 
-# Images and kind: for machines with Docker (CI and the development machines have none).
+# Images: with Docker when a Docker engine answers, else with Debian's buildah on base images made
+# here (images/build.sh; CI and the development machines have no Docker engine). kind needs Docker.
 IMAGE_REGISTRY ?= ghcr.io/hookgate
 IMAGE_TAG ?= $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
 DOCKER ?= docker
 KIND_CLUSTER ?= hookgate
+DOCKER_ENGINE := $(shell $(DOCKER) info >/dev/null 2>&1 && echo yes)
 
 .PHONY: images
-images: ## Build the operator and sidecar images with Docker (ghcr.io/hookgate/{operator,sidecar}:<version>)
+images: ## Build the operator and sidecar images (ghcr.io/hookgate/{operator,sidecar}:<version>): Docker, or buildah without it
+ifeq ($(DOCKER_ENGINE),yes)
 	$(DOCKER) build -f images/operator.Dockerfile -t $(IMAGE_REGISTRY)/operator:$(IMAGE_TAG) .
 	$(DOCKER) build -f images/sidecar.Dockerfile -t $(IMAGE_REGISTRY)/sidecar:$(IMAGE_TAG) .
+else
+	@$(MAKE) --no-print-directory node-runtime
+	@if [ -x $(HOOKGATE_CACHE_DIR)/node/current/coredns ]; then :; else $(MAKE) --no-print-directory node-build; fi
+	@NODE_VERSION=$(NODE_VERSION) IMAGE_REGISTRY=$(IMAGE_REGISTRY) IMAGE_TAG=$(IMAGE_TAG) bash images/build.sh
+endif
 
 .PHONY: kind-up
 kind-up: ## Create a kind cluster named hookgate (kind built from its Go module; needs Docker)

@@ -1,5 +1,5 @@
-// The targets for machines with Docker (`make images`, `kind-up`, `kind-down`, `e2e-kind`) cannot
-// run here. What can be checked is checked: the scripts parse, make expands the targets into the
+// The targets for machines with Docker (`make images` with Docker, `kind-up`, `kind-down`,
+// `e2e-kind`) cannot run here. What can be checked is checked: the scripts parse, make expands the targets into the
 // commands meant, and the tool recipe knows kind.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,8 +15,9 @@ describe('scripts and make targets for Docker machines', () => {
     expect(checked.code).toBe(0);
   });
 
-  it('make images builds both Dockerfiles, tagged with the package version', async () => {
-    const planned = await run('make', ['-n', '-s', 'images']);
+  // DOCKER_ENGINE=yes plans what a machine with a Docker engine runs (make detects one with `docker info`).
+  it('make images builds both Dockerfiles with Docker, tagged with the package version', async () => {
+    const planned = await run('make', ['-n', '-s', 'images', 'DOCKER_ENGINE=yes']);
     expect(planned.code).toBe(0);
     expect(planned.stdout).toContain(
       'docker build -f images/operator.Dockerfile -t ghcr.io/hookgate/operator:0.1.0 .',
@@ -27,7 +28,7 @@ describe('scripts and make targets for Docker machines', () => {
   });
 
   it('make e2e-kind builds the images, brings kind up, then runs the smoke script', async () => {
-    const planned = await run('make', ['-n', '-s', 'e2e-kind']);
+    const planned = await run('make', ['-n', '-s', 'e2e-kind', 'DOCKER_ENGINE=yes']);
     expect(planned.code).toBe(0);
     const lines = planned.stdout.split('\n');
     const at = (text: string): number => lines.findIndex((l) => l.includes(text));
@@ -35,6 +36,15 @@ describe('scripts and make targets for Docker machines', () => {
     expect(at('create cluster --name')).toBeGreaterThan(at('docker build'));
     expect(at('bash test/chart/e2e-kind.sh')).toBeGreaterThan(at('create cluster --name'));
     expect(planned.stdout).toContain("IMAGE_TAG='0.1.0'");
+  });
+
+  it('make images without a Docker engine builds with buildah (images/build.sh), same names', async () => {
+    const planned = await run('make', ['-n', '-s', 'images', 'DOCKER_ENGINE=']);
+    expect(planned.code).toBe(0);
+    expect(planned.stdout).not.toContain('docker build');
+    expect(planned.stdout).toContain(
+      'IMAGE_REGISTRY=ghcr.io/hookgate IMAGE_TAG=0.1.0 bash images/build.sh',
+    );
   });
 
   it('tool.sh refuses an unknown tool, naming the known ones', async () => {

@@ -1,11 +1,14 @@
-// `make cluster-up` / `make cluster-down`: a control plane and Redis that outlive the command,
-// for poking at by hand with kubectl. State (pids, kubeconfig) lives in $HOOKGATE_CACHE_DIR/cluster.
+// `make cluster-up` / `make cluster-down`: a control plane, a node (where this machine can run one)
+// and Redis that outlive the command, for poking at by hand with kubectl. State (pids, kubeconfig,
+// what the node changed on the host) lives in $HOOKGATE_CACHE_DIR/cluster.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cacheDir, kubectlPath, startControlPlane } from './controlplane.ts';
 import { installCrds } from './crds.ts';
-import { signalGroup } from './process.ts';
+import { nodeUnsupported, startNodeCluster } from './node.ts';
+import { releaseSandbox, type SandboxRecord } from './node-host.ts';
+import { signalGroup, type ManagedProcess } from './process.ts';
 import { startRedis } from './redis.ts';
 
 interface State {
@@ -13,6 +16,8 @@ interface State {
   server: string;
   redisUrl: string;
   pids: { name: string; pid: number }[];
+  /** The node's sandbox, undone by `down` after the processes stop. */
+  node?: SandboxRecord;
 }
 
 const dir = join(cacheDir(), 'cluster');
@@ -40,7 +45,20 @@ async function up(): Promise<void> {
   if (running !== undefined) await down();
   rmSync(dir, { recursive: true, force: true });
   const log = (line: string): void => console.log(`  ${line}`);
-  const controlPlane = await startControlPlane({ dir, detached: true, log });
+  const unsupported = nodeUnsupported();
+  let processes: ManagedProcess[];
+  let node: SandboxRecord | undefined;
+  let controlPlane;
+  if (unsupported === undefined) {
+    const cluster = await startNodeCluster({ dir, detached: true, log });
+    controlPlane = cluster.controlPlane;
+    processes = [...controlPlane.processes, ...cluster.processes];
+    node = cluster.sandbox.record;
+  } else {
+    log(`no node (${unsupported}): control plane only`);
+    controlPlane = await startControlPlane({ dir, detached: true, log });
+    processes = [...controlPlane.processes];
+  }
   log(`installed ${(await installCrds(controlPlane.kubeconfigPath)).join(', ')}`);
   const redis = await startRedis({ dir: join(dir, 'redis'), detached: true });
   log(`redis-server ready at ${redis.url}`);
@@ -48,7 +66,8 @@ async function up(): Promise<void> {
     kubeconfig: controlPlane.kubeconfigPath,
     server: controlPlane.server,
     redisUrl: redis.url,
-    pids: [...controlPlane.processes, redis.process].map((p) => ({ name: p.name, pid: p.pid })),
+    pids: [...processes, redis.process].map((p) => ({ name: p.name, pid: p.pid })),
+    ...(node === undefined ? {} : { node }),
   };
   writeFileSync(statePath, JSON.stringify(state, null, 2));
   print(state, 'started');
@@ -73,6 +92,11 @@ async function down(): Promise<void> {
     for (let i = 0; i < 100 && alive(pid); i++) await sleep(100);
     if (alive(pid)) signalGroup(pid, 'SIGKILL');
     console.log(`  stopped ${name} (pid ${pid})`);
+  }
+  if (state.node !== undefined) {
+    for (const problem of await releaseSandbox(state.node))
+      console.log(`  node cleanup: ${problem}`);
+    console.log('  node sandbox removed');
   }
   rmSync(dir, { recursive: true, force: true });
   console.log('control plane stopped');

@@ -53,6 +53,13 @@ export interface ControlPlaneOptions {
   log?: (line: string) => void;
   /** Budget for the whole start; the first start on a slow machine takes ~30 s. */
   timeoutMs?: number;
+  /**
+   * For a run with a node (node.ts): the host's address on the node's link. The API server then
+   * listens on every address, advertises this one (the `kubernetes` Service's endpoint, reached by
+   * pods through kube-proxy), calls kubelets by InternalIP with the admin certificate, and calls
+   * webhook Services at their endpoints (no kube-proxy on the host).
+   */
+  nodeAddress?: string;
 }
 
 function binary(name: string): string {
@@ -89,15 +96,26 @@ export function adminGet(
   });
 }
 
-/** Writes a kubeconfig with the certificates inline, so it works from any folder. */
-export function writeKubeconfig(path: string, server: string, admin: AdminCredentials): void {
+/**
+ * Writes a kubeconfig with the certificates inline, so it works from any folder. `tlsServerName`
+ * is the name to check in the server's certificate when `server` is an address it does not list.
+ */
+export function writeKubeconfig(
+  path: string,
+  server: string,
+  admin: AdminCredentials,
+  tlsServerName?: string,
+): void {
   const b64 = (pem: string): string => Buffer.from(pem).toString('base64');
+  const cluster = {
+    server,
+    'certificate-authority-data': b64(admin.ca),
+    ...(tlsServerName === undefined ? {} : { 'tls-server-name': tlsServerName }),
+  };
   const config = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [
-      { name: 'hookgate-test', cluster: { server, 'certificate-authority-data': b64(admin.ca) } },
-    ],
+    clusters: [{ name: 'hookgate-test', cluster }],
     users: [
       {
         name: 'hookgate-test-admin',
@@ -113,6 +131,27 @@ export function writeKubeconfig(path: string, server: string, admin: AdminCreden
     'current-context': 'hookgate-test',
   };
   writeFileSync(path, stringify(config), { mode: 0o600 });
+}
+
+/** Where the API server listens and what it advertises, with or without a node. */
+function apiserverAddressFlags(nodeAddress: string | undefined, pkiDir: string): string[] {
+  if (nodeAddress === undefined) {
+    // The default reconciler refuses a loopback advertise address; nothing here needs the
+    // `kubernetes` Service's endpoints.
+    return [
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      '--endpoint-reconciler-type=none',
+    ];
+  }
+  return [
+    '--bind-address=0.0.0.0',
+    `--advertise-address=${nodeAddress}`,
+    '--kubelet-preferred-address-types=InternalIP',
+    `--kubelet-client-certificate=${join(pkiDir, 'admin.crt')}`,
+    `--kubelet-client-key=${join(pkiDir, 'admin.key')}`,
+    '--enable-aggregator-routing=true',
+  ];
 }
 
 /** Starts etcd, kube-apiserver and kube-controller-manager and waits until all three work. */
@@ -180,8 +219,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       binary('kube-apiserver'),
       [
         `--etcd-servers=${etcdUrl}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
+        ...apiserverAddressFlags(options.nodeAddress, pkiDir),
         `--secure-port=${apiPort}`,
         `--cert-dir=${join(dir, 'apiserver-certs')}`,
         `--tls-cert-file=${join(pkiDir, 'apiserver.crt')}`,
@@ -191,9 +229,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         `--service-account-key-file=${join(pkiDir, 'sa.pub')}`,
         `--service-account-signing-key-file=${join(pkiDir, 'sa.key')}`,
         '--service-cluster-ip-range=10.0.0.0/24',
-        // The default reconciler refuses a loopback advertise address; nothing here needs the
-        // `kubernetes` Service's endpoints.
-        '--endpoint-reconciler-type=none',
         '--authorization-mode=RBAC',
         // Transparent interception (later) needs NET_ADMIN init containers.
         '--allow-privileged=true',
