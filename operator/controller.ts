@@ -103,7 +103,7 @@ export class Operator {
         watchdogGraceMs,
         ...(options.watchBackoff === undefined ? {} : { backoff: options.watchBackoff }),
         ...(optIn.retryMs === undefined ? {} : { retryMs: optIn.retryMs }),
-        onReady: (namespace) => this.#enqueue(namespace),
+        onChange: (namespace) => this.#enqueue(namespace),
       });
     }
     this.metrics = createOperatorMetrics(options.registry, () =>
@@ -258,15 +258,20 @@ export class Operator {
     for (;;) {
       const namespace = await queue.get();
       if (namespace === undefined) return;
-      if (this.#access !== undefined && !this.#access.ready(namespace)) {
-        // Not opted in, or its Secrets not listed yet: reconciled once they are (onReady).
+      const access = this.#access;
+      if (access !== undefined && access.optedIn(namespace) && !access.ready(namespace)) {
+        // Its Secrets not listed yet (the binding may not be effective): reconciled once they
+        // are (onChange), never with an empty Secret cache that would refuse every endpoint.
         queue.done(namespace, false);
         continue;
       }
       const end = this.metrics.reconcileSeconds.startTimer();
       let failed = false;
       try {
-        const result = await this.#reconciler.reconcile(namespace);
+        const result =
+          access === undefined || access.optedIn(namespace)
+            ? await this.#reconciler.reconcile(namespace)
+            : await this.#reconciler.notEnabled(namespace);
         this.metrics.reconciles.inc({ result });
       } catch (err) {
         failed = true;

@@ -70,6 +70,7 @@ export const REASON = {
   notAccepted: 'NotAccepted',
   noConflict: 'NoConflict',
   overridden: 'Overridden',
+  namespaceNotEnabled: 'NamespaceNotEnabled',
 } as const;
 
 /** The namespace label that opts a namespace in (injection, and Secret access by default). */

@@ -30,8 +30,8 @@ export interface SecretAccessOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Delay before a failed binding write is tried again. */
   readonly retryMs?: number;
-  /** Called when a namespace's Secrets are listed: it can be reconciled now. */
-  readonly onReady: (namespace: string) => void;
+  /** Called when a namespace's Secrets are listed or it opted out: reconcile it again. */
+  readonly onChange: (namespace: string) => void;
 }
 
 /** Which namespaces the operator may read Secrets in, and the RoleBindings that grant it. */
@@ -106,7 +106,7 @@ export class SecretAccess {
     const listed = this.#options.secrets.addNamespace(namespace);
     // Until the binding is effective the informer is refused (403) and retries with backoff.
     void listed?.then(() => {
-      if (this.optedIn(namespace)) this.#options.onReady(namespace);
+      if (this.optedIn(namespace)) this.#options.onChange(namespace);
     });
     if (this.#leading) void this.#bind(namespace);
   }
@@ -115,6 +115,7 @@ export class SecretAccess {
     clearTimeout(this.#retries.get(namespace));
     this.#retries.delete(namespace);
     await this.#options.secrets.removeNamespace(namespace);
+    this.#options.onChange(namespace);
     if (this.#leading) await this.#unbind(namespace);
   }
 

@@ -91,6 +91,8 @@ describe('operator Secret access when every namespace is reconciled (chart defau
     );
     expect(res.status, String(res.body.message)).toBe(200);
   };
+  const ready = async (ns: string): Promise<ReturnType<typeof condition>> =>
+    condition(await read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'orders')), 'Ready');
   const binding = (ns: string): ReturnType<typeof read> =>
     read(adminConfig, `${RBAC}/namespaces/${ns}/rolebindings/${role}`);
 
@@ -130,31 +132,26 @@ describe('operator Secret access when every namespace is reconciled (chart defau
         kind: 'ClusterRole',
         name: role,
       });
-    await expect
-      .poll(
-        async () =>
-          condition(
-            await read(adminConfig, hookgatePath(optedIn, 'webhookendpoints', 'orders')),
-            'Ready',
-          )?.status,
-        poll,
-      )
-      .toBe('True');
+    await expect.poll(async () => (await ready(optedIn))?.status, poll).toBe('True');
     const published = await loadPublished(adminConfig, optedIn);
     expect(published?.loaded.config.endpoints.map((e) => e.name)).toEqual(['orders']);
     expect(await asOperator('GET', `/api/v1/namespaces/${optedIn}/secrets/orders-signing`)).toBe(
       200,
     );
 
-    // The other namespace: no binding, no Secret read, nothing published, no status written.
+    // The other namespace: no binding, no Secret read, nothing published; the status says why.
     await expect.poll(async () => binding(stale), poll).toBeUndefined();
     expect(await binding(other)).toBeUndefined();
     expect(await asOperator('GET', `/api/v1/namespaces/${other}/secrets/orders-signing`)).toBe(403);
     expect(await asOperator('GET', `/api/v1/namespaces/${other}/secrets`)).toBe(403);
     expect(await loadPublished(adminConfig, other)).toBeUndefined();
-    expect(
-      (await read(adminConfig, hookgatePath(other, 'webhookendpoints', 'orders')))?.['status'],
-    ).toBeUndefined();
+    await expect
+      .poll(() => ready(other), poll)
+      .toMatchObject({
+        status: 'False',
+        reason: 'NamespaceNotEnabled',
+        message: expect.stringContaining('label it hookgate.io/injection=enabled') as unknown,
+      });
     // The operator may bind only its Secret role: a binding to any other is refused.
     expect(
       await asOperator('POST', `${RBAC}/namespaces/${other}/rolebindings`, {
@@ -171,11 +168,12 @@ describe('operator Secret access when every namespace is reconciled (chart defau
       .poll(() => asOperator('GET', `/api/v1/namespaces/${optedIn}/secrets/orders-signing`), poll)
       .toBe(403);
     expect(running.operator.caches.secrets.scopes).toEqual([]);
+    await expect.poll(async () => (await ready(optedIn))?.reason, poll).toBe('NamespaceNotEnabled');
 
     // Opting in again restores it.
     await optInLabel(optedIn, 'enabled');
     await expect.poll(async () => (await binding(optedIn)) !== undefined, poll).toBe(true);
-    await expect.poll(() => running!.operator.caches.secrets.synced(optedIn), poll).toBe(true);
+    await expect.poll(async () => (await ready(optedIn))?.status, poll).toBe('True');
     expect(running.operator.readiness()).toBeUndefined();
   });
 });
