@@ -175,5 +175,50 @@ describe('operator Secret access when every namespace is reconciled (chart defau
     await expect.poll(async () => (await binding(optedIn)) !== undefined, poll).toBe(true);
     await expect.poll(async () => (await ready(optedIn))?.status, poll).toBe('True');
     expect(running.operator.readiness()).toBeUndefined();
+    await running.stop();
+    running = undefined;
+  });
+
+  it('only the leader writes bindings; the standby lists the Secrets too and takes over', async () => {
+    const lease = {
+      namespace: identity.namespace,
+      name: `secrets-${run}`.slice(0, 63),
+      leaseDurationMs: 6_000,
+      renewDeadlineMs: 4_000,
+      retryPeriodMs: 300,
+    };
+    const replica = (name: string): Promise<RunningOperator> =>
+      startOperator(identity, [], {
+        namespaces: undefined,
+        leaderElection: { ...lease, identity: name },
+        secretAccess: {
+          role,
+          serviceAccount: { namespace: identity.namespace, name: 'hookgate-operator' },
+          selector: `hookgate.io/injection=enabled,hookgate-test-run=${run}`,
+          retryMs: 200,
+        },
+      });
+    const first = await replica('first');
+    await expect.poll(() => first.operator.isLeader, poll).toBe(true);
+    const second = await replica('second');
+    try {
+      const ns = await namespaceWithEndpoint(true);
+      await expect.poll(async () => (await ready(ns))?.status, poll).toBe('True');
+      // The standby's cache for the namespace is listed, so it can lead at once…
+      await expect.poll(() => second.operator.caches.secrets.synced(ns), poll).toBe(true);
+      // …but it wrote nothing: no binding, no status.
+      expect(second.operator.isLeader).toBe(false);
+      expect(second.writes.filter((w) => !w.includes('/leases'))).toEqual([]);
+      expect(first.writes).toContain(`POST ${RBAC}/namespaces/${ns}/rolebindings`);
+
+      await first.stop(true);
+      await expect.poll(() => second.operator.isLeader, poll).toBe(true);
+      await optInLabel(ns, null);
+      await expect.poll(async () => binding(ns), poll).toBeUndefined();
+      expect(second.writes).toContain(`DELETE ${RBAC}/namespaces/${ns}/rolebindings/${role}`);
+    } finally {
+      await first.stop(true).catch(() => undefined);
+      await second.stop(true);
+    }
   });
 });
