@@ -78,34 +78,74 @@ export interface ResourceCacheOptions {
 /** The cached objects of one resource. */
 export class ResourceCache {
   readonly resource: Resource;
+  #options: ResourceCacheOptions;
   #informers: Informer[];
   #byNamespace: Map<string, Informer> | undefined;
+  #handlers: ((change: CacheChange) => void)[] = [];
+  #started = false;
 
   constructor(resource: Resource, options: ResourceCacheOptions) {
     this.resource = resource;
+    this.#options = options;
     const scopes = options.namespaces ?? [undefined];
-    this.#informers = scopes.map(
-      (namespace) =>
-        new Informer({
-          resource,
-          log: options.log,
-          source: apiListerWatcher(options.client, collectionPath(resource, namespace), {
-            timeoutSeconds: options.watchTimeoutSeconds,
-            // Only the operator's own ConfigMap: RBAC then needs no read access to any other.
-            ...(resource === 'configmaps'
-              ? { fieldSelector: `metadata.name=${CONFIG_MAP_NAME}` }
-              : {}),
-          }),
-          transform: resource === 'secrets' ? slimSecret : slimMetadata,
-          watchdogMs: options.watchTimeoutSeconds * 1000 + options.watchdogGraceMs,
-          ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
-          onRestart: (reason) => options.onRestart?.(resource, reason),
-        }),
-    );
+    this.#informers = scopes.map((namespace) => this.#informer(namespace));
     this.#byNamespace =
       options.namespaces === undefined
         ? undefined
         : new Map(options.namespaces.map((ns, i) => [ns, this.#informers[i]!]));
+  }
+
+  #informer(namespace: string | undefined): Informer {
+    const options = this.#options;
+    const resource = this.resource;
+    return new Informer({
+      resource,
+      log: options.log,
+      source: apiListerWatcher(options.client, collectionPath(resource, namespace), {
+        timeoutSeconds: options.watchTimeoutSeconds,
+        // Only the operator's own ConfigMap: RBAC then needs no read access to any other.
+        ...(resource === 'configmaps' ? { fieldSelector: `metadata.name=${CONFIG_MAP_NAME}` } : {}),
+      }),
+      transform: resource === 'secrets' ? slimSecret : slimMetadata,
+      watchdogMs: options.watchTimeoutSeconds * 1000 + options.watchdogGraceMs,
+      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+      onRestart: (reason) => options.onRestart?.(resource, reason),
+    });
+  }
+
+  /**
+   * Starts caching one more namespace (a per-namespace cache only). Resolves once it has listed;
+   * undefined when the namespace was already cached.
+   */
+  addNamespace(namespace: string): Promise<void> | undefined {
+    if (this.#byNamespace === undefined) throw new Error(`${this.resource}: cache is cluster-wide`);
+    if (this.#byNamespace.has(namespace)) return undefined;
+    const informer = this.#informer(namespace);
+    for (const handler of this.#handlers) informer.onChange(handler);
+    this.#informers.push(informer);
+    this.#byNamespace.set(namespace, informer);
+    if (this.#started) informer.start();
+    return informer.whenSynced();
+  }
+
+  /** Stops caching `namespace` and forgets its objects; false when it was not cached. */
+  async removeNamespace(namespace: string): Promise<boolean> {
+    const informer = this.#byNamespace?.get(namespace);
+    if (informer === undefined) return false;
+    this.#byNamespace!.delete(namespace);
+    this.#informers = this.#informers.filter((i) => i !== informer);
+    await informer.stop();
+    return true;
+  }
+
+  /** True when `namespace` is cached and has been listed. */
+  synced(namespace: string): boolean {
+    return this.#for(namespace)?.synced ?? false;
+  }
+
+  /** The namespaces cached one by one, or undefined for a cluster-wide cache. */
+  get scopes(): string[] | undefined {
+    return this.#byNamespace === undefined ? undefined : [...this.#byNamespace.keys()];
   }
 
   #for(namespace: string): Informer | undefined {
@@ -114,16 +154,19 @@ export class ResourceCache {
 
   /** Registers a change handler on every informer. */
   onChange(handler: (change: CacheChange) => void): void {
+    this.#handlers.push(handler);
     for (const informer of this.#informers) informer.onChange(handler);
   }
 
   /** Starts every informer. */
   start(): void {
+    this.#started = true;
     for (const informer of this.#informers) informer.start();
   }
 
   /** Stops every informer. */
   async stop(): Promise<void> {
+    this.#started = false;
     await Promise.all(this.#informers.map((i) => i.stop()));
   }
 
@@ -175,12 +218,18 @@ export interface Caches {
   readonly configMaps: ResourceCache;
 }
 
-/** Creates the caches (not started). */
-export function createCaches(options: ResourceCacheOptions): Caches {
+/**
+ * Creates the caches (not started). `secretNamespaces` overrides the Secrets' scope: `[]` starts
+ * with none, for namespaces added as they opt in.
+ */
+export function createCaches(
+  options: ResourceCacheOptions,
+  secretNamespaces: readonly string[] | undefined = options.namespaces,
+): Caches {
   return {
     endpoints: new ResourceCache('webhookendpoints', options),
     policies: new ResourceCache('webhookpolicies', options),
-    secrets: new ResourceCache('secrets', options),
+    secrets: new ResourceCache('secrets', { ...options, namespaces: secretNamespaces }),
     configMaps: new ResourceCache('configmaps', options),
   };
 }

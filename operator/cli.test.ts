@@ -15,7 +15,19 @@ describe('parseFlags', () => {
       workers: 2,
       watchTimeoutSeconds: 300,
       resyncMs: 600_000,
+      secretRole: 'hookgate-operator-secrets',
+      serviceAccount: 'hookgate-operator',
     });
+  });
+
+  it('--secret-role: a ClusterRole name, or "" for cluster-wide Secret access', () => {
+    expect(parseFlags(['--secret-role=', '--service-account=op'])).toMatchObject({
+      secretRole: undefined,
+      serviceAccount: 'op',
+    });
+    expect(() => parseFlags(['--secret-role=Not A Role', '--service-account=x/y'])).toThrow(
+      /--secret-role: "Not A Role" is not a ClusterRole name \(e\.g\. hookgate-operator-secrets\)\n--service-account: "x\/y" is not a ServiceAccount name/,
+    );
   });
 
   it('reads every flag', () => {

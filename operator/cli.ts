@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../common/duration.ts';
 import { OperatorError } from './errors.ts';
-import { DEFAULT_LEASE_NAME, DEFAULT_LEASE_NAMESPACE } from './names.ts';
+import { DEFAULT_LEASE_NAME, DEFAULT_LEASE_NAMESPACE, DEFAULT_SECRET_ROLE } from './names.ts';
 import {
   WEBHOOK_OPTIONS,
   WEBHOOK_USAGE,
@@ -21,6 +21,11 @@ Flags:
   --kubeconfig FILE            kubeconfig to use (default: $KUBECONFIG, else in-cluster, else
                                ~/.kube/config)
   --watch-namespace NS[,NS…]   reconcile only these namespaces (default: all)
+  --secret-role NAME           without --watch-namespace: read Secrets only in namespaces labelled
+                               hookgate.io/injection=enabled, binding this ClusterRole there
+                               (default: ${DEFAULT_SECRET_ROLE}); "" reads them cluster-wide
+  --service-account NAME       the operator's ServiceAccount, in its own namespace, which those
+                               RoleBindings name (default: hookgate-operator)
   --leader-elect true|false    compete for a Lease so one replica reconciles (default: true)
   --lease-name NAME            (default: ${DEFAULT_LEASE_NAME})
   --lease-namespace NS         (default: the pod's namespace in a cluster, else ${DEFAULT_LEASE_NAMESPACE})
@@ -43,6 +48,9 @@ Environment:
 export interface OperatorFlags {
   readonly kubeconfig: string | undefined;
   readonly namespaces: readonly string[] | undefined;
+  /** The ClusterRole bound per opted-in namespace; undefined: Secrets are read cluster-wide. */
+  readonly secretRole: string | undefined;
+  readonly serviceAccount: string;
   readonly leaderElect: boolean;
   readonly leaseName: string;
   readonly leaseNamespace: string | undefined;
@@ -57,6 +65,8 @@ export interface OperatorFlags {
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN =
+  /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** Parses the flags; throws `OperatorError` (`ERR_USAGE`) listing every problem. */
 export function parseFlags(argv: readonly string[]): OperatorFlags {
@@ -69,6 +79,8 @@ export function parseFlags(argv: readonly string[]): OperatorFlags {
       options: {
         kubeconfig: { type: 'string' },
         'watch-namespace': { type: 'string' },
+        'secret-role': { type: 'string', default: DEFAULT_SECRET_ROLE },
+        'service-account': { type: 'string', default: 'hookgate-operator' },
         'leader-elect': { type: 'string', default: 'true' },
         'lease-name': { type: 'string', default: DEFAULT_LEASE_NAME },
         'lease-namespace': { type: 'string' },
@@ -100,6 +112,17 @@ export function parseFlags(argv: readonly string[]): OperatorFlags {
   for (const ns of namespaces ?? []) {
     if (!DNS_LABEL.test(ns)) problems.push(`--watch-namespace: "${ns}" is not a namespace name`);
   }
+  const secretRole = values['secret-role'];
+  if (secretRole !== '' && !DNS_SUBDOMAIN.test(secretRole)) {
+    problems.push(
+      `--secret-role: "${secretRole.slice(0, 64)}" is not a ClusterRole name (e.g. ${DEFAULT_SECRET_ROLE})`,
+    );
+  }
+  if (!DNS_SUBDOMAIN.test(values['service-account'])) {
+    problems.push(
+      `--service-account: "${values['service-account'].slice(0, 64)}" is not a ServiceAccount name (e.g. hookgate-operator)`,
+    );
+  }
   if (!['true', 'false'].includes(values['leader-elect'])) {
     problems.push(`--leader-elect: "${values['leader-elect']}" is not true or false`);
   }
@@ -110,6 +133,8 @@ export function parseFlags(argv: readonly string[]): OperatorFlags {
   const flags: OperatorFlags = {
     kubeconfig: values.kubeconfig,
     namespaces: namespaces === undefined || namespaces.length === 0 ? undefined : namespaces,
+    secretRole: secretRole === '' ? undefined : secretRole,
+    serviceAccount: values['service-account'],
     leaderElect: values['leader-elect'] === 'true',
     leaseName: values['lease-name'],
     leaseNamespace: values['lease-namespace'],

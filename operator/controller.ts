@@ -11,9 +11,10 @@ import type { KubeClient } from './kube/client.ts';
 import type { CacheChange } from './kube/informer.ts';
 import { LeaderElector, type LeaderElectionOptions } from './leader.ts';
 import { createOperatorMetrics, writtenResource, type OperatorMetrics } from './metrics.ts';
-import { CONFIG_MAP_NAME, SECRET_NAME } from './names.ts';
+import { CONFIG_MAP_NAME, OPT_IN_SELECTOR, SECRET_NAME } from './names.ts';
 import { WorkQueue } from './queue.ts';
 import { Reconciler } from './reconciler.ts';
+import { SecretAccess } from './secret-access.ts';
 
 /** Options for {@link Operator}. */
 export interface OperatorOptions {
@@ -36,6 +37,19 @@ export interface OperatorOptions {
   readonly maxWatchDownMs?: number;
   /** Leader election; undefined: this replica always reconciles (a single replica). */
   readonly leaderElection?: LeaderElectionOptions | undefined;
+  /**
+   * With every namespace reconciled: read Secrets only in opted-in namespaces, binding this
+   * ClusterRole there for `serviceAccount`. Undefined: Secrets are read cluster-wide.
+   */
+  readonly secretAccess?:
+    | {
+        readonly role: string;
+        readonly serviceAccount: { readonly namespace: string; readonly name: string };
+        /** Label selector of opted-in namespaces (default: hookgate.io/injection=enabled). */
+        readonly selector?: string;
+        readonly retryMs?: number;
+      }
+    | undefined;
   /** Redis URL handed to the sidecars through each namespace's published Secret. */
   readonly sidecarRedisUrl?: string | undefined;
   readonly queueBackoff?: { readonly initialMs: number; readonly maxMs: number };
@@ -55,21 +69,43 @@ export class Operator {
   #workers: Promise<void>[] = [];
   #resync: NodeJS.Timeout | undefined;
   #term = 0;
+  #access: SecretAccess | undefined;
 
   constructor(options: OperatorOptions) {
     this.#options = options;
     this.#log = options.log;
     const clock = options.clock ?? systemClock;
-    const caches = createCaches({
-      client: options.client,
-      log: options.log,
-      namespaces: options.namespaces,
-      watchTimeoutSeconds: options.watchTimeoutSeconds ?? 300,
-      watchdogGraceMs: options.watchdogGraceMs ?? 30_000,
-      ...(options.watchBackoff === undefined ? {} : { backoff: options.watchBackoff }),
-      onRestart: (resource, reason) => this.metrics.watchRestarts.inc({ resource, reason }),
-    });
+    const watchTimeoutSeconds = options.watchTimeoutSeconds ?? 300;
+    const watchdogGraceMs = options.watchdogGraceMs ?? 30_000;
+    const optIn = options.namespaces === undefined ? options.secretAccess : undefined;
+    const caches = createCaches(
+      {
+        client: options.client,
+        log: options.log,
+        namespaces: options.namespaces,
+        watchTimeoutSeconds,
+        watchdogGraceMs,
+        ...(options.watchBackoff === undefined ? {} : { backoff: options.watchBackoff }),
+        onRestart: (resource, reason) => this.metrics.watchRestarts.inc({ resource, reason }),
+      },
+      optIn === undefined ? options.namespaces : [],
+    );
     this.caches = caches;
+    if (optIn !== undefined) {
+      this.#access = new SecretAccess({
+        client: options.client,
+        log: options.log,
+        secrets: caches.secrets,
+        selector: optIn.selector ?? OPT_IN_SELECTOR,
+        role: optIn.role,
+        serviceAccount: optIn.serviceAccount,
+        watchTimeoutSeconds,
+        watchdogGraceMs,
+        ...(options.watchBackoff === undefined ? {} : { backoff: options.watchBackoff }),
+        ...(optIn.retryMs === undefined ? {} : { retryMs: optIn.retryMs }),
+        onChange: (namespace) => this.#enqueue(namespace),
+      });
+    }
     this.metrics = createOperatorMetrics(options.registry, () =>
       Object.fromEntries(allCaches(caches).map((c) => [c.resource, c.size])),
     );
@@ -106,7 +142,10 @@ export class Operator {
   /** Starts the informers, then reconciling once this replica leads. */
   async start(): Promise<void> {
     for (const cache of allCaches(this.caches)) cache.start();
-    await Promise.all(allCaches(this.caches).map((c) => c.whenSynced()));
+    await Promise.all([
+      ...allCaches(this.caches).map((c) => c.whenSynced()),
+      this.#access?.start(),
+    ]);
     this.#log.info('caches synced', {
       endpoints: this.caches.endpoints.size,
       policies: this.caches.policies.size,
@@ -123,6 +162,7 @@ export class Operator {
     if (this.#elector !== undefined) await this.#elector.stop(release);
     else this.#stopLeading();
     await Promise.all(this.#workers);
+    await this.#access?.stop();
     await Promise.all(allCaches(this.caches).map((c) => c.stop()));
   }
 
@@ -135,10 +175,13 @@ export class Operator {
   readiness(): string | undefined {
     const maxDownMs = this.#options.maxWatchDownMs ?? 60_000;
     for (const cache of allCaches(this.caches)) {
+      // Opt-in Secret informers are per namespace: one still refused (its binding not yet
+      // effective) holds back that namespace's reconcile, not the replica's readiness.
+      if (this.#access !== undefined && cache === this.caches.secrets) continue;
       const reason = cache.unhealthy(maxDownMs);
       if (reason !== undefined) return reason;
     }
-    return undefined;
+    return this.#access?.unhealthy(maxDownMs);
   }
 
   /** True when this replica leads and has nothing queued or in progress. */
@@ -187,6 +230,7 @@ export class Operator {
     });
     this.#queue = queue;
     this.metrics.leader.set(1);
+    this.#access?.startLeading();
     for (const namespace of this.#namespaces()) queue.add(namespace);
     const workers = this.#options.workers ?? 2;
     this.#workers = Array.from({ length: workers }, () => this.#work(queue));
@@ -202,6 +246,7 @@ export class Operator {
 
   #stopLeading(): void {
     this.#term++;
+    this.#access?.stopLeading();
     clearInterval(this.#resync);
     this.#queue?.shutDown();
     this.#queue = undefined;
@@ -213,10 +258,20 @@ export class Operator {
     for (;;) {
       const namespace = await queue.get();
       if (namespace === undefined) return;
+      const access = this.#access;
+      if (access !== undefined && access.optedIn(namespace) && !access.ready(namespace)) {
+        // Its Secrets not listed yet (the binding may not be effective): reconciled once they
+        // are (onChange), never with an empty Secret cache that would refuse every endpoint.
+        queue.done(namespace, false);
+        continue;
+      }
       const end = this.metrics.reconcileSeconds.startTimer();
       let failed = false;
       try {
-        const result = await this.#reconciler.reconcile(namespace);
+        const result =
+          access === undefined || access.optedIn(namespace)
+            ? await this.#reconciler.reconcile(namespace)
+            : await this.#reconciler.notEnabled(namespace);
         this.metrics.reconciles.inc({ result });
       } catch (err) {
         failed = true;

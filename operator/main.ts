@@ -55,8 +55,20 @@ if (start !== undefined && flags !== undefined) {
       : DEFAULT_LEASE_NAMESPACE);
   // The chart gives the operator HOOKGATE_REDIS_URL from a Secret; --sidecar-redis-url overrides.
   const sidecarRedisUrl = flags.webhook.redisUrl ?? process.env[ENV_REDIS_URL];
+  const operatorNamespace =
+    process.env['POD_NAMESPACE'] ??
+    (existsSync(IN_CLUSTER_NAMESPACE)
+      ? readFileSync(IN_CLUSTER_NAMESPACE, 'utf8').trim()
+      : DEFAULT_LEASE_NAMESPACE);
   const operator = new Operator({
     sidecarRedisUrl,
+    secretAccess:
+      flags.secretRole === undefined
+        ? undefined
+        : {
+            role: flags.secretRole,
+            serviceAccount: { namespace: operatorNamespace, name: flags.serviceAccount },
+          },
     client,
     log,
     registry,
@@ -81,11 +93,6 @@ if (start !== undefined && flags !== undefined) {
     process.exitCode = 1;
   });
   // The admission webhook (sidecar injection): every replica serves it, leader or not.
-  const operatorNamespace =
-    process.env['POD_NAMESPACE'] ??
-    (existsSync(IN_CLUSTER_NAMESPACE)
-      ? readFileSync(IN_CLUSTER_NAMESPACE, 'utf8').trim()
-      : DEFAULT_LEASE_NAMESPACE);
   const webhook = flags.webhook;
   let injector: Injector | undefined;
   const injectorStarted =
@@ -167,6 +174,12 @@ if (start !== undefined && flags !== undefined) {
     apiServer: client.server,
     identity,
     namespaces: flags.namespaces?.join(',') ?? '(all)',
+    secrets:
+      flags.namespaces !== undefined
+        ? 'watched namespaces'
+        : flags.secretRole === undefined
+          ? 'cluster-wide'
+          : `opted-in namespaces (${flags.secretRole})`,
     leaderElection: flags.leaderElect ? `${leaseNamespace}/${flags.leaseName}` : 'off',
   });
   const reason = await apiServerReachable();

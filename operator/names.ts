@@ -70,4 +70,10 @@ export const REASON = {
   notAccepted: 'NotAccepted',
   noConflict: 'NoConflict',
   overridden: 'Overridden',
+  namespaceNotEnabled: 'NamespaceNotEnabled',
 } as const;
+
+/** The namespace label that opts a namespace in (injection, and Secret access by default). */
+export const OPT_IN_SELECTOR = 'hookgate.io/injection=enabled';
+/** The ClusterRole with the Secret verbs, bound per opted-in namespace; also the binding's name. */
+export const DEFAULT_SECRET_ROLE = 'hookgate-operator-secrets';

@@ -31,6 +31,7 @@ import {
 } from './publish.ts';
 import {
   endpointStatus,
+  notEnabledStatus,
   policyStatus,
   statusDiffers,
   transitions,
@@ -239,6 +240,33 @@ export class Reconciler {
     await pool(tasks, this.#deps.statusConcurrency ?? 8);
     writes += tasks.length;
     return writes > 0 ? 'changed' : 'unchanged';
+  }
+
+  /**
+   * A namespace that has not opted in while Secrets are read only where namespaces did: nothing
+   * is compiled or published; each endpoint and policy says why and how to opt in.
+   */
+  async notEnabled(namespace: string): Promise<ReconcileResult> {
+    const { caches, clock } = this.#deps;
+    const now = clock.now();
+    const tasks: (() => Promise<void>)[] = [];
+    for (const [resource, cache] of [
+      ['webhookendpoints', caches.endpoints],
+      ['webhookpolicies', caches.policies],
+    ] as const) {
+      for (const object of cache.list(namespace).filter(live)) {
+        const previous = statusOf(object);
+        const status = notEnabledStatus(namespace, previous, {
+          generation: object.metadata.generation ?? 0,
+          now,
+        });
+        const next = resource === 'webhookpolicies' ? { ...status, selectedEndpoints: 0 } : status;
+        if (statusDiffers(previous, next))
+          tasks.push(() => this.#writeStatus(object, next, resource));
+      }
+    }
+    await pool(tasks, this.#deps.statusConcurrency ?? 8);
+    return tasks.length > 0 ? 'changed' : 'unchanged';
   }
 
   #publishedEntries(

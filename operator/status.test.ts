@@ -4,6 +4,7 @@ import type { EndpointResult, PolicyResult } from './compile/compile.ts';
 import { CONDITION, REASON } from './names.ts';
 import {
   endpointStatus,
+  notEnabledStatus,
   policyStatus,
   statusDiffers,
   transitions,
@@ -157,5 +158,34 @@ describe('statusDiffers and transitions', () => {
     ]);
     const later = endpointStatus(ok, status, false, { ...context, configGeneration: 9 });
     expect(transitions(status, later)).toEqual([]);
+  });
+});
+
+describe('notEnabledStatus', () => {
+  it('says the namespace has not opted in and how to opt in; a published endpoint turns not Ready', () => {
+    const published = endpointStatus(ok, undefined, false, {
+      generation: 3,
+      configGeneration: 5,
+      now: t0,
+    });
+    const next = notEnabledStatus('shop', published, { generation: 3, now: t1 });
+    expect(next.observedGeneration).toBe(3);
+    expect(next.conditions.map((c) => [c.type, c.status, c.reason])).toEqual([
+      [CONDITION.accepted, 'Unknown', REASON.namespaceNotEnabled],
+      [CONDITION.ready, 'False', REASON.namespaceNotEnabled],
+    ]);
+    for (const c of next.conditions) {
+      expect(c.message).toContain('namespace shop has not opted in');
+      expect(c.message).toContain('label it hookgate.io/injection=enabled');
+      expect(c.lastTransitionTime).toBe(metaTime(t1));
+    }
+    expect(statusDiffers(published, next)).toBe(true);
+    // Written once: the same again is no write, and keeps its transition time.
+    const again = notEnabledStatus('shop', next, {
+      generation: 3,
+      now: new Date(t1.getTime() + 60_000),
+    });
+    expect(statusDiffers(next, again)).toBe(false);
+    expect(again.conditions[1]!.lastTransitionTime).toBe(metaTime(t1));
   });
 });

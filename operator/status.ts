@@ -140,6 +140,41 @@ export function endpointStatus(
   return status;
 }
 
+/**
+ * The status of an endpoint or policy in a namespace that has not opted in, when the operator
+ * reads Secrets only where namespaces did: nothing is checked or published there.
+ */
+export function notEnabledStatus(
+  namespace: string,
+  previous: PreviousStatus | undefined,
+  context: Omit<StatusContext, 'configGeneration'>,
+): { observedGeneration: number; conditions: Condition[] } {
+  const why = `namespace ${namespace} has not opted in: the operator reads no Secrets there`;
+  const fix = 'label it hookgate.io/injection=enabled';
+  return {
+    observedGeneration: context.generation,
+    conditions: withTimes(
+      previous?.conditions,
+      [
+        {
+          type: CONDITION.accepted,
+          status: 'Unknown',
+          reason: REASON.namespaceNotEnabled,
+          message: `not checked: ${why}; ${fix}`,
+        },
+        {
+          type: CONDITION.ready,
+          status: 'False',
+          reason: REASON.namespaceNotEnabled,
+          message: `not published: ${why}; ${fix}`,
+        },
+      ],
+      context.generation,
+      context.now,
+    ),
+  };
+}
+
 const MAX_NAMES = 10;
 
 function conflictMessage(overriddenBy: PolicyResult['overriddenBy']): string {

@@ -238,13 +238,64 @@ describe('what the operator and the injector rely on', () => {
       resourceNames: ['hookgate-sidecar-injector'],
       verbs: ['get', 'list', 'watch', 'patch', 'update'],
     });
-    // The only unnamed write outside status and Events is nowhere cluster-wide.
+    // No unnamed write outside status, Events and RoleBinding creation (which RBAC cannot name;
+    // `bind` on one ClusterRole narrows what such a binding may grant).
     for (const rule of clusterRole.rules) {
       const writes = rule.verbs.filter((v) => ['create', 'update', 'patch', 'delete'].includes(v));
       if (writes.length === 0 || rule.resources.includes('events')) continue;
       if (rule.resources.every((r) => r.endsWith('/status'))) continue;
+      if (rule.resources.join() === 'rolebindings' && writes.join() === 'create') continue;
       expect(rule.resourceNames, `${rule.resources.join(',')} ${writes.join(',')}`).toBeDefined();
     }
+  });
+
+  it('by default no Secret access of its own: one ClusterRole it may bind per opted-in namespace (issue 15, item 5)', () => {
+    type Rule = {
+      apiGroups: string[];
+      resources: string[];
+      resourceNames?: string[];
+      verbs: string[];
+    };
+    const rulesOf = (kind: string, name: string): Rule[] =>
+      (find(objects, kind, name) as K8sObject & { rules: Rule[] }).rules;
+    const operatorRules = [
+      ...rulesOf('ClusterRole', 'hookgate-operator'),
+      ...rulesOf('Role', 'hookgate-operator'),
+    ];
+    // Secrets: only its own TLS Secret (by name) and creating it in its own namespace.
+    expect(
+      rulesOf('ClusterRole', 'hookgate-operator').filter((r) => r.resources.includes('secrets')),
+    ).toEqual([]);
+    expect(rulesOf('ClusterRole', 'hookgate-operator-secrets')).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] },
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['hookgate-sidecar-secrets'],
+        verbs: ['create', 'patch'],
+      },
+    ]);
+    // Nothing binds the Secret role in the chart; the operator may bind that role and no other.
+    const bound = objects
+      .filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')
+      .map((o) => (o as K8sObject & { roleRef: { name: string } }).roleRef.name);
+    expect(bound).not.toContain('hookgate-operator-secrets');
+    expect(
+      operatorRules.filter((r) => r.verbs.includes('bind') || r.verbs.includes('escalate')),
+    ).toEqual([
+      {
+        apiGroups: ['rbac.authorization.k8s.io'],
+        resources: ['clusterroles'],
+        resourceNames: ['hookgate-operator-secrets'],
+        verbs: ['bind'],
+      },
+    ]);
+    expect(operatorRules).toContainEqual({
+      apiGroups: ['rbac.authorization.k8s.io'],
+      resources: ['rolebindings'],
+      resourceNames: ['hookgate-operator-secrets'],
+      verbs: ['get', 'list', 'watch', 'delete'],
+    });
   });
 
   it('watchNamespaces: Secrets are read only in the namespaces listed, never cluster-wide (issue 15, item 5)', async () => {
@@ -257,6 +308,15 @@ describe('what the operator and the injector rely on', () => {
     };
     const secretRules = clusterRole.rules.filter((r) => r.resources.includes('secrets'));
     expect(secretRules).toEqual([]);
+    // Nor any way to grant itself more: no RoleBinding writes, no bind, no Secret ClusterRole.
+    expect(
+      clusterRole.rules.filter((r) =>
+        r.resources.some((x) => x.startsWith('role') || x === 'clusterroles'),
+      ),
+    ).toEqual([]);
+    expect(listed.filter((o) => o.kind === 'ClusterRole').map((o) => o.metadata.name)).toEqual([
+      'hookgate-operator',
+    ]);
     for (const namespace of ['shop', 'billing']) {
       const role = listed.find(
         (o) =>

@@ -37,7 +37,12 @@ describe('the chart runs the operator', () => {
     const appNamespace = await createTestNamespace(core, 'chart-op-app', {
       'hookgate.io/injection': 'enabled',
     });
-    const objects = parseObjects((await template(namespace)).stdout);
+    // watchNamespaces, so that the operator reconciles only this test's namespace (the API server
+    // is shared): its Secrets come from the chart's Role there. The default mode, Secrets per
+    // opted-in namespace, runs under the chart's RBAC in test/operator/secret-access.test.ts.
+    const objects = parseObjects(
+      (await template(namespace, { 'operator.watchNamespaces': `{${appNamespace}}` })).stdout,
+    );
 
     // RBAC for real. Cluster-scoped names get the namespace as suffix: test files share one API
     // server, and the operator's own tests apply deploy/operator-rbac.yaml's ClusterRole.
@@ -60,7 +65,8 @@ describe('the chart runs the operator', () => {
         }
         return o;
       });
-    expect(rbac).toHaveLength(5);
+    // ServiceAccount, ClusterRole and binding, own Role and binding, the app's Role and binding.
+    expect(rbac).toHaveLength(7);
     const applied = await kubectlApply(kubeconfig, rbac);
     expect(applied.stderr).toBe('');
     for (const kind of ['clusterroles', 'clusterrolebindings']) {
@@ -118,11 +124,16 @@ describe('the chart runs the operator', () => {
     const args = container.args.filter(
       (a) => known.has(flagName(a)) && !flagName(a).startsWith('webhook-'),
     );
-    expect(args).toEqual(expect.arrayContaining(['--leader-elect=true', '--workers=2']));
+    expect(args).toEqual(
+      expect.arrayContaining([
+        '--leader-elect=true',
+        '--workers=2',
+        `--watch-namespace=${appNamespace}`,
+      ]),
+    );
     if (known.has('webhook-addr')) args.push('--webhook-addr=');
     args.push(
       `--kubeconfig=${saKubeconfig}`,
-      `--watch-namespace=${appNamespace}`,
       // Until the operator reads POD_NAMESPACE (issue 8), the in-cluster file names the Lease's.
       `--lease-namespace=${namespace}`,
       '--lease-duration=4s',

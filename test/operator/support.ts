@@ -23,6 +23,15 @@ import { kubeRequest, serverSideApply, type Manifest } from '../cluster/apply.ts
 import { uniqueName } from '../support/kube.ts';
 
 const rbacFile = resolve(import.meta.dirname, '../../deploy/operator-rbac.yaml');
+/** The chart rendered with its default values (`make manifests`). */
+const chartFile = resolve(import.meta.dirname, '../../deploy/kustomize/hookgate.yaml');
+const RBAC_KINDS = new Set([
+  'ServiceAccount',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'Role',
+  'RoleBinding',
+]);
 
 /** Field manager the tests apply with (not the operator's). */
 export const TEST_MANAGER = 'hookgate-test';
@@ -66,22 +75,59 @@ export interface OperatorIdentity {
 }
 
 /**
- * Applies deploy/operator-rbac.yaml with its namespace replaced by a fresh one (and its
- * ClusterRoleBinding renamed so test files do not overwrite each other's subjects), then builds
- * a kubeconfig from a TokenRequest token and the cluster CA.
+ * The RBAC objects of `source` for an operator in `namespace`: the namespace replaced, and every
+ * cluster-scoped name (and each reference to one, resourceNames included) suffixed with it, so
+ * test files do not overwrite each other's roles or subjects.
+ */
+function rbacFor(source: 'deploy' | 'chart', namespace: string): Manifest[] {
+  const file = source === 'deploy' ? rbacFile : chartFile;
+  let docs = parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((d) => d.toJS() as Manifest | null)
+    .filter((d): d is Manifest => d !== null && RBAC_KINDS.has(d.kind));
+  const clusterNames = docs
+    .filter((d) => d.kind === 'ClusterRole' || d.kind === 'ClusterRoleBinding')
+    .map((d) => d.metadata.name);
+  let text = JSON.stringify(docs).replaceAll('"hookgate-system"', `"${namespace}"`);
+  if (source === 'chart') {
+    // The chart's cluster-scoped names, wherever they are quoted (roleRefs, resourceNames).
+    for (const name of new Set(clusterNames)) {
+      text = text.replaceAll(`"${name}"`, `"${name}-${namespace}"`);
+    }
+    // …but the ServiceAccount and the namespaced Role keep the names the chart gives them.
+    docs = JSON.parse(text) as Manifest[];
+    for (const d of docs) {
+      if (!d.kind.startsWith('Cluster')) {
+        d.metadata.name = d.metadata.name.replace(`-${namespace}`, '');
+      }
+      const ref = (d as { roleRef?: { kind: string; name: string } }).roleRef;
+      if (ref?.kind === 'Role') ref.name = ref.name.replace(`-${namespace}`, '');
+      for (const s of (d as { subjects?: { name: string }[] }).subjects ?? []) {
+        s.name = s.name.replace(`-${namespace}`, '');
+      }
+    }
+    return docs;
+  }
+  docs = JSON.parse(text) as Manifest[];
+  for (const d of docs) {
+    if (d.kind === 'ClusterRoleBinding') d.metadata.name = `hookgate-operator-${namespace}`;
+  }
+  return docs;
+}
+
+/**
+ * Applies deploy/operator-rbac.yaml (or, with `rbac: 'chart'`, the RBAC of the chart rendered
+ * with its defaults) for a fresh namespace (see {@link rbacFor}), then builds a kubeconfig from a
+ * TokenRequest token and the cluster CA.
  */
 export async function createOperatorIdentity(
   adminConfig: KubeConfig,
   caFile: string,
+  options: { rbac?: 'deploy' | 'chart' } = {},
 ): Promise<OperatorIdentity> {
   const namespace = uniqueName('hookgate-op');
   await admin(adminConfig, 'POST', '/api/v1/namespaces', { metadata: { name: namespace } });
-  const docs = parseAllDocuments(readFileSync(rbacFile, 'utf8')).map((d) => d.toJS() as Manifest);
-  for (const doc of docs) {
-    const m = JSON.parse(
-      JSON.stringify(doc).replaceAll('"hookgate-system"', `"${namespace}"`),
-    ) as Manifest;
-    if (m.kind === 'ClusterRoleBinding') m.metadata.name = `hookgate-operator-${namespace}`;
+  const docs = rbacFor(options.rbac ?? 'deploy', namespace);
+  for (const m of docs) {
     const plural = `${m.kind.toLowerCase()}s`;
     const group = m.apiVersion === 'v1' ? '/api/v1' : `/apis/${m.apiVersion}`;
     const path =
@@ -125,11 +171,14 @@ export async function createOperatorIdentity(
   kubeConfig.loadFromFile(kubeconfigPath);
   const remove = async (): Promise<void> => {
     await admin(adminConfig, 'DELETE', `/api/v1/namespaces/${namespace}`);
-    await admin(
-      adminConfig,
-      'DELETE',
-      `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/hookgate-operator-${namespace}`,
-    );
+    for (const m of docs) {
+      if (!m.kind.startsWith('Cluster')) continue;
+      await admin(
+        adminConfig,
+        'DELETE',
+        `/apis/rbac.authorization.k8s.io/v1/${m.kind.toLowerCase()}s/${m.metadata.name}`,
+      );
+    }
     rmSync(dirname(kubeconfigPath), { recursive: true, force: true });
   };
   return { namespace, kubeconfigPath, kubeConfig, remove };
