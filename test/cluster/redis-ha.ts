@@ -39,6 +39,7 @@ async function info(port: number, section: string): Promise<Record<string, strin
 /** One node of the cluster. */
 export interface ClusterNode {
   readonly port: number;
+  /** The node's current process (a new one after {@link RedisClusterHandle.restart}). */
   readonly server: RedisServer;
   /** The node's cluster id. */
   readonly id: string;
@@ -63,6 +64,8 @@ export interface RedisClusterHandle {
    * one script on the old owner (ADR 0017: how a queue's slot must move); clients meet MOVED.
    */
   moveSlot(slot: number, how: SlotMove): Promise<{ from: ClusterNode; to: ClusterNode }>;
+  /** Starts a killed node again on its port and folder: it rejoins as a replica of its successor. */
+  restart(node: ClusterNode): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -102,28 +105,25 @@ export async function startRedisCluster(options: RedisClusterOptions): Promise<R
     await Promise.all(servers.map((s) => s.stop()));
   };
   try {
+    const nodeArgs: string[][] = [];
     for (let i = 0; i < 6; i++) {
       const nodeDir = join(dir, `node-${i}`);
       mkdirSync(nodeDir, { recursive: true });
-      servers.push(
-        await startRedis({
-          dir: nodeDir,
-          extraArgs: [
-            '--cluster-enabled',
-            'yes',
-            '--cluster-config-file',
-            join(nodeDir, 'nodes.conf'),
-            // The bus port is free too (the default, port + 10000, may be taken or past 65535).
-            '--cluster-port',
-            String(await freePort()),
-            '--cluster-node-timeout',
-            String(options.nodeTimeoutMs ?? 1000),
-            // A replica whose primary vanished mid-sync may still be promoted (tests kill primaries).
-            '--cluster-replica-validity-factor',
-            '0',
-          ],
-        }),
-      );
+      nodeArgs.push([
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(nodeDir, 'nodes.conf'),
+        // The bus port is free too (the default, port + 10000, may be taken or past 65535).
+        '--cluster-port',
+        String(await freePort()),
+        '--cluster-node-timeout',
+        String(options.nodeTimeoutMs ?? 1000),
+        // A replica whose primary vanished mid-sync may still be promoted (tests kill primaries).
+        '--cluster-replica-validity-factor',
+        '0',
+      ]);
+      servers.push(await startRedis({ dir: nodeDir, extraArgs: nodeArgs[i] as string[] }));
     }
     await run(
       'redis-cli',
@@ -140,16 +140,26 @@ export async function startRedisCluster(options: RedisClusterOptions): Promise<R
     const ids = await Promise.all(
       servers.map((s) => withNode(s.port, (r) => r.call('CLUSTER', 'MYID'))),
     );
-    const nodes = servers.map((server, i) => {
-      const node = {
-        port: server.port,
-        server,
+    const nodes = servers.map((first, i) => {
+      let server = first;
+      return {
+        port: first.port,
         id: String(ids[i]),
+        get server(): RedisServer {
+          return server;
+        },
         get alive(): boolean {
           return server.process.exited === undefined;
         },
+        async restart(): Promise<void> {
+          server = await startRedis({
+            dir: join(dir, `node-${i}`),
+            port: first.port,
+            extraArgs: nodeArgs[i] as string[],
+          });
+          servers[i] = server;
+        },
       };
-      return node;
     });
     const live = (): ClusterNode[] => nodes.filter((n) => n.alive);
     const byId = (id: string): ClusterNode | undefined => nodes.find((n) => n.id === id);
@@ -255,6 +265,13 @@ export async function startRedisCluster(options: RedisClusterOptions): Promise<R
         }
         await waitFor('the slot map agrees after the move', settled, { timeoutMs: 20_000 });
         return { from, to };
+      },
+      restart: async (node) => {
+        const own = nodes.find((n) => n.id === node.id);
+        if (own === undefined || own.alive)
+          throw new Error(`node ${node.port} is not a dead node of ours`);
+        await own.restart();
+        await waitFor('the restarted node back in sync', settled, { timeoutMs: 30_000 });
       },
       stop: stopAll,
     };
