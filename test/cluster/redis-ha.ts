@@ -291,6 +291,8 @@ export interface RedisSentinelHandle {
   primaryPort(): Promise<number>;
   /** SIGKILLs the current primary and waits until the sentinels promoted the replica. */
   killPrimary(): Promise<{ from: number; to: number; ms: number }>;
+  /** Starts the killed server again on its port: the sentinels make it the new primary's replica. */
+  restartKilled(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -303,6 +305,7 @@ export async function startRedisSentinel(options: {
   const primaryName = 'hookgate';
   const data: RedisServer[] = [];
   const sentinels: { port: number; process: ManagedProcess }[] = [];
+  let killed: { index: number; port: number } | undefined;
   const stopAll = async (): Promise<void> => {
     await Promise.all([...data.map((s) => s.stop()), ...sentinels.map((s) => s.process.stop())]);
   };
@@ -377,6 +380,7 @@ export async function startRedisSentinel(options: {
         if (victim === undefined) throw new Error(`primary on ${from} is not ours`);
         const started = Date.now();
         signalGroup(victim.process.pid, 'SIGKILL');
+        killed = { index: data.indexOf(victim), port: from };
         const to = await waitFor(
           'sentinels promote the replica',
           async () => {
@@ -387,6 +391,22 @@ export async function startRedisSentinel(options: {
           { timeoutMs: 30_000, intervalMs: 100 },
         );
         return { from, to, ms: Date.now() - started };
+      },
+      restartKilled: async () => {
+        if (killed === undefined) throw new Error('no server was killed');
+        const { index, port } = killed;
+        killed = undefined;
+        data[index] = await startRedis({ dir: join(dir, `data-${index}-again`), port });
+        await waitFor(
+          'the restarted server replicating from the new primary',
+          async () => {
+            const repl = await info(port, 'replication');
+            return repl['role'] === 'slave' && repl['master_link_status'] === 'up'
+              ? true
+              : undefined;
+          },
+          { timeoutMs: 30_000 },
+        );
       },
       stop: stopAll,
     };
