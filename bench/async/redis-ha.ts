@@ -16,7 +16,7 @@ export async function redisHaBackends(
     backends: [
       ['ram', { HOOKGATE_REDIS_URL: single.url }],
       ['cluster', { HOOKGATE_REDIS_URL: cluster.url }],
-      ['cl+wait', { HOOKGATE_REDIS_URL: `${cluster.url}?wait-replicas=1&wait-timeout=1s` }],
+      ['cl-wait', { HOOKGATE_REDIS_URL: `${cluster.url}?wait-replicas=1&wait-timeout=1s` }],
     ],
     stop: async () => {
       await Promise.all([single.stop(), cluster.stop()]);
