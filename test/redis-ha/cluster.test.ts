@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type Cluster } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '../../common/log.ts';
 import { GlobalRateLimiter } from '../../sidecar/delivery/global-limiter.ts';
 import { LocalDedupStore, deliveryKey } from '../../sidecar/ingress/dedup.ts';
@@ -16,6 +16,7 @@ import { RedisDedupStore } from '../../sidecar/ingress/dedup-redis.ts';
 import { describeQueueStore } from '../../sidecar/queue/contract.ts';
 import { QUEUE_KEY_PREFIX, RedisQueueStore } from '../../sidecar/queue/redis.ts';
 import type { QueueStore } from '../../sidecar/queue/store.ts';
+import { ReplicaWait, ReplicaWaitError } from '../../sidecar/queue/replica-wait.ts';
 import { connectRedis, parseRedisUrl, type RedisClient } from '../../sidecar/redis-connect.ts';
 import { startRedisCluster, type RedisClusterHandle } from '../cluster/redis-ha.ts';
 
@@ -230,6 +231,49 @@ describe('a resharding in the middle of a run', () => {
       );
     },
   );
+});
+
+describe('replica-wait', () => {
+  it('holds the enqueue until the replica acknowledged it on the cluster, and refuses where no replica answers', async () => {
+    const redis = await connect();
+    const scope = `wait/${randomUUID()}`;
+    const store = new RedisQueueStore({
+      redis,
+      scope,
+      limits,
+      consumer: 'c1',
+      replicaWait: (key) => new ReplicaWait(redis, key, { replicas: 1, timeoutMs: 2000 }),
+    });
+    const owner = await cluster.primaryOf(await cluster.keySlot(store.slotKey));
+    const admin = new Redis({ host: '127.0.0.1', port: owner.port });
+    clients.push(admin);
+    await admin.config('RESETSTAT');
+    // 200 concurrent enqueues: each resolves only after a WAIT that covered it returned 1.
+    await Promise.all(Array.from({ length: 200 }, (_, i) => store.enqueue(delivery(`w-${i}`))));
+    expect((await store.stats(Date.now())).byState.pending).toBe(200);
+    // On the slot's primary, and grouped: far fewer WAITs than enqueues.
+    const calls = Number(/cmdstat_wait:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1]);
+    expect(calls).toBeGreaterThan(0);
+    expect(calls).toBeLessThan(100);
+    console.log(`replica-wait: 200 concurrent enqueues covered by ${calls} WAIT calls`);
+
+    // The shared test Redis has no replica: WAIT 1 times out with 0, and the enqueue is refused.
+    const single = new Redis(inject('redisUrl'));
+    clients.push(single);
+    const lonely = new RedisQueueStore({
+      redis: single,
+      scope: `wait/${randomUUID()}`,
+      limits,
+      consumer: 'c1',
+      replicaWait: (key) => new ReplicaWait(single, key, { replicas: 1, timeoutMs: 50 }),
+    });
+    const refused = await lonely.enqueue(delivery('w-lonely')).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ReplicaWaitError);
+    expect((refused as ReplicaWaitError).code).toBe('ERR_QUEUE_REPLICA_WAIT');
+    expect((refused as ReplicaWaitError).statusCode).toBe(503);
+    // The delivery is on the primary all the same; a retry with its id is not a second one.
+    expect((await lonely.get('w-lonely'))?.deliveryId).toBe('w-lonely');
+  });
 });
 
 // Last in the file: it kills a primary (and brings the node back as a replica).
