@@ -313,8 +313,6 @@ describe('a primary killed while 4 sidecars share a rate limit and 2 ingress rep
         ),
       );
       let allowed = 0;
-      let killedAt = Infinity;
-      let recoveredAt = Infinity;
       const duplicates: { id: number; at: number }[] = [];
       let running = true;
       const lanes = limiters.map(async (l) => {
@@ -331,15 +329,17 @@ describe('a primary killed while 4 sidecars share a rate limit and 2 ingress rep
           if (outcomes.filter((o) => o === 'claimed').length > 1)
             duplicates.push({ id: i, at: Date.now() });
           await Promise.all(
-            replicas.map((r, n) => (outcomes[n] === 'claimed' ? r.commit(key, 60_000) : undefined)),
+            replicas.map((r, n) =>
+              outcomes[n] === 'claimed' ? r.commit(key, 60_000) : Promise.resolve(),
+            ),
           );
         }
       })();
 
       while (allowed < 100) await new Promise((r) => setTimeout(r, 10));
       const failover = await cluster.killPrimaryOf(await cluster.keySlot(limiters[0]!.key));
-      killedAt = Date.now() - failover.ms;
-      recoveredAt = Date.now();
+      const killedAt = Date.now() - failover.ms;
+      const recoveredAt = Date.now();
       await cluster.restart(failover.killed);
       const recoveredDuplicatesFrom = Date.now() + 3000;
       await new Promise((r) => setTimeout(r, 6000));
