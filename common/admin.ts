@@ -29,13 +29,24 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
+// The admin port is open to the cluster network: a slow or idle client must not hold a socket.
+// Admin requests are small, so the bounds are tighter than the ingress port's.
+/** Longest wait for a request's headers. */
+export const ADMIN_HEADERS_TIMEOUT_MS = 5_000;
+/** Longest wait for a whole request. */
+export const ADMIN_REQUEST_TIMEOUT_MS = 15_000;
+/** Idle keep-alive sockets close after this. */
+export const ADMIN_KEEP_ALIVE_MS = 5_000;
+/** Sockets open at once; more are closed as they arrive (Prometheus and probes need a few). */
+export const ADMIN_MAX_CONNECTIONS = 128;
+
 /** Starts the admin server on `host:port`. */
 export async function startAdminServer(
   host: string,
   port: number,
   options: AdminOptions,
 ): Promise<AdminServer> {
-  const server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (options.handler?.(req, res) === true) return;
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
     const send = (status: number, contentType: string, body: string): void => {
@@ -74,7 +85,18 @@ export async function startAdminServer(
     })().catch((err: unknown) => {
       send(500, 'text/plain; charset=utf-8', `admin error: ${(err as Error).message}\n`);
     });
-  });
+  };
+  const server = createServer(
+    {
+      headersTimeout: ADMIN_HEADERS_TIMEOUT_MS,
+      requestTimeout: ADMIN_REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: ADMIN_KEEP_ALIVE_MS,
+      // How often those bounds are checked (default 30 s, which lets a trickle live on).
+      connectionsCheckingInterval: 1_000,
+    },
+    handle,
+  );
+  server.maxConnections = ADMIN_MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

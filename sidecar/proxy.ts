@@ -57,6 +57,8 @@ Environment:
   HOOKGATE_ADMIN_ADDR     admin listen address (default 0.0.0.0:15020)
   HOOKGATE_DRAIN_TIMEOUT  how long in-flight deliveries may finish on shutdown (default 10s)
   HOOKGATE_LOG_LEVEL      debug | info | warn | error (default info)
+  HOOKGATE_MEMORY_LIMIT   the container's memory limit (bytes or 256Mi) the heap and load
+                          shedding are sized for (default: the memory cgroup's, else 256Mi)
 `;
 
 /** Public facts about a configuration for /config: names and shapes, never secrets. */

@@ -20,6 +20,19 @@ export const DELIVERY_ORDERING = ['none', 'per-endpoint'] as const;
 export const HMAC_ALGORITHM = ['sha256', 'sha512'] as const;
 /** Signature encodings (generic HMAC). */
 export const HMAC_ENCODING = ['hex', 'base64'] as const;
+/** How outgoing webhooks may be signed (the sidecar adds `none` for unsigned routes). */
+export const SIGNING_SCHEMES = ['standard-webhooks', 'github', 'hmac'] as const;
+/** How incoming webhooks may be verified. */
+export const VERIFY_SCHEMES = [
+  'standard-webhooks',
+  'github',
+  'stripe',
+  'shopify',
+  'slack',
+  'hmac',
+  'basic',
+  'bearer',
+] as const;
 /** What happens to a verified webhook no ingress route takes. */
 export const UNROUTED = ['default', 'refuse', 'drop'] as const;
 

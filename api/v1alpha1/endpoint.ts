@@ -1,7 +1,13 @@
 // WebhookEndpoint: one destination the app sends to (Egress) or one receiver providers send to
 // (Ingress). Cross-field rules are CEL, so the API server refuses a bad manifest at apply time.
 import { z } from 'zod';
-import { HMAC_ALGORITHM, HMAC_ENCODING, UNROUTED } from './defaults.ts';
+import {
+  HMAC_ALGORITHM,
+  HMAC_ENCODING,
+  SIGNING_SCHEMES,
+  UNROUTED,
+  VERIFY_SCHEMES,
+} from './defaults.ts';
 import type { Condition } from './common.ts';
 import {
   ObjectMeta,
@@ -74,7 +80,7 @@ export const Signing = cel(
   z
     .object({
       scheme: z
-        .enum(['standard-webhooks', 'github', 'hmac'])
+        .enum(SIGNING_SCHEMES)
         .optional()
         .describe(
           'How outgoing webhooks are signed. standard-webhooks (default): webhook-id, webhook-timestamp, webhook-signature: v1,<base64>. github: X-Hub-Signature-256: sha256=<hex>. hmac: see hmac.',
@@ -125,16 +131,7 @@ const Verify = cel(
   z
     .object({
       scheme: z
-        .enum([
-          'standard-webhooks',
-          'github',
-          'stripe',
-          'shopify',
-          'slack',
-          'hmac',
-          'basic',
-          'bearer',
-        ])
+        .enum(VERIFY_SCHEMES)
         .describe(
           'How incoming webhooks are verified. standard-webhooks (also accepts svix-* headers), github (X-Hub-Signature-256), stripe (Stripe-Signature), shopify (X-Shopify-Hmac-Sha256), slack (X-Slack-Signature), hmac (see hmac), basic (Authorization: Basic), bearer (Authorization: Bearer).',
         ),
@@ -196,18 +193,27 @@ const EventTypeSource = cel(
   ],
 );
 
+/** The sidecar's own ports: forwarding a webhook there would loop it through the sidecar. */
+export const SIDECAR_OWN_PORTS = [15001, 15006, 15020] as const;
+
+/** An app port on loopback, never one of the sidecar's own. */
+function appPort(description: string): z.ZodOptional<z.ZodNumber> {
+  return cel(z.number().int().min(1).max(65535), [
+    {
+      rule: `!(self in [${SIDECAR_OWN_PORTS.join(', ')}])`,
+      message: `${SIDECAR_OWN_PORTS.join(', ')} are the sidecar's own ports (egress, ingress, admin): forward to the app's port`,
+    },
+  ])
+    .optional()
+    .describe(description);
+}
+
 const ForwardRoute = z
   .object({
     eventTypes: eventTypeList('Event types this route takes.').meta({
       'x-kubernetes-list-type': 'set',
     }),
-    port: z
-      .number()
-      .int()
-      .min(1)
-      .max(65535)
-      .optional()
-      .describe('App port for these events. Default: forward.port.'),
+    port: appPort('App port for these events. Default: forward.port.'),
     path: z
       .string()
       .max(1024)
@@ -221,15 +227,9 @@ const ForwardRoute = z
 
 const Forward = z
   .object({
-    port: z
-      .number()
-      .int()
-      .min(1)
-      .max(65535)
-      .optional()
-      .describe(
-        'App port to forward verified webhooks to, on loopback. Default: the pod annotation hookgate.io/app-port, else 8080.',
-      ),
+    port: appPort(
+      'App port to forward verified webhooks to, on loopback. Default: the pod annotation hookgate.io/app-port, else 8080.',
+    ),
     path: z
       .string()
       .max(1024)
@@ -270,10 +270,19 @@ export const WebhookEndpointSpec = cel(
         .describe(
           'Egress: the app sends to url through its sidecar. Ingress: providers send to path on the sidecar, which verifies and forwards to the app.',
         ),
-      url: z
-        .string()
-        .max(2048)
-        .regex(/^https?:\/\//)
+      url: cel(
+        z
+          .string()
+          .max(2048)
+          .regex(/^https?:\/\//),
+        [
+          {
+            rule: "!self.matches('^[a-zA-Z]+://[^/?#]*@')",
+            message:
+              'spec.url must not carry user:pass@: the sidecar does not send it; put the credential in a header (spec.headers) instead',
+          },
+        ],
+      )
         .optional()
         .describe(
           "Egress: the receiver's URL, e.g. https://hooks.example.com/orders. Apps send to http://127.0.0.1:15001/<endpoint-name>[/extra/path].",

@@ -246,6 +246,18 @@ export const WebhookPolicySpec = cel(
         .describe(
           'Caps fan-out (POST /_events) width, so a missing selector cannot broadcast to every customer at once. The smallest cap among the matched endpoints applies.',
         ),
+      interception: z
+        .object({
+          unmatched: z
+            .enum(['passthrough', 'refuse'])
+            .describe(
+              'What a transparent-mode sidecar does with captured plain-HTTP requests no endpoint claims. passthrough (the default without any policy saying): send them on, through the SSRF guard (private, loopback, link-local and metadata addresses refused unless destinations.allowedCIDRs admits them). refuse: answer 403.',
+            ),
+        })
+        .optional()
+        .describe(
+          'Transparent interception, for the whole namespace (not only the selected endpoints): the oldest policy that sets it decides, as for endpoints.',
+        ),
     })
     .describe('How the selected endpoints are treated.'),
   [

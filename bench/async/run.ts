@@ -9,15 +9,15 @@
 // Run: make bench-async   (BENCH_SECONDS=5 BENCH_CONNECTIONS=64 BENCH_RATE=1000; BENCH_REDIS_HA=1
 // adds a single Redis without persistence, a Redis Cluster and the cluster with replica-wait)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
-import { freePort } from '../../test/cluster/process.ts';
 import { startRedis, type RedisServer } from '../../test/cluster/redis.ts';
 import { rssMb } from '../lib/load.ts';
 import { startReceiver, waitUp, type Receiver } from '../lib/receiver.ts';
+import { writeBenchSidecarConfig } from '../lib/sidecar-config.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
@@ -138,23 +138,15 @@ async function runBackend(
   receiver: Receiver,
   env: NodeJS.ProcessEnv,
 ): Promise<{ row: Row; syncRps: number }> {
-  const secret = join(dir, 'whsec');
-  writeFileSync(secret, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
-  const egressPort = await freePort();
-  const adminPort = await freePort();
-  const config = join(dir, `${name}.yaml`);
-  writeFileSync(
-    config,
-    [
-      `listen: { egress: "127.0.0.1:${egressPort}", ingress: "127.0.0.1:0" }`,
-      'endpoints:',
-      '  - name: bench',
-      `    url: ${receiver.url}/hook`,
-      `    signing: { secrets: [{ source: { file: ${secret} } }] }`,
-      '    policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }',
-      `queue: { directory: ${join(dir, `${name}-queue`)}, maxPerEndpoint: 1000000, maxTotal: 1000000, maxBytes: 4294967296 }`,
-      '',
-    ].join('\n'),
+  const {
+    path: config,
+    egressPort,
+    adminPort,
+  } = await writeBenchSidecarConfig(
+    dir,
+    name,
+    receiver.url,
+    'maxPerEndpoint: 1000000, maxTotal: 1000000, maxBytes: 4294967296',
   );
   const sidecar = start([join(root, 'sidecar/main.ts'), '--config', config], {
     HOOKGATE_ADMIN_ADDR: `127.0.0.1:${adminPort}`,

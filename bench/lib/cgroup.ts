@@ -46,6 +46,7 @@ export class MemoryCgroup {
     } catch (err) {
       throw new Error(
         `cannot create ${group.dir} (${(err as Error).message}): run as root; on cgroup v2 the parent needs "+memory" in cgroup.subtree_control`,
+        { cause: err },
       );
     }
     if (group.version === 1) {

@@ -9,16 +9,16 @@
 // (BENCH_SECONDS=60 BENCH_SYNC=64 BENCH_ASYNC=64 BENCH_LARGE=16; BENCH_SIDECAR=path/to/main.js
 // measures another build the same way, e.g. main's, for a before/after).
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { parseQuantity } from '../../operator/inject/annotations.ts';
 import { WEBHOOK_OPTIONS } from '../../operator/webhook/flags.ts';
-import { freePort } from '../../test/cluster/process.ts';
 import { MemoryCgroup } from '../lib/cgroup.ts';
 import { startReceiver, waitUp, type Receiver } from '../lib/receiver.ts';
+import { writeBenchSidecarConfig } from '../lib/sidecar-config.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const entry = process.env['BENCH_SIDECAR'] ?? join(root, 'dist/sidecar/main.js');
@@ -148,24 +148,11 @@ let sidecar: ChildProcess | undefined;
 let group: MemoryCgroup | undefined;
 try {
   receiver = await startReceiver();
-  const secret = join(dir, 'whsec');
-  writeFileSync(secret, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
-  const egressPort = await freePort();
-  const adminPort = await freePort();
-  const config = join(dir, 'sidecar.yaml');
-  writeFileSync(
-    config,
-    [
-      `listen: { egress: "127.0.0.1:${egressPort}", ingress: "127.0.0.1:0" }`,
-      'endpoints:',
-      '  - name: bench',
-      `    url: ${receiver.url}/hook`,
-      `    signing: { secrets: [{ source: { file: ${secret} } }] }`,
-      '    policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }',
-      `queue: { directory: ${join(dir, 'queue')} }`,
-      '',
-    ].join('\n'),
-  );
+  const {
+    path: config,
+    egressPort,
+    adminPort,
+  } = await writeBenchSidecarConfig(dir, 'sidecar', receiver.url);
   group = MemoryCgroup.create(`hookgate-bench-${process.pid}`, limitBytes);
   sidecar = group.spawn(process.execPath, [entry, '--config', config], {
     ...process.env,

@@ -72,6 +72,32 @@ const signed = (
 });
 
 describe('compileNamespace', () => {
+  it('sets interception.unmatched from the oldest policy that says (issue 15, item 1)', () => {
+    const none = compileNamespace(input([endpoint('a', egress())]));
+    expect(none.config.interception).toBeUndefined();
+    const out = compileNamespace(
+      input(
+        [endpoint('a', egress())],
+        [
+          policy(
+            'newer',
+            { endpointSelector: {}, interception: { unmatched: 'passthrough' } },
+            '2026-02-01T00:00:00Z',
+          ),
+          policy(
+            'older',
+            { endpointSelector: {}, interception: { unmatched: 'refuse' } },
+            '2026-01-15T00:00:00Z',
+          ),
+          policy('oldest', { endpointSelector: {} }, '2026-01-01T00:00:00Z'),
+        ],
+      ),
+    );
+    expect(out.config.interception).toEqual({ unmatched: 'refuse' });
+    // What the sidecar then loads.
+    expect(SidecarConfig.parse(out.config).interception.unmatched).toBe('refuse');
+  });
+
   it("carries the policy's allowed CIDRs to its endpoints, where the SSRF guard reads them", () => {
     const out = compileNamespace(
       input(
@@ -192,6 +218,8 @@ describe('compileNamespace', () => {
 
   // Each row: a broken reference; the endpoint is refused with a reason naming the Secret and key
   // (never the value), is left out, and the healthy endpoint still publishes.
+  const NOT_USABLE =
+    'is not a usable Standard Webhooks secret: store whsec_ followed by the padded base64 of 24 to 64 random bytes, e.g. whsec_$(openssl rand -base64 32)';
   it.each([
     {
       what: 'a missing Secret',
@@ -215,8 +243,16 @@ describe('compileNamespace', () => {
       what: 'a value not in whsec_ form for Standard Webhooks',
       secrets: [secret('broken-key', { secret: 'hunter2-plain-password' })],
       reason: REASON.secretValueInvalid,
-      message:
-        'key "secret" of Secret "broken-key" (spec.signing.secretRef) is not a Standard Webhooks secret: it must start with "whsec_"',
+      message: `key "secret" of Secret "broken-key" (spec.signing.secretRef) ${NOT_USABLE}`,
+    },
+    {
+      // The same words for a whsec_ value of the wrong length: status never tells the length.
+      what: 'a whsec_ value too short to sign with',
+      secrets: [
+        secret('broken-key', { secret: `whsec_${Buffer.from('hunter2').toString('base64')}` }),
+      ],
+      reason: REASON.secretValueInvalid,
+      message: `key "secret" of Secret "broken-key" (spec.signing.secretRef) ${NOT_USABLE}`,
     },
   ])('refuses $what and publishes the rest', ({ secrets, reason, message }) => {
     const out = compileNamespace(

@@ -470,11 +470,14 @@ export function compileNamespace(input: CompileInput): Compiled {
 
   const byEntryName = (a: { name: string }, b: { name: string }): number =>
     a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  // Interception is namespace-wide: the oldest accepted policy that sets it decides.
+  const unmatched = accepted.find((p) => p.spec.interception !== undefined)?.spec.interception;
   const config: ConfigInput = compact({
     namespace: input.namespace,
     endpoints: egress.sort(byEntryName),
     dynamic,
     ingress: ingress.sort(byEntryName),
+    interception: unmatched === undefined ? undefined : { unmatched: unmatched.unmatched },
   });
   const valid = SidecarConfig.safeParse(config);
   if (!valid.success) {

@@ -53,7 +53,7 @@ export function decodedValue(base64: string): string {
 
 /**
  * Why the sidecar would refuse `value` for `ref`, or undefined when it loads. Messages name the
- * Secret, key and field, never the value.
+ * Secret, key and field and the form expected, never the value nor a fact about it but emptiness.
  */
 export function valueProblem(ref: SecretReference, value: string): string | undefined {
   const where = `key "${ref.key}" of Secret "${ref.name}" (${ref.path})`;
@@ -64,8 +64,9 @@ export function valueProblem(ref: SecretReference, value: string): string | unde
     return undefined;
   } catch (err) {
     if (!(err instanceof SigningError)) throw err;
-    // The library's message starts with the option path; ours names the Secret instead.
-    return `${where} is not a Standard Webhooks secret: it ${err.message.replace(/^secret\[0\] /, '')}`;
+    // One message whatever is wrong: status and Events are readable by more people than the
+    // Secret, so they must not tell its prefix or its length (issue 15, item 5).
+    return `${where} is not a usable Standard Webhooks secret: store whsec_ followed by the padded base64 of 24 to 64 random bytes, e.g. whsec_$(openssl rand -base64 32)`;
   }
 }
 

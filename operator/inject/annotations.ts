@@ -46,6 +46,11 @@ export interface SidecarDefaults {
   readonly drainTimeout: string;
   /** Forward port when the pod does not name one (the CRD's documented default). */
   readonly appPort?: number;
+  /**
+   * Images `hookgate.io/image` may choose besides `image` (--sidecar-allowed-images). The image
+   * also runs the root `hookgate-init` container of transparent pods, so the operator decides.
+   */
+  readonly allowedImages?: readonly string[];
 }
 
 /** Everything the injector needs to know about one pod, defaults filled in. */
@@ -219,6 +224,14 @@ export function readSettings(
   if (rawImage !== undefined && (rawImage === '' || !IMAGE.test(rawImage))) {
     problems.push(
       `${ANNOTATION.image}: "${rawImage}" is not an image reference; write it like ghcr.io/hookgate/sidecar:0.1.0`,
+    );
+  } else if (
+    rawImage !== undefined &&
+    rawImage !== defaults.image &&
+    !(defaults.allowedImages ?? []).includes(rawImage)
+  ) {
+    problems.push(
+      `${ANNOTATION.image}: "${rawImage}" is not an image this hookgate-operator allows; remove the annotation, or ask the platform team to add it to --sidecar-allowed-images`,
     );
   }
 

@@ -77,6 +77,17 @@ describe('decide', () => {
       name: 'HOOKGATE_CONFIG',
       value: '/etc/hookgate/config/sidecar.yaml',
     });
+    // the container's own memory limit, in bytes, sizes the sidecar's heap (ADR 0016)
+    expect(sidecar.env).toContainEqual({
+      name: 'HOOKGATE_MEMORY_LIMIT',
+      valueFrom: {
+        resourceFieldRef: {
+          containerName: 'hookgate-proxy',
+          resource: 'limits.memory',
+          divisor: '1',
+        },
+      },
+    });
     expect(sidecar.volumeMounts).toContainEqual({
       name: 'hookgate-config',
       mountPath: '/etc/hookgate/config',
@@ -110,7 +121,11 @@ describe('decide', () => {
       [ANNOTATION.drainTimeout]: '20s',
       [ANNOTATION.image]: 'registry.example:5000/hookgate/sidecar:dev',
     });
-    const decision = decide(input, undefined, options);
+    // The operator allows that image (--sidecar-allowed-images).
+    const decision = decide(input, undefined, {
+      ...options,
+      defaults: { ...defaults, allowedImages: ['registry.example:5000/hookgate/sidecar:dev'] },
+    });
     if (decision.action !== 'inject') throw new Error(JSON.stringify(decision));
     const sidecar = applyPatch(input, decision.patch).spec!.initContainers![0]!;
     expect(sidecar.image).toBe('registry.example:5000/hookgate/sidecar:dev');
@@ -237,6 +252,29 @@ describe('decide', () => {
       options,
     );
     expect(decision.action === 'reject' && decision.message).toMatch(/proxy-cpu.*log-level/);
+  });
+
+  it('refuses an image the operator does not allow, since it also runs the root init container (issue 15, item 8)', () => {
+    const input = pod({
+      [ANNOTATION.inject]: 'true',
+      [ANNOTATION.interception]: 'transparent',
+      [ANNOTATION.image]: 'evil.example/root-shell:latest',
+    });
+    const decision = decide(input, undefined, {
+      ...options,
+      interception: interceptionInitContainer,
+    });
+    expect(decision).toMatchObject({ action: 'reject', reason: 'InvalidAnnotation' });
+    expect(decision.action === 'reject' && decision.message).toContain(
+      'hookgate.io/image: "evil.example/root-shell:latest" is not an image this hookgate-operator allows',
+    );
+    // The operator's own image, named explicitly, is always fine.
+    const own = decide(
+      pod({ [ANNOTATION.inject]: 'true', [ANNOTATION.image]: defaults.image }),
+      1,
+      options,
+    );
+    expect(own.action).toBe('inject');
   });
 
   it('refuses a pod whose container takes a sidecar port', () => {

@@ -9,7 +9,12 @@ import {
   REDIS_URL_KEY,
   SECRET_NAME,
 } from '../names.ts';
-import { ENV_APP_PORT, ENV_INTERCEPTION, ENV_QUEUE_NAME } from '../../common/env.ts';
+import {
+  ENV_APP_PORT,
+  ENV_INTERCEPTION,
+  ENV_MEMORY_LIMIT,
+  ENV_QUEUE_NAME,
+} from '../../common/env.ts';
 import { SIDECAR_PORTS, type PodSettings } from './annotations.ts';
 
 /** Name of the injected container (DESIGN.md). */
@@ -72,6 +77,17 @@ export function sidecarContainer(
     { name: ENV_QUEUE_NAME, value: queue },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    // In bytes: the sidecar sizes its V8 heap and load shedding from it (ADR 0016).
+    {
+      name: ENV_MEMORY_LIMIT,
+      valueFrom: {
+        resourceFieldRef: {
+          containerName: SIDECAR_CONTAINER,
+          resource: 'limits.memory',
+          divisor: '1',
+        },
+      },
+    },
   ];
   if (extra.redis === true) {
     // By reference: a password in the URL never appears in the pod spec.

@@ -14,6 +14,8 @@ describe('injector flags', () => {
       extraHosts: [],
       sidecar: {
         image: 'ghcr.io/hookgate/sidecar:0.1.0',
+        // No other image may be chosen per pod unless the operator lists it.
+        allowedImages: [],
         cpuRequest: '50m',
         memoryRequest: '64Mi',
         cpuLimit: '1',

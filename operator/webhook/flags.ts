@@ -30,6 +30,7 @@ export const WEBHOOK_OPTIONS = {
   'webhook-cert-validity': { type: 'string', default: WEBHOOK_DEFAULTS.certValidity },
   'webhook-extra-hosts': { type: 'string', default: '' },
   'sidecar-image': { type: 'string', default: DEFAULT_SIDECAR_IMAGE },
+  'sidecar-allowed-images': { type: 'string', default: '' },
   'sidecar-cpu-request': { type: 'string', default: '50m' },
   'sidecar-memory-request': { type: 'string', default: '64Mi' },
   'sidecar-cpu-limit': { type: 'string', default: '1' },
@@ -53,6 +54,8 @@ export const WEBHOOK_USAGE = `  --webhook-addr HOST:PORT     admission webhook (
   --webhook-extra-hosts H,…    more DNS names / IPs for the serving certificate (an operator run
                                outside the cluster behind a URL webhook)
   --sidecar-image IMAGE        (default: ${DEFAULT_SIDECAR_IMAGE})
+  --sidecar-allowed-images I,… other images pods may choose with hookgate.io/image; it also runs
+                               the root hookgate-init container (default: none but --sidecar-image)
   --sidecar-cpu-request Q      (default: 50m)      --sidecar-cpu-limit Q     (default: 1)
   --sidecar-memory-request Q   (default: 64Mi)     --sidecar-memory-limit Q  (default: 256Mi)
   --sidecar-log-level LEVEL    (default: info)     --sidecar-drain-timeout D (default: 10s)
@@ -145,6 +148,10 @@ export function readWebhookFlags(values: Values, problems: string[]): WebhookFla
       .filter((h) => h !== ''),
     sidecar: {
       image: values['sidecar-image'],
+      allowedImages: values['sidecar-allowed-images']
+        .split(',')
+        .map((i) => i.trim())
+        .filter((i) => i !== ''),
       cpuRequest: values['sidecar-cpu-request'],
       memoryRequest: values['sidecar-memory-request'],
       cpuLimit: values['sidecar-cpu-limit'],

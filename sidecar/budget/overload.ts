@@ -60,8 +60,8 @@ const DETAIL = {
 
 /** The `gc` function `--expose-gc` puts on the global object, if the process has it. */
 function exposedGc(): (() => void) | undefined {
-  const gc = (globalThis as { gc?: unknown }).gc;
-  return typeof gc === 'function' ? () => void gc() : undefined;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  return typeof gc === 'function' ? () => gc() : undefined;
 }
 
 /** Bodies up to this size are drained so the connection stays usable; bigger ones close it. */

@@ -115,6 +115,29 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it.each([
+    // issue 15, item 8: credentials in a URL are dropped by the sender, so refuse them here.
+    [
+      'endpoints:\n  - name: a\n    url: https://user:pass@hooks.example.com/in\n',
+      'endpoints[0].url: remove user:pass@ from the URL',
+    ],
+    // The sidecar's own ports would loop a forwarded webhook back through it.
+    [
+      'ingress:\n  - name: a\n    path: /a\n    verify: { scheme: bearer, secrets: [{ file: orders.key }] }\n    forward: { port: 15001 }\n',
+      "ingress[0].forward.port: 15001, 15006, 15020 are the sidecar's own ports",
+    ],
+    [
+      'ingress:\n  - name: a\n    path: /a\n    verify: { scheme: bearer, secrets: [{ file: orders.key }] }\n    forward: { routes: [{ eventTypes: [push], port: 15020 }] }\n',
+      "ingress[0].forward.routes[0].port: 15001, 15006, 15020 are the sidecar's own ports",
+    ],
+  ])('refuses %j naming the field and the fix', async (text, problem) => {
+    const problems = await problemsOf(text);
+    expect(
+      problems.some((p) => p.startsWith(problem)),
+      problems.join('\n'),
+    ).toBe(true);
+  });
+
   it('refuses duplicate endpoint names and ingress paths', async () => {
     const problems = await problemsOf(
       [

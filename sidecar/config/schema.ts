@@ -4,7 +4,7 @@
 // sidecar never evaluates selectors. Defaults live here, so a hand-written file stays short.
 import { z } from 'zod';
 import { DURATION_PATTERN, EVENT_TYPE_MATCH_PATTERN } from '../../api/v1alpha1/common.ts';
-import { JSON_PATH_PATTERN } from '../../api/v1alpha1/endpoint.ts';
+import { JSON_PATH_PATTERN, SIDECAR_OWN_PORTS } from '../../api/v1alpha1/endpoint.ts';
 import {
   DELIVERY_MODE,
   DELIVERY_ORDERING,
@@ -16,7 +16,9 @@ import {
   RATE_PER,
   RATE_SCOPE,
   RETRY_ON,
+  SIGNING_SCHEMES,
   UNROUTED,
+  VERIFY_SCHEMES,
   boundedInt,
   boundedNumber,
 } from '../../api/v1alpha1/defaults.ts';
@@ -86,7 +88,7 @@ const HmacSettings = z
 /** How outgoing webhooks are signed. `none` exists for receivers that verify nothing. */
 export const Signing = z
   .object({
-    scheme: z.enum(['standard-webhooks', 'github', 'hmac', 'none']).default('standard-webhooks'),
+    scheme: z.enum([...SIGNING_SCHEMES, 'none']).default('standard-webhooks'),
     /** Current secret first; rotated-out ones carry `expiresAt` and stop signing after it. */
     secrets: z
       .array(z.object({ source: SecretSource, expiresAt: z.iso.datetime().optional() }).strict())
@@ -261,7 +263,12 @@ export const Policy = z
 export const EgressEndpoint = z
   .object({
     name,
-    url: z.url({ protocol: /^https?$/, error: 'use an absolute http:// or https:// URL' }),
+    url: z
+      .url({ protocol: /^https?$/, error: 'use an absolute http:// or https:// URL' })
+      .refine((u) => !/^[a-z]+:\/\/[^/?#]*@/i.test(u), {
+        error:
+          'remove user:pass@ from the URL: it is not sent; put the credential in headers instead',
+      }),
     /** The WebhookEndpoint's labels: what fan-out selectors match. */
     labels: z.record(z.string(), z.string()).default({}),
     signing: Signing.prefault({ scheme: 'none' }),
@@ -291,16 +298,7 @@ export const DynamicRoute = z
 /** How incoming webhooks are verified. */
 export const Verify = z
   .object({
-    scheme: z.enum([
-      'standard-webhooks',
-      'github',
-      'stripe',
-      'shopify',
-      'slack',
-      'hmac',
-      'basic',
-      'bearer',
-    ]),
+    scheme: z.enum(VERIFY_SCHEMES),
     /** Accepted secrets (any verifies); for basic: `username` and `password` sources instead. */
     secrets: z.array(SecretSource).max(5).default([]),
     username: SecretSource.optional(),
@@ -334,6 +332,16 @@ export const Verify = z
   });
 
 /** One ingress receiver. */
+/** An app port on loopback, never one of the sidecar's own (a webhook would loop through it). */
+const appPort = z
+  .number()
+  .int()
+  .min(1)
+  .max(65535)
+  .refine((p) => !(SIDECAR_OWN_PORTS as readonly number[]).includes(p), {
+    error: `${SIDECAR_OWN_PORTS.join(', ')} are the sidecar's own ports: forward to the app's port`,
+  });
+
 export const IngressEndpoint = z
   .object({
     name,
@@ -341,7 +349,7 @@ export const IngressEndpoint = z
     verify: Verify,
     forward: z
       .object({
-        port: z.number().int().min(1).max(65535).default(8080),
+        port: appPort.default(8080),
         /** App path; absent: the path the webhook arrived on. */
         path: z.string().regex(/^\//, 'start the path with /').optional(),
         buffered: z.boolean().default(false),
@@ -355,7 +363,7 @@ export const IngressEndpoint = z
             z
               .object({
                 eventTypes: eventTypes.min(1),
-                port: z.number().int().min(1).max(65535).optional(),
+                port: appPort.optional(),
                 path: z.string().regex(/^\//, 'start the path with /').optional(),
               })
               .strict(),

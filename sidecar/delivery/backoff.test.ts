@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createBackoff } from './backoff.ts';
+import { backoffDelayMs, backoffOptionProblems } from './backoff.ts';
 
 /** mulberry32: a small seeded PRNG, so jitter tests are repeatable. */
 function seeded(seed: number): () => number {
@@ -12,7 +12,7 @@ function seeded(seed: number): () => number {
   };
 }
 
-describe('createBackoff', () => {
+describe('backoffDelayMs', () => {
   const options = { initialMs: 100, maxMs: 5000, multiplier: 2 };
 
   it.each([
@@ -28,7 +28,7 @@ describe('createBackoff', () => {
     // multiplier^retry overflowing to Infinity still yields maxMs, not NaN
     [5000, 5000],
   ])('without jitter, retry %i waits exactly %i ms', (retry, expected) => {
-    expect(createBackoff({ ...options, jitter: false }).delayMs(retry)).toBe(expected);
+    expect(backoffDelayMs({ ...options, jitter: false }, retry)).toBe(expected);
   });
 
   it.each([
@@ -41,14 +41,14 @@ describe('createBackoff', () => {
     // the ceiling is capped before jitter is applied
     [0.5, 20, 2500],
   ])('with random %f, retry %i waits %i ms', (r, retry, expected) => {
-    expect(createBackoff(options, () => r).delayMs(retry)).toBe(expected);
+    expect(backoffDelayMs(options, retry, () => r)).toBe(expected);
   });
 
   it('keeps every jittered delay within [0, ceiling] and spreads it over the whole range', () => {
-    const backoff = createBackoff(options, seeded(42));
+    const random = seeded(42);
     for (let retry = 0; retry <= 10; retry++) {
       const ceiling = Math.min(5000, 100 * 2 ** retry);
-      const delays = Array.from({ length: 2000 }, () => backoff.delayMs(retry));
+      const delays = Array.from({ length: 2000 }, () => backoffDelayMs(options, retry, random));
       expect(Math.min(...delays)).toBeGreaterThanOrEqual(0);
       expect(Math.max(...delays)).toBeLessThanOrEqual(ceiling);
       // full jitter: both ends of the interval are reached, the mean sits near its middle
@@ -61,12 +61,14 @@ describe('createBackoff', () => {
   });
 
   it('names every invalid option at once', () => {
-    expect(() => createBackoff({ initialMs: 0, maxMs: -1, multiplier: 0.5 })).toThrow(
-      'invalid backoff: initialMs must be > 0 (got 0); maxMs must be >= initialMs (got -1 < 0); multiplier must be >= 1 (got 0.5)',
-    );
+    expect(backoffOptionProblems({ initialMs: 0, maxMs: -1, multiplier: 0.5 })).toEqual([
+      'initialMs must be > 0 (got 0)',
+      'maxMs must be >= initialMs (got -1 < 0)',
+      'multiplier must be >= 1 (got 0.5)',
+    ]);
   });
 
   it.each([[-1], [1.5], [NaN]])('refuses retry number %f', (retry) => {
-    expect(() => createBackoff(options).delayMs(retry)).toThrow(RangeError);
+    expect(() => backoffDelayMs(options, retry)).toThrow(RangeError);
   });
 });

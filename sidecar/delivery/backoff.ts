@@ -18,15 +18,6 @@ export interface BackoffOptions {
 /** A source of uniform numbers in [0, 1), like `Math.random`. */
 export type RandomSource = () => number;
 
-/** Computes retry delays. */
-export interface Backoff {
-  /**
-   * Delay before retry number `retry` (0 for the first retry), in whole milliseconds, within
-   * [0, min(maxMs, initialMs × multiplier^retry)].
-   */
-  delayMs(retry: number): number;
-}
-
 /** Lists every problem with `options` (empty when valid). */
 export function backoffOptionProblems(options: BackoffOptions): string[] {
   const problems: string[] = [];
@@ -52,14 +43,4 @@ export function backoffDelayMs(
   // multiplier^retry overflows to Infinity for large retries; min() then yields maxMs.
   const ceiling = Math.min(options.maxMs, options.initialMs * options.multiplier ** retry);
   return Math.round((options.jitter ?? true) ? random() * ceiling : ceiling);
-}
-
-/** Creates a backoff; `random` is injected so tests can pin the jitter. */
-export function createBackoff(
-  options: BackoffOptions,
-  random: RandomSource = Math.random,
-): Backoff {
-  const problems = backoffOptionProblems(options);
-  if (problems.length > 0) throw new RangeError(`invalid backoff: ${problems.join('; ')}`);
-  return { delayMs: (retry) => backoffDelayMs(options, retry, random) };
 }

@@ -80,8 +80,10 @@ function reservedHeaders(signing: Signing): string[] {
 
 /** Host-pattern matcher for a dynamic route: exact names and `*.domain` for its subdomains. */
 function hostMatcher(patterns: readonly string[]): (host: string) => boolean {
-  const exact = new Set(patterns.filter((p) => !p.startsWith('*.')).map((p) => p.toLowerCase()));
-  const suffixes = patterns.filter((p) => p.startsWith('*.')).map((p) => p.slice(1).toLowerCase());
+  // Patterns are normalised like hosts: `hooks.example.com.` names hooks.example.com.
+  const normal = patterns.map((p) => p.toLowerCase().replace(/\.$/, ''));
+  const exact = new Set(normal.filter((p) => !p.startsWith('*.')));
+  const suffixes = normal.filter((p) => p.startsWith('*.')).map((p) => p.slice(1));
   return (host) => {
     const h = host.toLowerCase().replace(/\.$/, '');
     return exact.has(h) || suffixes.some((s) => h.endsWith(s));

@@ -6,31 +6,12 @@ import type { Attempt, AttemptResult, Delivery } from './delivery.ts';
 import { circuitBreakerLayer } from './layers/circuit-breaker.ts';
 import { rateLimitLayer } from './layers/rate-limit.ts';
 import { signLayer } from './layers/sign.ts';
-import { composeAttempt } from './pipeline.ts';
-import { ManualClock } from './testing/manual-clock.ts';
+import { composeAttempt, type PipelineParts } from './pipeline.ts';
+import { ManualClock, response, testDelivery } from './testing/manual-clock.ts';
 import { TokenBucket, type RateLimiter } from './token-bucket.ts';
 
 const WHSEC = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-const ok: AttemptResult = {
-  kind: 'response',
-  status: 200,
-  headers: {},
-  body: Buffer.alloc(0),
-  truncated: false,
-  durationMs: 1,
-};
-
-function delivery(clock: ManualClock, deadlineMs = 10_000): Delivery {
-  return {
-    deliveryId: 'msg_1',
-    endpointName: 'orders',
-    url: new URL('https://hooks.example.com/orders'),
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: Buffer.from('{"type":"order.created"}'),
-    deadline: clock.now() + deadlineMs,
-  };
-}
+const ok: AttemptResult = response(200);
 
 /** A next stage answering `result`, recording what reached it. */
 function recorder(result: AttemptResult = ok): Attempt & { seen: Delivery[] } {
@@ -51,8 +32,8 @@ describe('rate-limit layer', () => {
     const clock = new ManualClock();
     const next = recorder();
     const attempt = rateLimitLayer(new TokenBucket(limit), clock, () => undefined)(next);
-    await attempt(delivery(clock), 1);
-    await attempt(delivery(clock), 1);
+    await attempt(testDelivery(clock), 1);
+    await attempt(testDelivery(clock), 1);
     expect(next.seen).toHaveLength(2);
     expect(clock.sleeps).toEqual([1000]);
   });
@@ -62,8 +43,8 @@ describe('rate-limit layer', () => {
     const next = recorder();
     let limited = 0;
     const attempt = rateLimitLayer(new TokenBucket(limit), clock, () => limited++)(next);
-    await attempt(delivery(clock), 1);
-    const result = await attempt(delivery(clock, 500), 1);
+    await attempt(testDelivery(clock), 1);
+    const result = await attempt(testDelivery(clock, 500), 1);
     expect(result).toMatchObject({
       kind: 'local',
       problem: { type: 'rate-limited', status: 429, retryAfterMs: 1000 },
@@ -77,12 +58,12 @@ describe('circuit-breaker layer', () => {
   it('feeds 5xx to the breaker and, once open, answers 503 without calling the receiver', async () => {
     const clock = new ManualClock();
     const breaker = new CircuitBreaker({ consecutiveFailures: 2, openMs: 30_000 });
-    const next = recorder({ ...ok, status: 500 });
+    const next = recorder(response(500));
     let refused = 0;
     const attempt = circuitBreakerLayer(breaker, clock, () => refused++)(next);
-    await attempt(delivery(clock), 1);
-    await attempt(delivery(clock), 2);
-    const result = await attempt(delivery(clock), 3);
+    await attempt(testDelivery(clock), 1);
+    await attempt(testDelivery(clock), 2);
+    const result = await attempt(testDelivery(clock), 3);
     expect(result).toMatchObject({
       kind: 'local',
       problem: { type: 'circuit-open', status: 503, retryAfterMs: 30_000 },
@@ -94,12 +75,8 @@ describe('circuit-breaker layer', () => {
   it('counts a 4xx as a healthy answer', async () => {
     const clock = new ManualClock();
     const breaker = new CircuitBreaker({ consecutiveFailures: 1, openMs: 30_000 });
-    const attempt = circuitBreakerLayer(
-      breaker,
-      clock,
-      () => undefined,
-    )(recorder({ ...ok, status: 404 }));
-    await attempt(delivery(clock), 1);
+    const attempt = circuitBreakerLayer(breaker, clock, () => undefined)(recorder(response(404)));
+    await attempt(testDelivery(clock), 1);
     expect(breaker.state).toBe('closed');
   });
 });
@@ -110,9 +87,9 @@ describe('sign layer', () => {
     const signer = createSigner({ scheme: 'standard-webhooks', secrets: [WHSEC] });
     const next = recorder();
     const attempt = signLayer(() => signer, clock)(next);
-    await attempt(delivery(clock), 1);
+    await attempt(testDelivery(clock), 1);
     clock.advance(5000);
-    await attempt(delivery(clock), 2);
+    await attempt(testDelivery(clock), 2);
     const [first, second] = next.seen.map((d) => d.headers);
     expect(first!['webhook-id']).toBe('msg_1');
     expect(second!['webhook-id']).toBe('msg_1');
@@ -121,11 +98,14 @@ describe('sign layer', () => {
     expect(first!['content-type']).toBe('application/json');
   });
 
-  it('sends unsigned when no signer is in force (scheme none)', async () => {
+  it('sends unsigned, naming the delivery, when no signer is in force (scheme none)', async () => {
     const clock = new ManualClock();
     const next = recorder();
-    await signLayer(() => undefined, clock)(next)(delivery(clock), 1);
-    expect(next.seen[0]!.headers).toEqual({ 'content-type': 'application/json' });
+    await signLayer(() => undefined, clock)(next)(testDelivery(clock), 1);
+    expect(next.seen[0]!.headers).toEqual({
+      'content-type': 'application/json',
+      'webhook-id': 'msg_1',
+    });
   });
 });
 
@@ -141,12 +121,28 @@ describe('composeAttempt (the pipeline)', () => {
     return agent;
   }
 
+  /** The pipeline of `parts` sending through `agent`, counters off. */
+  function pipeline(
+    clock: ManualClock,
+    agent: MockAgent,
+    parts: Pick<PipelineParts, 'limiter' | 'breaker' | 'signerAt'>,
+  ): Attempt {
+    return composeAttempt({
+      ...parts,
+      dispatcher: agent,
+      timeoutMs: 1000,
+      clock,
+      onRateLimited: () => undefined,
+      onCircuitOpen: () => undefined,
+    });
+  }
+
   it('limits, guards, signs and sends: the receiver gets a signed request', async () => {
     const clock = new ManualClock();
     const agent = receiver(202);
     let signedWith: string | undefined;
     const signer = createSigner({ scheme: 'standard-webhooks', secrets: [WHSEC] });
-    const attempt = composeAttempt({
+    const attempt = pipeline(clock, agent, {
       limiter: new TokenBucket({ rate: 10, per: 'second', burst: 10 }),
       breaker: new CircuitBreaker({ consecutiveFailures: 1, openMs: 1000 }),
       signerAt: () => (input) => {
@@ -154,13 +150,8 @@ describe('composeAttempt (the pipeline)', () => {
         signedWith = headers['webhook-signature'];
         return headers;
       },
-      dispatcher: agent,
-      timeoutMs: 1000,
-      clock,
-      onRateLimited: () => undefined,
-      onCircuitOpen: () => undefined,
     });
-    const result = await attempt(delivery(clock), 1);
+    const result = await attempt(testDelivery(clock), 1);
     expect(result).toMatchObject({ kind: 'response', status: 202 });
     expect((result as { body: Buffer }).body.toString()).toBe('answer');
     expect(signedWith).toMatch(/^v1,/);
@@ -177,20 +168,15 @@ describe('composeAttempt (the pipeline)', () => {
     if (first.allowed) first.release('failure', clock.now());
     clock.advance(1000);
     let signed = 0;
-    const attempt = composeAttempt({
+    const attempt = pipeline(clock, agent, {
       limiter: refusing,
       breaker,
       signerAt: () => () => {
         signed++;
         return {};
       },
-      dispatcher: agent,
-      timeoutMs: 1000,
-      clock,
-      onRateLimited: () => undefined,
-      onCircuitOpen: () => undefined,
     });
-    const result = await attempt(delivery(clock), 1);
+    const result = await attempt(testDelivery(clock), 1);
     expect(result).toMatchObject({ kind: 'local', problem: { type: 'rate-limited' } });
     expect(signed).toBe(0);
     // The breaker was never asked: its one half-open probe is still there, and only one.

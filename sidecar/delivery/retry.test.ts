@@ -3,16 +3,7 @@ import { Policy } from '../config/schema.ts';
 import type { Attempt, AttemptResult, Delivery } from './delivery.ts';
 import { compileRetryPlan } from './plan.ts';
 import { deliverWithRetries } from './retry.ts';
-import { ManualClock } from './testing/manual-clock.ts';
-
-const response = (status: number, headers: Record<string, string> = {}): AttemptResult => ({
-  kind: 'response',
-  status,
-  headers,
-  body: Buffer.alloc(0),
-  truncated: false,
-  durationMs: 1,
-});
+import { ManualClock, response, testDelivery as delivery } from './testing/manual-clock.ts';
 
 /** A retry plan with exact delays (100 ms, doubling), 4 attempts, Retry-After clamped to 2 s. */
 const plan = compileRetryPlan(
@@ -34,18 +25,6 @@ function scripted(results: AttemptResult[]): Attempt & { calls: number[] } {
     return Promise.resolve(results[Math.min(n, results.length) - 1]!);
   };
   return Object.assign(attempt, { calls });
-}
-
-function delivery(clock: ManualClock, deadlineMs = 30_000): Delivery {
-  return {
-    deliveryId: 'msg_1',
-    endpointName: 'orders',
-    url: new URL('https://hooks.example.com/'),
-    method: 'POST',
-    headers: {},
-    body: Buffer.from('{}'),
-    deadline: clock.now() + deadlineMs,
-  };
 }
 
 describe('deliverWithRetries (the sync retry loop)', () => {

@@ -17,18 +17,10 @@ import type { EndpointPlan } from './plan.ts';
 import { SsrfGuard, createGuardedConnector } from './ssrf/ssrf.ts';
 import type { RateLimiter } from './token-bucket.ts';
 
-/** Everything needed to deliver to one endpoint (or one dynamic route). */
-export interface EndpointRuntime {
-  readonly name: string;
-  /** Absent for dynamic routes: the app names the URL. */
-  readonly url: URL | undefined;
-  readonly plan: EndpointPlan;
-  readonly headers: Readonly<Record<string, string>>;
-  /** Lower-case header names the signer writes (refused from the app). */
-  readonly reservedHeaders: readonly string[];
+/** Everything needed to deliver to one endpoint (or one dynamic route): its plan and pipeline. */
+export interface EndpointRuntime extends Omit<EgressPlan, 'signerAt'> {
+  /** One attempt through the composed pipeline (limit → breaker → sign → send). */
   readonly attempt: Attempt;
-  /** Dynamic routes: whether a destination host is admitted. */
-  readonly admitsHost: (host: string) => boolean;
 }
 
 /** The runtime of one configuration. */
@@ -115,24 +107,21 @@ function endpointRuntime(
   store: RuntimeStore,
   deps: RuntimeDeps,
 ): EndpointRuntime {
-  const { name, plan } = compiled;
+  const { name, plan, signerAt, ...rest } = compiled;
   return {
+    ...rest,
     name,
-    url: compiled.url,
     plan,
-    headers: compiled.headers,
-    reservedHeaders: compiled.reservedHeaders,
     attempt: composeAttempt({
       limiter: store.limiter(name, plan, deps),
       breaker: store.breaker(name, plan, deps),
-      signerAt: compiled.signerAt,
+      signerAt,
       dispatcher: store.dispatcher(plan),
       timeoutMs: plan.timeoutMs,
       clock: deps.clock,
       onRateLimited: () => deps.metrics.rateLimited.inc({ endpoint: name }),
       onCircuitOpen: () => undefined,
     }),
-    admitsHost: compiled.admitsHost,
   };
 }
 

@@ -3,20 +3,13 @@ import type { AttemptResult } from './delivery.ts';
 import { Policy } from '../config/schema.ts';
 import { compileRetryPlan } from './plan.ts';
 import { countedAttempts, nextStep } from './schedule.ts';
+import { response } from './testing/manual-clock.ts';
 
 // Full jitter: ±10 % on each schedule entry; Retry-After clamped to 1m.
 const policy = compileRetryPlan(
   Policy.parse({ retry: { schedule: ['0s', '5s', '5m'], maxRetryAfter: '1m' } }).retry,
 );
 const NOW = 1_767_225_600_000;
-const response = (status: number, headers: Record<string, string> = {}): AttemptResult => ({
-  kind: 'response',
-  status,
-  headers,
-  body: Buffer.alloc(0),
-  truncated: false,
-  durationMs: 7,
-});
 
 describe('nextStep', () => {
   it.each([

@@ -150,13 +150,16 @@ export class TransparentEgress {
 
   /**
    * The pass-through's guard for `loaded`: the refused ranges of every egress delivery, with the
-   * exceptions the namespace's policies grant dynamic destinations (`destinations.allowedCIDRs`
-   * and `allowedHosts`) — what a policy admits for `Hookgate-Destination` it admits here too.
+   * exceptions the namespace's policies grant (`destinations.allowedCIDRs` and `allowedHosts`, of
+   * the policies in effect for endpoints and dynamic routes): what a policy admits for a delivery
+   * it admits here too, and nothing else is.
    */
   #guardFor(loaded: LoadedConfig): SsrfGuard {
     let guard = this.#guards.get(loaded);
     if (guard === undefined) {
-      const destinations = loaded.config.dynamic.map((d) => d.policy.destinations);
+      const destinations = [...loaded.config.endpoints, ...loaded.config.dynamic].map(
+        (e) => e.policy.destinations,
+      );
       try {
         guard = new SsrfGuard(
           {
@@ -213,15 +216,9 @@ export class TransparentEgress {
       return;
     }
     if (loaded.config.interception.unmatched === 'refuse') {
-      this.#unmatched.inc({ action: 'refused' });
-      sendProblem(
+      this.#refuse(
         res,
-        problem(
-          'destination-not-allowed',
-          `${intercepted.reason}, and interception.unmatched is refuse: add a WebhookEndpoint for ${target.host} or set interception.unmatched to passthrough`,
-        ),
-        {},
-        true,
+        `${intercepted.reason}, and interception.unmatched is refuse: add a WebhookEndpoint for ${target.host} or set interception.unmatched to passthrough`,
       );
       return;
     }
@@ -246,15 +243,9 @@ export class TransparentEgress {
       response.body.pipe(res);
     } catch (err) {
       if (err instanceof DestinationNotAllowedError) {
-        this.#unmatched.inc({ action: 'refused' });
-        sendProblem(
+        this.#refuse(
           res,
-          problem(
-            'destination-not-allowed',
-            `${err.message}; a policy's destinations.allowedCIDRs (or allowedHosts) can admit it`,
-          ),
-          {},
-          true,
+          `${err.message}; a policy's destinations.allowedCIDRs (or allowedHosts) can admit it`,
         );
         return;
       }
@@ -274,6 +265,12 @@ export class TransparentEgress {
         true,
       );
     }
+  }
+
+  /** Answers 403 destination-not-allowed with `detail`, and counts it. */
+  #refuse(res: ServerResponse, detail: string): void {
+    this.#unmatched.inc({ action: 'refused' });
+    sendProblem(res, problem('destination-not-allowed', detail), {}, true);
   }
 
   /** Closes the pass-through connection pool. */

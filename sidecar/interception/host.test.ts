@@ -5,21 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { classifyEgressRequest } from './egress.ts';
 import { hostText, isThisPod, parseAuthority } from './host.ts';
+import { prng } from '../../test/support/prng.ts';
 
 const SEED = 0x15_0b57;
 const CASES = 2000;
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = prng(SEED);
 const int = (n: number): number => Math.floor(random() * n);
 const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;

@@ -6,12 +6,11 @@
 //   POST   /queue/replay?endpoint=&from=&to=              an endpoint's dead letters accepted in [from, to)
 //   DELETE /queue/deliveries/{id}                         purge one
 //   DELETE /queue/deliveries?endpoint=&state=&from=&to=   purge matching (at least one filter)
-// The admin port binds 0.0.0.0 and deliveries carry payloads, so every /queue call is allowed from
-// loopback (kubectl port-forward and kubectl exec arrive there) and otherwise only with
-// `Authorization: Bearer $HOOKGATE_ADMIN_TOKEN` when that variable is set.
-import { timingSafeEqual } from 'node:crypto';
+// The admin port binds 0.0.0.0 and deliveries carry payloads: who may call is admin-guard.ts
+// (loopback or the bearer token, no cross-site browser, a Host naming this pod, a header on changes).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { problem, sendProblem, type Problem } from '../problem.ts';
+import { adminRefusal } from './admin-guard.ts';
 import type { Clock } from '../delivery/delivery.ts';
 import type { DeliveryFilter, DeliveryState, QueueStore, QueuedDelivery } from './store.ts';
 
@@ -29,22 +28,6 @@ const MAX_LIMIT = 1000;
 
 /** A bad query parameter: the caller gets 400 naming it and the fix. */
 class BadParam extends Error {}
-
-function isLoopback(address: string | undefined): boolean {
-  return (
-    address !== undefined &&
-    (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'))
-  );
-}
-
-function authorized(req: IncomingMessage, token: string | undefined): boolean {
-  if (isLoopback(req.socket.remoteAddress)) return true;
-  if (token === undefined || token === '') return false;
-  const header = req.headers.authorization ?? '';
-  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
-  const wanted = Buffer.from(token);
-  return given.length === wanted.length && timingSafeEqual(given, wanted);
-}
 
 /** Epoch ms from `from`/`to`: RFC 3339 or epoch milliseconds. */
 function time(params: URLSearchParams, name: string): number | undefined {
@@ -130,14 +113,9 @@ export function queueAdminHandler(
 ): boolean {
   const url = new URL(req.url ?? '/', 'http://admin');
   if (url.pathname !== '/queue' && !url.pathname.startsWith('/queue/')) return false;
-  if (!authorized(req, options.adminToken)) {
-    sendProblem(
-      res,
-      problem(
-        'forbidden',
-        'the queue admin API answers loopback clients (kubectl port-forward) or, when HOOKGATE_ADMIN_TOKEN is set, requests with Authorization: Bearer <token>',
-      ),
-    );
+  const refusal = adminRefusal(req, options.adminToken);
+  if (refusal !== undefined) {
+    sendProblem(res, refusal);
     return true;
   }
   void serve(req, res, url, options).catch((err: unknown) => {

@@ -106,9 +106,9 @@ describe('parseStandardWebhooksSecrets', () => {
     // the prefix alone
     ['whsec_', 'must be "whsec_" followed by padded standard base64'],
     // 12 bytes: under the spec's 24-byte minimum for a signing key
-    [`whsec_${Buffer.alloc(12, 1).toString('base64')}`, 'must decode to 24-64 bytes (it has 12)'],
+    [`whsec_${Buffer.alloc(12, 1).toString('base64')}`, 'must decode to 24-64 bytes'],
     // 65 bytes: over the spec's 64-byte maximum
-    [`whsec_${Buffer.alloc(65, 1).toString('base64')}`, 'must decode to 24-64 bytes (it has 65)'],
+    [`whsec_${Buffer.alloc(65, 1).toString('base64')}`, 'must decode to 24-64 bytes'],
   ])('rejects %s for signing without quoting it', (secret, problem) => {
     const error = captureError(() => parseStandardWebhooksSecrets([secret], 'secrets', true));
     expect(error).toBeInstanceOf(SigningError);

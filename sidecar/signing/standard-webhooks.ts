@@ -53,7 +53,8 @@ function secretProblem(secret: unknown, sizeChecked: boolean): string | undefine
   const bytes =
     (encoded.length / 4) * 3 - (encoded.endsWith('==') ? 2 : encoded.endsWith('=') ? 1 : 0);
   if (sizeChecked && (bytes < MIN_SIGNING_KEY_BYTES || bytes > MAX_SIGNING_KEY_BYTES)) {
-    return `must decode to ${MIN_SIGNING_KEY_BYTES}-${MAX_SIGNING_KEY_BYTES} bytes (it has ${bytes})`;
+    // Not the length it has: a fact about a secret is not for logs (issue 15, item 5).
+    return `must decode to ${MIN_SIGNING_KEY_BYTES}-${MAX_SIGNING_KEY_BYTES} bytes`;
   }
   return undefined;
 }

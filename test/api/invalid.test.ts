@@ -64,6 +64,26 @@ const cases: [string, Manifest, string, string][] = [
     'absolute http',
   ],
   [
+    // issue 15, item 8: credentials in a URL would be dropped silently
+    'url must not carry user:pass@',
+    endpoint({ ...egress, url: 'https://user:pass@hooks.example.com/orders' }),
+    'spec.url',
+    'must not carry user:pass@',
+  ],
+  [
+    // issue 15, item 8: the sidecar's own ports would loop a webhook through it
+    'forward.port is not the sidecar ingress port',
+    endpoint({ ...ingress, forward: { port: 15006 } }),
+    'spec.forward.port',
+    "the sidecar's own ports",
+  ],
+  [
+    'a route port is not the sidecar admin port',
+    endpoint({ ...ingress, forward: { routes: [{ eventTypes: ['push'], port: 15020 }] } }),
+    'spec.forward.routes[0].port',
+    "the sidecar's own ports",
+  ],
+  [
     'ingress needs a path',
     endpoint({ direction: 'Ingress', verify: ingress['verify'] }),
     'spec.path',

@@ -253,6 +253,45 @@ describe('what the operator and the injector rely on', () => {
     }
   });
 
+  it('watchNamespaces: Secrets are read only in the namespaces listed, never cluster-wide (issue 15, item 5)', async () => {
+    type Rule = { resources: string[]; resourceNames?: string[]; verbs: string[] };
+    const listed = parseObjects(
+      (await template('hookgate-system', { 'operator.watchNamespaces': '{shop,billing}' })).stdout,
+    );
+    const clusterRole = find(listed, 'ClusterRole', 'hookgate-operator') as K8sObject & {
+      rules: Rule[];
+    };
+    const secretRules = clusterRole.rules.filter((r) => r.resources.includes('secrets'));
+    expect(secretRules).toEqual([]);
+    for (const namespace of ['shop', 'billing']) {
+      const role = listed.find(
+        (o) =>
+          o.kind === 'Role' &&
+          o.metadata.name === 'hookgate-operator-secrets' &&
+          o.metadata.namespace === namespace,
+      ) as (K8sObject & { rules: Rule[] }) | undefined;
+      expect(role?.rules, namespace).toContainEqual({
+        apiGroups: [''],
+        resources: ['secrets'],
+        verbs: ['get', 'list', 'watch'],
+      });
+      const binding = listed.find(
+        (o) =>
+          o.kind === 'RoleBinding' &&
+          o.metadata.name === 'hookgate-operator-secrets' &&
+          o.metadata.namespace === namespace,
+      ) as (K8sObject & { subjects: { name: string; namespace: string }[] }) | undefined;
+      expect(binding?.subjects).toEqual([
+        { kind: 'ServiceAccount', name: 'hookgate-operator', namespace: 'hookgate-system' },
+      ]);
+    }
+    // No Secret access in any namespace not listed.
+    const namespacesWithSecretRoles = listed
+      .filter((o) => o.kind === 'Role' && o.metadata.name === 'hookgate-operator-secrets')
+      .map((o) => o.metadata.namespace);
+    expect(namespacesWithSecretRoles.sort()).toEqual(['billing', 'shop']);
+  });
+
   it('cert-manager mode: a Certificate into hookgate-webhook-tls and the CA injector annotation', async () => {
     const certManager = parseObjects(
       (await template('hookgate-system', { 'webhook.certMode': 'cert-manager' })).stdout,

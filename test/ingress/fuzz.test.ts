@@ -13,22 +13,11 @@ import {
   type TestApp,
   type TestIngress,
 } from './support.ts';
+import { prng } from '../support/prng.ts';
 
 const SEED = 0x5eed_1d6e;
 const CASES_PER_SCHEME = 60;
 const NOW_S = 1_700_000_000;
-
-/** mulberry32: a small seeded PRNG; the same seed gives the same cases. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Every header any scheme reads, so a case may send another scheme's headers too.
 const HEADER_NAMES = [

@@ -64,6 +64,8 @@ function expectedSidecar(overrides: {
   logLevel?: string;
   drain?: string;
   appPort?: string;
+  /** The owning workload's queue (issue 15): `deployment.web`, `job.migrate`. */
+  queue: string;
 }): Record<string, unknown> {
   const probe = (path: string, periodSeconds: number, failureThreshold: number): unknown => ({
     httpGet: { path, port: 15020, scheme: 'HTTP' },
@@ -83,6 +85,8 @@ function expectedSidecar(overrides: {
       { name: 'HOOKGATE_LOG_LEVEL', value: overrides.logLevel ?? 'info' },
       { name: 'HOOKGATE_DRAIN_TIMEOUT', value: overrides.drain ?? '10s' },
       { name: 'HOOKGATE_APP_PORT', value: overrides.appPort ?? '8080' },
+      { name: 'HOOKGATE_INTERCEPTION', value: 'explicit' },
+      { name: 'HOOKGATE_QUEUE_NAME', value: overrides.queue },
       {
         name: 'POD_NAME',
         valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } },
@@ -90,6 +94,16 @@ function expectedSidecar(overrides: {
       {
         name: 'POD_NAMESPACE',
         valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
+      },
+      {
+        name: 'HOOKGATE_MEMORY_LIMIT',
+        valueFrom: {
+          resourceFieldRef: {
+            containerName: 'hookgate-proxy',
+            resource: 'limits.memory',
+            divisor: '1',
+          },
+        },
       },
     ],
     ports: [
@@ -287,6 +301,7 @@ describe('sidecar injection through the real API server', () => {
           memoryLimit: '512Mi',
           logLevel: 'debug',
           appPort: '3000',
+          queue: 'deployment.web',
         }),
       ]);
       expect(pod.spec.containers[0]!.env).toEqual([EGRESS_ENV]);
@@ -329,7 +344,7 @@ describe('sidecar injection through the real API server', () => {
       { timeoutMs: 30_000 },
     );
     expect(pod!.spec.restartPolicy).toBe('Never');
-    expect(injected(pod!)).toEqual([expectedSidecar({})]);
+    expect(injected(pod!)).toEqual([expectedSidecar({ queue: 'job.migrate' })]);
     expect(pod!.spec.containers[0]!.env).toEqual([EGRESS_ENV]);
   });
 

@@ -12,6 +12,9 @@ import { queueAdminHandler } from '../../sidecar/queue/admin.ts';
 import { LOOPBACK_ALLOWED, WHSEC, startReceiver, type Receiver } from '../egress/harness.ts';
 import { sample, startQueueSidecar, type QueueSidecar } from './harness.ts';
 
+/** The header every change to the queue carries (admin-guard.ts). */
+const CHANGE = { 'hookgate-admin': 'true' };
+
 const redisUrl = inject('redisUrl');
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -233,11 +236,19 @@ describe('dead letters and the admin API', () => {
 
     // Replaying a delivery that is not dead is a conflict; an unknown one is 404.
     expect(
-      (await fetch(`${s.admin}/queue/deliveries/msg_nope/replay`, { method: 'POST' })).status,
+      (
+        await fetch(`${s.admin}/queue/deliveries/msg_nope/replay`, {
+          method: 'POST',
+          headers: CHANGE,
+        })
+      ).status,
     ).toBe(404);
 
     healthy = true;
-    const replay = await fetch(`${s.admin}/queue/deliveries/${id}/replay`, { method: 'POST' });
+    const replay = await fetch(`${s.admin}/queue/deliveries/${id}/replay`, {
+      method: 'POST',
+      headers: CHANGE,
+    });
     expect(await replay.json()).toEqual({ replayed: 1, deliveryId: id });
     await expect.poll(() => r.received.at(-1)?.headers['webhook-id']).toBe(id);
     expect(await dead()).toEqual([other]);
@@ -245,7 +256,7 @@ describe('dead letters and the admin API', () => {
     // The endpoint's dead letters in a time range: the other one.
     const ranged = await fetch(
       `${s.admin}/queue/replay?endpoint=orders&from=${new Date(Date.now() - 60_000).toISOString()}&to=${Date.now() + 1000}`,
-      { method: 'POST' },
+      { method: 'POST', headers: CHANGE },
     );
     expect(await ranged.json()).toEqual({ replayed: 1 });
     await expect.poll(dead).toEqual([]);
@@ -274,7 +285,7 @@ describe('dead letters and the admin API', () => {
     ['GET', '/queue/nothing-here', 404, 'is not a queue admin route'],
   ])('%s %s answers %i naming the problem', async (method, path, status, detail) => {
     const s = await sidecar(config('http://127.0.0.1:9'));
-    const res = await fetch(`${s.admin}${path}`, { method });
+    const res = await fetch(`${s.admin}${path}`, { method, headers: CHANGE });
     expect(res.status).toBe(status);
     expect(((await res.json()) as { detail: string }).detail).toContain(detail);
   });
@@ -293,10 +304,14 @@ describe('dead letters and the admin API', () => {
             .byState.dead,
       )
       .toBe(3);
-    const refused = await fetch(`${s.admin}/queue/deliveries`, { method: 'DELETE' });
+    const refused = await fetch(`${s.admin}/queue/deliveries`, {
+      method: 'DELETE',
+      headers: CHANGE,
+    });
     expect(refused.status).toBe(400);
     const purged = await fetch(`${s.admin}/queue/deliveries?state=dead&endpoint=orders`, {
       method: 'DELETE',
+      headers: CHANGE,
     });
     expect(await purged.json()).toEqual({ purged: 3 });
     expect(

@@ -64,3 +64,18 @@ hookgate-redis
 {{- fail (printf "defaultPolicy.namespaces: %q is the operator's namespace, which is never injected; list application namespaces" .Release.Namespace) -}}
 {{- end -}}
 {{- end }}
+
+{{/*
+The operator's Secret access in a namespace it reconciles: read the Secrets endpoints and
+policies reference (values are copied only into the same namespace), write only the one it
+publishes. In the ClusterRole when every namespace is reconciled, else in a Role per namespace.
+*/}}
+{{- define "hookgate.secretRules" -}}
+- apiGroups: ['']
+  resources: [secrets]
+  verbs: [get, list, watch]
+- apiGroups: ['']
+  resources: [secrets]
+  resourceNames: [hookgate-sidecar-secrets]
+  verbs: [create, patch]
+{{- end }}

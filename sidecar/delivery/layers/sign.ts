@@ -5,13 +5,19 @@ import type { Clock, Layer } from '../delivery.ts';
 
 /**
  * Adds the signature headers of the signer in force at the attempt's time (rotated-out secrets
- * stop signing at their expiry); `undefined` from `signerAt` sends unsigned (scheme none).
+ * stop signing at their expiry); `undefined` from `signerAt` sends unsigned (scheme none), with the
+ * delivery id in `webhook-id` all the same.
  */
 export function signLayer(signerAt: (now: number) => Signer | undefined, clock: Clock): Layer {
   return (next) => (delivery, attempt) => {
     const now = clock.now();
     const signer = signerAt(now);
-    if (signer === undefined) return next(delivery, attempt);
+    // Unsigned (scheme none) still names the delivery, so receivers can de-duplicate retries.
+    if (signer === undefined)
+      return next(
+        { ...delivery, headers: { ...delivery.headers, 'webhook-id': delivery.deliveryId } },
+        attempt,
+      );
     const signature = signer({
       deliveryId: delivery.deliveryId,
       timestamp: Math.floor(now / 1000),
