@@ -5,6 +5,8 @@ export const ENV_PREFIX = 'HOOKGATE_';
 
 /** Redis URL for global rate limits, the durable queue and ingress de-duplication. */
 export const ENV_REDIS_URL = `${ENV_PREFIX}REDIS_URL`;
+/** The sentinels' own password (`requirepass` in sentinel.conf), for `redis+sentinel://` URLs. */
+export const ENV_REDIS_SENTINEL_PASSWORD = `${ENV_PREFIX}REDIS_SENTINEL_PASSWORD`;
 /** Listen address of a program's admin server (`host:port`). */
 export const ENV_ADMIN_ADDR = `${ENV_PREFIX}ADMIN_ADDR`;
 /** Log level: `debug`, `info`, `warn` or `error`. */

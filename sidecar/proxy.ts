@@ -2,7 +2,6 @@
 // (hot-reloaded), serves egress on 127.0.0.1:15001, ingress on 0.0.0.0:15006, and the admin server
 // (health, readiness, metrics, /config). Without a configuration it serves only the admin port and
 // is not ready.
-import type { Redis } from 'ioredis';
 import { startAdminServer } from '../common/admin.ts';
 import { onShutdown, parseListenAddress, startProgram } from '../common/cli.ts';
 import { parseDuration } from '../common/duration.ts';
@@ -12,6 +11,7 @@ import {
   ENV_DRAIN_TIMEOUT,
   ENV_INTERCEPTION,
   ENV_QUEUE_NAME,
+  ENV_REDIS_SENTINEL_PASSWORD,
   ENV_REDIS_URL,
 } from '../common/env.ts';
 import { createRegistry } from '../common/metrics.ts';
@@ -24,6 +24,14 @@ import { startIngressServer, type IngressServer } from './ingress/server.ts';
 import { systemClock } from './delivery/delivery.ts';
 import { DeliveryQueue } from './queue/index.ts';
 import { openQueueStore, type OpenedStore } from './queue/open.ts';
+import {
+  connectRedis,
+  describeRedisTarget,
+  parseRedisUrl,
+  redisReadiness,
+  type RedisClient,
+  type RedisTarget,
+} from './redis-connect.ts';
 
 const usage = `Usage: hookgate-sidecar [--config FILE] [--help | --version]
        hookgate-sidecar iptables (--dry-run | apply) ...   transparent interception rules
@@ -37,7 +45,11 @@ Options:
 Environment:
   HOOKGATE_CONFIG         configuration file when --config is not given
   HOOKGATE_REDIS_URL      Redis for global rate limits, shared de-duplication and the durable
-                          queue (optional; without it the queue lives on the pod's disk)
+                          queue (optional; without it the queue lives on the pod's disk):
+                          redis://[user:pass@]host:port[/db], rediss:// (TLS),
+                          redis+cluster://h1:p1,h2:p2, redis+sentinel://s1:p1,s2:p2/<primary>[/db],
+                          each with ?wait-replicas=N&wait-timeout=1s to WAIT before a 202
+  HOOKGATE_REDIS_SENTINEL_PASSWORD  the sentinels' own password, when they require one
   HOOKGATE_QUEUE_NAME     queue the app's replicas share, with the namespace (default default)
   HOOKGATE_INTERCEPTION   explicit (default) or transparent: whether the pod's rules redirect
                           the app's traffic here (only then is the Host header a destination)
@@ -81,7 +93,8 @@ if (start !== undefined) {
   let watcher: ConfigWatcher | undefined;
   let egress: EgressServer | undefined;
   let ingress: IngressServer | undefined;
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
+  let redisTarget: RedisTarget | undefined;
   let queue: DeliveryQueue | undefined;
   let queueStore: OpenedStore | undefined;
   let overload: OverloadGuard | undefined;
@@ -106,11 +119,12 @@ if (start !== undefined) {
           }),
       });
       const redisUrl = process.env[ENV_REDIS_URL];
+      const sentinelPassword = process.env[ENV_REDIS_SENTINEL_PASSWORD];
       if (redisUrl !== undefined && redisUrl !== '') {
+        redisTarget = parseRedisUrl(redisUrl);
+        log.info('redis', { redis: describeRedisTarget(redisTarget) });
         // Commands fail fast while Redis is away, so limiters fall back instead of queueing.
-        const { Redis } = await import('ioredis');
-        redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-        redis.on('error', (err: Error) => log.warn('redis error', { error: err.message }));
+        redis = await connectRedis(redisTarget, { log, name: 'redis', sentinelPassword });
       }
       const current = watcher;
       const namespace = current.current.config.namespace ?? 'default';
@@ -122,7 +136,8 @@ if (start !== undefined) {
       }
       queueStore = await openQueueStore({
         settings: current.current.config.queue,
-        redisUrl,
+        redis: redisTarget,
+        sentinelPassword,
         scope: `${namespace}/${queueName}`,
         log,
       }).catch((err: unknown) => {
@@ -198,6 +213,12 @@ if (start !== undefined) {
         name: 'config',
         check: () => Promise.resolve(watcher === undefined ? 'no configuration loaded' : undefined),
       },
+      // The queue's own connection: while it is down, async accepts answer 503, not 202.
+      ...(queueStore?.redis !== undefined
+        ? [{ name: 'redis', check: redisReadiness(queueStore.redis) }]
+        : redis !== undefined
+          ? [{ name: 'redis', check: redisReadiness(redis) }]
+          : []),
     ],
     routes: { '/config': () => describeConfig(watcher?.current) },
     ...(queue !== undefined ? { handler: queue.admin } : {}),

@@ -6,7 +6,8 @@
 // - delivered/s: accepted deliveries over the time from the first 202 to the last receipt;
 // - latency 202 → receipt (p50/p99) at a fixed rate, by webhook-id, one clock for both ends.
 // The receiver runs in its own process. Prints numbers and ratios; asserts nothing.
-// Run: make bench-async   (BENCH_SECONDS=5 BENCH_CONNECTIONS=64 BENCH_RATE=1000)
+// Run: make bench-async   (BENCH_SECONDS=5 BENCH_CONNECTIONS=64 BENCH_RATE=1000; BENCH_REDIS_HA=1
+// adds a single Redis without persistence, a Redis Cluster and the cluster with replica-wait)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -188,6 +189,7 @@ async function runBackend(
 }
 
 let redis: RedisServer | undefined;
+let stopHa: (() => Promise<void>) | undefined;
 try {
   const receiver = await startReceiver();
   children.push(receiver.process);
@@ -198,10 +200,16 @@ try {
   console.log(
     'backend  sync req/s  accepted/s  ×sync  delivered/s  p50 ms  p99 ms  missing  refused  RSS MB',
   );
-  for (const [name, env] of [
+  const backends: [string, NodeJS.ProcessEnv][] = [
     ['redis', { HOOKGATE_REDIS_URL: redis.url }],
     ['disk', { HOOKGATE_REDIS_URL: '' }],
-  ] as const) {
+  ];
+  if (process.env['BENCH_REDIS_HA'] === '1') {
+    const ha = await (await import('./redis-ha.ts')).redisHaBackends(dir);
+    stopHa = ha.stop;
+    backends.push(...ha.backends);
+  }
+  for (const [name, env] of backends) {
     const { row: r, syncRps } = await runBackend(name, receiver, env);
     console.log(
       `${name.padEnd(7)} ${syncRps.toFixed(0).padStart(11)} ${r.accepted.toFixed(0).padStart(11)} ${(r.accepted / syncRps).toFixed(2).padStart(6)} ${r.delivered.toFixed(0).padStart(12)} ${r.p50.toFixed(1).padStart(7)} ${r.p99.toFixed(1).padStart(7)} ${String(r.missing).padStart(8)} ${String(r.refused).padStart(8)} ${r.rss.toFixed(0).padStart(7)}`,
@@ -209,5 +217,6 @@ try {
   }
 } finally {
   await redis?.stop();
+  await stopHa?.();
   for (const c of children) c.kill('SIGTERM');
 }

@@ -2,7 +2,7 @@
 // pod, or a Redis-shared budget for `scope: global`. It keeps a limiter per key and settings, so a
 // reload that leaves them alone keeps the bucket's state, and it says once per key when a global
 // limit runs per pod (no Redis) and each time Redis fails (the limiter then counts per pod).
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis-connect.ts';
 import type { Logger } from '../../common/log.ts';
 import { GlobalRateLimiter } from './global-limiter.ts';
 import type { LimitPlan } from './plan.ts';
@@ -12,10 +12,10 @@ import { TokenBucket, type RateLimiter } from './token-bucket.ts';
 export class LimiterFactory {
   readonly #limiters = new Map<string, RateLimiter>();
   readonly #warned = new Set<string>();
-  readonly #redis: Redis | undefined;
+  readonly #redis: RedisClient | undefined;
   readonly #log: Logger;
 
-  constructor(redis: Redis | undefined, log: Logger) {
+  constructor(redis: RedisClient | undefined, log: Logger) {
     this.#redis = redis;
     this.#log = log;
   }

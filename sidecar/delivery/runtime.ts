@@ -3,7 +3,7 @@
 // into a pipeline. Stateful parts are kept in a store keyed by their settings, so a config reload
 // that leaves an endpoint's policy alone keeps its breaker state and warm connections; in-flight
 // deliveries finish on the objects they started with.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis-connect.ts';
 import type { Dispatcher } from 'undici';
 import { Agent } from '../http-client.ts';
 import type { Logger } from '../../common/log.ts';
@@ -35,7 +35,7 @@ export interface RuntimeDeps {
   clock: Clock;
   metrics: EgressMetrics;
   log: Logger;
-  redis?: Redis | undefined;
+  redis?: RedisClient | undefined;
   /** Names global rate-limit keys, so two namespaces' "orders" never share a budget. */
   scope: string;
 }

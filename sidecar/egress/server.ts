@@ -5,7 +5,7 @@
 // delivering lives in sidecar/delivery/.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis-connect.ts';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.ts';
 import type { LoadedConfig } from '../config/load.ts';
@@ -35,7 +35,7 @@ export interface EgressServerOptions {
   config: () => LoadedConfig;
   registry: Registry;
   log: Logger;
-  redis?: Redis | undefined;
+  redis?: RedisClient | undefined;
   clock?: Clock;
   /** Prefix of global rate-limit keys (the namespace); default `default`. */
   scope?: string;

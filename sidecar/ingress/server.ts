@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis-connect.ts';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.ts';
 import type { LoadedConfig } from '../config/load.ts';
@@ -35,7 +35,7 @@ export interface IngressServerOptions {
   /** Sheds new requests while memory is near the budget (ADR 0016). */
   overload?: OverloadGuard | undefined;
   /** Shares de-duplication across replicas when set; else a bounded store in this pod. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** Clock in epoch ms (default `Date.now`): replay windows and the local store read it. */
   now?: () => number;
   /** Where the app listens (default 127.0.0.1). */

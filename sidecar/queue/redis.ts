@@ -14,6 +14,7 @@
 //   st:<state>[:ep]  zset   deliveries by state (pending, retrying, dead), by accept time
 //   eps              set    endpoint names seen;  bytes  string  stored bytes
 import { RedisScript, type RedisScriptClient } from '../redis-script.ts';
+import type { ReplicaWait } from './replica-wait.ts';
 import {
   QueueFullError,
   type AttemptRecord,
@@ -82,6 +83,9 @@ end
 const ENQUEUE = new RedisScript(`${HELPERS}
 local id, ep, acc, ord = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local size = tonumber(ARGV[7])
+-- KEYS[1] itself exists from the first enqueue on: during a resharding Redis then sends every
+-- script to the node holding it (and so the whole slot, moved in one MIGRATE; ADR 0017).
+if redis.call('EXISTS', P) == 0 then redis.call('SET', P, '1') end
 if redis.call('EXISTS', P..'d:'..id) == 1 then return 0 end
 if tonumber(redis.call('GET', P..'bytes') or '0') + size > tonumber(ARGV[10]) then return -3 end
 if redis.call('ZCARD', P..'st:pending') + redis.call('ZCARD', P..'st:retrying') >= tonumber(ARGV[9]) then return -2 end
@@ -269,6 +273,8 @@ export interface RedisQueueStoreOptions {
   readonly consumer: string;
   /** Per-call deadline; default 5 s. */
   readonly timeoutMs?: number;
+  /** WAIT for replicas after each enqueue, before the caller answers 202 (ADR 0017). */
+  readonly replicaWait?: (prefix: string) => ReplicaWait;
 }
 
 interface StoredMeta {
@@ -287,6 +293,7 @@ export class RedisQueueStore implements QueueStore {
   readonly #limits: QueueLimits;
   readonly #consumer: string;
   readonly #timeoutMs: number;
+  readonly #replicaWait: ReplicaWait | undefined;
 
   constructor(options: RedisQueueStoreOptions) {
     this.#redis = options.redis;
@@ -294,6 +301,12 @@ export class RedisQueueStore implements QueueStore {
     this.#limits = options.limits;
     this.#consumer = options.consumer;
     this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#replicaWait = options.replicaWait?.(this.#prefix);
+  }
+
+  /** The key every script names (KEYS[1]); all the queue's keys share its hash tag, so its slot. */
+  get slotKey(): string {
+    return this.#prefix;
   }
 
   #run(script: RedisScript, ...args: (string | number)[]): Promise<unknown> {
@@ -327,6 +340,8 @@ export class RedisQueueStore implements QueueStore {
     if (result === -1) throw new QueueFullError('endpoint', 5000);
     if (result === -2) throw new QueueFullError('total', 5000);
     if (result === -3) throw new QueueFullError('bytes', 5000);
+    // Also for an id already stored (0): its first 202 may have been refused by this very wait.
+    await this.#replicaWait?.afterWrite();
   }
 
   async claim(

@@ -51,6 +51,12 @@ const modes: { name: string; values: Record<string, string>; absentKinds: string
   { name: 'default policy on', values: { 'defaultPolicy.enabled': 'true' }, absentKinds: [] },
   // Redis from a URL: a Secret and the operator's env from it.
   { name: 'Redis URL', values: { 'redis.url': 'redis://:pw@redis.data:6379/0' }, absentKinds: [] },
+  // The Sentinel form with replica-wait passes the schema (ADR 0017).
+  {
+    name: 'Redis Sentinel URL',
+    values: { 'redis.url': 'redis+sentinel://:pw@sentinel.data:26379/mymaster?wait-replicas=1' },
+    absentKinds: [],
+  },
 ];
 
 describe('helm chart', () => {

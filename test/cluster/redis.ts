@@ -23,6 +23,8 @@ export interface RedisOptions {
   /** Reuse this port (to restart a server where clients expect it). */
   port?: number;
   detached?: boolean;
+  /** More `redis-server` arguments (cluster mode, `--replicaof`); redis-ha.ts uses them. */
+  extraArgs?: readonly string[];
 }
 
 /** Sends PING over a raw socket; resolves true on `+PONG`. */
@@ -68,6 +70,7 @@ export async function startRedis(options: RedisOptions): Promise<RedisServer> {
       'noeviction',
       '--daemonize',
       'no',
+      ...(options.extraArgs ?? []),
     ],
     join(dir, 'redis.log'),
     { detached: options.detached ?? false },

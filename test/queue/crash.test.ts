@@ -2,7 +2,7 @@
 // separately, Redis killed and restarted with its append-only file), the sidecar started again —
 // and every accepted delivery reached a real receiver at least once, counted by webhook-id. Then
 // per-endpoint ordering through retries and a crash.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,13 +10,13 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { signalGroup } from '../cluster/process.ts';
 import { startRedis, type RedisServer } from '../cluster/redis.ts';
 import { uniqueName } from '../support/kube.ts';
-import { LOOPBACK_ALLOWED } from '../egress/harness.ts';
 import {
   Sender,
   startCountingReceiver,
   startSidecarProcess,
   type CountingReceiver,
   type SidecarProcess,
+  writeAsyncConfig as writeConfig,
 } from './process.ts';
 
 const TOTAL = 10_000;
@@ -39,27 +39,6 @@ async function until(check: () => boolean, timeoutMs: number, what = ''): Promis
 }
 
 let trace = (): string => '';
-
-function writeConfig(receiverUrl: string, policy = 'delivery: { mode: async }'): string {
-  const dir = mkdtempSync(join(tmpdir(), 'hookgate-crash-'));
-  const path = join(dir, 'sidecar.yaml');
-  writeFileSync(
-    path,
-    [
-      'listen: { egress: "127.0.0.1:0", ingress: "127.0.0.1:0" }',
-      'endpoints:',
-      '  - name: orders',
-      `    url: ${receiverUrl}/hooks`,
-      // Signed: the receiver counts by webhook-id, which the signing scheme sends.
-      '    signing: { secrets: [{ source: { env: CRASH_TEST_WHSEC } }] }',
-      `    policy: { ${LOOPBACK_ALLOWED}, ${policy}, retry: { schedule: ["0s", "50ms", "100ms", "200ms", "1s"] } }`,
-      // A short lease, so the test sees a dead sidecar's work claimed back within seconds.
-      `queue: { lease: 2s, pollInterval: 50ms, directory: ${join(dir, 'queue')} }`,
-      '',
-    ].join('\n'),
-  );
-  return path;
-}
 
 interface Backend {
   readonly name: string;

@@ -9,9 +9,39 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { freePort } from '../cluster/process.ts';
+import { LOOPBACK_ALLOWED } from '../egress/harness.ts';
 
 const root = resolve(import.meta.dirname, '../..');
+
+/**
+ * A config file in a folder of its own: one endpoint `orders` at `receiverUrl`, signed (the
+ * receiver counts by webhook-id, which the signing scheme sends), with `policy`.
+ */
+export function writeAsyncConfig(
+  receiverUrl: string,
+  policy = 'delivery: { mode: async }',
+): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hookgate-crash-'));
+  const path = join(dir, 'sidecar.yaml');
+  writeFileSync(
+    path,
+    [
+      'listen: { egress: "127.0.0.1:0", ingress: "127.0.0.1:0" }',
+      'endpoints:',
+      '  - name: orders',
+      `    url: ${receiverUrl}/hooks`,
+      '    signing: { secrets: [{ source: { env: CRASH_TEST_WHSEC } }] }',
+      `    policy: { ${LOOPBACK_ALLOWED}, ${policy}, retry: { schedule: ["0s", "50ms", "100ms", "200ms", "1s"] } }`,
+      // A short lease, so the test sees a dead sidecar's work claimed back within seconds.
+      `queue: { lease: 2s, pollInterval: 50ms, directory: ${join(dir, 'queue')} }`,
+      '',
+    ].join('\n'),
+  );
+  return path;
+}
 
 /** A sidecar process. */
 export interface SidecarProcess {
