@@ -7,6 +7,7 @@ import type { TestProject } from 'vitest/node';
 import { startControlPlane } from '../cluster/controlplane.ts';
 import { installCrds } from '../cluster/crds.ts';
 import { startRedis } from '../cluster/redis.ts';
+import { recordNetnsMount } from './netns-mount.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -22,6 +23,7 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const restoreNetns = recordNetnsMount();
   const dir = mkdtempSync(join(tmpdir(), 'hookgate-test-'));
   const started = Date.now();
   const [controlPlaneStart, redisStart] = await Promise.allSettled([
@@ -53,6 +55,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('kubernetesVersion', controlPlane.versions.kubernetes);
   return async () => {
     await Promise.all([controlPlane.stop(), redis.stop()]);
+    await restoreNetns();
     if (process.env['HOOKGATE_KEEP_TEST_DIR'] === undefined)
       rmSync(dir, { recursive: true, force: true });
     else console.log(`test ground kept in ${dir}`);
