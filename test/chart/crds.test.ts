@@ -1,6 +1,6 @@
 // The CRDs in the chart: templates (Helm upgrades templates, never a chart's crds/ folder), the
 // same objects as crds/, left out with crds.enabled=false and kept on `helm uninstall` while
-// crds.keep is true (ADR 0017).
+// crds.keep is true (ADR 0018).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
