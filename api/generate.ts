@@ -23,7 +23,7 @@ export function generatedFiles(): Map<string, string> {
 
 /**
  * The chart's copy of a CRD: a template, not a file in the chart's crds/ folder, because Helm
- * installs crds/ once and never upgrades it (ADR 0017). `crds.enabled` leaves it out (CRDs managed
+ * installs crds/ once and never upgrades it (ADR 0018). `crds.enabled` leaves it out (CRDs managed
  * elsewhere); `crds.keep` annotates it so `helm uninstall` leaves the CRD, and with it every
  * user's WebhookEndpoint and WebhookPolicy, in place.
  */
