@@ -73,55 +73,43 @@ describe('helm upgrade from the chart with crds/ to the chart with CRD templates
       return { code: e.status, stdout: e.stdout, stderr: e.stderr };
     }
   }
+  /** `helm install|upgrade hookgate <chart> -n hookgate-system`, with `extra` flags. */
+  async function release(verb: 'install' | 'upgrade', chart: string, ...extra: string[]) {
+    return helmRun([verb, 'hookgate', chart, '-n', NAMESPACE, ...extra]);
+  }
+  function succeeded(result: CommandResult): void {
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  }
   function dryRunCreate(manifest: string): CommandResult {
     return kube(['create', '--dry-run=server', '-f', '-'], manifest);
   }
 
   it('upgrades the CRDs, keeps users’ objects, and uninstall keeps CRDs and objects', async () => {
-    const installed = await helmRun([
-      'install',
-      'hookgate',
-      oldChart,
-      '-n',
-      NAMESPACE,
-      '--create-namespace',
-    ]);
-    expect(installed.stderr).toBe('');
-    expect(installed.code).toBe(0);
+    succeeded(await release('install', oldChart, '--create-namespace'));
     expect(kube(['create', 'namespace', APP]).code).toBe(0);
-    const applied = kube([
-      'apply',
-      '-n',
-      APP,
-      '-f',
-      join(root, 'examples', 'egress-hmac.yaml'),
-      '-f',
-      join(root, 'examples', 'policy-lenient.yaml'),
-    ]);
-    expect(applied.stderr).toBe('');
-    expect(applied.code).toBe(0);
+    succeeded(
+      kube([
+        'apply',
+        '-n',
+        APP,
+        '-f',
+        join(root, 'examples', 'egress-hmac.yaml'),
+        '-f',
+        join(root, 'examples', 'policy-lenient.yaml'),
+      ]),
+    );
     // The old schema: a URL with a password is accepted.
     expect(dryRunCreate(credentialUrlEndpoint).code).toBe(0);
 
     // The old chart's CRDs were created from crds/, outside any release: a plain upgrade refuses
     // to adopt them, so the first upgrade takes ownership of them once (README, ADR 0018).
-    const plain = await helmRun(['upgrade', 'hookgate', chartDir, '-n', NAMESPACE]);
+    const plain = await release('upgrade', chartDir);
     expect(plain.code).not.toBe(0);
     expect(plain.stderr).toContain('cannot be imported into the current release');
-    const upgraded = await helmRun([
-      'upgrade',
-      'hookgate',
-      chartDir,
-      '-n',
-      NAMESPACE,
-      '--take-ownership',
-    ]);
-    expect(upgraded.stderr).toBe('');
-    expect(upgraded.code).toBe(0);
+    succeeded(await release('upgrade', chartDir, '--take-ownership'));
     // Later upgrades need no flag: the CRDs are the release's now.
-    const again = await helmRun(['upgrade', 'hookgate', chartDir, '-n', NAMESPACE]);
-    expect(again.stderr).toBe('');
-    expect(again.code).toBe(0);
+    succeeded(await release('upgrade', chartDir));
     // The current schema is the one served now.
     const refused = dryRunCreate(credentialUrlEndpoint);
     expect(refused.code).not.toBe(0);
