@@ -16,9 +16,25 @@ export function generatedFiles(): Map<string, string> {
     const yaml = header + stringify(crd, { lineWidth: 0 });
     // crds/ is what kubectl apply -k / Argo CD read; the chart installs its own copy.
     files.set(join('crds', `${name}.yaml`), yaml);
-    files.set(join('charts', 'hookgate', 'crds', `${name}.yaml`), yaml);
+    files.set(join('charts', 'hookgate', 'templates', `crd-${name}.yaml`), chartTemplate(yaml));
   }
   return files;
+}
+
+/**
+ * The chart's copy of a CRD: a template, not a file in the chart's crds/ folder, because Helm
+ * installs crds/ once and never upgrades it (ADR 0018). `crds.enabled` leaves it out (CRDs managed
+ * elsewhere); `crds.keep` annotates it so `helm uninstall` leaves the CRD, and with it every
+ * user's WebhookEndpoint and WebhookPolicy, in place.
+ */
+function chartTemplate(yaml: string): string {
+  const metadata = '\nmetadata:\n';
+  if (!yaml.includes(metadata) || yaml.includes('\n  annotations:'))
+    throw new Error('a CRD must have metadata and no annotations of its own');
+  const keep =
+    '  {{- if .Values.crds.keep }}\n  annotations:\n    helm.sh/resource-policy: keep\n  {{- end }}\n';
+  const body = yaml.slice(header.length).replace(metadata, metadata + keep);
+  return `${header}{{- if .Values.crds.enabled }}\n${body}{{- end }}\n`;
 }
 
 /** Paths whose content on disk differs from what would be generated. */
