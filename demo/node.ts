@@ -1,6 +1,7 @@
 // `make demo` on a real node: the chart installs the operator from the images built here, real pods
 // carry the sidecar (2/2), and the story is told from them — a signed webhook verified by the
-// receiver, a rate limit, a circuit opening, the sidecar's metrics. Where the node cannot run (no
+// receiver, a rate limit, a circuit opening, a GitHub webhook verified on ingress and a forged one
+// refused, the sidecar's metrics. Where the node cannot run (no
 // root, no cgroup v1, nothing built) it says why in one line and tells the host-process story
 // (demo/run.ts) instead.
 import { execFile } from 'node:child_process';
@@ -15,12 +16,15 @@ import { nodeUnsupported, startNodeCluster, type NodeCluster } from '../test/clu
 import { installChart } from '../test/node/chart.ts';
 import {
   egressObjects,
+  githubIngressObjects,
+  inbox,
   ordersDeployment,
   newSigningSecret,
   receiverObjects,
   received,
   scriptsConfigMap,
   send,
+  sendGithubWebhook,
   setReceiverAnswer,
   SERVICE_CIDR,
 } from '../test/node/apps.ts';
@@ -92,6 +96,7 @@ async function nodeDemo(): Promise<void> {
     await kubectl(['create', 'namespace', NAMESPACE]);
     await kubectl(['label', 'namespace', NAMESPACE, 'hookgate.io/injection=enabled']);
     const secret = newSigningSecret();
+    const githubSecret = newSigningSecret();
     await apply([
       scriptsConfigMap(),
       ...receiverObjects(image),
@@ -111,6 +116,7 @@ async function nodeDemo(): Promise<void> {
         circuitBreaker: { consecutiveFailures: 3, openDuration: '1m' },
       }),
       endpoint('broken', 'broken'),
+      ...githubIngressObjects(githubSecret),
     ]);
     await kubectl([
       '-n',
@@ -169,7 +175,7 @@ async function nodeDemo(): Promise<void> {
     for (let n = 1; n <= 4; n++) {
       const r = await send(appIp, 'limited', { n });
       say(
-        `#${n}: ${r.status === 429 ? red(`${r.status} ${(JSON.parse(r.body) as { title?: string }).title ?? ''}`) : green(String(r.status))}`,
+        `#${n}: ${r.status === 429 ? red(`${r.status} ${title(r.body)}`) : green(String(r.status))}`,
       );
     }
 
@@ -177,20 +183,31 @@ async function nodeDemo(): Promise<void> {
     await setReceiverAnswer(brokenIp, 500);
     for (let n = 1; n <= 5; n++) {
       const r = await send(appIp, 'broken', { n });
-      say(
-        `#${n}: ${r.status === 503 ? red(`${r.status} ${(JSON.parse(r.body) as { title?: string }).title ?? ''}`) : String(r.status)}`,
-      );
+      say(`#${n}: ${r.status === 503 ? red(`${r.status} ${title(r.body)}`) : String(r.status)}`);
     }
     say(
       `the broken receiver saw ${(await received(brokenIp)).length} of 5: the rest never left the pod`,
+    );
+
+    step(
+      "GitHub's webhooks to the sidecar's ingress (:15006/github), forwarded to the app once verified",
+    );
+    const ingressUrl = `http://${appIp}:15006/github`;
+    const forged = await sendGithubWebhook(ingressUrl, githubSecret, { forged: true });
+    say(`a forged signature: ${red(`${forged.status} ${title(forged.body)}`)}`);
+    const genuine = await sendGithubWebhook(ingressUrl, githubSecret);
+    say(`signed with the webhook secret (Octokit's signer): ${green(String(genuine.status))}`);
+    const forwarded = await inbox(appIp);
+    say(
+      `the app got ${forwarded.length} webhook${forwarded.length === 1 ? '' : 's'}, at ${forwarded.map((w) => w.path).join(', ')}: the forged one never reached it`,
     );
 
     step("The sidecar's metrics (GET :15020/metrics on the pod)");
     const metrics = await (await fetch(`http://${appIp}:15020/metrics`)).text();
     for (const line of metrics
       .split('\n')
-      .filter((l) => /^hookgate_\w*(deliver|attempt|circuit|rate)/.test(l))
-      .slice(0, 12))
+      .filter((l) => /^hookgate_\w*(deliver|attempt|circuit|rate|ingress_(requests|verif))/.test(l))
+      .slice(0, 16))
       say(line);
     step('Done: stopping the node and the control plane');
   } finally {
@@ -198,6 +215,15 @@ async function nodeDemo(): Promise<void> {
     await cleanup();
   }
   await sleep(0);
+}
+
+/** The title of a problem body (RFC 9457), or nothing. */
+function title(body: string): string {
+  try {
+    return (JSON.parse(body) as { title?: string }).title ?? '';
+  } catch {
+    return '';
+  }
 }
 
 function policy(name: string, to: string, spec: object): object {

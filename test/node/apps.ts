@@ -4,6 +4,7 @@
 // sends webhooks through its sidecar when asked (GET /send/<endpoint>, GET /load). Both are reached
 // by pod IP from the host (the node routes its pod subnet to the host).
 import { randomBytes } from 'node:crypto';
+import { sign as githubSign } from '@octokit/webhooks-methods';
 
 /** The API server's `--service-cluster-ip-range` (test/cluster/controlplane.ts). */
 export const SERVICE_CIDR = '10.0.0.0/24';
@@ -38,7 +39,7 @@ createServer((req, res) => {
 `;
 
 // The app: GET /send/<endpoint>[?async] sends one webhook through the sidecar and reports the
-// answer; with ONESHOT=<endpoint> it sends one at start and exits 0 on a 2xx (a Job's work).
+// answer; webhooks its sidecar's ingress forwards (POST /hooks/...) are kept for GET /inbox; with ONESHOT=<endpoint> it sends one at start and exits 0 on a 2xx (a Job's work).
 const appScript = `
 import { createServer } from 'node:http';
 async function sendOne(endpoint, isAsync, n) {
@@ -78,8 +79,21 @@ async function load(q) {
   await Promise.all(Array.from({ length: Math.min(Number(q.get('concurrency')), 1000) }, loop));
   return counts;
 }
+// Webhooks the sidecar's ingress forwarded to the app (POST /hooks/...), kept for GET /inbox.
+const inbox = [];
 const handler = async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://app');
+  if (req.method === 'POST' && url.pathname.startsWith('/hooks/')) {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    if (inbox.length < 1000) inbox.push({ path: url.pathname, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+    res.writeHead(204).end();
+    return;
+  }
+  if (url.pathname === '/inbox') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(inbox));
+    return;
+  }
   if (url.pathname === '/load') {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(await load(url.searchParams)));
     return;
@@ -287,4 +301,69 @@ export async function send(
   );
   if (res.status !== 200) throw new Error(`app answered ${res.status}: ${await res.text()}`);
   return (await res.json()) as SendResult;
+}
+
+/** The GitHub webhook secret's Secret and an Ingress endpoint `github`: /github, verified, to the app's /hooks/github. */
+export function githubIngressObjects(secret: string): object[] {
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'github-webhook' },
+      stringData: { secret },
+    },
+    {
+      apiVersion: 'hookgate.io/v1alpha1',
+      kind: 'WebhookEndpoint',
+      metadata: { name: 'github' },
+      spec: {
+        direction: 'Ingress',
+        path: '/github',
+        verify: { scheme: 'github', secretRef: { name: 'github-webhook' } },
+        forward: { port: 8080, path: '/hooks/github' },
+      },
+    },
+  ];
+}
+
+/**
+ * POSTs a GitHub `push` webhook to `url`, signed with `secret` by Octokit's own signer (the judge
+ * of what GitHub sends); `forged` signs it with another secret.
+ */
+export async function sendGithubWebhook(
+  url: string,
+  secret: string,
+  options: { forged?: boolean; deliveryId?: string } = {},
+): Promise<{ status: number; body: string; payload: string }> {
+  const payload = JSON.stringify({
+    ref: 'refs/heads/main',
+    after: randomBytes(20).toString('hex'),
+  });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'push',
+      'x-github-delivery': options.deliveryId ?? randomBytes(16).toString('hex'),
+      'x-hub-signature-256': await githubSign(
+        options.forged === true ? `not-${secret}` : secret,
+        payload,
+      ),
+    },
+    body: payload,
+  });
+  return { status: res.status, body: await res.text(), payload };
+}
+
+/** One webhook the app received from its sidecar's ingress. */
+export interface InboxEntry {
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** What the app pod's ingress handler has been forwarded so far (asked on 9000, never captured). */
+export async function inbox(appIp: string): Promise<InboxEntry[]> {
+  const res = await fetch(`http://${appIp}:9000/inbox`);
+  return (await res.json()) as InboxEntry[];
 }

@@ -1,9 +1,16 @@
 // Transparent mode on the node: the injector's real init container installs the interception
-// rules in the pod's network namespace, and an unmodified app's plain `POST http://<service>/hook`
-// (port 80, captured) leaves the pod signed by the sidecar.
+// rules in the pod's network namespace; an unmodified app's plain `POST http://<service>/hook`
+// (port 80, captured) leaves the pod signed by the sidecar, and a webhook sent to the app's own
+// port (8080, captured) reaches the app only once the sidecar has verified it.
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { egressObjects, receiverObjects } from './apps.ts';
+import {
+  egressObjects,
+  githubIngressObjects,
+  inbox,
+  receiverObjects,
+  sendGithubWebhook,
+} from './apps.ts';
 import { apply, kubectl, readyPods, type Pod } from './kube.ts';
 import {
   applyScripts,
@@ -18,6 +25,7 @@ const unsupported = inject('nodeUnsupported');
 
 describe.skipIf(unsupported !== '')('transparent interception on the node', () => {
   const secret = newSigningSecret();
+  const githubSecret = newSigningSecret();
   let namespace = '';
   let app: Pod;
   let receiver: Pod;
@@ -34,13 +42,14 @@ describe.skipIf(unsupported !== '')('transparent interception on the node', () =
     for (const o of objects)
       if (o.kind === 'WebhookEndpoint')
         o.spec.url = `http://receiver.${namespace}.svc.cluster.local/hook`;
-    await apply(namespace, ...objects);
+    await apply(namespace, ...objects, ...githubIngressObjects(githubSecret));
     await kubectl([
       '-n',
       namespace,
       'wait',
       '--for=condition=Ready',
       'whe/receiver',
+      'whe/github',
       '--timeout=60s',
     ]);
     app = await deployOrders(namespace, {
@@ -76,5 +85,17 @@ describe.skipIf(unsupported !== '')('transparent interception on the node', () =
     expect(new Webhook(secret).verify(webhook?.body ?? '', webhook?.headers ?? {})).toMatchObject({
       type: 'order.created',
     });
+  });
+
+  it("verifies a webhook sent to the app's own port before the app sees it; a forged one gets 401", async () => {
+    // The provider knows only the app's port: the rules send it to the sidecar's ingress (15006).
+    const url = `http://${app.status.podIP ?? ''}:8080/github`;
+    const forged = await sendGithubWebhook(url, githubSecret, { forged: true });
+    expect(forged.status).toBe(401);
+    expect(await inbox(app.status.podIP ?? '')).toEqual([]);
+    const genuine = await sendGithubWebhook(url, githubSecret);
+    expect(genuine.status).toBe(204);
+    const got = await inbox(app.status.podIP ?? '');
+    expect(got.map((w) => [w.path, w.body])).toEqual([['/hooks/github', genuine.payload]]);
   });
 });
