@@ -206,7 +206,11 @@ async function nodeDemo(): Promise<void> {
     const metrics = await (await fetch(`http://${appIp}:15020/metrics`)).text();
     for (const line of metrics
       .split('\n')
-      .filter((l) => /^hookgate_\w*(deliver|attempt|circuit|rate|ingress_(requests|verif))/.test(l))
+      .filter((l) =>
+        /^hookgate_(egress_(deliveries|attempts|rate_limited|circuit_state)|ingress_(requests|verifications))/.test(
+          l,
+        ),
+      )
       .slice(0, 16))
       say(line);
     step('Done: stopping the node and the control plane');
