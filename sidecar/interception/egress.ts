@@ -123,15 +123,10 @@ const FRAMING: ReadonlySet<string> = new Set(['content-length']);
 
 /** Answers intercepted requests that no endpoint claims, per `interception.unmatched`. */
 export class TransparentEgress {
-  // The SSRF guard of the configuration in force, read at each connect (see #guardFor).
-  #guard: SsrfGuard;
+  // The pass-through pool of the configuration in force, dialling through that configuration's
+  // SSRF guard: a reload gets a new pool, so no socket opened under looser rules outlives them.
+  #pool: { readonly loaded: LoadedConfig; readonly agent: Agent } | undefined;
   readonly #resolver: Resolver | undefined;
-  readonly #guards = new WeakMap<LoadedConfig, SsrfGuard>();
-  readonly #agent = new Agent({
-    connect: (opts, callback) => this.#connect(opts, callback),
-    keepAliveTimeout: 10_000,
-  });
-  readonly #connectors = new WeakMap<SsrfGuard, ReturnType<typeof createGuardedConnector>>();
   readonly #log: Logger;
   readonly #unmatched: Counter<'action'>;
 
@@ -139,7 +134,6 @@ export class TransparentEgress {
   constructor(options: { log: Logger; registry: Registry; resolver?: Resolver | undefined }) {
     this.#log = options.log;
     this.#resolver = options.resolver;
-    this.#guard = new SsrfGuard({}, this.#resolver);
     this.#unmatched = new Counter({
       name: 'hookgate_egress_intercepted_unmatched_total',
       help: 'Intercepted egress requests no endpoint claimed, by action (passthrough, refused, loop, unreachable).',
@@ -155,40 +149,36 @@ export class TransparentEgress {
    * it admits here too, and nothing else is.
    */
   #guardFor(loaded: LoadedConfig): SsrfGuard {
-    let guard = this.#guards.get(loaded);
-    if (guard === undefined) {
-      const destinations = [...loaded.config.endpoints, ...loaded.config.dynamic].map(
-        (e) => e.policy.destinations,
+    const destinations = [...loaded.config.endpoints, ...loaded.config.dynamic].map(
+      (e) => e.policy.destinations,
+    );
+    try {
+      return new SsrfGuard(
+        {
+          allowedCidrs: destinations.flatMap((d) => d?.allowedCIDRs ?? []),
+          allowedHosts: destinations.flatMap((d) => d?.allowedHosts ?? []),
+        },
+        this.#resolver,
       );
-      try {
-        guard = new SsrfGuard(
-          {
-            allowedCidrs: destinations.flatMap((d) => d?.allowedCIDRs ?? []),
-            allowedHosts: destinations.flatMap((d) => d?.allowedHosts ?? []),
-          },
-          this.#resolver,
-        );
-      } catch (err) {
-        // A rule the guard cannot read admits nothing; the dynamic route refuses it as well.
-        this.#log.warn('pass-through guard: ignoring invalid destination rules', {
-          error: (err as Error).message,
-        });
-        guard = new SsrfGuard({}, this.#resolver);
-      }
-      this.#guards.set(loaded, guard);
+    } catch (err) {
+      // A rule the guard cannot read admits nothing; the dynamic route refuses it as well.
+      this.#log.warn('pass-through guard: ignoring invalid destination rules', {
+        error: (err as Error).message,
+      });
+      return new SsrfGuard({}, this.#resolver);
     }
-    return guard;
   }
 
-  #connect: ReturnType<typeof createGuardedConnector> = (opts, callback) => {
-    const guard = this.#guard;
-    let connector = this.#connectors.get(guard);
-    if (connector === undefined) {
-      connector = createGuardedConnector(guard, { timeout: 5000 });
-      this.#connectors.set(guard, connector);
+  /** The pool for `loaded`; the previous configuration's pool closes once its requests finish. */
+  #agentFor(loaded: LoadedConfig): Agent {
+    if (this.#pool?.loaded !== loaded) {
+      const previous = this.#pool?.agent;
+      const connect = createGuardedConnector(this.#guardFor(loaded), { timeout: 5000 });
+      this.#pool = { loaded, agent: new Agent({ connect, keepAliveTimeout: 10_000 }) };
+      void previous?.close().catch(() => undefined);
     }
-    connector(opts, callback);
-  };
+    return this.#pool.agent;
+  }
 
   /** The endpoints of `loaded`, for {@link classifyEgressRequest}. */
   static endpoints(loaded: LoadedConfig): readonly EndpointAddress[] {
@@ -222,14 +212,14 @@ export class TransparentEgress {
       );
       return;
     }
-    this.#guard = this.#guardFor(loaded);
+    const agent = this.#agentFor(loaded);
     const method = (req.method ?? 'GET').toUpperCase();
     const headers = endToEndHeaders(req.headers, FRAMING);
     headers['via'] = `${typeof via === 'string' ? `${via}, ` : ''}1.1 ${VIA_TOKEN}`;
     const length = req.headers['content-length'];
     if (length !== undefined) headers['content-length'] = length;
     try {
-      const response = await this.#agent.request({
+      const response = await agent.request({
         origin: target.origin,
         path: target.pathname + target.search,
         method: method,
@@ -274,7 +264,7 @@ export class TransparentEgress {
   }
 
   /** Closes the pass-through connection pool. */
-  close(): Promise<void> {
-    return this.#agent.close();
+  async close(): Promise<void> {
+    await this.#pool?.agent.close();
   }
 }
