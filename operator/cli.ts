@@ -1,6 +1,7 @@
 // The operator's command-line flags, parsed whole: every problem is reported at once, naming the
 // flag and an example, and the program exits with status 2.
 import { parseArgs } from 'node:util';
+import { parseListenAddress, type ListenAddress } from '../common/cli.ts';
 import { parseDuration } from '../common/duration.ts';
 import { OperatorError } from './errors.ts';
 import { DEFAULT_LEASE_NAME, DEFAULT_LEASE_NAMESPACE, DEFAULT_SECRET_ROLE } from './names.ts';
@@ -36,6 +37,8 @@ Flags:
   --watch-timeout DURATION     server-side watch timeout; a watch silent longer than this plus
                                30s is declared stalled and the cache is listed again (default: 5m)
   --resync DURATION            reconcile every namespace this often as a safety net (default: 10m)
+  --console-addr HOST:PORT     serve the web console here (e.g. 0.0.0.0:9090); "" (default) keeps
+                               it off. Reads sidecars with HOOKGATE_ADMIN_TOKEN (docs/adr/0023)
 ${WEBHOOK_USAGE}  --help, --version
 
 Environment:
@@ -62,6 +65,8 @@ export interface OperatorFlags {
   readonly resyncMs: number;
   /** The admission webhook (sidecar injection). */
   readonly webhook: WebhookFlags;
+  /** Where the web console listens; undefined: off (ADR 0023). */
+  readonly console: ListenAddress | undefined;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -90,6 +95,7 @@ export function parseFlags(argv: readonly string[]): OperatorFlags {
         workers: { type: 'string', default: '2' },
         'watch-timeout': { type: 'string', default: '5m' },
         resync: { type: 'string', default: '10m' },
+        'console-addr': { type: 'string', default: '' },
         ...WEBHOOK_OPTIONS,
       },
     }));
@@ -145,6 +151,15 @@ export function parseFlags(argv: readonly string[]): OperatorFlags {
     watchTimeoutSeconds: Math.max(1, Math.round(duration('watch-timeout') / 1000)),
     resyncMs: duration('resync'),
     webhook: readWebhookFlags(values, problems),
+    console: (() => {
+      if (values['console-addr'] === '') return undefined;
+      try {
+        return parseListenAddress('--console-addr', values['console-addr']);
+      } catch (err) {
+        problems.push((err as Error).message);
+        return undefined;
+      }
+    })(),
   };
   if (problems.length === 0 && flags.renewDeadlineMs >= flags.leaseDurationMs) {
     problems.push('--renew-deadline must be shorter than --lease-duration');

@@ -14,7 +14,8 @@ import { USAGE, parseFlags, type OperatorFlags } from './cli.ts';
 import { Operator } from './controller.ts';
 import { KubeClient } from './kube/client.ts';
 import { loadClusterAccess } from './kube/config.ts';
-import { ENV_REDIS_URL } from '../common/env.ts';
+import { ENV_ADMIN_TOKEN, ENV_REDIS_URL } from '../common/env.ts';
+import { startConsoleFor } from './console/index.ts';
 import { CONFIG_MAP_NAME, DEFAULT_LEASE_NAMESPACE, GENERATION_ANNOTATION } from './names.ts';
 import { systemClock } from './clock.ts';
 import { EventRecorder } from './events.ts';
@@ -182,6 +183,17 @@ if (start !== undefined && flags !== undefined) {
           : `opted-in namespaces (${flags.secretRole})`,
     leaderElection: flags.leaderElect ? `${leaseNamespace}/${flags.leaseName}` : 'off',
   });
+  // The web console (ADR 0023): off unless --console-addr names where it listens.
+  const consoleServer =
+    flags.console === undefined
+      ? undefined
+      : await startConsoleFor({
+          client,
+          log,
+          host: flags.console.host,
+          port: flags.console.port,
+          adminToken: process.env[ENV_ADMIN_TOKEN],
+        });
   const reason = await apiServerReachable();
   if (reason === undefined) log.info('connected to the API server', { apiServer: client.server });
   else log.warn('API server not reachable yet', { reason });
@@ -193,6 +205,7 @@ if (start !== undefined && flags !== undefined) {
       await sleep(WEBHOOK_DRAIN_MS);
       await injector.close();
     })();
+    await consoleServer?.close();
     await operator.stop(true);
     await webhookStopped;
     await adminServer.close();

@@ -241,7 +241,10 @@ export async function startConsole(o: ConsoleOptions): Promise<ConsoleServer> {
     }
     const who = user.username;
     const params = url.searchParams;
-    const parts = path.split('/').filter((p) => p !== '').map(decodeURIComponent);
+    const parts = path
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeURIComponent);
 
     if (method === 'POST') {
       const refusal = changeRefusal(req);
@@ -307,7 +310,10 @@ export async function startConsole(o: ConsoleOptions): Promise<ConsoleServer> {
     const html = (body: string): void => send(res, 200, 'text/html; charset=utf-8', body);
     if (path === '/' || path === '/endpoints')
       return html(
-        pages.endpointsPage(who, await o.data.endpoints(user, params.get('namespace') ?? undefined)),
+        pages.endpointsPage(
+          who,
+          await o.data.endpoints(user, params.get('namespace') ?? undefined),
+        ),
       );
     if (path === '/deliveries') {
       const f = filterOf(params);
@@ -399,7 +405,9 @@ export async function startConsole(o: ConsoleOptions): Promise<ConsoleServer> {
         }
         first = false;
       } catch (err) {
-        res.write(`event: problem\ndata: ${JSON.stringify({ detail: (err as Error).message })}\n\n`);
+        res.write(
+          `event: problem\ndata: ${JSON.stringify({ detail: (err as Error).message })}\n\n`,
+        );
       }
       await new Promise((r) => setTimeout(r, TAIL_POLL_MS).unref());
     }

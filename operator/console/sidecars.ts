@@ -242,7 +242,12 @@ export class Sidecars {
   }
 
   /** Replays an endpoint's dead letters accepted in [from, to); the number replayed. */
-  async replayRange(pod: SidecarPod, endpoint: string, from?: number, to?: number): Promise<number> {
+  async replayRange(
+    pod: SidecarPod,
+    endpoint: string,
+    from?: number,
+    to?: number,
+  ): Promise<number> {
     const params = new URLSearchParams({ endpoint });
     if (from !== undefined) params.set('from', String(from));
     if (to !== undefined) params.set('to', String(to));
@@ -278,7 +283,8 @@ export class Sidecars {
   }
 }
 
-const SAMPLE = /^(hookgate_egress_deliveries_total|hookgate_egress_circuit_state)\{([^}]*)\}\s+(\S+)/;
+const SAMPLE =
+  /^(hookgate_egress_deliveries_total|hookgate_egress_circuit_state)\{([^}]*)\}\s+(\S+)/;
 
 /** The two families the health page reads, from Prometheus text. */
 export function parseMetrics(text: string): Pick<PodHealth, 'outcomes' | 'circuits'> {
