@@ -50,7 +50,7 @@ node: $(NODE_STAMP) ## Use Node 24 (project-local when the system one is another
 deps: node_modules/.package-lock.json ## Install npm dependencies (npm ci)
 
 .PHONY: bootstrap
-bootstrap: deps controlplane redis-server iptables helm lua node-images ## Install everything a fresh machine lacks
+bootstrap: deps controlplane redis-server iptables helm lua chromium node-images ## Install everything a fresh machine lacks
 
 .PHONY: redis-server
 redis-server: ## Install Debian's redis-server when it is missing (needs root)
@@ -96,6 +96,13 @@ node-images: ## As root: the node binaries and the images built here for it (mak
 .PHONY: helm
 helm: ## Build (once, cached by version) helm from its Go module, for the chart tests
 	@bash test/chart/tool.sh helm
+
+.PHONY: chromium
+chromium: ## Install Debian's chromium for the console's browser tests (playwright-core drives it) when missing
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" != 0 ]; then echo "chromium is missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@chromium --version
 
 .PHONY: lua
 lua: ## Install Debian's Lua 5.1 (Argo CD health checks run in gopher-lua, a Lua 5.1) when missing

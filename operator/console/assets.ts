@@ -63,7 +63,7 @@ export const CONSOLE_JS = `
   const login = document.getElementById('login');
   if (login) login.addEventListener('submit', async (e) => {
     e.preventDefault();
-    try { await post('/login', { token: login.elements.token.value }); location.href = '/'; }
+    try { await post('/login', { token: login.elements.token.value }); location.href = '/endpoints'; }
     catch (err) { say(err.message, true); }
   });
 

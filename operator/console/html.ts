@@ -29,7 +29,7 @@ function render(part: Part): string {
   if (part === null || part === undefined || part === false) return '';
   if (part instanceof Html) return part.text;
   if (Array.isArray(part)) return part.map(render).join('');
-  return escapeHtml(String(part as string | number | boolean));
+  return escapeHtml(String(part));
 }
 
 /** `html\`<p>${value}</p>\`` with `value` escaped (arrays joined, Html kept). */

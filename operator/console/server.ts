@@ -113,7 +113,11 @@ function filterOf(params: URLSearchParams, outcome?: Outcome): DeliveryFilter {
   };
   const asked = text('outcome');
   if (asked !== undefined && !OUTCOMES.includes(asked as Outcome))
-    throw new ConsoleRefusal(400, 'bad-request', `outcome="${asked}" is not one of ${OUTCOMES}`);
+    throw new ConsoleRefusal(
+      400,
+      'bad-request',
+      `outcome="${asked}" is not one of ${OUTCOMES.join(', ')}`,
+    );
   const limit = Number(text('limit') ?? PAGE_SIZE);
   if (!Number.isInteger(limit) || limit < 1)
     throw new ConsoleRefusal(400, 'bad-request', `limit must be a whole number ≥ 1`);
@@ -298,7 +302,7 @@ export async function startConsole(o: ConsoleOptions): Promise<ConsoleServer> {
       if (route === 'deliveries')
         return sendJson(res, 200, await o.data.deliveries(user, filterOf(params)));
       if (parts.length === 6 && parts[2] === 'namespaces' && parts[4] === 'deliveries') {
-        const record = await o.data.delivery(user, parts[5]!, parts[3]!);
+        const record = await o.data.delivery(user, parts[5]!, parts[3]);
         if (record === undefined)
           throw new ConsoleRefusal(404, 'not-found', `no delivery ${parts[5]} you may see`);
         return sendJson(res, 200, record);

@@ -175,7 +175,7 @@ export class Sidecars {
     const answer = await this.#call<{ deliveries: QueueSummary[] }>(
       pod,
       'GET',
-      `/queue/deliveries?${params}`,
+      `/queue/deliveries?${params.toString()}`,
     );
     return answer.deliveries
       .map((d) => fromQueue(pod, d))
@@ -195,7 +195,7 @@ export class Sidecars {
       const answer = await this.#call<{ items: DeliverySummary[] }>(
         pod,
         'GET',
-        `/history/deliveries?${params}`,
+        `/history/deliveries?${params.toString()}`,
       );
       return answer.items.map((d) => ({ ...d, source: 'history' as const }));
     } catch (err) {
@@ -251,7 +251,11 @@ export class Sidecars {
     const params = new URLSearchParams({ endpoint });
     if (from !== undefined) params.set('from', String(from));
     if (to !== undefined) params.set('to', String(to));
-    const answer = await this.#call<{ replayed: number }>(pod, 'POST', `/queue/replay?${params}`);
+    const answer = await this.#call<{ replayed: number }>(
+      pod,
+      'POST',
+      `/queue/replay?${params.toString()}`,
+    );
     return answer.replayed;
   }
 
@@ -351,10 +355,11 @@ function recordFromQueue(pod: SidecarPod, d: QueueSummary): DeliveryRecord {
         : {}),
   }));
   const body = d.body ?? d.bodyBase64;
-  const { source: _source, ...summary } = fromQueue(pod, {
-    ...d,
-    lastAttempt: attempts.at(-1) ?? null,
-  });
+  const listed = fromQueue(pod, { ...d, lastAttempt: attempts.at(-1) ?? null });
+  // The record has no `source`: that belongs to lists.
+  const summary = Object.fromEntries(
+    Object.entries(listed).filter(([k]) => k !== 'source'),
+  ) as unknown as DeliverySummary;
   return {
     ...summary,
     url: `${url.origin}${url.pathname}`,

@@ -77,9 +77,9 @@ describe('the console in Chromium', () => {
     expect(await page.content()).not.toContain(hidden.namespace);
 
     await page.goto(`${ground.url}/deliveries`);
-    const ids = await page
-      .locator('tr[data-delivery]')
-      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-delivery')));
+    const ids: string[] = [];
+    for (const row of await page.locator('tr[data-delivery]').all())
+      ids.push((await row.getAttribute('data-delivery')) ?? '');
     expect(ids.sort()).toEqual([...deadIds].sort());
     expect(await page.content()).not.toContain(hidden.namespace);
     expect(await page.content()).not.toContain(hiddenId);
