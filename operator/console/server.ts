@@ -327,16 +327,18 @@ export async function startConsole(o: ConsoleOptions): Promise<ConsoleServer> {
       ]);
       return html(pages.deliveriesPage(who, f, namespaces, page));
     }
+    // Unknown and not visible read the same: a hidden namespace's delivery is not confirmed.
+    const noDelivery = (id: string): void =>
+      send(
+        res,
+        404,
+        'text/html; charset=utf-8',
+        pages.messagePage(who, 'Not found', `No delivery ${id} in a namespace you may see.`),
+      );
     if (path === '/deliveries/search') {
       const id = (params.get('id') ?? '').trim();
       const record = id === '' ? undefined : await o.data.delivery(user, id);
-      if (record === undefined)
-        return send(
-          res,
-          404,
-          'text/html; charset=utf-8',
-          pages.messagePage(who, 'Not found', `No delivery ${id} in a namespace you may see.`),
-        );
+      if (record === undefined) return noDelivery(id);
       res.writeHead(303, {
         ...SECURITY_HEADERS,
         location: `/deliveries/${encodeURIComponent(record.namespace)}/${encodeURIComponent(record.deliveryId)}`,
@@ -347,13 +349,7 @@ export async function startConsole(o: ConsoleOptions): Promise<ConsoleServer> {
     if (parts.length === 3 && parts[0] === 'deliveries') {
       const [, ns, id] = parts as [string, string, string];
       const record = await o.data.delivery(user, id, ns);
-      if (record === undefined)
-        return send(
-          res,
-          404,
-          'text/html; charset=utf-8',
-          pages.messagePage(who, 'Not found', `No delivery ${id} in a namespace you may see.`),
-        );
+      if (record === undefined) return noDelivery(id);
       const canReplay = await o.access.allowed(user, 'update', ns, record.endpoint);
       return html(pages.deliveryPage(who, record, canReplay));
     }
