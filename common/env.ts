@@ -27,3 +27,11 @@ export const ENV_ADMIN_TOKEN = `${ENV_PREFIX}ADMIN_TOKEN`;
 export const ENV_MEMORY_LIMIT = `${ENV_PREFIX}MEMORY_LIMIT`;
 /** `explicit` (default) or `transparent`: whether the pod's rules redirect the app's traffic to the sidecar (set by the injector). */
 export const ENV_INTERCEPTION = `${ENV_PREFIX}INTERCEPTION`;
+/** The operator's config stream (`https://<service>.<namespace>.svc:15012`); unset: the mounted file only (set by the injector). */
+export const ENV_CONFIG_SERVER = `${ENV_PREFIX}CONFIG_SERVER`;
+/** PEM of the CA that signs the config stream's serving certificate (set by the injector). */
+export const ENV_CONFIG_SERVER_CA = `${ENV_PREFIX}CONFIG_SERVER_CA`;
+/** The sidecar's projected ServiceAccount token file (default /var/run/secrets/hookgate.io/token). */
+export const ENV_TOKEN_FILE = `${ENV_PREFIX}TOKEN_FILE`;
+/** Where the sidecar persists the last streamed config (default /var/lib/hookgate/config-snapshot.json). */
+export const ENV_CONFIG_SNAPSHOT = `${ENV_PREFIX}CONFIG_SNAPSHOT`;

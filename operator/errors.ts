@@ -17,7 +17,9 @@ export type OperatorErrorCode =
   /** The compiled configuration failed the sidecar's own schema: a bug, never published. */
   | 'ERR_CONFIG_INVALID'
   /** Leadership was lost while work was in flight. */
-  | 'ERR_NOT_LEADER';
+  | 'ERR_NOT_LEADER'
+  /** A sidecar's token was refused (forged, expired, wrong audience, not bound to a live pod). */
+  | 'ERR_SIDECAR_UNAUTHENTICATED';
 
 /** Base class of every operator error. */
 export class OperatorError extends Error {

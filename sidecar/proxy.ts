@@ -8,6 +8,10 @@ import { parseDuration } from '../common/duration.ts';
 import {
   ENV_ADMIN_TOKEN,
   ENV_CONFIG,
+  ENV_CONFIG_SERVER,
+  ENV_CONFIG_SERVER_CA,
+  ENV_CONFIG_SNAPSHOT,
+  ENV_TOKEN_FILE,
   ENV_DRAIN_TIMEOUT,
   ENV_INTERCEPTION,
   ENV_QUEUE_NAME,
@@ -16,7 +20,10 @@ import {
 } from '../common/env.ts';
 import { createRegistry } from '../common/metrics.ts';
 import type { LoadedConfig } from './config/load.ts';
-import { ConfigWatcher } from './config/watch.ts';
+import { ConfigWatcher, type ConfigWatcherOptions } from './config/watch.ts';
+import { ConfigStreamClient, loadSnapshot } from './config/stream.ts';
+import { Gauge } from 'prom-client';
+import { SIDECAR_TOKEN_PATH } from '../common/config-stream.ts';
 import { ConfigError } from './errors.ts';
 import { startOverloadGuard, type OverloadGuard } from './budget/overload.ts';
 import { startEgressServer, type EgressServer } from './egress/server.ts';
@@ -44,6 +51,10 @@ Options:
   --config FILE           configuration file, hot-reloaded (default $HOOKGATE_CONFIG)
 Environment:
   HOOKGATE_CONFIG         configuration file when --config is not given
+  HOOKGATE_CONFIG_SERVER  the operator's config stream (https://…:15012); the file is then the
+                          fallback (set by the injector, with HOOKGATE_CONFIG_SERVER_CA)
+  HOOKGATE_TOKEN_FILE     the projected token for the stream (default /var/run/secrets/hookgate.io/token)
+  HOOKGATE_CONFIG_SNAPSHOT  last streamed config (default /var/lib/hookgate/config-snapshot.json)
   HOOKGATE_REDIS_URL      Redis for global rate limits, shared de-duplication and the durable
                           queue (optional; without it the queue lives on the pod's disk):
                           redis://[user:pass@]host:port[/db], rediss:// (TLS),
@@ -62,12 +73,13 @@ Environment:
 `;
 
 /** Public facts about a configuration for /config: names and shapes, never secrets. */
-function describeConfig(loaded: LoadedConfig | undefined): unknown {
+function describeConfig(loaded: LoadedConfig | undefined, source: string): unknown {
   if (loaded === undefined) return { loaded: false };
   const { config } = loaded;
   return {
     loaded: true,
     generation: config.generation,
+    source,
     namespace: config.namespace ?? null,
     endpoints: config.endpoints.map((e) => {
       return {
@@ -91,6 +103,82 @@ if (start !== undefined) {
   const configPath = flags['config'] ?? process.env[ENV_CONFIG];
   const registry = createRegistry('sidecar');
   let watcher: ConfigWatcher | undefined;
+  let stream: ConfigStreamClient | undefined;
+  let configSource = 'file';
+  const generationGauge = new Gauge({
+    name: 'hookgate_sidecar_config_generation',
+    help: 'The config generation this sidecar enforces.',
+    registers: [registry],
+  });
+  const streamConnected = new Gauge({
+    name: 'hookgate_sidecar_config_stream_connected',
+    help: '1 while the config stream to the operator is open.',
+    registers: [registry],
+  });
+
+  /**
+   * The first config: with a config stream, the persisted snapshot, else the first streamed config
+   * (waiting up to 10 s), else the mounted file; without one, the file. The stream then keeps
+   * running and replaces what is in force (ADR 0020).
+   */
+  const startConfigStream = async (
+    path: string | undefined,
+    options: ConfigWatcherOptions,
+  ): Promise<{ watcher: ConfigWatcher; stream?: ConfigStreamClient; source: string }> => {
+    const server = process.env[ENV_CONFIG_SERVER];
+    const filePath = path ?? '/etc/hookgate/config/sidecar.yaml';
+    if (server === undefined || server === '') {
+      return { watcher: await ConfigWatcher.start(filePath, options), source: 'file' };
+    }
+    const snapshotFile =
+      process.env[ENV_CONFIG_SNAPSHOT] ?? '/var/lib/hookgate/config-snapshot.json';
+    let current: ConfigWatcher | undefined;
+    let held = { generation: 0, digest: undefined as string | undefined };
+    let first: ((w: ConfigWatcher) => void) | undefined;
+    const client = new ConfigStreamClient({
+      server,
+      ca: process.env[ENV_CONFIG_SERVER_CA] ?? '',
+      tokenFile: process.env[ENV_TOKEN_FILE] ?? SIDECAR_TOKEN_PATH,
+      snapshotFile,
+      log: log.child({ component: 'config-stream' }),
+      held: () => held,
+      onConfig: (loaded, event) => {
+        if (current !== undefined && event.generation < current.current.config.generation) {
+          return false;
+        }
+        held = { generation: event.generation, digest: event.digest };
+        if (current === undefined) {
+          current = ConfigWatcher.startWith(filePath, loaded, options);
+          first?.(current);
+        } else void current.offer(loaded);
+        configSource = 'stream';
+        return true;
+      },
+      onRejected: options.onRejected,
+      onConnected: (up) => streamConnected.set(up ? 1 : 0),
+    });
+    const snapshot = await loadSnapshot(snapshotFile, log);
+    if (snapshot !== undefined) {
+      held = { generation: snapshot.event.generation, digest: snapshot.event.digest };
+      current = ConfigWatcher.startWith(filePath, snapshot.loaded, options);
+      log.info('started from the persisted config', { generation: held.generation });
+    }
+    client.start();
+    if (current === undefined) {
+      current = await new Promise<ConfigWatcher | undefined>((resolve) => {
+        first = resolve;
+        setTimeout(() => resolve(undefined), 10_000);
+      });
+    }
+    first = undefined;
+    let source = snapshot !== undefined ? 'snapshot' : 'stream';
+    if (current === undefined) {
+      // The operator is unreachable and nothing was persisted: the mounted file, until it answers.
+      current = await ConfigWatcher.start(filePath, options);
+      source = 'file';
+    }
+    return { watcher: current, stream: client, source };
+  };
   let egress: EgressServer | undefined;
   let ingress: IngressServer | undefined;
   let redis: RedisClient | undefined;
@@ -101,8 +189,9 @@ if (start !== undefined) {
   try {
     overload = startOverloadGuard(registry, log);
     if (configPath !== undefined) {
-      watcher = await ConfigWatcher.start(configPath, {
+      const watcherOptions: ConfigWatcherOptions = {
         onChange: (next, previous) => {
+          generationGauge.set(next.config.generation);
           log.info('configuration reloaded', {
             generation: next.config.generation,
             previousGeneration: previous.config.generation,
@@ -117,7 +206,12 @@ if (start !== undefined) {
           log.error('new configuration refused, keeping the last good one', {
             problems: problems.join('; '),
           }),
-      });
+      };
+      const streamed = await startConfigStream(configPath, watcherOptions);
+      stream = streamed.stream;
+      watcher = streamed.watcher;
+      configSource = streamed.source;
+      generationGauge.set(watcher.current.config.generation);
       const redisUrl = process.env[ENV_REDIS_URL];
       const sentinelPassword = process.env[ENV_REDIS_SENTINEL_PASSWORD];
       if (redisUrl !== undefined && redisUrl !== '') {
@@ -220,7 +314,7 @@ if (start !== undefined) {
           ? [{ name: 'redis', check: redisReadiness(redis) }]
           : []),
     ],
-    routes: { '/config': () => describeConfig(watcher?.current) },
+    routes: { '/config': () => describeConfig(watcher?.current, configSource) },
     ...(queue !== undefined ? { handler: queue.admin } : {}),
   });
   log.info('admin server listening', { host: admin.host, port: adminServer.port });
@@ -228,6 +322,7 @@ if (start !== undefined) {
   const drainMs = parseDuration(process.env[ENV_DRAIN_TIMEOUT] ?? '10s');
   onShutdown(log, async () => {
     watcher?.close();
+    await stream?.stop();
     // Egress first: in-flight deliveries finish (within the drain time) while admin still answers.
     // The queue worker drains alongside (no more claims, attempts in flight settle, the rest goes
     // back to the queue); egress closes its connection pools only after it.

@@ -80,13 +80,15 @@ function applyAppPort(raw: unknown, value: string | undefined): string | undefin
 
 /**
  * Parses and validates configuration text. `baseDir` resolves relative secret files; `env` is
- * where `{ env: NAME }` secrets come from.
+ * where `{ env: NAME }` secrets come from; `readSecretFile` reads a `{ file }` secret (the config
+ * stream hands its secrets in memory instead of from a mounted Secret).
  */
 export async function parseConfig(
   text: string,
   source: string,
   baseDir: string,
   env: NodeJS.ProcessEnv = process.env,
+  readSecretFile: (file: string) => Promise<string> = (file) => readFile(file, 'utf8'),
 ): Promise<LoadedConfig> {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) {
@@ -114,7 +116,7 @@ export async function parseConfig(
     }
     const file = isAbsolute(s.file) ? s.file : resolve(baseDir, s.file);
     try {
-      const value = (await readFile(file, 'utf8')).trim();
+      const value = (await readSecretFile(file)).trim();
       if (value === '') problems.push(`${path}.file: ${file} is empty`);
       else values.set(s, value);
     } catch (err) {

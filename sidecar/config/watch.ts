@@ -30,6 +30,7 @@ export class ConfigWatcher {
   #debounce: NodeJS.Timeout | undefined;
   #poll: NodeJS.Timeout | undefined;
   #reloading: Promise<ReloadOutcome> | undefined;
+  #pinned = false;
 
   private constructor(path: string, initial: LoadedConfig, options: ConfigWatcherOptions) {
     this.path = path;
@@ -42,6 +43,34 @@ export class ConfigWatcher {
     const watcher = new ConfigWatcher(path, await loadConfigFile(path), options);
     watcher.#watch();
     return watcher;
+  }
+
+  /**
+   * Starts from a config obtained elsewhere (the config stream or its snapshot): the file stays
+   * watched but is only a fallback, never replacing a streamed config.
+   */
+  static startWith(
+    path: string,
+    initial: LoadedConfig,
+    options: ConfigWatcherOptions,
+  ): ConfigWatcher {
+    const watcher = new ConfigWatcher(path, initial, options);
+    watcher.#pinned = true;
+    return watcher;
+  }
+
+  /**
+   * Puts a config from the stream in force (generations only move forward); from then on the
+   * file is not reloaded. Returns false when `next` is older than the config in force.
+   */
+  async offer(next: LoadedConfig): Promise<ReloadOutcome> {
+    this.#pinned = true;
+    if (next.config.generation < this.#current.config.generation) return 'unchanged';
+    if (next.digest === this.#current.digest) return 'unchanged';
+    const previous = this.#current;
+    this.#current = next;
+    await this.#options.onChange(next, previous);
+    return 'changed';
   }
 
   /** The configuration in force. */
@@ -58,6 +87,7 @@ export class ConfigWatcher {
   }
 
   async #reload(): Promise<ReloadOutcome> {
+    if (this.#pinned) return 'unchanged';
     let next: LoadedConfig;
     try {
       next = await loadConfigFile(this.path);
