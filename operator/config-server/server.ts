@@ -23,6 +23,7 @@ import type { LabelSelector } from '../compile/selector.ts';
 import { OperatorError } from '../errors.ts';
 import { CONFIG_KEY, CONFIG_MAP_NAME, GENERATION_ANNOTATION, SECRET_NAME } from '../names.ts';
 import type { PodIdentity } from './auth.ts';
+import { readBody } from '../read-body.ts';
 import { MAX_REPORT_BYTES, noopReportSink, parseReport, type ReportSink } from './reports.ts';
 import {
   labelsKey,
@@ -73,17 +74,6 @@ function problem(res: ServerResponse, status: number, title: string, detail: str
     ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
   });
   res.end(JSON.stringify({ type: 'about:blank', title, status, detail }));
-}
-
-async function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > max) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 /** Starts the HTTPS server and subscribes to the caches. */

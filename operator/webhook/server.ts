@@ -16,6 +16,7 @@ import type { Logger } from '../../common/log.ts';
 import type { ServingCertificate } from '../certs/manager.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import type { AdmissionRequest, Reviewer } from './review.ts';
+import { readBody } from '../read-body.ts';
 
 /** Path the webhook configuration points at (contracts.md). */
 export const INJECT_PATH = '/inject';
@@ -52,17 +53,6 @@ function send(res: Response, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function readBody(req: Request): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
 /** Starts the HTTPS admission server. */
 export async function startWebhookServer(options: WebhookServerOptions): Promise<WebhookServer> {
   const { reviewer, metrics, log } = options;
@@ -86,7 +76,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       send(res, 404, { error: `only POST ${INJECT_PATH} is served here` });
       return;
     }
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY_BYTES);
     // The injector's own work, timed apart: from the whole body in hand to the answer handed to
     // the connection (under a burst, `duration` adds the wait behind other requests).
     const endReview = metrics.reviewDuration.startTimer();
