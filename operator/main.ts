@@ -123,6 +123,7 @@ if (start !== undefined && flags !== undefined) {
             defaults: webhook.sidecar,
             version: VERSION,
             environment: { redis: sidecarRedisUrl !== undefined && sidecarRedisUrl !== '' },
+            configStream,
             interception: interceptionInitContainer,
           },
           configGeneration: (namespace) => {

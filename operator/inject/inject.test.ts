@@ -315,6 +315,47 @@ describe('decide', () => {
     });
   });
 
+  it('with the config stream: the token, not the namespace Secret; the CA read at each injection (ADR 0020)', () => {
+    let ca: string | undefined;
+    const streamed: InjectorOptions = {
+      ...options,
+      configStream: { url: 'https://config.example:15012', caBundle: () => ca },
+    };
+    const input = pod({ [ANNOTATION.inject]: 'true' });
+    const volumesOf = (decision: ReturnType<typeof decide>): string[] =>
+      decision.action === 'inject'
+        ? applyPatch(input, decision.patch).spec!.volumes!.map((v) => v.name)
+        : [];
+    // No CA bundle yet: the pod could not verify the server, so it gets the mounts.
+    expect(volumesOf(decide(input, 1, streamed))).toEqual([
+      'hookgate-config',
+      'hookgate-secrets',
+      'hookgate-data',
+    ]);
+    ca = 'CA-1';
+    const first = decide(input, 1, streamed);
+    expect(volumesOf(first)).toEqual(['hookgate-config', 'hookgate-token', 'hookgate-data']);
+    const env = (d: ReturnType<typeof decide>): Record<string, string | undefined> =>
+      d.action === 'inject'
+        ? Object.fromEntries(
+            (applyPatch(input, d.patch).spec!.initContainers![0]!.env ?? []).map((e) => [
+              e.name,
+              e.value,
+            ]),
+          )
+        : {};
+    expect(env(first)).toMatchObject({
+      HOOKGATE_CONFIG_SERVER: 'https://config.example:15012',
+      HOOKGATE_CONFIG_SERVER_CA: 'CA-1',
+      HOOKGATE_TOKEN_FILE: '/var/run/secrets/hookgate.io/token',
+      // the mounted ConfigMap stays the bootstrap and fallback
+      HOOKGATE_CONFIG: '/etc/hookgate/config/sidecar.yaml',
+    });
+    // A rotated bundle reaches the next pod.
+    ca = 'CA-2\nCA-1';
+    expect(env(decide(input, 1, streamed))['HOOKGATE_CONFIG_SERVER_CA']).toBe('CA-2\nCA-1');
+  });
+
   it('puts the interception init container first when transparent', () => {
     const seen: unknown[] = [];
     const interception = (input: {
