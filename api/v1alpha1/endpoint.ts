@@ -188,7 +188,10 @@ const SecretHeader = cel(
 );
 
 /** Where a client id or secret is read. */
-function secretValue(defaultKey: string, what: string): z.ZodObject {
+function secretValue(
+  defaultKey: string,
+  what: string,
+): z.ZodObject<{ secretKeyRef: ReturnType<typeof secretKeySelector> }> {
   return z
     .object({ secretKeyRef: secretKeySelector(defaultKey, what) })
     .describe(`${what} Read from a Secret.`);
@@ -570,7 +573,7 @@ export const WebhookEndpointSpec = cel(
       message:
         'a header is set twice: spec.headers names a header spec.auth writes (Authorization for basic and oauth2, or an auth.headers name); remove it from spec.headers',
       fieldPath: '.headers',
-      reason: 'FieldValueDuplicate',
+      reason: 'FieldValueInvalid',
     },
     {
       rule: "self.direction == 'Ingress' || (!has(self.path) && !has(self.verify) && !has(self.forward))",

@@ -454,8 +454,8 @@ const cases: [string, Manifest, string, string][] = [
         ],
       },
     }),
-    'spec.auth.headers[1]',
-    'Duplicate value',
+    'spec.auth.headers',
+    'duplicate entries for key [name="X-Api-Key"]',
   ],
   [
     'auth.headers does not write Authorization next to basic',
@@ -507,7 +507,7 @@ const cases: [string, Manifest, string, string][] = [
     'paused is a boolean',
     endpoint({ ...egress, paused: 'yes' }),
     'spec.paused',
-    'must be of type boolean',
+    'expected boolean',
   ],
   [
     'auth, tls and paused are egress-only',
