@@ -332,9 +332,18 @@ describe('the config stream, end to end (issue 20)', () => {
       .poll(() => sidecarMetric(sidecar, 'hookgate_sidecar_config_stream_connected'), poll)
       .toBe(1);
     await changePolicy(5_000);
-    await expect
-      .poll(async () => (await sidecarConfig(sidecar)).generation, poll)
-      .toBeGreaterThan(held);
+    try {
+      await expect
+        .poll(async () => (await sidecarConfig(sidecar)).generation, poll)
+        .toBeGreaterThan(held);
+    } catch (err) {
+      // Seen once in many runs: say what each side last did, so the next one can be explained.
+      const tail = (logs: Record<string, unknown>[]): string =>
+        JSON.stringify(logs.filter((l) => l['level'] !== 'debug').slice(-20));
+      throw new Error(`sidecar ${tail(sidecar.process.logs)}\noperator ${tail(restarted.logs)}`, {
+        cause: err,
+      });
+    }
     expect(await send1000(sidecar)).not.toBe(413);
   });
 
