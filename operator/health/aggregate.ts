@@ -75,8 +75,13 @@ function parseTime(text: string | undefined): number | undefined {
 /** The report with its times parsed and its reason held to the contract (never free text). */
 function reported(report: EndpointHealthReport): Reported {
   const reason = report.lastFailureReason ?? '';
+  const { queueScope: scope, ...perPod } = report;
   return {
-    report,
+    // A scope is a name, bounded; anything else is counted per pod.
+    report:
+      scope === undefined || (scope.length <= 253 && /^[a-z0-9.-]+\/[A-Za-z0-9_.-]+$/.test(scope))
+        ? report
+        : perPod,
     successAt: parseTime(report.lastSuccessAt),
     failureAt: parseTime(report.lastFailureAt),
     reason: REASON.test(reason) ? reason : 'unknown',
@@ -175,6 +180,8 @@ export class HealthAggregator implements ReportSink {
     let circuit: CircuitState = 'closed';
     let queueDepth = 0;
     let deadLetters = 0;
+    // A queue the workload's pods share (Redis) is reported by each of them: counted once.
+    const shared = new Map<string, { queueDepth: number; deadLetters: number }>();
     let lastSuccessAt: number | undefined;
     let lastFailure: { at: number; reason: string } | undefined;
     for (const uid of uids ?? []) {
@@ -184,14 +191,27 @@ export class HealthAggregator implements ReportSink {
       pods++;
       if (r.report.circuit === 'open') openPods++;
       if (SEVERITY[r.report.circuit] > SEVERITY[circuit]) circuit = r.report.circuit;
-      queueDepth += r.report.queueDepth;
-      deadLetters += r.report.deadLetters;
+      const scope = r.report.queueScope;
+      if (scope === undefined) {
+        queueDepth += r.report.queueDepth;
+        deadLetters += r.report.deadLetters;
+      } else {
+        const seen = shared.get(scope);
+        shared.set(scope, {
+          queueDepth: Math.max(seen?.queueDepth ?? 0, r.report.queueDepth),
+          deadLetters: Math.max(seen?.deadLetters ?? 0, r.report.deadLetters),
+        });
+      }
       if (r.successAt !== undefined && (lastSuccessAt ?? -Infinity) < r.successAt)
         lastSuccessAt = r.successAt;
       if (r.failureAt !== undefined && (lastFailure?.at ?? -Infinity) < r.failureAt)
         lastFailure = { at: r.failureAt, reason: r.reason };
     }
     if (pods === 0) return undefined;
+    for (const q of shared.values()) {
+      queueDepth += q.queueDepth;
+      deadLetters += q.deadLetters;
+    }
     const sums: Delta = { delivered: 0, failed: 0, deadLettered: 0, failuresSeen: 0 };
     const oldest = this.#slice(now) - SLICES;
     for (const b of this.#buckets.get(endpoint) ?? []) {

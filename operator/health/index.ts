@@ -53,7 +53,11 @@ export function startDeliveryHealth(options: DeliveryHealthOptions): DeliveryHea
     isLeader: options.isLeader,
   });
   writer.start();
-  return { sink: aggregator, aggregator, writer, stop: () => writer.stop() };
+  const sink: ReportSink = {
+    onReport: (pod, report) => aggregator.onReport(pod, report),
+    writes: options.isLeader,
+  };
+  return { sink, aggregator, writer, stop: () => writer.stop() };
 }
 
 /** The object as the reconciler reads it: without resourceVersion, Healthy and deliveries. */

@@ -57,6 +57,7 @@ export class RuntimeStore {
         ...settings,
         onTransition: (t) => {
           deps.metrics.circuitState.set({ endpoint }, CIRCUIT_STATE_VALUE[t.to]);
+          deps.metrics.events.emit({ kind: 'circuit', endpoint, state: t.to });
           deps.log.warn('circuit breaker transition', {
             endpoint,
             from: t.from,
@@ -66,6 +67,7 @@ export class RuntimeStore {
         },
       });
       deps.metrics.circuitState.set({ endpoint }, CIRCUIT_STATE_VALUE.closed);
+      deps.metrics.events.emit({ kind: 'circuit', endpoint, state: 'closed' });
       this.#breakers.set(key, breaker);
     }
     return breaker;
