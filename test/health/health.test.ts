@@ -132,8 +132,10 @@ describe('delivery health in WebhookEndpoint status', () => {
     r.endpoints.find((e) => e.endpoint.endsWith('/orders'));
   const endpoint = (): Promise<KubeObject | undefined> =>
     read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'orders'));
-  const send = async (): Promise<number> =>
-    (await fetch(`${sidecar.egress}/orders`, { method: 'POST', body: '{"id":1}' })).status;
+  const send = async (name = 'orders'): Promise<number> =>
+    (await fetch(`${sidecar.egress}/${name}`, { method: 'POST', body: '{"id":1}' })).status;
+  const reasons = async (name: string): Promise<string[]> =>
+    (await eventsFor(adminConfig, ns, name)).map((e) => e.reason);
 
   beforeAll(async () => {
     kube = kubeClients();
@@ -194,17 +196,19 @@ describe('delivery health in WebhookEndpoint status', () => {
     await apply(
       adminConfig,
       policyManifest(ns, 'loopback', {
-        endpointSelector: {},
+        endpointSelector: { matchLabels: { breaker: 'none' } },
         retry: { maxAttempts: 1 },
         destinations: { allowedCIDRs: ['127.0.0.0/8'] },
       }),
     );
     await apply(
       adminConfig,
-      endpointManifest(ns, 'orders', {
-        direction: 'Egress',
-        url: `${receiver.url}/hooks?token=${URL_SECRET}`,
-      }),
+      endpointManifest(
+        ns,
+        'orders',
+        { direction: 'Egress', url: `${receiver.url}/hooks?token=${URL_SECRET}` },
+        { breaker: 'none' },
+      ),
     );
     await vi.waitUntil(async () => condition(await endpoint(), 'Ready')?.status === 'True', poll);
 
@@ -294,9 +298,7 @@ describe('delivery health in WebhookEndpoint status', () => {
         lastFailure: { reason: 'connect-error' },
       },
     });
-    await expect
-      .poll(async () => (await eventsFor(adminConfig, ns, 'orders')).map((e) => e.reason), poll)
-      .toContain('FailingDeliveries');
+    await expect.poll(() => reasons('orders'), poll).toContain('FailingDeliveries');
 
     // It comes back; once the failure has left the window, the next report turns it True again.
     await receiver.up();
@@ -339,5 +341,51 @@ describe('delivery health in WebhookEndpoint status', () => {
     await nextReport(() => true);
     expect(await health.writer.tick()).toBe(1);
     expect((await endpoint())?.['status']).toMatchObject({ deliveries: { delivered: 2 } });
+  });
+
+  it('reports an open circuit as CircuitOpen, with Events when it opens and closes', async () => {
+    const backend = await switchableReceiver();
+    await apply(
+      adminConfig,
+      policyManifest(ns, 'breaker', {
+        endpointSelector: { matchLabels: { breaker: 'one-failure' } },
+        retry: { maxAttempts: 1 },
+        destinations: { allowedCIDRs: ['127.0.0.0/8'] },
+        circuitBreaker: { consecutiveFailures: 1, openDuration: '1s' },
+      }),
+    );
+    await apply(
+      adminConfig,
+      endpointManifest(
+        ns,
+        'invoices',
+        { direction: 'Egress', url: `${backend.url}/hooks` },
+        { breaker: 'one-failure' },
+      ),
+    );
+    const invoices = (r: SidecarHealthReport) =>
+      r.endpoints.find((e) => e.endpoint.endsWith('/invoices'));
+    // The sidecar has the endpoint once a report names it.
+    await nextReport((r) => invoices(r) !== undefined);
+    await backend.down();
+    expect(await send('invoices')).toBeGreaterThanOrEqual(500);
+    await nextReport((r) => invoices(r)?.circuit === 'open');
+    await health.writer.tick();
+    let object = await read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'invoices'));
+    expect(condition(object, 'Healthy')).toMatchObject({ status: 'False', reason: 'CircuitOpen' });
+    expect(object?.['status']).toMatchObject({ deliveries: { circuit: 'open' } });
+    await expect.poll(() => reasons('invoices'), poll).toContain('CircuitOpened');
+
+    // Back up: once the open period is over a probe gets through and the breaker closes.
+    await backend.up();
+    await vi.waitUntil(async () => (await send('invoices')) === 200, poll);
+    await nextReport((r) => invoices(r)?.circuit === 'closed');
+    await health.writer.tick();
+    object = await read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'invoices'));
+    expect(object?.['status']).toMatchObject({ deliveries: { circuit: 'closed' } });
+    // The failures are still in the window: failing, but no longer for the circuit.
+    expect(condition(object, 'Healthy')?.reason).toBe('FailingDeliveries');
+    await expect.poll(() => reasons('invoices'), poll).toContain('CircuitClosed');
+    await backend.down();
   });
 });
