@@ -5,6 +5,7 @@
 // are skipped when claiming, so one slow receiver cannot fill the worker with work it only holds.
 import type { Logger } from '../../common/log.ts';
 import type { AttemptResult, Clock, Delivery } from '../delivery/delivery.ts';
+import { stepEvent } from '../delivery/ended.ts';
 import type { EgressRuntime, EndpointRuntime } from '../delivery/runtime.ts';
 import { endpointLabel, type QueueMetrics } from './metrics.ts';
 import { countedAttempts, nextStep, type NextStep } from '../delivery/schedule.ts';
@@ -245,6 +246,7 @@ export class QueueWorker {
       }
     }
     await this.#settle(d, step);
+    metrics.events.emit(stepEvent(label, step, clock.now()));
     // The next delivery in an ordered line is due now: claim it without waiting for the poll.
     if (d.ordered && (step.kind === 'delivered' || step.kind === 'dead')) this.notify();
     switch (step.kind) {
