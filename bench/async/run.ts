@@ -7,6 +7,9 @@
 // - latency 202 → receipt (p50/p99) in an open loop at HALF the sync rate measured in the same run
 //   (issue 19's target; a fixed rate above sync capacity measures a growing backlog, not latency),
 //   by webhook-id, one clock for both ends.
+// - CPU µs per delivery (user + system, from /proc) of the sidecar and its Redis: for sync over the
+//   sync run, for async from the first accept to the last receipt. On a shared machine throughput
+//   swings with the neighbours' load; CPU per delivery shows what the sidecar itself spends.
 // The receiver runs in its own process. Prints numbers and ratios; asserts nothing.
 // Run: make bench-async   (BENCH_SECONDS=5 BENCH_CONNECTIONS=64; BENCH_RATE=<n>/s pins the latency
 // rate instead; BENCH_REDIS_HA=1
@@ -18,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { startRedis, type RedisServer } from '../../test/cluster/redis.ts';
-import { rssMb } from '../lib/load.ts';
+import { cpuMicros, rssMb } from '../lib/load.ts';
 import { startReceiver, waitUp, type Receiver } from '../lib/receiver.ts';
 import { writeBenchSidecarConfig } from '../lib/sidecar-config.ts';
 
@@ -138,12 +141,17 @@ interface Row {
   missing: number;
   refused: number;
   rss: number;
+  /** CPU µs per sync delivery, and per async delivery (sidecar and Redis). */
+  syncCpuUs: number;
+  asyncCpuUs: number;
 }
 
 async function runBackend(
   name: string,
   receiver: Receiver,
   env: NodeJS.ProcessEnv,
+  /** The store's own processes (the Redis server), counted in CPU per delivery. */
+  storePids: readonly number[],
 ): Promise<{ row: Row; syncRps: number }> {
   const {
     path: config,
@@ -164,11 +172,15 @@ async function runBackend(
   await waitUp(`http://127.0.0.1:${adminPort}/readyz`);
   const url = `http://127.0.0.1:${egressPort}/bench`;
   try {
+    const pids = [sidecar.pid!, ...storePids];
     // Baseline, same sidecar, same run: synchronous delivery.
+    const cpu0 = await cpuMicros(pids);
     const sync = await closedLoop(url, `${name}-sync`, {});
+    const cpu1 = await cpuMicros(pids);
     const async = await closedLoop(url, `${name}-async`, { prefer: 'respond-async' });
     const first = Math.min(...async.accepted.values());
     const got = await drained(receiver, `${name}-async`, async.accepted);
+    const cpu2 = await cpuMicros(pids);
     const last = Math.max(...[...async.accepted.keys()].map((id) => got.get(id) ?? 0));
     const missing = [...async.accepted.keys()].filter((id) => !got.has(id)).length;
     const rate = pinnedRate ?? Math.max(1, Math.round(sync.rps / 2));
@@ -189,6 +201,8 @@ async function runBackend(
         missing,
         refused: async.errors,
         rss: await rssMb(sidecar.pid!),
+        syncCpuUs: (cpu1 - cpu0) / sync.accepted.size,
+        asyncCpuUs: (cpu2 - cpu1) / (async.accepted.size - missing),
       },
     };
   } finally {
@@ -207,21 +221,24 @@ try {
     `bench/async: 1 KB webhooks, Standard Webhooks signed, ${connections} connections, ${seconds}s per run, latency at ${pinnedRate === undefined ? 'half the sync rate' : `${pinnedRate}/s`}, Node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs`,
   );
   console.log(
-    'backend  sync req/s  accepted/s  ×sync  delivered/s  ×sync  lat at/s  p50 ms  p99 ms  missing  refused  RSS MB',
+    'backend  sync req/s  accepted/s  ×sync  delivered/s  ×sync  lat at/s  p50 ms  p99 ms  missing  refused  RSS MB  CPU µs sync  async',
   );
-  const backends: [string, NodeJS.ProcessEnv][] = [
-    ['redis', { HOOKGATE_REDIS_URL: redis.url }],
-    ['disk', { HOOKGATE_REDIS_URL: '' }],
+  const backends: [string, NodeJS.ProcessEnv, number[]][] = [
+    ['redis', { HOOKGATE_REDIS_URL: redis.url }, [redis.process.pid]],
+    ['disk', { HOOKGATE_REDIS_URL: '' }, []],
   ];
   if (process.env['BENCH_REDIS_HA'] === '1') {
     const ha = await (await import('./redis-ha.ts')).redisHaBackends(dir);
     stopHa = ha.stop;
-    backends.push(...ha.backends);
+    // The cluster's nodes are not counted: its CPU column is the sidecar's alone.
+    backends.push(
+      ...ha.backends.map(([n, e]): [string, NodeJS.ProcessEnv, number[]] => [n, e, []]),
+    );
   }
-  for (const [name, env] of backends) {
-    const { row: r, syncRps } = await runBackend(name, receiver, env);
+  for (const [name, env, storePids] of backends) {
+    const { row: r, syncRps } = await runBackend(name, receiver, env, storePids);
     console.log(
-      `${name.padEnd(7)} ${syncRps.toFixed(0).padStart(11)} ${r.accepted.toFixed(0).padStart(11)} ${(r.accepted / syncRps).toFixed(2).padStart(6)} ${r.delivered.toFixed(0).padStart(12)} ${(r.delivered / syncRps).toFixed(2).padStart(6)} ${r.rate.toFixed(0).padStart(9)} ${r.p50.toFixed(1).padStart(7)} ${r.p99.toFixed(1).padStart(7)} ${String(r.missing).padStart(8)} ${String(r.refused).padStart(8)} ${r.rss.toFixed(0).padStart(7)}`,
+      `${name.padEnd(7)} ${syncRps.toFixed(0).padStart(11)} ${r.accepted.toFixed(0).padStart(11)} ${(r.accepted / syncRps).toFixed(2).padStart(6)} ${r.delivered.toFixed(0).padStart(12)} ${(r.delivered / syncRps).toFixed(2).padStart(6)} ${r.rate.toFixed(0).padStart(9)} ${r.p50.toFixed(1).padStart(7)} ${r.p99.toFixed(1).padStart(7)} ${String(r.missing).padStart(8)} ${String(r.refused).padStart(8)} ${r.rss.toFixed(0).padStart(7)} ${r.syncCpuUs.toFixed(0).padStart(12)} ${r.asyncCpuUs.toFixed(0).padStart(6)}`,
     );
   }
 } finally {
