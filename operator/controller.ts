@@ -70,6 +70,7 @@ export class Operator {
   #resync: NodeJS.Timeout | undefined;
   #term = 0;
   #access: SecretAccess | undefined;
+  #events: EventRecorder;
 
   constructor(options: OperatorOptions) {
     this.#options = options;
@@ -113,13 +114,14 @@ export class Operator {
       if (method !== 'GET' && status < 300)
         this.metrics.apiWrites.inc({ resource: writtenResource(path) });
     });
+    this.#events = new EventRecorder(options.client, options.identity, clock, options.log);
     this.#reconciler = new Reconciler({
       caches,
       client: options.client,
       sidecarRedisUrl: options.sidecarRedisUrl,
       clock,
       log: options.log,
-      events: new EventRecorder(options.client, options.identity, clock, options.log),
+      events: this.#events,
     });
     caches.endpoints.onChange((c) => this.#enqueue(c.object.metadata.namespace));
     caches.policies.onChange((c) => this.#enqueue(c.object.metadata.namespace));
@@ -162,6 +164,7 @@ export class Operator {
     if (this.#elector !== undefined) await this.#elector.stop(release);
     else this.#stopLeading();
     await Promise.all(this.#workers);
+    await this.#events.drain();
     await this.#access?.stop();
     await Promise.all(allCaches(this.caches).map((c) => c.stop()));
   }
@@ -184,9 +187,9 @@ export class Operator {
     return this.#access?.unhealthy(maxDownMs);
   }
 
-  /** True when this replica leads and has nothing queued or in progress. */
+  /** True when this replica leads and has nothing queued or in progress, Events included. */
   get idle(): boolean {
-    return this.#queue?.idle ?? false;
+    return (this.#queue?.idle ?? false) && this.#events.pending === 0;
   }
 
   #enqueue(namespace: string | undefined): void {

@@ -15,6 +15,8 @@ export interface ConsoleSetup {
   readonly port: number;
   /** The sidecars' HOOKGATE_ADMIN_TOKEN, sent as a bearer token to their /queue and /history. */
   readonly adminToken: string | undefined;
+  /** How often a live tail polls the sidecars (default 2 s); tests shorten it. */
+  readonly pollMs?: number;
 }
 
 /** Starts the console; close() stops it and its connection pool. */
@@ -27,6 +29,7 @@ export async function startConsoleFor(setup: ConsoleSetup): Promise<ConsoleServe
     access,
     data: new ConsoleData(setup.client, access, sidecars),
     log: setup.log,
+    ...(setup.pollMs === undefined ? {} : { pollMs: setup.pollMs }),
   });
   return {
     port: server.port,
