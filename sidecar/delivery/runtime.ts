@@ -181,6 +181,7 @@ function endpointRuntime(
       dispatcher: store.dispatcher(plan, tls, used),
       timeoutMs: plan.timeoutMs,
       clock: deps.clock,
+      paused: compiled.paused,
       onRateLimited: () => deps.metrics.rateLimited.inc({ endpoint: name }),
       onCircuitOpen: () => undefined,
     }),

@@ -47,6 +47,18 @@ const SETTLE_BATCH = 128;
 /** Room kept between an attempt's end and its lease's end, for settling (at most a quarter). */
 const SETTLE_MARGIN_MS = 2000;
 
+const pausedByRuntime = new WeakMap<EgressRuntime, readonly string[]>();
+
+/** Names of the runtime's paused endpoints, computed once per configuration. */
+function pausedEndpoints(rt: EgressRuntime): readonly string[] {
+  let names = pausedByRuntime.get(rt);
+  if (names === undefined) {
+    names = [...rt.endpoints.values()].filter((e) => e.paused).map((e) => e.name);
+    pausedByRuntime.set(rt, names);
+  }
+  return names;
+}
+
 /** The endpoint runtime that delivers `d` now, or undefined when the config no longer has one. */
 function endpointOf(rt: EgressRuntime, d: QueuedDelivery): EndpointRuntime | undefined {
   if (d.endpointName.startsWith('dynamic:')) {
@@ -166,9 +178,12 @@ export class QueueWorker {
     }
   }
 
-  /** Endpoints at their concurrency bound (running or waiting). */
+  /**
+   * Endpoints not to claim for: those at their concurrency bound (running or waiting), and paused
+   * ones, whose deliveries stay queued in order until the endpoint is unpaused.
+   */
   #saturated(): ReadonlySet<string> {
-    const full = new Set<string>();
+    const full = new Set<string>(pausedEndpoints(this.#o.runtime()));
     for (const [endpoint, queue] of this.#waiting) {
       if ((this.#running.get(endpoint) ?? 0) + queue.length >= this.#o.settings.endpointConcurrency)
         full.add(endpoint);
