@@ -72,6 +72,7 @@ export class Operator {
   #resync: NodeJS.Timeout | undefined;
   #term = 0;
   #access: SecretAccess | undefined;
+  #events: EventRecorder;
 
   constructor(options: OperatorOptions) {
     this.#options = options;
@@ -115,6 +116,7 @@ export class Operator {
       if (method !== 'GET' && status < 300)
         this.metrics.apiWrites.inc({ resource: writtenResource(path) });
     });
+    this.#events = new EventRecorder(options.client, options.identity, clock, options.log);
     this.#reconciler = new Reconciler({
       caches,
       client: options.client,
@@ -122,7 +124,7 @@ export class Operator {
       sidecarAdminTokens: options.sidecarAdminTokens,
       clock,
       log: options.log,
-      events: new EventRecorder(options.client, options.identity, clock, options.log),
+      events: this.#events,
     });
     caches.endpoints.onChange((c) => this.#enqueue(c.object.metadata.namespace));
     caches.policies.onChange((c) => this.#enqueue(c.object.metadata.namespace));
@@ -165,6 +167,7 @@ export class Operator {
     if (this.#elector !== undefined) await this.#elector.stop(release);
     else this.#stopLeading();
     await Promise.all(this.#workers);
+    await this.#events.drain();
     await this.#access?.stop();
     await Promise.all(allCaches(this.caches).map((c) => c.stop()));
   }
@@ -187,9 +190,9 @@ export class Operator {
     return this.#access?.unhealthy(maxDownMs);
   }
 
-  /** True when this replica leads and has nothing queued or in progress. */
+  /** True when this replica leads and has nothing queued or in progress, Events included. */
   get idle(): boolean {
-    return this.#queue?.idle ?? false;
+    return (this.#queue?.idle ?? false) && this.#events.pending === 0;
   }
 
   #enqueue(namespace: string | undefined): void {
