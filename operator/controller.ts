@@ -53,6 +53,8 @@ export interface OperatorOptions {
     | undefined;
   /** Redis URL handed to the sidecars through each namespace's published Secret. */
   readonly sidecarRedisUrl?: string | undefined;
+  /** Each namespace's sidecar admin token, published in its Secret (the console is on). */
+  readonly sidecarAdminTokens?: ((namespace: string) => string) | undefined;
   readonly queueBackoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Delays between attempts to list or watch again after an error. */
   readonly watchBackoff?: { readonly initialMs: number; readonly maxMs: number };
@@ -120,6 +122,7 @@ export class Operator {
       caches,
       client: options.client,
       sidecarRedisUrl: options.sidecarRedisUrl,
+      sidecarAdminTokens: options.sidecarAdminTokens,
       clock,
       log: options.log,
       events: this.#events,
