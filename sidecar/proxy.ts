@@ -13,6 +13,9 @@ import {
   ENV_CONFIG_SNAPSHOT,
   ENV_TOKEN_FILE,
   ENV_DRAIN_TIMEOUT,
+  ENV_EGRESS_LISTEN,
+  ENV_INGRESS_LISTEN,
+  ENV_QUEUE_DIR,
   ENV_HEALTH_REPORT_INTERVAL,
   ENV_INTERCEPTION,
   ENV_QUEUE_NAME,
@@ -69,6 +72,10 @@ Environment:
                           the app's traffic here (only then is the Host header a destination)
   HOOKGATE_ADMIN_TOKEN    bearer token admitting non-loopback callers to the admin /queue/ API
   HOOKGATE_ADMIN_ADDR     admin listen address (default 0.0.0.0:15020)
+  HOOKGATE_EGRESS_LISTEN, HOOKGATE_INGRESS_LISTEN, HOOKGATE_QUEUE_DIR
+                          over the config's listen.egress, listen.ingress and queue.directory:
+                          what a namespace-wide (streamed) config cannot know about one process
+                          (unset in pods, which have ports and an emptyDir of their own)
   HOOKGATE_DRAIN_TIMEOUT  how long in-flight deliveries may finish on shutdown (default 10s)
   HOOKGATE_LOG_LEVEL      debug | info | warn | error (default info)
   HOOKGATE_MEMORY_LIMIT   the container's memory limit (bytes or 256Mi) the heap and load
@@ -232,8 +239,14 @@ if (start !== undefined) {
           `"${queueName}" is not a queue name: use 1-63 letters, digits, _ . or - (e.g. the workload's name)`,
         ]);
       }
+      // A streamed config is the namespace's; where this process queues is its own (ENV_QUEUE_DIR).
+      const queueDir = process.env[ENV_QUEUE_DIR];
+      const queueSettings =
+        queueDir === undefined || queueDir === ''
+          ? current.current.config.queue
+          : { ...current.current.config.queue, directory: queueDir };
       queueStore = await openQueueStore({
-        settings: current.current.config.queue,
+        settings: queueSettings,
         redis: redisTarget,
         sentinelPassword,
         scope: `${namespace}/${queueName}`,
@@ -250,7 +263,7 @@ if (start !== undefined) {
         queue = new DeliveryQueue({
           store: queueStore.store,
           backend: queueStore.backend,
-          settings: current.current.config.queue,
+          settings: queueSettings,
           registry,
           log: log.child({ component: 'queue' }),
           clock: systemClock,
@@ -263,7 +276,9 @@ if (start !== undefined) {
           `"${interception}" is not explicit or transparent: leave it unset unless the pod has interception rules`,
         ]);
       }
-      const listen = parseListenAddress('listen.egress', current.current.config.listen.egress);
+      const listen = process.env[ENV_EGRESS_LISTEN]
+        ? parseListenAddress(ENV_EGRESS_LISTEN, process.env[ENV_EGRESS_LISTEN])
+        : parseListenAddress('listen.egress', current.current.config.listen.egress);
       egress = await startEgressServer(listen.host, listen.port, {
         config: () => current.current,
         registry,
@@ -298,10 +313,9 @@ if (start !== undefined) {
         port: egress.port,
         generation: current.current.config.generation,
       });
-      const ingressListen = parseListenAddress(
-        'listen.ingress',
-        current.current.config.listen.ingress,
-      );
+      const ingressListen = process.env[ENV_INGRESS_LISTEN]
+        ? parseListenAddress(ENV_INGRESS_LISTEN, process.env[ENV_INGRESS_LISTEN])
+        : parseListenAddress('listen.ingress', current.current.config.listen.ingress);
       ingress = await startIngressServer(ingressListen.host, ingressListen.port, {
         config: () => current.current,
         registry,

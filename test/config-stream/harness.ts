@@ -13,7 +13,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { request as httpsRequest } from 'node:https';
 import { SIDECAR_AUDIENCE, STREAM_PATH, type ConfigEvent } from '../../common/config-stream.ts';
 import { admin, type OperatorIdentity } from '../operator/support.ts';
-import { startSidecarProcess, type SidecarProcess } from '../queue/process.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -227,6 +227,15 @@ export function forgerKey(like: KeyObject): KeyObject {
     : generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
 }
 
+/** A sidecar process, with everything it printed. */
+export interface SidecarProcess {
+  readonly egress: string;
+  readonly admin: string;
+  readonly logs: Record<string, unknown>[];
+  /** SIGKILL, and wait until it is gone. */
+  kill(): Promise<void>;
+}
+
 /** A streamed sidecar: its process, token file and snapshot file (the pod's emptyDir). */
 export interface StreamedSidecar {
   readonly process: SidecarProcess;
@@ -237,7 +246,10 @@ export interface StreamedSidecar {
 /**
  * Starts `node sidecar/main.ts` as the injector configures it: the stream URL, CA and token file,
  * a snapshot file, and a mounted fallback file that never changes (the ConfigMap the kubelet has
- * not refreshed: anything newer can only have come through the stream).
+ * not refreshed: anything newer can only have come through the stream). A pod has ports and an
+ * emptyDir of its own; a process on a shared test machine gets them by environment (listen on
+ * port 0, queue in its folder). Resolves once /readyz answers 200; a sidecar that exits first
+ * fails with what it printed.
  */
 export async function startStreamedSidecar(options: {
   readonly url: string;
@@ -257,15 +269,68 @@ export async function startStreamedSidecar(options: {
     'listen: { egress: "127.0.0.1:0", ingress: "127.0.0.1:0" }\nendpoints: []\n',
   );
   const snapshotFile = join(dir, 'config-snapshot.json');
-  const process = await startSidecarProcess(fallback, {
-    HOOKGATE_CONFIG_SERVER: options.url,
-    HOOKGATE_CONFIG_SERVER_CA: options.caPem,
-    HOOKGATE_TOKEN_FILE: tokenFile,
-    HOOKGATE_CONFIG_SNAPSHOT: snapshotFile,
-    POD_NAME: options.podName,
-    POD_NAMESPACE: options.namespace,
+  const child = spawn(process.execPath, [join(root, 'sidecar/main.ts'), '--config', fallback], {
+    env: {
+      ...process.env,
+      HOOKGATE_ADMIN_ADDR: '127.0.0.1:0',
+      HOOKGATE_EGRESS_LISTEN: '127.0.0.1:0',
+      HOOKGATE_INGRESS_LISTEN: '127.0.0.1:0',
+      HOOKGATE_QUEUE_DIR: join(dir, 'queue'),
+      HOOKGATE_CONFIG_SERVER: options.url,
+      HOOKGATE_CONFIG_SERVER_CA: options.caPem,
+      HOOKGATE_TOKEN_FILE: tokenFile,
+      HOOKGATE_CONFIG_SNAPSHOT: snapshotFile,
+      POD_NAME: options.podName,
+      POD_NAMESPACE: options.namespace,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return { process, dir, snapshotFile };
+  const logs: Record<string, unknown>[] = [];
+  const printed: string[] = [];
+  const ports: Record<string, number> = {};
+  const read = (line: string): void => {
+    printed.push(line);
+    try {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      logs.push(entry);
+      const which = /^(egress|admin server) listening$/.exec(String(entry['msg']))?.[1];
+      if (which !== undefined) ports[which] = entry['port'] as number;
+    } catch {
+      // not a log line (a stack trace on stderr)
+    }
+  };
+  createInterface({ input: child.stdout }).on('line', read);
+  createInterface({ input: child.stderr }).on('line', read);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(
+        `sidecar ${child.exitCode === null ? 'not ready within 60 s' : `exited with ${child.exitCode}`}:\n${printed.slice(-30).join('\n')}`,
+      );
+    }
+    const admin = ports['admin server'];
+    const status =
+      admin === undefined
+        ? undefined
+        : (await fetch(`http://127.0.0.1:${admin}/readyz`).catch(() => undefined))?.status;
+    if (status === 200 && ports['egress'] !== undefined) break;
+    await sleep(100);
+  }
+  return {
+    process: {
+      egress: `http://127.0.0.1:${ports['egress']}`,
+      admin: `http://127.0.0.1:${ports['admin server']}`,
+      logs,
+      kill: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await exited;
+      },
+    },
+    dir,
+    snapshotFile,
+  };
 }
 
 /** What `/config` says: the generation in force and where it came from. */

@@ -5,9 +5,9 @@
 // can only have come through the stream; generations seen by a sidecar never go down while it
 // moves between two replicas; a killed operator leaves the sidecar enforcing what it had.
 //
-// The streamed config has the pod's fixed listen ports (127.0.0.1:15001, 0.0.0.0:15006), so at
-// most one streamed sidecar process runs at a time in this file; the other workload is checked
-// through the stream itself with its own token.
+// One streamed sidecar process runs at a time (the orders pod's); the other workload is checked
+// through the stream itself with its own token. Heavy steps get 120 s: the whole suite runs many
+// files side by side on two cores, and reconnects back off with jitter.
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -47,7 +47,7 @@ import {
 
 const poll = { timeout: 40_000, interval: 50 };
 
-describe('the config stream, end to end (issue 20)', () => {
+describe('the config stream, end to end (issue 20)', { timeout: 120_000 }, () => {
   let adminConfig: KubeConfig;
   let identity: OperatorIdentity;
   let ns: string;
