@@ -110,6 +110,8 @@ export async function startConfigServer(options: ConfigServerOptions): Promise<C
   // One parse per published version; one scoped view per distinct label set.
   const parsed = new Map<string, { key: string; ns: NamespaceConfig | undefined }>();
   const views = new Map<string, ScopedConfig>();
+  // The CONFIG line of each view, serialized once however many pods share the view.
+  const lines = new WeakMap<ScopedConfig, string>();
 
   const namespaceConfig = (namespace: string): NamespaceConfig | undefined => {
     const cm = caches.configMaps.get(namespace, CONFIG_MAP_NAME);
@@ -161,8 +163,14 @@ export async function startConfigServer(options: ConfigServerOptions): Promise<C
     if (view.digest === sub.digest || view.generation < sub.generation) return;
     sub.digest = view.digest;
     sub.generation = view.generation;
-    const { generation, digest, config, secrets } = view;
-    send(sub, { type: 'CONFIG', generation, digest, config, secrets });
+    let line = lines.get(view);
+    if (line === undefined) {
+      const { generation, digest, config, secrets } = view;
+      const event: StreamEvent = { type: 'CONFIG', generation, digest, config, secrets };
+      line = `${JSON.stringify(event)}\n`;
+      lines.set(view, line);
+    }
+    sub.res.write(line);
     pushes.inc();
   };
 
