@@ -26,6 +26,11 @@ endpoints:
   - name: maintenance-sync
     url: ${paused}/sync
     paused: ${isPaused}
+    eventTypes: [order.*]
+    policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }
+  - name: open-sync
+    url: ${open}/sync
+    eventTypes: [order.*]
     policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }
 queue: { pollInterval: 20ms }
 `;
@@ -64,6 +69,24 @@ describe('spec.paused', () => {
     // Unpaused, the same delivery goes through.
     await sidecar.reload(yaml(false));
     expect((await sidecar.post('/maintenance-sync')).status).toBe(200);
+  });
+
+  it('reports endpoint-paused for a paused subscriber of a sync fan-out; the others get it', async () => {
+    await start();
+    const res = await sidecar.post('/_events', '{"type":"order.created"}', {
+      'hookgate-event-type': 'order.created',
+    });
+    expect(res.status).toBe(200);
+    const report = (await res.json()) as {
+      deliveries: { endpoint: string; status: number; outcome: string }[];
+    };
+    const byEndpoint = Object.fromEntries(report.deliveries.map((d) => [d.endpoint, d]));
+    expect(byEndpoint['maintenance-sync']).toMatchObject({
+      status: 503,
+      outcome: 'endpoint_paused',
+    });
+    expect(byEndpoint['open-sync']).toMatchObject({ status: 200, outcome: 'delivered' });
+    expect(paused.seen).toEqual([]);
   });
 
   it('holds async deliveries while paused and drains them in order once unpaused', async () => {
