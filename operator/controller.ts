@@ -9,6 +9,7 @@ import { secretRefNames } from './compile/secrets.ts';
 import { EventRecorder } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { CacheChange } from './kube/informer.ts';
+import { onlyHealthChanged } from './health/index.ts';
 import { LeaderElector, type LeaderElectionOptions } from './leader.ts';
 import { createOperatorMetrics, writtenResource, type OperatorMetrics } from './metrics.ts';
 import { CONFIG_MAP_NAME, OPT_IN_SELECTOR, SECRET_NAME } from './names.ts';
@@ -52,6 +53,8 @@ export interface OperatorOptions {
     | undefined;
   /** Redis URL handed to the sidecars through each namespace's published Secret. */
   readonly sidecarRedisUrl?: string | undefined;
+  /** Each namespace's sidecar admin token, published in its Secret (the console is on). */
+  readonly sidecarAdminTokens?: ((namespace: string) => string) | undefined;
   readonly queueBackoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Delays between attempts to list or watch again after an error. */
   readonly watchBackoff?: { readonly initialMs: number; readonly maxMs: number };
@@ -119,11 +122,15 @@ export class Operator {
       caches,
       client: options.client,
       sidecarRedisUrl: options.sidecarRedisUrl,
+      sidecarAdminTokens: options.sidecarAdminTokens,
       clock,
       log: options.log,
       events: this.#events,
     });
-    caches.endpoints.onChange((c) => this.#enqueue(c.object.metadata.namespace));
+    // A health write (ADR 0024) leaves nothing to compile.
+    caches.endpoints.onChange(
+      (c) => onlyHealthChanged(c) || this.#enqueue(c.object.metadata.namespace),
+    );
     caches.policies.onChange((c) => this.#enqueue(c.object.metadata.namespace));
     caches.configMaps.onChange((c) => this.#enqueue(c.object.metadata.namespace));
     caches.secrets.onChange((c) => this.#onSecret(c));

@@ -15,6 +15,7 @@ import { Operator } from './controller.ts';
 import { KubeClient } from './kube/client.ts';
 import { loadClusterAccess } from './kube/config.ts';
 import { ENV_ADMIN_TOKEN, ENV_REDIS_URL } from '../common/env.ts';
+import { adminTokens, ensureAdminKey } from './console/admin-token.ts';
 import { startConsoleFor } from './console/index.ts';
 import { CONFIG_MAP_NAME, DEFAULT_LEASE_NAMESPACE, GENERATION_ANNOTATION } from './names.ts';
 import { systemClock } from './clock.ts';
@@ -66,8 +67,17 @@ if (start !== undefined && flags !== undefined) {
     (existsSync(IN_CLUSTER_NAMESPACE)
       ? readFileSync(IN_CLUSTER_NAMESPACE, 'utf8').trim()
       : DEFAULT_LEASE_NAMESPACE);
+  // The console's key to the sidecars (ADR 0023): HOOKGATE_ADMIN_TOKEN, when set, is the one token
+  // of sidecars configured by hand; else each namespace gets its own, derived from a key kept in
+  // the operator's namespace, published in its sidecar Secret and referenced by the injector.
+  const fixedAdminToken = process.env[ENV_ADMIN_TOKEN];
+  const sidecarAdminTokens =
+    flags.console === undefined || (fixedAdminToken !== undefined && fixedAdminToken !== '')
+      ? undefined
+      : adminTokens(await ensureAdminKey(client, operatorNamespace));
   const operator = new Operator({
     sidecarRedisUrl,
+    sidecarAdminTokens,
     secretAccess:
       flags.secretRole === undefined
         ? undefined
@@ -122,7 +132,10 @@ if (start !== undefined && flags !== undefined) {
           injector: {
             defaults: webhook.sidecar,
             version: VERSION,
-            environment: { redis: sidecarRedisUrl !== undefined && sidecarRedisUrl !== '' },
+            environment: {
+              redis: sidecarRedisUrl !== undefined && sidecarRedisUrl !== '',
+              adminToken: sidecarAdminTokens !== undefined,
+            },
             configStream,
             interception: interceptionInitContainer,
           },
@@ -256,7 +269,7 @@ if (start !== undefined && flags !== undefined) {
           log,
           host: flags.console.host,
           port: flags.console.port,
-          adminToken: process.env[ENV_ADMIN_TOKEN],
+          adminToken: sidecarAdminTokens ?? fixedAdminToken,
         });
   const reason = await apiServerReachable();
   if (reason === undefined) log.info('connected to the API server', { apiServer: client.server });

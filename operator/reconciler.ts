@@ -11,6 +11,7 @@ import type { EventRecorder, EventType } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { KubeObject } from './kube/types.ts';
 import {
+  ADMIN_TOKEN_KEY,
   API_VERSION,
   CONDITION,
   CONFIG_KEY,
@@ -67,6 +68,8 @@ export interface ReconcilerDeps {
   readonly statusConcurrency?: number;
   /** Redis URL for the sidecars, published in every namespace's Secret under REDIS_URL_KEY. */
   readonly sidecarRedisUrl?: string | undefined;
+  /** Each namespace's sidecar admin token, published under ADMIN_TOKEN_KEY (console/admin-token.ts). */
+  readonly sidecarAdminTokens?: ((namespace: string) => string) | undefined;
 }
 
 /** Whether an object is on its way out: it no longer takes part. */
@@ -178,16 +181,19 @@ export class Reconciler {
       ...policies.map((p) => ownerOf('WebhookPolicy', p.metadata.name, p.metadata.uid ?? '')),
     ].sort((a, b) => (a.uid < b.uid ? -1 : 1));
     const redisUrl = this.#deps.sidecarRedisUrl;
-    const published =
-      redisUrl === undefined || redisUrl === ''
-        ? compiled
-        : {
-            ...compiled,
-            secretData: {
-              ...compiled.secretData,
-              [REDIS_URL_KEY]: Buffer.from(redisUrl).toString('base64'),
-            },
-          };
+    const adminToken = this.#deps.sidecarAdminTokens?.(namespace);
+    const published = {
+      ...compiled,
+      secretData: {
+        ...compiled.secretData,
+        ...(redisUrl === undefined || redisUrl === ''
+          ? {}
+          : { [REDIS_URL_KEY]: Buffer.from(redisUrl).toString('base64') }),
+        ...(adminToken === undefined
+          ? {}
+          : { [ADMIN_TOKEN_KEY]: Buffer.from(adminToken).toString('base64') }),
+      },
+    };
     const plan = planPublish(
       namespace,
       published,

@@ -317,6 +317,22 @@ describe('decide', () => {
     });
   });
 
+  it('references the namespace admin token in the published Secret only when the console is on', () => {
+    const input = pod({ [ANNOTATION.inject]: 'true' });
+    const proxyOf = (adminToken: boolean): V1Container => {
+      const decision = decide(input, 1, { ...options, environment: { adminToken } });
+      if (decision.action !== 'inject') throw new Error(JSON.stringify(decision));
+      return applyPatch(input, decision.patch).spec!.initContainers![0]!;
+    };
+    expect(proxyOf(true).env?.find((e) => e.name === 'HOOKGATE_ADMIN_TOKEN')).toEqual({
+      name: 'HOOKGATE_ADMIN_TOKEN',
+      valueFrom: {
+        secretKeyRef: { name: 'hookgate-sidecar-secrets', key: 'admin-token', optional: true },
+      },
+    });
+    expect(proxyOf(false).env?.map((e) => e.name)).not.toContain('HOOKGATE_ADMIN_TOKEN');
+  });
+
   it('with the config stream: the token, not the namespace Secret; the CA read at each injection (ADR 0020)', () => {
     let ca: string | undefined;
     const streamed: InjectorOptions = {

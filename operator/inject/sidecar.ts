@@ -6,10 +6,12 @@ import {
   CONFIG_MAP_NAME,
   CONFIG_MOUNT_PATH,
   SECRET_MOUNT_PATH,
+  ADMIN_TOKEN_KEY,
   REDIS_URL_KEY,
   SECRET_NAME,
 } from '../names.ts';
 import {
+  ENV_ADMIN_TOKEN,
   ENV_APP_PORT,
   ENV_CONFIG_SERVER,
   ENV_CONFIG_SERVER_CA,
@@ -58,6 +60,8 @@ export const PORT_NAME = { ingress: 'hookgate-in', admin: 'hookgate-admin' } as 
 export interface SidecarEnvironment {
   /** The operator publishes a Redis URL in each namespace's Secret: reference it. */
   readonly redis?: boolean | undefined;
+  /** The operator publishes each namespace's admin token in its Secret (the console is on). */
+  readonly adminToken?: boolean | undefined;
   /**
    * The operator's config stream: the sidecar gets its scoped config and only its own secrets
    * there, so the namespace-wide Secret is not mounted (ADR 0020). Absent: the mounts only.
@@ -148,6 +152,13 @@ export function sidecarContainer(
     env.push({
       name: 'HOOKGATE_REDIS_URL',
       valueFrom: { secretKeyRef: { name: SECRET_NAME, key: REDIS_URL_KEY, optional: true } },
+    });
+  }
+  if (extra.adminToken === true) {
+    // The console's key to this pod's admin API; this namespace's own (console/admin-token.ts).
+    env.push({
+      name: ENV_ADMIN_TOKEN,
+      valueFrom: { secretKeyRef: { name: SECRET_NAME, key: ADMIN_TOKEN_KEY, optional: true } },
     });
   }
   const probe = (path: string, periodSeconds: number, failureThreshold: number): V1Probe => ({

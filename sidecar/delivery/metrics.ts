@@ -2,6 +2,7 @@
 // URLs must not become thousands of series.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { AttemptResult } from './delivery.ts';
+import { deliveryEvents, type DeliveryEvents } from './ended.ts';
 
 /** The egress proxy's metrics, registered on one registry. */
 export interface EgressMetrics {
@@ -14,6 +15,8 @@ export interface EgressMetrics {
   /** OAuth2 token requests by endpoint and result (ok, error). */
   tokenRequests: Counter<'endpoint' | 'result'>;
   inFlight: Gauge;
+  /** How deliveries end, for the health collector. */
+  events: DeliveryEvents;
 }
 
 /** Counts one attempt of `endpoint` by its result (status class or transport error). */
@@ -86,5 +89,6 @@ export function createEgressMetrics(registry: Registry): EgressMetrics {
       help: 'Deliveries being processed now.',
       registers,
     }),
+    events: deliveryEvents(registry),
   };
 }

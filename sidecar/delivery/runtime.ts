@@ -60,6 +60,7 @@ export class RuntimeStore {
         ...settings,
         onTransition: (t) => {
           deps.metrics.circuitState.set({ endpoint }, CIRCUIT_STATE_VALUE[t.to]);
+          deps.metrics.events.emit({ kind: 'circuit', endpoint, state: t.to });
           deps.log.warn('circuit breaker transition', {
             endpoint,
             from: t.from,
@@ -69,6 +70,7 @@ export class RuntimeStore {
         },
       });
       deps.metrics.circuitState.set({ endpoint }, CIRCUIT_STATE_VALUE.closed);
+      deps.metrics.events.emit({ kind: 'circuit', endpoint, state: 'closed' });
       this.#breakers.set(key, breaker);
     }
     return breaker;

@@ -5,10 +5,12 @@
 // are skipped when claiming, so one slow receiver cannot fill the worker with work it only holds.
 import type { Logger } from '../../common/log.ts';
 import type { AttemptResult, Clock, Delivery } from '../delivery/delivery.ts';
+import { stepEvent } from '../delivery/ended.ts';
 import type { EgressRuntime, EndpointRuntime } from '../delivery/runtime.ts';
 import { endpointLabel, type QueueMetrics } from './metrics.ts';
 import { countedAttempts, nextStep, type NextStep } from '../delivery/schedule.ts';
-import type { QueueStore, QueuedDelivery } from './store.ts';
+import { Batcher } from './batch.ts';
+import type { QueueStore, QueuedDelivery, SettleRequest } from './store.ts';
 
 /** How the worker runs. */
 export interface WorkerSettings {
@@ -38,6 +40,9 @@ export interface WorkerOptions {
 
 /** Shortest gap between claims while work keeps arriving. */
 const CLAIM_BATCH_MS = 5;
+
+/** Settlements per settle script (as ENQUEUE_BATCH for accepts). */
+const SETTLE_BATCH = 128;
 
 /** Room kept between an attempt's end and its lease's end, for settling (at most a quarter). */
 const SETTLE_MARGIN_MS = 2000;
@@ -82,9 +87,18 @@ export class QueueWorker {
   /** A wake-up came while the loop was busy: its next pause returns at once. */
   #kicked = false;
   #idle: (() => void) | undefined;
+  /** Attempts that ended together, written together. */
+  readonly #settlements: Batcher<SettleRequest, undefined>;
 
   constructor(options: WorkerOptions) {
     this.#o = options;
+    this.#settlements = new Batcher(
+      async (batch) => {
+        await options.store.settleMany(batch);
+        return batch.map(() => undefined);
+      },
+      { maxItems: SETTLE_BATCH, maxInFlight: 2 },
+    );
   }
 
   /** Attempts in flight now. */
@@ -260,6 +274,7 @@ export class QueueWorker {
       }
     }
     await this.#settle(d, step);
+    metrics.events.emit(stepEvent(label, step, clock.now()));
     // The next delivery in an ordered line is due now: claim it without waiting for the poll.
     if (d.ordered && (step.kind === 'delivered' || step.kind === 'dead')) this.notify();
     switch (step.kind) {
@@ -304,11 +319,11 @@ export class QueueWorker {
           { kind: 'retry', at: step.at },
         );
       }
-      return store.settle(
-        d.deliveryId,
-        step.record,
-        step.kind === 'retry' ? { kind: 'retry', at: step.at } : { kind: step.kind },
-      );
+      return this.#settlements.add({
+        deliveryId: d.deliveryId,
+        attempt: step.record,
+        next: step.kind === 'retry' ? { kind: 'retry', at: step.at } : { kind: step.kind },
+      });
     };
     for (let tries = 1; ; tries++) {
       try {

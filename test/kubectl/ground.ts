@@ -10,7 +10,12 @@ import { join, resolve } from 'node:path';
 import { createLogger } from '../../common/log.ts';
 import { startConsoleFor } from '../../operator/console/index.ts';
 import type { ConsoleServer } from '../../operator/console/server.ts';
-import { ADMIN_TOKEN, startConsoleGround, type ConsoleGround } from '../console/harness.ts';
+import {
+  ADMIN_TOKEN,
+  grantRole,
+  startConsoleGround,
+  type ConsoleGround,
+} from '../console/harness.ts';
 import { createTestNamespace, kubeClients } from '../support/kube.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../operator/kubectl/main.ts');
@@ -97,39 +102,19 @@ export async function startPluginGround(): Promise<PluginGround> {
     });
     // What the chart grants (templates/console-rbac.yaml): every authenticated user may reach the
     // console's Service through the proxy; the console's own RBAC checks decide the rest.
-    await admin.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
-      body: {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'Role',
-        metadata: { name: 'hookgate-console-proxy' },
-        rules: [
-          {
-            apiGroups: [''],
-            resources: ['services/proxy'],
-            resourceNames: ['hookgate-console', 'http:hookgate-console:console'],
-            verbs: ['get', 'create'],
-          },
-        ],
-      },
-    });
-    await admin.request(
-      'POST',
-      `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
-      {
-        body: {
-          apiVersion: 'rbac.authorization.k8s.io/v1',
-          kind: 'RoleBinding',
-          metadata: { name: 'hookgate-console-proxy' },
-          roleRef: {
-            apiGroup: 'rbac.authorization.k8s.io',
-            kind: 'Role',
-            name: 'hookgate-console-proxy',
-          },
-          subjects: [
-            { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:authenticated' },
-          ],
+    await grantRole(
+      admin,
+      ns,
+      'hookgate-console-proxy',
+      [
+        {
+          apiGroups: [''],
+          resources: ['services/proxy'],
+          resourceNames: ['hookgate-console', 'http:hookgate-console:console'],
+          verbs: ['get', 'create'],
         },
-      },
+      ],
+      [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:authenticated' }],
     );
     const dir = mkdtempSync(join(tmpdir(), 'hookgate-plugin-'));
     let files = 0;

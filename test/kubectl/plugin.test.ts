@@ -8,8 +8,8 @@ import {
   ADMIN_TOKEN,
   APP_SECRET,
   SIGNING_SECRET,
+  seedDeadLetters,
   sendWebhook,
-  waitDead,
 } from '../console/harness.ts';
 import {
   runPlugin,
@@ -39,13 +39,7 @@ async function plugin(kubeconfig: string, ...args: string[]): Promise<PluginRun>
 
 beforeAll(async () => {
   ground = await startPluginGround();
-  const { visible, hidden } = ground.tenants;
-  deadIds = [
-    await sendWebhook(visible, { order: 1, customer: 'acme' }),
-    await sendWebhook(visible, { order: 2, customer: 'globex' }),
-  ];
-  hiddenId = await sendWebhook(hidden, { order: 3, customer: 'initech' });
-  await Promise.all([...deadIds.map((id) => waitDead(visible, id)), waitDead(hidden, hiddenId)]);
+  ({ deadIds, hiddenId } = await seedDeadLetters(ground));
   viewer = ground.kubeconfigFile(ground.viewerToken);
   oncall = ground.kubeconfigFile(ground.operatorToken);
 }, 120_000);
