@@ -184,6 +184,7 @@ function endpointRuntime(
       timeoutMs: plan.timeoutMs,
       clock: deps.clock,
       paused: compiled.paused,
+      disabled: compiled.disabled,
       onRateLimited: () => deps.metrics.rateLimited.inc({ endpoint: name }),
       onCircuitOpen: () => undefined,
     }),
