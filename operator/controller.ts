@@ -53,6 +53,8 @@ export interface OperatorOptions {
     | undefined;
   /** Redis URL handed to the sidecars through each namespace's published Secret. */
   readonly sidecarRedisUrl?: string | undefined;
+  /** Each namespace's sidecar admin token, published in its Secret (the console is on). */
+  readonly sidecarAdminTokens?: ((namespace: string) => string) | undefined;
   readonly queueBackoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Delays between attempts to list or watch again after an error. */
   readonly watchBackoff?: { readonly initialMs: number; readonly maxMs: number };
@@ -71,6 +73,7 @@ export class Operator {
   #resync: NodeJS.Timeout | undefined;
   #term = 0;
   #access: SecretAccess | undefined;
+  #events: EventRecorder;
 
   constructor(options: OperatorOptions) {
     this.#options = options;
@@ -114,13 +117,15 @@ export class Operator {
       if (method !== 'GET' && status < 300)
         this.metrics.apiWrites.inc({ resource: writtenResource(path) });
     });
+    this.#events = new EventRecorder(options.client, options.identity, clock, options.log);
     this.#reconciler = new Reconciler({
       caches,
       client: options.client,
       sidecarRedisUrl: options.sidecarRedisUrl,
+      sidecarAdminTokens: options.sidecarAdminTokens,
       clock,
       log: options.log,
-      events: new EventRecorder(options.client, options.identity, clock, options.log),
+      events: this.#events,
     });
     // A health write (ADR 0024) leaves nothing to compile.
     caches.endpoints.onChange(
@@ -166,6 +171,7 @@ export class Operator {
     if (this.#elector !== undefined) await this.#elector.stop(release);
     else this.#stopLeading();
     await Promise.all(this.#workers);
+    await this.#events.drain();
     await this.#access?.stop();
     await Promise.all(allCaches(this.caches).map((c) => c.stop()));
   }
@@ -188,9 +194,9 @@ export class Operator {
     return this.#access?.unhealthy(maxDownMs);
   }
 
-  /** True when this replica leads and has nothing queued or in progress. */
+  /** True when this replica leads and has nothing queued or in progress, Events included. */
   get idle(): boolean {
-    return this.#queue?.idle ?? false;
+    return (this.#queue?.idle ?? false) && this.#events.pending === 0;
   }
 
   #enqueue(namespace: string | undefined): void {
