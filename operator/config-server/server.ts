@@ -22,6 +22,7 @@ import type { ServingCertificate } from '../certs/manager.ts';
 import type { Caches } from '../cache.ts';
 import type { LabelSelector } from '../compile/selector.ts';
 import { OperatorError } from '../errors.ts';
+import { onlyHealthChanged } from '../health/index.ts';
 import { CONFIG_KEY, CONFIG_MAP_NAME, GENERATION_ANNOTATION, SECRET_NAME } from '../names.ts';
 import type { PodIdentity } from './auth.ts';
 import { readBody } from '../read-body.ts';
@@ -197,7 +198,8 @@ export async function startConfigServer(options: ConfigServerOptions): Promise<C
   caches.secrets.onChange((c) => {
     if (c.object.metadata.name === SECRET_NAME) touch(c.object.metadata.namespace);
   });
-  caches.endpoints.onChange((c) => touch(c.object.metadata.namespace));
+  // A delivery-health write (ADR 0024) changes no sidecar's view.
+  caches.endpoints.onChange((c) => onlyHealthChanged(c) || touch(c.object.metadata.namespace));
 
   const authenticate = async (
     req: IncomingMessage,
