@@ -77,10 +77,213 @@ export interface DeliveryRecord extends DeliverySummary {
 /** The value written in place of a secret or a signature. */
 export const REDACTED = '[redacted]';
 
+/** Header names whose values are credentials or signatures, whatever the scheme. */
+const SECRET_HEADER =
+  /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token|webhook-signature|svix-signature|x-hub-signature(-256)?|stripe-signature|x-shopify-hmac-sha256|x-slack-signature|x-signature|.*-signature|.*-token|.*-secret|.*-api-key|.*-password)$/i;
+/** Values that are credentials whatever header carries them: auth schemes and webhook secrets. */
+const SECRET_VALUE = /^\s*(bearer|basic|digest|token)\s|whsec_/i;
+
+/** True when a header named `name` must not be shown; `alsoSecret` holds lower-case extra names. */
+export function isSecretHeader(name: string, alsoSecret?: ReadonlySet<string>): boolean {
+  return SECRET_HEADER.test(name) || alsoSecret?.has(name.toLowerCase()) === true;
+}
+
+/**
+ * The one redaction of history, pages and plugin output: `headers` with every credential or
+ * signature replaced by {@link REDACTED} — known names, names the policy marks secret
+ * (`alsoSecret`, lower-case: a generic HMAC scheme's header, `auth.headers` from Secrets), and any
+ * value that reads as a credential. Names come back lower-case.
+ */
+export function redactHeaders(
+  headers: Readonly<Record<string, string | readonly string[] | undefined>>,
+  alsoSecret?: ReadonlySet<string>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [rawName, raw] of Object.entries(headers)) {
+    if (raw === undefined) continue;
+    const name = rawName.toLowerCase();
+    const value = typeof raw === 'string' ? raw : raw.join(', ');
+    out[name] = isSecretHeader(name, alsoSecret) || SECRET_VALUE.test(value) ? REDACTED : value;
+  }
+  return out;
+}
+
+/** A URL as history shows it: origin and path, never userinfo or the query (it may hold keys). */
+export function historyUrl(url: URL | string): string {
+  const u = typeof url === 'string' ? new URL(url) : url;
+  return `${u.origin}${u.pathname}`;
+}
+
+/**
+ * What the sidecar writes: one update of one delivery, an attempt that ended or (no `attempt`) a
+ * change of outcome alone, such as an async delivery turning dead. A store keeps a delivery's
+ * updates in order and a reader folds them with {@link foldHistory}, so no writer ever reads
+ * before it writes (two pods may update one async delivery).
+ */
+export interface HistoryUpdate {
+  readonly deliveryId: string;
+  readonly namespace: string;
+  readonly endpoint: string;
+  readonly direction: Direction;
+  readonly eventType?: string;
+  readonly mode: 'sync' | 'async';
+  /** The delivery's outcome as of this update. */
+  readonly outcome: Outcome;
+  readonly problem?: string;
+  readonly pod: string;
+  readonly traceparent?: string;
+  /** When the update was made (RFC 3339): the attempt's start, or the change's time. */
+  readonly at: string;
+  readonly url: string;
+  readonly method: string;
+  readonly requestHeaders: Readonly<Record<string, string>>;
+  readonly requestBody?: string;
+  readonly requestBodyEncoding?: 'utf8' | 'base64';
+  readonly requestBodyTruncated?: boolean;
+  readonly attempt?: AttemptRecord;
+}
+
+/**
+ * The summary after one more update: identity from the first, the outcome from the latest, the
+ * attempt count the highest attempt number seen (an attempt recorded twice, as after a lease ran
+ * out, counts once).
+ */
+export function advanceSummary(
+  previous: DeliverySummary | undefined,
+  u: HistoryUpdate,
+): DeliverySummary {
+  const a = u.attempt;
+  const base: DeliverySummary = previous ?? {
+    deliveryId: u.deliveryId,
+    namespace: u.namespace,
+    endpoint: u.endpoint,
+    direction: u.direction,
+    mode: u.mode,
+    outcome: u.outcome,
+    attempts: 0,
+    firstAttemptAt: u.at,
+    lastAttemptAt: u.at,
+    pod: u.pod,
+    ...(u.traceparent !== undefined ? { traceparent: u.traceparent } : {}),
+  };
+  // The problem is the latest update's own: a delivered retry clears an earlier one.
+  const rest: Partial<Record<keyof DeliverySummary, unknown>> = { ...base };
+  delete rest.problem;
+  const eventType = base.eventType ?? u.eventType;
+  const newest = a !== undefined && a.attempt >= base.attempts;
+  const lastStatus = newest ? a.status : base.lastStatus;
+  return {
+    ...(rest as DeliverySummary),
+    ...(eventType !== undefined ? { eventType } : {}),
+    mode: u.mode,
+    outcome: u.outcome,
+    ...(u.problem !== undefined ? { problem: u.problem } : {}),
+    attempts: a === undefined ? base.attempts : Math.max(base.attempts, a.attempt),
+    lastAttemptAt: newest ? a.at : base.lastAttemptAt,
+    ...(lastStatus !== undefined ? { lastStatus } : {}),
+  };
+}
+
+/**
+ * A delivery's record from its updates, oldest first: the summary as {@link advanceSummary}
+ * folds it, the request from the first update, every attempt in number order (one recorded
+ * twice keeps the later). Undefined for no updates.
+ */
+export function foldHistory(updates: readonly HistoryUpdate[]): DeliveryRecord | undefined {
+  const first = updates[0];
+  if (first === undefined) return undefined;
+  let summary: DeliverySummary | undefined;
+  const byNumber = new Map<number, AttemptRecord>();
+  for (const u of updates) {
+    summary = advanceSummary(summary, u);
+    if (u.attempt !== undefined) byNumber.set(u.attempt.attempt, u.attempt);
+  }
+  return {
+    ...summary!,
+    url: first.url,
+    method: first.method,
+    requestHeaders: first.requestHeaders,
+    ...(first.requestBody !== undefined
+      ? {
+          requestBody: first.requestBody,
+          requestBodyEncoding: first.requestBodyEncoding ?? 'utf8',
+          requestBodyTruncated: first.requestBodyTruncated ?? false,
+        }
+      : {}),
+    attemptLog: [...byNumber.values()].sort((x, y) => x.attempt - y.attempt),
+  };
+}
+
+/** Whether `summary` passes every filter of `q` but the cursor and the endpoint index. */
+export function matchesQuery(summary: DeliverySummary, q: HistoryQuery): boolean {
+  const firstAt = Date.parse(summary.firstAttemptAt);
+  return (
+    (q.endpoint === undefined || summary.endpoint === q.endpoint) &&
+    (q.eventType === undefined || summary.eventType === q.eventType) &&
+    (q.outcome === undefined || summary.outcome === q.outcome) &&
+    (q.direction === undefined || summary.direction === q.direction) &&
+    (q.from === undefined || firstAt >= q.from) &&
+    (q.to === undefined || firstAt < q.to)
+  );
+}
+
+/** Fields a summary has and a record adds nothing to. */
+const SUMMARY_FIELDS = [
+  'deliveryId',
+  'namespace',
+  'endpoint',
+  'direction',
+  'eventType',
+  'mode',
+  'outcome',
+  'problem',
+  'attempts',
+  'firstAttemptAt',
+  'lastAttemptAt',
+  'lastStatus',
+  'pod',
+  'traceparent',
+] as const satisfies readonly (keyof DeliverySummary)[];
+
+/** A record without its request and attempts, as lists show it. */
+export function summaryOf(record: DeliverySummary): DeliverySummary {
+  const out: Record<string, unknown> = {};
+  for (const field of SUMMARY_FIELDS) if (record[field] !== undefined) out[field] = record[field];
+  return out as unknown as DeliverySummary;
+}
+
+/** What a list asks for; every filter is applied by the store (server-side). */
+export interface HistoryQuery {
+  readonly endpoint?: string;
+  readonly eventType?: string;
+  readonly outcome?: Outcome;
+  readonly direction?: Direction;
+  /** Epoch ms: deliveries whose first attempt is at or after this. */
+  readonly from?: number;
+  /** Epoch ms: deliveries whose first attempt is before this. */
+  readonly to?: number;
+  /** The `nextCursor` of the page before. */
+  readonly cursor?: string;
+  readonly limit: number;
+}
+
+/** One page of a list, newest first. */
+export interface HistoryPage {
+  readonly items: readonly DeliverySummary[];
+  readonly nextCursor?: string;
+}
+
 /** Redis keys of the history, per namespace (hash tag keeps one namespace in one cluster slot). */
 export const historyKeys = {
-  /** Capped stream (XADD MAXLEN ~) of DeliverySummary JSON, one entry per delivery update. */
+  /** Capped stream (XADD MAXLEN ~, MINID for age) of HistoryUpdate JSON: the live tail. */
   stream: (namespace: string): string => `hookgate:history:{${namespace}}:stream`,
-  /** Hash deliveryId -> DeliveryRecord JSON (bounded with the stream; expired by age). */
+  /** Hash deliveryId -> JSON array of the delivery's HistoryUpdates, oldest first. */
   records: (namespace: string): string => `hookgate:history:{${namespace}}:records`,
+  /** Sorted set of `<endpoint>|<deliveryId>` by first update (epoch ms): order, age and count. */
+  index: (namespace: string): string => `hookgate:history:{${namespace}}:index`,
+  /** Sorted set of deliveryIds of one endpoint by first update: the endpoint filter. */
+  endpoint: (namespace: string, endpoint: string): string =>
+    `hookgate:history:{${namespace}}:endpoint:${endpoint}`,
+  /** Bytes held in `records`, for the byte bound. */
+  bytes: (namespace: string): string => `hookgate:history:{${namespace}}:bytes`,
 } as const;

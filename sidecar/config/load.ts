@@ -40,6 +40,23 @@ function secretSources(config: SidecarConfig): [string, SecretSource][] {
       found.push([`endpoints[${i}].signing.secrets[${j}].source`, s.source]),
     ),
   );
+  config.endpoints.forEach((e, i) => {
+    const at = `endpoints[${i}]`;
+    if (e.auth?.basic !== undefined) {
+      found.push([`${at}.auth.basic.username`, e.auth.basic.username]);
+      found.push([`${at}.auth.basic.password`, e.auth.basic.password]);
+    }
+    if (e.auth?.oauth2 !== undefined) {
+      found.push([`${at}.auth.oauth2.clientId`, e.auth.oauth2.clientId]);
+      found.push([`${at}.auth.oauth2.clientSecret`, e.auth.oauth2.clientSecret]);
+    }
+    e.auth?.headers.forEach((h, j) => found.push([`${at}.auth.headers[${j}].value`, h.value]));
+    if (e.tls?.clientCertificate !== undefined) {
+      found.push([`${at}.tls.clientCertificate.certificate`, e.tls.clientCertificate.certificate]);
+      found.push([`${at}.tls.clientCertificate.key`, e.tls.clientCertificate.key]);
+    }
+    if (e.tls?.ca !== undefined) found.push([`${at}.tls.ca`, e.tls.ca]);
+  });
   config.dynamic.forEach((d, i) =>
     d.signing.secrets.forEach((s, j) =>
       found.push([`dynamic[${i}].signing.secrets[${j}].source`, s.source]),

@@ -3,10 +3,14 @@
 import type { Dispatcher } from 'undici';
 import type { Signer } from '../signing/index.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
+import type { CredentialPlan } from './credentials/plan.ts';
+import type { TokenSource } from './credentials/token-source.ts';
 import type { Attempt, Clock, Layer } from './delivery.ts';
 import { circuitBreakerLayer } from './layers/circuit-breaker.ts';
+import { credentialLayer } from './layers/credentials.ts';
+import { pauseLayer } from './layers/pause.ts';
 import { rateLimitLayer } from './layers/rate-limit.ts';
-import { sendStage } from './layers/send.ts';
+import { sendStage, type LentDispatcher } from './layers/send.ts';
 import { signLayer } from './layers/sign.ts';
 import type { RateLimiter } from './token-bucket.ts';
 
@@ -15,16 +19,23 @@ export interface PipelineParts {
   limiter: RateLimiter | undefined;
   breaker: CircuitBreaker | undefined;
   signerAt: (now: number) => Signer | undefined;
-  dispatcher: Dispatcher;
+  /** Receiver credentials and, for OAuth2, the endpoint's token cache. */
+  credentials?: CredentialPlan | undefined;
+  tokens?: TokenSource | undefined;
+  dispatcher: Dispatcher | LentDispatcher;
   timeoutMs: number;
   clock: Clock;
   onRateLimited: () => void;
   onCircuitOpen: () => void;
+  /** spec.paused: every attempt is refused locally. */
+  paused?: boolean;
 }
 
 /** Composes the per-attempt pipeline. */
 export function composeAttempt(parts: PipelineParts): Attempt {
   const layers: Layer[] = [
+    // 0. Pause before all: a paused endpoint answers at once, holding no token and no probe.
+    ...(parts.paused === true ? [pauseLayer()] : []),
     // 1. Rate limit first: a waiting attempt holds no breaker probe and no connection.
     ...(parts.limiter ? [rateLimitLayer(parts.limiter, parts.clock, parts.onRateLimited)] : []),
     // 2. Breaker next: it sees the attempt only once it may really go out.
@@ -33,8 +44,11 @@ export function composeAttempt(parts: PipelineParts): Attempt {
       : []),
     // 3. Sign last before sending, so the timestamp is the attempt's own.
     signLayer(parts.signerAt, parts.clock),
+    // 4. Credentials right before sending: never stored with the delivery, fresh on every
+    //    attempt (rotations apply to retries), a token fetched only for an attempt that goes out.
+    ...(parts.credentials ? [credentialLayer(parts.credentials, parts.tokens, parts.clock)] : []),
   ];
-  // 4. The upstream call ends the chain.
+  // 5. The upstream call ends the chain.
   return layers.reduceRight<Attempt>(
     (next, layer) => layer(next),
     sendStage(parts.dispatcher, parts.timeoutMs, parts.clock),

@@ -40,6 +40,7 @@ export class IngressForwarders {
         // No SSRF guard and no signing: the app is on loopback and gets the provider's headers.
         attempt: sendStage(this.#agent, plan.timeoutMs, this.#clock),
         admitsHost: () => false,
+        paused: false,
       };
       this.#runtimes.set(endpointName, rt);
     }

@@ -168,6 +168,43 @@ export async function waitDead(tenant: Tenant, id: string): Promise<void> {
   }
 }
 
+/** A Role with `rules` in `namespace`, bound to `subjects` (both named `name`). */
+export async function grantRole(
+  admin: KubeClient,
+  namespace: string,
+  name: string,
+  rules: readonly object[],
+  subjects: readonly object[],
+): Promise<void> {
+  const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}`;
+  await admin.request('POST', `${rbac}/roles`, {
+    body: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name }, rules },
+  });
+  await admin.request('POST', `${rbac}/rolebindings`, {
+    body: {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects,
+    },
+  });
+}
+
+/** Two dead letters in the visible namespace and one in the hidden, every attempt made. */
+export async function seedDeadLetters(
+  ground: ConsoleGround,
+): Promise<{ deadIds: string[]; hiddenId: string }> {
+  const { visible, hidden } = ground.tenants;
+  const deadIds = [
+    await sendWebhook(visible, { order: 1, customer: 'acme' }),
+    await sendWebhook(visible, { order: 2, customer: 'globex' }),
+  ];
+  const hiddenId = await sendWebhook(hidden, { order: 3, customer: 'initech' });
+  await Promise.all([...deadIds.map((id) => waitDead(visible, id)), waitDead(hidden, hiddenId)]);
+  return { deadIds, hiddenId };
+}
+
 async function userToken(
   admin: KubeClient,
   namespace: string,
@@ -177,26 +214,12 @@ async function userToken(
   await admin.request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, {
     body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } },
   });
-  await admin.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, {
-    body: {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: { name },
-      rules: [{ apiGroups: ['hookgate.io'], resources: ['webhookendpoints'], verbs }],
-    },
-  });
-  await admin.request(
-    'POST',
-    `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`,
-    {
-      body: {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'RoleBinding',
-        metadata: { name },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
-        subjects: [{ kind: 'ServiceAccount', name, namespace }],
-      },
-    },
+  await grantRole(
+    admin,
+    namespace,
+    name,
+    [{ apiGroups: ['hookgate.io'], resources: ['webhookendpoints'], verbs }],
+    [{ kind: 'ServiceAccount', name, namespace }],
   );
   const review = await admin.request<{ status: { token: string } }>(
     'POST',

@@ -1,0 +1,254 @@
+// The embedded history backend: append-only segment files of HistoryUpdate JSON lines in the
+// pod's emptyDir, the oldest segment deleted past the byte bound or the age bound. In memory only
+// an index bounded by maxDeliveries: each delivery's summary (for server-side filtering) and where
+// its lines are (for reading one record back). On open the index is rebuilt from the segments.
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  advanceSummary,
+  foldHistory,
+  matchesQuery,
+  type DeliveryRecord,
+  type DeliverySummary,
+  type HistoryPage,
+  type HistoryQuery,
+  type HistoryUpdate,
+} from '../../common/history.ts';
+import {
+  MAX_PAGE,
+  decodeCursor,
+  encodeCursor,
+  isAfterCursor,
+  type HistoryLimits,
+  type HistoryStore,
+  type HistoryUsage,
+} from './store.ts';
+
+/** Smallest segment: fewer, larger files are cheaper to append to and to delete. */
+const MIN_SEGMENT_BYTES = 64 * 1024;
+/** Segments a byte bound is split into: the bound is kept to within one eighth. */
+const SEGMENTS_PER_BOUND = 8;
+const SEGMENT_FILE = /^history-(\d{8})\.jsonl$/;
+
+interface Location {
+  readonly segment: number;
+  readonly offset: number;
+  readonly length: number;
+}
+
+interface Entry {
+  summary: DeliverySummary;
+  readonly firstAt: number;
+  readonly locations: Location[];
+}
+
+interface Segment {
+  readonly number: number;
+  bytes: number;
+  newestAt: number;
+  readonly ids: Set<string>;
+}
+
+/** Options of the disk store. */
+export interface DiskHistoryOptions {
+  /** A folder of its own (created when missing), e.g. /var/lib/hookgate/history. */
+  readonly directory: string;
+  /** Read at every append, so a reload's new bounds apply at once. */
+  readonly limits: () => HistoryLimits;
+}
+
+const segmentName = (n: number): string => `history-${String(n).padStart(8, '0')}.jsonl`;
+
+/** History in segment files on the pod's disk. */
+export class DiskHistoryStore implements HistoryStore {
+  readonly backend = 'disk' as const;
+  readonly #dir: string;
+  readonly #limits: () => HistoryLimits;
+  /** Insertion order is first-update order: the oldest delivery is the first key. */
+  readonly #entries = new Map<string, Entry>();
+  readonly #segments: Segment[] = [];
+  #file: FileHandle | undefined;
+  #chain: Promise<void> = Promise.resolve();
+
+  private constructor(options: DiskHistoryOptions) {
+    this.#dir = options.directory;
+    this.#limits = options.limits;
+  }
+
+  /** Opens the store in `directory`, indexing the segments already there. */
+  static open(options: DiskHistoryOptions): Promise<DiskHistoryStore> {
+    const store = new DiskHistoryStore(options);
+    store.#recover();
+    return Promise.resolve(store);
+  }
+
+  #recover(): void {
+    mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+    const numbers = readdirSync(this.#dir)
+      .map((f) => SEGMENT_FILE.exec(f)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+    for (const number of numbers) {
+      const segment: Segment = { number, bytes: 0, newestAt: 0, ids: new Set() };
+      this.#segments.push(segment);
+      const data = readFileSync(join(this.#dir, segmentName(number)));
+      let offset = 0;
+      while (offset < data.length) {
+        const end = data.indexOf(0x0a, offset);
+        // A line cut short by a crash ends the segment; the next append starts a new one.
+        if (end === -1) break;
+        try {
+          const update = JSON.parse(data.subarray(offset, end).toString('utf8')) as HistoryUpdate;
+          this.#index(update, { segment: number, offset, length: end - offset }, segment);
+        } catch {
+          // an unreadable line is skipped, the rest of the segment still counts
+        }
+        offset = end + 1;
+      }
+      segment.bytes = data.length;
+    }
+  }
+
+  #index(update: HistoryUpdate, location: Location, segment: Segment): void {
+    const at = Date.parse(update.at);
+    let entry = this.#entries.get(update.deliveryId);
+    if (entry === undefined) {
+      entry = { summary: advanceSummary(undefined, update), firstAt: at, locations: [] };
+      this.#entries.set(update.deliveryId, entry);
+    } else entry.summary = advanceSummary(entry.summary, update);
+    entry.locations.push(location);
+    segment.ids.add(update.deliveryId);
+    segment.newestAt = Math.max(segment.newestAt, at);
+  }
+
+  append(updates: readonly HistoryUpdate[], now: number): Promise<void> {
+    const run = this.#chain.then(() => this.#append(updates, now));
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #append(updates: readonly HistoryUpdate[], now: number): Promise<void> {
+    const limits = this.#limits();
+    // An eighth of the bound, at least 64 KiB unless the bound itself is that small.
+    const segmentBytes = Math.floor(
+      Math.max(
+        Math.min(MIN_SEGMENT_BYTES, limits.maxBytes / 4),
+        limits.maxBytes / SEGMENTS_PER_BOUND,
+      ),
+    );
+    let pending: Buffer[] = [];
+    for (const update of updates) {
+      let segment = this.#segments.at(-1);
+      if (segment === undefined || this.#file === undefined || segment.bytes >= segmentBytes) {
+        await this.#flush(pending);
+        pending = [];
+        segment = await this.#rotate();
+      }
+      const line = Buffer.from(JSON.stringify(update) + '\n');
+      this.#index(
+        update,
+        { segment: segment.number, offset: segment.bytes, length: line.length - 1 },
+        segment,
+      );
+      segment.bytes += line.length;
+      pending.push(line);
+    }
+    await this.#flush(pending);
+    this.#enforce(limits, now);
+  }
+
+  async #flush(lines: Buffer[]): Promise<void> {
+    if (lines.length > 0) await this.#file!.write(Buffer.concat(lines));
+  }
+
+  async #rotate(): Promise<Segment> {
+    await this.#file?.close();
+    const number = (this.#segments.at(-1)?.number ?? 0) + 1;
+    this.#file = await open(join(this.#dir, segmentName(number)), 'a', 0o600);
+    const segment: Segment = { number, bytes: 0, newestAt: 0, ids: new Set() };
+    this.#segments.push(segment);
+    return segment;
+  }
+
+  /** Applies the bounds: old segments go whole, then the index is trimmed to the count. */
+  #enforce(limits: HistoryLimits, now: number): void {
+    const cutoff = now - limits.maxAgeMs;
+    const total = (): number => this.#segments.reduce((sum, s) => sum + s.bytes, 0);
+    while (this.#segments.length > 1) {
+      const oldest = this.#segments[0]!;
+      if (total() <= limits.maxBytes && oldest.newestAt >= cutoff) break;
+      this.#dropSegment(oldest);
+    }
+    for (const [id, entry] of this.#entries) {
+      if (this.#entries.size <= limits.maxDeliveries && entry.firstAt >= cutoff) break;
+      this.#entries.delete(id);
+    }
+  }
+
+  #dropSegment(segment: Segment): void {
+    this.#segments.shift();
+    // A delivery with a line in a deleted segment goes whole: never a record with a hole in it.
+    for (const id of segment.ids) this.#entries.delete(id);
+    rmSync(join(this.#dir, segmentName(segment.number)), { force: true });
+  }
+
+  // eslint-disable-next-line @typescript-eslint/require-await -- a bad cursor rejects, like Redis's
+  async list(query: HistoryQuery): Promise<HistoryPage> {
+    const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const limit = Math.min(MAX_PAGE, query.limit);
+    const matched: { at: number; id: string; summary: DeliverySummary }[] = [];
+    for (const [id, entry] of this.#entries) {
+      if (!isAfterCursor(entry.firstAt, id, cursor) || !matchesQuery(entry.summary, query))
+        continue;
+      matched.push({ at: entry.firstAt, id, summary: entry.summary });
+    }
+    matched.sort((a, b) => b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    const page = matched.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      items: page.map((m) => m.summary),
+      ...(matched.length > limit && last !== undefined
+        ? { nextCursor: encodeCursor({ at: last.at, key: last.id }) }
+        : {}),
+    };
+  }
+
+  async get(deliveryId: string): Promise<DeliveryRecord | undefined> {
+    const entry = this.#entries.get(deliveryId);
+    if (entry === undefined) return undefined;
+    await this.#chain;
+    const updates: HistoryUpdate[] = [];
+    try {
+      for (const location of entry.locations) {
+        const file = await open(join(this.#dir, segmentName(location.segment)), 'r');
+        try {
+          const buffer = Buffer.alloc(location.length);
+          await file.read(buffer, 0, location.length, location.offset);
+          updates.push(JSON.parse(buffer.toString('utf8')) as HistoryUpdate);
+        } finally {
+          await file.close();
+        }
+      }
+    } catch (err) {
+      // Its segment was deleted by the bounds while we read: it is gone.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    return foldHistory(updates);
+  }
+
+  usage(): Promise<HistoryUsage> {
+    return Promise.resolve({
+      deliveries: this.#entries.size,
+      bytes: this.#segments.reduce((sum, s) => sum + s.bytes, 0),
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#chain;
+    await this.#file?.close();
+    this.#file = undefined;
+  }
+}

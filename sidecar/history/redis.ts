@@ -1,0 +1,199 @@
+// The history on Redis, shared by every pod of a namespace (keys: common/history.ts
+// `historyKeys`, one hash tag per namespace). An append is one Lua script: each update is joined
+// to its delivery's JSON array without reading it back to the sidecar, indexed by first-update time
+// (overall and per endpoint), added to the capped stream the live tail reads, and the bounds are
+// applied in the same step — oldest deliveries out past the count, the bytes or the age.
+import {
+  foldHistory,
+  historyKeys,
+  matchesQuery,
+  summaryOf,
+  type DeliveryRecord,
+  type DeliverySummary,
+  type HistoryPage,
+  type HistoryQuery,
+  type HistoryUpdate,
+} from '../../common/history.ts';
+import type { RedisClient } from '../redis-connect.ts';
+import { RedisScript } from '../redis-script.ts';
+import {
+  MAX_PAGE,
+  SCAN_BUDGET,
+  decodeCursor,
+  encodeCursor,
+  isAfterCursor,
+  type HistoryLimits,
+  type HistoryStore,
+  type HistoryUsage,
+} from './store.ts';
+
+/** How long one Redis call may take before the caller gives up on it. */
+const REDIS_TIMEOUT_MS = 2000;
+/** Records folded per round trip while listing. */
+const BATCH = 200;
+
+/** `hookgate:history:{<ns>}:`, the prefix the scripts build every key from. */
+function prefixOf(namespace: string): string {
+  return historyKeys.stream(namespace).slice(0, -'stream'.length);
+}
+
+// KEYS[1] the prefix; ARGV: maxDeliveries, age cutoff (epoch ms), maxBytes, stream length,
+// stream MINID, then (id, endpoint, first-update ms, update JSON) per update.
+const APPEND = new RedisScript(`
+local P = KEYS[1]
+local records, index, bytes, stream = P..'records', P..'index', P..'bytes', P..'stream'
+local function drop(member)
+  local sep = string.find(member, '|', 1, true)
+  local ep, id = string.sub(member, 1, sep - 1), string.sub(member, sep + 1)
+  redis.call('DECRBY', bytes, redis.call('HSTRLEN', records, id))
+  redis.call('HDEL', records, id)
+  redis.call('ZREM', index, member)
+  redis.call('ZREM', P..'endpoint:'..ep, id)
+end
+for i = 6, #ARGV, 4 do
+  local id, ep, at, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local old = redis.call('HGET', records, id)
+  local value
+  if old then
+    value = string.sub(old, 1, -2)..','..json..']'
+    redis.call('INCRBY', bytes, #value - #old)
+  else
+    value = '['..json..']'
+    redis.call('ZADD', index, at, ep..'|'..id)
+    redis.call('ZADD', P..'endpoint:'..ep, at, id)
+    redis.call('INCRBY', bytes, #value)
+  end
+  redis.call('HSET', records, id, value)
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[4], '*', 'u', json)
+end
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', '('..ARGV[2], 'LIMIT', 0, 1000)) do
+  drop(m)
+end
+local over = redis.call('ZCARD', index) - tonumber(ARGV[1])
+if over > 0 then
+  for _, m in ipairs(redis.call('ZRANGE', index, 0, over - 1)) do drop(m) end
+end
+while tonumber(redis.call('GET', bytes) or '0') > tonumber(ARGV[3]) do
+  local m = redis.call('ZRANGE', index, 0, 0)[1]
+  if m == nil then break end
+  drop(m)
+end
+redis.call('XTRIM', stream, 'MINID', '~', ARGV[5])
+return 1
+`);
+
+/** Options of the Redis store. */
+export interface RedisHistoryOptions {
+  readonly redis: RedisClient;
+  readonly namespace: string;
+  /** Read at every append, so a reload's new bounds apply at once. */
+  readonly limits: () => HistoryLimits;
+}
+
+/** History in Redis. */
+export class RedisHistoryStore implements HistoryStore {
+  readonly backend = 'redis' as const;
+  readonly #redis: RedisClient;
+  readonly #namespace: string;
+  readonly #prefix: string;
+  readonly #limits: () => HistoryLimits;
+
+  constructor(options: RedisHistoryOptions) {
+    this.#redis = options.redis;
+    this.#namespace = options.namespace;
+    this.#prefix = prefixOf(options.namespace);
+    this.#limits = options.limits;
+  }
+
+  async append(updates: readonly HistoryUpdate[], now: number): Promise<void> {
+    if (updates.length === 0) return;
+    const limits = this.#limits();
+    const cutoff = now - limits.maxAgeMs;
+    const args: (string | number)[] = [
+      limits.maxDeliveries,
+      cutoff,
+      limits.maxBytes,
+      // The stream is the live tail: a few updates per delivery, trimmed approximately.
+      limits.maxDeliveries * 4,
+      `${Math.max(0, cutoff)}-0`,
+    ];
+    for (const u of updates)
+      args.push(u.deliveryId, u.endpoint, Date.parse(u.at), JSON.stringify(u));
+    await APPEND.run(this.#redis, REDIS_TIMEOUT_MS, this.#prefix, ...args);
+  }
+
+  async list(query: HistoryQuery): Promise<HistoryPage> {
+    const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const limit = Math.min(MAX_PAGE, query.limit);
+    const byEndpoint = query.endpoint !== undefined;
+    const key =
+      query.endpoint !== undefined
+        ? historyKeys.endpoint(this.#namespace, query.endpoint)
+        : historyKeys.index(this.#namespace);
+    // Time filters and the cursor narrow the index range itself; the rest is folded and checked.
+    let max = Math.min(cursor?.at ?? Infinity, query.to === undefined ? Infinity : query.to - 1);
+    const min = query.from ?? -Infinity;
+    const items: DeliverySummary[] = [];
+    let scanned = 0;
+    let last: { at: number; key: string } | undefined;
+    let after = cursor;
+    while (scanned < SCAN_BUDGET) {
+      const rows = await this.#redis.zrevrangebyscore(
+        key,
+        max === Infinity ? '+inf' : max,
+        min === -Infinity ? '-inf' : min,
+        'WITHSCORES',
+        'LIMIT',
+        0,
+        BATCH,
+      );
+      const batch: { member: string; at: number }[] = [];
+      for (let i = 0; i < rows.length; i += 2) {
+        const member = rows[i]!;
+        const at = Number(rows[i + 1]);
+        if (isAfterCursor(at, member, after)) batch.push({ member, at });
+      }
+      if (batch.length === 0) {
+        if (rows.length < BATCH) return { items };
+        // A full batch of one millisecond already listed: step below it.
+        max = Number(rows.at(-1)) - 1;
+        continue;
+      }
+      const ids = batch.map((b) =>
+        byEndpoint ? b.member : b.member.slice(b.member.indexOf('|') + 1),
+      );
+      const values = await this.#redis.hmget(historyKeys.records(this.#namespace), ...ids);
+      for (let i = 0; i < batch.length; i++) {
+        scanned++;
+        last = { at: batch[i]!.at, key: batch[i]!.member };
+        const value = values[i];
+        if (value === null || value === undefined) continue;
+        const record = foldHistory(JSON.parse(value) as HistoryUpdate[]);
+        if (record === undefined || !matchesQuery(record, query)) continue;
+        items.push(summaryOf(record));
+        if (items.length === limit) return { items, nextCursor: encodeCursor(last) };
+      }
+      if (rows.length < BATCH) return { items };
+      after = last;
+      max = last?.at ?? max;
+    }
+    return { items, ...(last !== undefined ? { nextCursor: encodeCursor(last) } : {}) };
+  }
+
+  async get(deliveryId: string): Promise<DeliveryRecord | undefined> {
+    const value = await this.#redis.hget(historyKeys.records(this.#namespace), deliveryId);
+    return value === null ? undefined : foldHistory(JSON.parse(value) as HistoryUpdate[]);
+  }
+
+  async usage(): Promise<HistoryUsage> {
+    const [deliveries, bytes] = await Promise.all([
+      this.#redis.zcard(historyKeys.index(this.#namespace)),
+      this.#redis.get(historyKeys.bytes(this.#namespace)),
+    ]);
+    return { deliveries, bytes: Number(bytes ?? 0) };
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
