@@ -35,3 +35,5 @@ export const ENV_CONFIG_SERVER_CA = `${ENV_PREFIX}CONFIG_SERVER_CA`;
 export const ENV_TOKEN_FILE = `${ENV_PREFIX}TOKEN_FILE`;
 /** Where the sidecar persists the last streamed config (default /var/lib/hookgate/config-snapshot.json). */
 export const ENV_CONFIG_SNAPSHOT = `${ENV_PREFIX}CONFIG_SNAPSHOT`;
+/** How often the sidecar reports delivery health on the config stream (a duration; default 5s). */
+export const ENV_HEALTH_REPORT_INTERVAL = `${ENV_PREFIX}HEALTH_REPORT_INTERVAL`;

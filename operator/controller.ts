@@ -9,6 +9,7 @@ import { secretRefNames } from './compile/secrets.ts';
 import { EventRecorder } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { CacheChange } from './kube/informer.ts';
+import { onlyHealthChanged } from './health/index.ts';
 import { LeaderElector, type LeaderElectionOptions } from './leader.ts';
 import { createOperatorMetrics, writtenResource, type OperatorMetrics } from './metrics.ts';
 import { CONFIG_MAP_NAME, OPT_IN_SELECTOR, SECRET_NAME } from './names.ts';
@@ -126,7 +127,10 @@ export class Operator {
       log: options.log,
       events: this.#events,
     });
-    caches.endpoints.onChange((c) => this.#enqueue(c.object.metadata.namespace));
+    // A health write (ADR 0024) leaves nothing to compile.
+    caches.endpoints.onChange(
+      (c) => onlyHealthChanged(c) || this.#enqueue(c.object.metadata.namespace),
+    );
     caches.policies.onChange((c) => this.#enqueue(c.object.metadata.namespace));
     caches.configMaps.onChange((c) => this.#enqueue(c.object.metadata.namespace));
     caches.secrets.onChange((c) => this.#onSecret(c));

@@ -13,6 +13,7 @@ import {
   ENV_CONFIG_SNAPSHOT,
   ENV_TOKEN_FILE,
   ENV_DRAIN_TIMEOUT,
+  ENV_HEALTH_REPORT_INTERVAL,
   ENV_INTERCEPTION,
   ENV_QUEUE_NAME,
   ENV_REDIS_SENTINEL_PASSWORD,
@@ -30,6 +31,7 @@ import { startEgressServer, type EgressServer } from './egress/server.ts';
 import { startIngressServer, type IngressServer } from './ingress/server.ts';
 import { systemClock } from './delivery/delivery.ts';
 import { DeliveryQueue } from './queue/index.ts';
+import { startHealthReporting } from './health/index.ts';
 import { openQueueStore, type OpenedStore } from './queue/open.ts';
 import {
   connectRedis,
@@ -55,6 +57,7 @@ Environment:
                           fallback (set by the injector, with HOOKGATE_CONFIG_SERVER_CA)
   HOOKGATE_TOKEN_FILE     the projected token for the stream (default /var/run/secrets/hookgate.io/token)
   HOOKGATE_CONFIG_SNAPSHOT  last streamed config (default /var/lib/hookgate/config-snapshot.json)
+  HOOKGATE_HEALTH_REPORT_INTERVAL  how often delivery health goes to the operator (default 5s)
   HOOKGATE_REDIS_URL      Redis for global rate limits, shared de-duplication and the durable
                           queue (optional; without it the queue lives on the pod's disk):
                           redis://[user:pass@]host:port[/db], rediss:// (TLS),
@@ -186,6 +189,7 @@ if (start !== undefined) {
   let queue: DeliveryQueue | undefined;
   let queueStore: OpenedStore | undefined;
   let overload: OverloadGuard | undefined;
+  let health: ReturnType<typeof startHealthReporting> | undefined;
   try {
     overload = startOverloadGuard(registry, log);
     if (configPath !== undefined) {
@@ -273,6 +277,22 @@ if (start !== undefined) {
       const started = egress;
       queue?.start(() => started.runtime());
       if (queue !== undefined) log.info('durable queue started', { backend: queue.backend });
+      // Delivery health goes back to the operator on the config channel (ADR 0024).
+      const channel = stream;
+      health =
+        channel &&
+        startHealthReporting({
+          registry,
+          send: (report) => channel.report(report),
+          config: () => current.current,
+          queue: queueStore && {
+            store: queueStore.store,
+            backend: queueStore.backend,
+            scope: `${namespace}/${queueName}`,
+          },
+          log,
+          intervalMs: parseDuration(process.env[ENV_HEALTH_REPORT_INTERVAL] ?? '5s'),
+        });
       log.info('egress listening', {
         host: listen.host,
         port: egress.port,
@@ -322,6 +342,7 @@ if (start !== undefined) {
   const drainMs = parseDuration(process.env[ENV_DRAIN_TIMEOUT] ?? '10s');
   onShutdown(log, async () => {
     watcher?.close();
+    await health?.stop();
     await stream?.stop();
     // Egress first: in-flight deliveries finish (within the drain time) while admin still answers.
     // The queue worker drains alongside (no more claims, attempts in flight settle, the rest goes

@@ -132,7 +132,7 @@ export const Condition = z
       .regex(
         /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/,
       )
-      .describe('Condition type: Ready, Accepted, Conflicted.'),
+      .describe('Condition type: Ready, Accepted, Conflicted, Healthy.'),
     status: z.enum(['True', 'False', 'Unknown']).describe('True, False or Unknown.'),
     observedGeneration: z
       .number()

@@ -611,10 +611,61 @@ export const WebhookEndpointSpec = cel(
   ],
 );
 
+const count = (what: string) => z.number().int().min(0).describe(what);
+
+/** The delivery-health summary the operator aggregates from every sidecar's reports (ADR 0024). */
+export const DeliveryHealth = z
+  .object({
+    windowSeconds: count('Length of the recent window the counts and the success rate cover.'),
+    pods: count('Sidecars whose reports on this endpoint are current (not aged out).'),
+    delivered: count('Deliveries that ended in a 2xx within the window, all pods together.'),
+    failed: count(
+      'Deliveries that ended in failure within the window (attempts exhausted, non-retryable, circuit open), all pods together.',
+    ),
+    deadLettered: count('Deliveries moved to the dead-letter state within the window.'),
+    successRate: z
+      .string()
+      .max(8)
+      .optional()
+      .describe(
+        'delivered / (delivered + failed) within the window, as a percentage with one decimal (e.g. 99.5%). Absent when nothing ended in the window.',
+      ),
+    lastSuccessTime: z.iso
+      .datetime()
+      .optional()
+      .describe('When a delivery last succeeded, as the sidecar that made it reported (RFC 3339).'),
+    lastFailure: z
+      .object({
+        time: z.iso.datetime().describe('When it failed, as the sidecar reported (RFC 3339).'),
+        reason: z
+          .string()
+          .max(64)
+          .describe(
+            'A problem slug (circuit-open, receiver-timeout…), http-<status> or a transport error (connect-error, timeout, reset). Never a body, URL or secret.',
+          ),
+      })
+      .optional()
+      .describe('The last failed delivery or failed queued attempt.'),
+    circuit: z
+      .enum(['closed', 'open', 'half-open'])
+      .describe(
+        "The endpoint's circuit breaker, worst across pods: open if any pod's is open, half-open if any is probing.",
+      ),
+    queueDepth: count("Deliveries waiting in the pods' queues (pending and retrying) now."),
+    deadLetters: count('Dead letters held now; replay or purge them with the queue admin API.'),
+  })
+  .describe(
+    'Delivery health reported by the sidecars every few seconds and summed over pods; written at most every 10s per endpoint (sooner when the Healthy condition flips).',
+  );
+
 /** The status of a WebhookEndpoint, written by the operator. */
 export const WebhookEndpointStatus = z
   .object({
     ...statusBase,
+    conditions: statusBase.conditions.describe(
+      'Accepted: the spec and its references are valid. Ready: published to sidecars in config generation N. Healthy: deliveries succeed (reasons CircuitOpen, DeadLetters, FailingDeliveries, NoReports, Idle, Delivering).',
+    ),
+    deliveries: DeliveryHealth.optional(),
     policy: z
       .string()
       .max(253)
@@ -638,5 +689,7 @@ export const WebhookEndpoint = z.object({
 export type WebhookEndpoint = z.infer<typeof WebhookEndpoint>;
 /** The spec of a WebhookEndpoint. */
 export type WebhookEndpointSpec = z.infer<typeof WebhookEndpointSpec>;
+/** The `status.deliveries` summary. */
+export type DeliveryHealth = z.infer<typeof DeliveryHealth>;
 /** One status condition. */
 export type Condition = z.infer<typeof Condition>;

@@ -13,6 +13,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import {
   HEARTBEAT_HEADER,
   REPORT_PATH,
+  REPORT_WRITER_HEADER,
   STREAM_PATH,
   type StreamEvent,
 } from '../../common/config-stream.ts';
@@ -277,7 +278,10 @@ export async function startConfigServer(options: ConfigServerOptions): Promise<C
       log.error('health report handler failed', { error: (err as Error).message });
     }
     reportsTotal.inc({ result: 'accepted' });
-    res.writeHead(204).end();
+    const writer = reports.writes?.();
+    res
+      .writeHead(204, writer === undefined ? {} : { [REPORT_WRITER_HEADER]: String(writer) })
+      .end();
     return undefined;
   };
 

@@ -2,6 +2,7 @@
 // URLs must not become thousands of series.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { AttemptResult } from './delivery.ts';
+import { deliveryEvents, type DeliveryEvents } from './ended.ts';
 
 /** The egress proxy's metrics, registered on one registry. */
 export interface EgressMetrics {
@@ -12,6 +13,8 @@ export interface EgressMetrics {
   circuitState: Gauge<'endpoint'>;
   ssrfRefusals: Counter<'range'>;
   inFlight: Gauge;
+  /** How deliveries end, for the health collector. */
+  events: DeliveryEvents;
 }
 
 /** Counts one attempt of `endpoint` by its result (status class or transport error). */
@@ -78,5 +81,6 @@ export function createEgressMetrics(registry: Registry): EgressMetrics {
       help: 'Deliveries being processed now.',
       registers,
     }),
+    events: deliveryEvents(registry),
   };
 }

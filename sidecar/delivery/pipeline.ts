@@ -8,6 +8,7 @@ import type { TokenSource } from './credentials/token-source.ts';
 import type { Attempt, Clock, Layer } from './delivery.ts';
 import { circuitBreakerLayer } from './layers/circuit-breaker.ts';
 import { credentialLayer } from './layers/credentials.ts';
+import { pauseLayer } from './layers/pause.ts';
 import { rateLimitLayer } from './layers/rate-limit.ts';
 import { sendStage, type LentDispatcher } from './layers/send.ts';
 import { signLayer } from './layers/sign.ts';
@@ -26,11 +27,15 @@ export interface PipelineParts {
   clock: Clock;
   onRateLimited: () => void;
   onCircuitOpen: () => void;
+  /** spec.paused: every attempt is refused locally. */
+  paused?: boolean;
 }
 
 /** Composes the per-attempt pipeline. */
 export function composeAttempt(parts: PipelineParts): Attempt {
   const layers: Layer[] = [
+    // 0. Pause before all: a paused endpoint answers at once, holding no token and no probe.
+    ...(parts.paused === true ? [pauseLayer()] : []),
     // 1. Rate limit first: a waiting attempt holds no breaker probe and no connection.
     ...(parts.limiter ? [rateLimitLayer(parts.limiter, parts.clock, parts.onRateLimited)] : []),
     // 2. Breaker next: it sees the attempt only once it may really go out.

@@ -60,6 +60,7 @@ export class RuntimeStore {
         ...settings,
         onTransition: (t) => {
           deps.metrics.circuitState.set({ endpoint }, CIRCUIT_STATE_VALUE[t.to]);
+          deps.metrics.events.emit({ kind: 'circuit', endpoint, state: t.to });
           deps.log.warn('circuit breaker transition', {
             endpoint,
             from: t.from,
@@ -69,6 +70,7 @@ export class RuntimeStore {
         },
       });
       deps.metrics.circuitState.set({ endpoint }, CIRCUIT_STATE_VALUE.closed);
+      deps.metrics.events.emit({ kind: 'circuit', endpoint, state: 'closed' });
       this.#breakers.set(key, breaker);
     }
     return breaker;
@@ -179,6 +181,7 @@ function endpointRuntime(
       dispatcher: store.dispatcher(plan, tls, used),
       timeoutMs: plan.timeoutMs,
       clock: deps.clock,
+      paused: compiled.paused,
       onRateLimited: () => deps.metrics.rateLimited.inc({ endpoint: name }),
       onCircuitOpen: () => undefined,
     }),

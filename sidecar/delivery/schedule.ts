@@ -10,6 +10,7 @@ import type { AttemptRecord, QueuedDelivery } from '../queue/store.ts';
 export const LOCAL_REFUSALS: ReadonlySet<string> = new Set([
   'rate-limited',
   'circuit-open',
+  'endpoint-paused',
   'lease-short',
   'shutdown',
 ]);

@@ -4,6 +4,7 @@
 // (a response to the app, or one entry of a fan-out report).
 import type { Logger } from '../../common/log.ts';
 import type { Clock, Delivery } from './delivery.ts';
+import { syncEvent } from './ended.ts';
 import { countAttempt, type EgressMetrics } from './metrics.ts';
 import { finalAnswer } from './outcome.ts';
 import { deliverWithRetries, type DeliveryOutcome } from './retry.ts';
@@ -40,6 +41,9 @@ export async function deliverSync(
   );
   const answer = finalAnswer(outcome.result, label);
   metrics.deliveries.inc({ endpoint: label, outcome: answer.outcome });
+  metrics.events.emit(
+    syncEvent(label, answer.outcome === 'delivered', outcome.result, clock.now()),
+  );
   metrics.duration.observe({ endpoint: label }, (clock.now() - started) / 1000);
   if (answer.outcome !== 'delivered') {
     log.info('delivery not delivered', {

@@ -16,6 +16,11 @@ const ingress: Spec = {
   path: '/github',
   verify: { scheme: 'github', secretRef: { name: 'github-webhook' } },
 };
+const oauth2 = {
+  tokenURL: 'https://auth.example.com/token',
+  clientId: { secretKeyRef: { name: 'oauth' } },
+  clientSecret: { secretKeyRef: { name: 'oauth' } },
+};
 const policy: Spec = { endpointSelector: { matchLabels: { tier: 'standard' } } };
 
 const endpoint = (spec: Spec): Manifest => ({
@@ -367,11 +372,7 @@ const cases: [string, Manifest, string, string][] = [
       ...egress,
       auth: {
         basic: { secretRef: { name: 'receiver-basic' } },
-        oauth2: {
-          tokenURL: 'https://auth.example.com/token',
-          clientId: { secretKeyRef: { name: 'oauth' } },
-          clientSecret: { secretKeyRef: { name: 'oauth' } },
-        },
+        oauth2,
       },
     }),
     'spec.auth.oauth2',
@@ -394,11 +395,7 @@ const cases: [string, Manifest, string, string][] = [
     endpoint({
       ...egress,
       auth: {
-        oauth2: {
-          tokenURL: 'http://auth.example.com/token',
-          clientId: { secretKeyRef: { name: 'oauth' } },
-          clientSecret: { secretKeyRef: { name: 'oauth' } },
-        },
+        oauth2: { ...oauth2, tokenURL: 'http://auth.example.com/token' },
       },
     }),
     'spec.auth.oauth2.tokenURL',
@@ -409,10 +406,7 @@ const cases: [string, Manifest, string, string][] = [
     endpoint({
       ...egress,
       auth: {
-        oauth2: {
-          tokenURL: 'https://auth.example.com/token',
-          clientId: { secretKeyRef: { name: 'oauth' } },
-        },
+        oauth2: { tokenURL: oauth2.tokenURL, clientId: oauth2.clientId },
       },
     }),
     'spec.auth.oauth2.clientSecret',
@@ -423,12 +417,7 @@ const cases: [string, Manifest, string, string][] = [
     endpoint({
       ...egress,
       auth: {
-        oauth2: {
-          tokenURL: 'https://auth.example.com/token',
-          clientId: { secretKeyRef: { name: 'oauth' } },
-          clientSecret: { secretKeyRef: { name: 'oauth' } },
-          scopes: ['read write'],
-        },
+        oauth2: { ...oauth2, scopes: ['read write'] },
       },
     }),
     'spec.auth.oauth2.scopes[0]',

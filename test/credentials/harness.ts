@@ -1,15 +1,20 @@
 // Test ground for receiver credentials: an in-process egress sidecar whose logs are kept (so a
 // test can assert no secret reached them), secret files in a folder of the test's own that a
 // rotation rewrites, and receivers that demand credentials.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../common/log.ts';
 import { parseConfig, type LoadedConfig } from '../../sidecar/config/load.ts';
+import { systemClock } from '../../sidecar/delivery/delivery.ts';
 import { startEgressServer, type EgressServer } from '../../sidecar/egress/server.ts';
+import { DeliveryQueue, queueLimits } from '../../sidecar/queue/index.ts';
+import { RedisQueueStore } from '../../sidecar/queue/redis.ts';
 
 /** A running sidecar egress over a YAML config. */
 export interface Sidecar {
@@ -26,10 +31,14 @@ export interface Sidecar {
   close(): Promise<void>;
 }
 
-/** Starts a sidecar; `secrets` are written before the config is loaded. */
+/**
+ * Starts a sidecar; `secrets` are written before the config is loaded. With `redisUrl`, async
+ * deliveries go to a durable queue on that Redis (a scope of the test's own) and its worker.
+ */
 export async function startSidecar(
   yaml: (dir: string) => string,
   secrets: Record<string, string>,
+  redisUrl?: string,
 ): Promise<Sidecar> {
   const dir = mkdtempSync(join(tmpdir(), 'hookgate-credentials-'));
   const writeSecret = (name: string, value: string): void =>
@@ -38,11 +47,31 @@ export async function startSidecar(
   let loaded: LoadedConfig = await parseConfig(yaml(dir), 'test.yaml', dir, {});
   const logs: string[] = [];
   const registry = new Registry();
+  const log = createLogger({ test: 'credentials' }, 'debug', (line) => logs.push(line));
+  const redis = redisUrl === undefined ? undefined : new Redis(redisUrl);
+  const queue =
+    redis === undefined
+      ? undefined
+      : new DeliveryQueue({
+          store: new RedisQueueStore({
+            redis,
+            scope: `credentials/${randomBytes(4).toString('hex')}`,
+            limits: queueLimits(loaded.config.queue),
+            consumer: randomBytes(4).toString('hex'),
+          }),
+          backend: 'redis',
+          settings: loaded.config.queue,
+          registry,
+          log,
+          clock: systemClock,
+        });
   const server = await startEgressServer('127.0.0.1', 0, {
     config: () => loaded,
     registry,
-    log: createLogger({ test: 'credentials' }, 'debug', (line) => logs.push(line)),
+    log,
+    ...(queue === undefined ? {} : { acceptAsync: queue.accept }),
   });
+  queue?.start(() => server.runtime());
   const url = `http://127.0.0.1:${server.port}`;
   return {
     url,
@@ -60,13 +89,18 @@ export async function startSidecar(
         body,
         headers: { 'content-type': 'application/json', ...headers },
       }),
-    close: () => server.close(0),
+    close: async () => {
+      await server.close(1000, queue?.stopWorker(1000));
+      await queue?.close(0);
+      redis?.disconnect();
+    },
   };
 }
 
 /** What a guarded receiver saw of one request. */
 export interface Seen {
   readonly headers: IncomingMessage['headers'];
+  readonly body: string;
   readonly accepted: boolean;
 }
 
@@ -83,10 +117,11 @@ export async function startGuardedReceiver(
 ): Promise<GuardedReceiver> {
   const seen: Seen[] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const accepted = check(req.headers);
-      seen.push({ headers: req.headers, accepted });
+      seen.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), accepted });
       res.statusCode = accepted ? 200 : 401;
       res.end(accepted ? '{"ok":true}' : '{"error":"unauthorized"}');
     });
