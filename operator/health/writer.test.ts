@@ -68,7 +68,7 @@ function setup(count: number, overrides: Partial<HealthSettings> = {}) {
   const healthy = (name: string) =>
     (objects.get(name)?.['status'] as { conditions: { reason: string }[] } | undefined)
       ?.conditions[0]?.reason;
-  return { writer, written, report, advance, healthy };
+  return { writer, written, report, advance, healthy, objects };
 }
 
 describe('HealthStatusWriter', () => {
@@ -112,6 +112,24 @@ describe('HealthStatusWriter', () => {
     expect(await writer.tick()).toBe(0);
     advance(10_000);
     expect(await writer.tick()).toBe(0);
+  });
+
+  it('leaves an endpoint the operator disabled for this generation alone', async () => {
+    const { writer, written, report, advance, objects } = setup(1);
+    const disabled = {
+      type: 'Healthy',
+      status: 'False',
+      reason: 'Disabled',
+      message: 'failing for 3 days',
+      observedGeneration: 1,
+      lastTransitionTime: '2026-12-03T11:00:00Z',
+    };
+    objects.get('e-0')!['status'] = { conditions: [disabled] };
+    report();
+    advance(1_000);
+    report();
+    expect(await writer.tick()).toBe(0);
+    expect(written).toEqual([]);
   });
 
   it('waits one stale period after it starts leading before it says NoReports', async () => {

@@ -8,6 +8,7 @@ import type { Logger } from '../../common/log.ts';
 import type { ResourceCache } from '../cache.ts';
 import type { Clock } from '../clock.ts';
 import { canonicalJson } from '../compile/compile.ts';
+import { disabledReason } from '../lifecycle/disabled.ts';
 import { isStatus } from '../errors.ts';
 import type { EventRecorder } from '../events.ts';
 import type { KubeClient } from '../kube/client.ts';
@@ -203,6 +204,8 @@ export class HealthStatusWriter {
   /** What to write to `object`, or undefined when its status already says it. */
   #candidate(object: KubeObject, now: Date, settled: boolean): Candidate | undefined {
     if (object.metadata.deletionTimestamp !== undefined) return undefined;
+    // Disabled by the operator (ADR 0021) for this spec: that decision stands until the spec changes.
+    if (disabledReason(object) !== undefined) return undefined;
     const next = healthStatusFor(object, this.#o.aggregator, this.#o.settings, now);
     const [condition] = next.conditions;
     if (!settled && condition.reason === HEALTH_REASON.noReports) return undefined;

@@ -125,9 +125,25 @@ describe('delivery health in WebhookEndpoint status', () => {
   const reports: SidecarHealthReport[] = [];
   let waiters: { match: (r: SidecarHealthReport) => boolean; resolve: () => void }[] = [];
 
-  /** Resolves at the first report received from now on that satisfies `match`. */
+  /**
+   * Resolves at the first report received from now on that satisfies `match`; fails after 50 s
+   * naming the last report seen (a bound for a broken run, not a timing assertion).
+   */
   const nextReport = (match: (r: SidecarHealthReport) => boolean): Promise<void> =>
-    new Promise((resolve) => waiters.push({ match, resolve }));
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`no matching report in 50 s; last: ${JSON.stringify(reports.at(-1))}`)),
+        50_000,
+      );
+      waiters.push({
+        match,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
   const orders = (r: SidecarHealthReport) =>
     r.endpoints.find((e) => e.endpoint.endsWith('/orders'));
   const endpoint = (): Promise<KubeObject | undefined> =>
@@ -365,7 +381,15 @@ describe('delivery health in WebhookEndpoint status', () => {
     );
     const invoices = (r: SidecarHealthReport) =>
       r.endpoints.find((e) => e.endpoint.endsWith('/invoices'));
-    // The sidecar has the endpoint once a report names it.
+    // Published, then in force in the sidecar once a report names it.
+    await vi.waitUntil(
+      async () =>
+        condition(
+          await read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'invoices')),
+          'Ready',
+        )?.status === 'True',
+      poll,
+    );
     await nextReport((r) => invoices(r) !== undefined);
     await backend.down();
     expect(await send('invoices')).toBeGreaterThanOrEqual(500);
@@ -387,5 +411,5 @@ describe('delivery health in WebhookEndpoint status', () => {
     expect(condition(object, 'Healthy')?.reason).toBe('FailingDeliveries');
     await expect.poll(() => reasons('invoices'), poll).toContain('CircuitClosed');
     await backend.down();
-  });
+  }, 180_000);
 });
