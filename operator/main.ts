@@ -20,6 +20,7 @@ import { startConsoleFor } from './console/index.ts';
 import { CONFIG_MAP_NAME, DEFAULT_LEASE_NAMESPACE, GENERATION_ANNOTATION } from './names.ts';
 import { systemClock } from './clock.ts';
 import { EventRecorder } from './events.ts';
+import { startDeliveryHealth } from './health/index.ts';
 import { VERSION } from '../common/version.ts';
 import { serviceHosts, startInjector, type Injector } from './webhook/injector.ts';
 import type { ServingCertificate } from './certs/manager.ts';
@@ -177,10 +178,20 @@ if (start !== undefined && flags !== undefined) {
           },
         );
 
-  // Health reports from sidecars go here (the health aggregator plugs in on this line).
-  const reports: ReportSink = noopReportSink;
   // Every replica serves the stream from its own caches, leader or not (ADR 0020).
   const listen = flags.configServer;
+  // Health reports from sidecars: every replica aggregates them, the leader writes status (ADR 0024).
+  const health =
+    configStream === undefined || listen === undefined
+      ? undefined
+      : startDeliveryHealth({
+          client,
+          endpoints: operator.caches.endpoints,
+          events: new EventRecorder(client, identity, systemClock, log),
+          isLeader: () => operator.isLeader,
+          log,
+        });
+  const reports: ReportSink = health?.sink ?? noopReportSink;
   const configServerStarted =
     configStream === undefined || listen === undefined || injectorStarted === undefined
       ? undefined
@@ -285,6 +296,7 @@ if (start !== undefined && flags !== undefined) {
     await consoleServer?.close();
     // Sidecars keep their config and reconnect to another replica (full jitter).
     await streamTls.server?.close();
+    await health?.stop();
     await operator.stop(true);
     await webhookStopped;
     await adminServer.close();

@@ -14,6 +14,7 @@ import {
 } from '../../sidecar/config/schema.ts';
 import { compileFilter } from '../../sidecar/filter/index.ts';
 import { OperatorError } from '../errors.ts';
+import { disabledReason } from '../lifecycle/disabled.ts';
 import { REASON } from '../names.ts';
 import { firstProblem, referenceChecks, type Check, type Problem } from './checks.ts';
 import { compact } from './compact.ts';
@@ -400,6 +401,7 @@ export function compileNamespace(input: CompileInput): Compiled {
     let schema: z.ZodType;
     if (spec.direction === 'Egress') {
       const timeout = spec.timeout;
+      const disabled = disabledReason(object);
       const entryPolicy = timeout === undefined ? policy : { ...(policy ?? {}), timeout: timeout };
       entry = compact({
         name,
@@ -418,6 +420,7 @@ export function compileNamespace(input: CompileInput): Compiled {
         headers: sortedRecord(spec.headers),
         ...credentialBlocks(spec, credentials, (ref) => source(ref, input.secrets, scratch)),
         paused: spec.paused,
+        disabled: disabled === undefined ? undefined : { reason: disabled },
         policy: entryPolicy,
         eventTypes: spec.eventTypes,
         filter: spec.filter,

@@ -104,6 +104,8 @@ export class HealthAggregator implements ReportSink {
   /** Endpoint → uids of the pods whose last report names it. */
   readonly #reporters = new Map<string, Set<string>>();
   readonly #buckets = new Map<string, Bucket[]>();
+  /** Endpoints whose view may have changed since the last {@link takeChanged}. */
+  #changed = new Set<string>();
 
   constructor(options: AggregatorOptions) {
     this.#options = options;
@@ -113,6 +115,21 @@ export class HealthAggregator implements ReportSink {
   /** Pods tracked now. */
   get pods(): number {
     return this.#pods.size;
+  }
+
+  /** How often the window moves: every endpoint's view may change at each slice boundary. */
+  get sliceMs(): number {
+    return this.#sliceMs;
+  }
+
+  /**
+   * Endpoints whose reports changed (or whose pods aged out) since the last call: between slice
+   * boundaries, nothing else can change a view, so the writer looks at these only.
+   */
+  takeChanged(): ReadonlySet<string> {
+    const changed = this.#changed;
+    this.#changed = new Set();
+    return changed;
   }
 
   onReport(pod: PodIdentity, report: SidecarHealthReport): void {
@@ -134,10 +151,14 @@ export class HealthAggregator implements ReportSink {
       }
     }
     const next = new Map(report.endpoints.map((e) => [e.endpoint, reported(e)]));
-    for (const name of entry.endpoints.keys()) {
-      if (!next.has(name)) this.#reporters.get(name)?.delete(pod.uid);
+    for (const [name, before] of entry.endpoints) {
+      if (!next.has(name)) {
+        this.#reporters.get(name)?.delete(pod.uid);
+        this.#changed.add(name);
+      } else if (!sameReport(before.report, next.get(name)!.report)) this.#changed.add(name);
     }
     for (const name of next.keys()) {
+      if (!entry.endpoints.has(name)) this.#changed.add(name);
       let set = this.#reporters.get(name);
       if (set === undefined) this.#reporters.set(name, (set = new Set()));
       set.add(pod.uid);
@@ -153,7 +174,10 @@ export class HealthAggregator implements ReportSink {
     for (const [uid, entry] of this.#pods) {
       if (entry.seenAt >= cutoff) continue;
       this.#pods.delete(uid);
-      for (const name of entry.endpoints.keys()) this.#reporters.get(name)?.delete(uid);
+      for (const name of entry.endpoints.keys()) {
+        this.#reporters.get(name)?.delete(uid);
+        this.#changed.add(name);
+      }
     }
     const oldest = this.#slice(now) - SLICES;
     for (const [name, set] of this.#reporters) {
@@ -256,6 +280,22 @@ export class HealthAggregator implements ReportSink {
     bucket.deadLettered += delta.deadLettered;
     bucket.failuresSeen += delta.failuresSeen;
   }
+}
+
+/** Whether two reports of one endpoint say the same (sentAt aside, which is per report). */
+function sameReport(a: EndpointHealthReport, b: EndpointHealthReport): boolean {
+  return (
+    a.delivered === b.delivered &&
+    a.failed === b.failed &&
+    a.deadLettered === b.deadLettered &&
+    a.circuit === b.circuit &&
+    a.queueDepth === b.queueDepth &&
+    a.deadLetters === b.deadLetters &&
+    a.lastSuccessAt === b.lastSuccessAt &&
+    a.lastFailureAt === b.lastFailureAt &&
+    a.lastFailureReason === b.lastFailureReason &&
+    a.queueScope === b.queueScope
+  );
 }
 
 function zero(): Delta {

@@ -20,7 +20,7 @@ export { healthSettings, HEALTHY, HEALTH_FIELD_MANAGER } from './settings.ts';
 /** What delivery health needs from the operator. */
 export interface DeliveryHealthOptions {
   readonly client: KubeClient;
-  readonly endpoints: Pick<ResourceCache, 'namespaces' | 'list' | 'upsert'>;
+  readonly endpoints: Pick<ResourceCache, 'namespaces' | 'list' | 'get' | 'upsert'>;
   readonly events: Pick<EventRecorder, 'record'>;
   readonly isLeader: () => boolean;
   readonly log: Logger;

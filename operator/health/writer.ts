@@ -22,7 +22,7 @@ import { HEALTHY, HEALTH_FIELD_MANAGER, HEALTH_REASON, type HealthSettings } fro
 /** What the writer needs; all injected so tests can drive it. */
 export interface HealthWriterOptions {
   readonly client: KubeClient;
-  readonly endpoints: Pick<ResourceCache, 'namespaces' | 'list' | 'upsert'>;
+  readonly endpoints: Pick<ResourceCache, 'namespaces' | 'list' | 'get' | 'upsert'>;
   readonly aggregator: HealthAggregator;
   readonly events: Pick<EventRecorder, 'record'>;
   readonly clock: Clock;
@@ -43,7 +43,10 @@ export interface HealthStatus {
 interface Candidate {
   readonly object: KubeObject;
   readonly next: HealthStatus;
+  /** The condition changed status or reason (or was never written): not held back. */
   readonly flip: boolean;
+  /** Write order: 2 a written condition flipped, 1 a first write, 0 a refresh. */
+  readonly urgency: number;
   readonly lastWrite: number;
 }
 
@@ -75,6 +78,9 @@ export function healthStatusFor(
   };
 }
 
+const keyOf = (object: KubeObject): string =>
+  `${object.metadata.namespace}/${object.metadata.name}`;
+
 /** The owned part of a status in a form that compares equal when the content is. */
 function view(condition: Partial<Condition> | undefined, deliveries: unknown): string {
   const { status, reason, message } = condition ?? {};
@@ -90,6 +96,11 @@ export class HealthStatusWriter {
   #tokens: number;
   #tokensAt = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** When every endpoint was last looked at. */
+  #lastFull: number | undefined;
+  #settled = false;
+  /** Endpoints whose status differs (`<namespace>/<name>`): written as interval and budget allow. */
+  #due = new Map<string, { flip: boolean; urgency: number; lastWrite: number }>();
   #running: Promise<unknown> = Promise.resolve();
 
   constructor(options: HealthWriterOptions) {
@@ -116,11 +127,16 @@ export class HealthStatusWriter {
     await this.#running;
   }
 
-  /** One pass: writes what is due within the budget; resolves with the number written. */
+  /**
+   * One pass: looks at the endpoints whose view may have changed (all of them once per window
+   * slice), notes those whose status differs as due, then writes the most urgent within the
+   * budget: flips first, then first writes, then the stalest. Resolves with the number written.
+   */
   async tick(): Promise<number> {
     const { settings, aggregator, clock } = this.#o;
     if (!this.#o.isLeader()) {
       this.#leadingSince = undefined;
+      this.#due.clear();
       return 0;
     }
     const now = clock.now();
@@ -131,41 +147,82 @@ export class HealthStatusWriter {
     const settled = at - this.#leadingSince >= settings.staleMs;
     aggregator.prune(at);
     this.#refill(at);
-    const candidates: Candidate[] = [];
-    const seen = new Set<string>();
-    for (const namespace of this.#o.endpoints.namespaces()) {
-      for (const object of this.#o.endpoints.list(namespace)) {
-        const uid = object.metadata.uid ?? '';
-        if (object.metadata.deletionTimestamp !== undefined) continue;
-        seen.add(uid);
-        const next = healthStatusFor(object, aggregator, settings, now);
-        const previous = healthyOf(object['status'] as Status | undefined);
-        if (!settled && next.conditions[0].reason === HEALTH_REASON.noReports) continue;
-        const before = (object['status'] as Status | undefined)?.deliveries;
-        if (view(previous, before) === view(next.conditions[0], next.deliveries)) continue;
-        const flip =
-          previous?.status !== next.conditions[0].status ||
-          previous.reason !== next.conditions[0].reason;
-        const lastWrite = this.#lastWrite.get(uid) ?? 0;
-        if (!flip && at - lastWrite < settings.minWriteIntervalMs) continue;
-        candidates.push({ object, next, flip, lastWrite });
+    // Between slice boundaries only what reports changed can change a view: the pass over every
+    // endpoint runs once per slice, the passes between look at the changed ones only.
+    const changed = aggregator.takeChanged();
+    const full =
+      this.#lastFull === undefined ||
+      at - this.#lastFull >= aggregator.sliceMs ||
+      settled !== this.#settled;
+    this.#settled = settled;
+    if (full) {
+      this.#lastFull = at;
+      const live = new Set<string>();
+      for (const object of this.#everyEndpoint()) {
+        live.add(object.metadata.uid ?? '');
+        this.#judge(object, now, settled);
+      }
+      for (const uid of this.#lastWrite.keys()) if (!live.has(uid)) this.#lastWrite.delete(uid);
+    } else {
+      for (const key of changed) {
+        const object = this.#object(key);
+        if (object === undefined) this.#due.delete(key);
+        else this.#judge(object, now, settled);
       }
     }
-    for (const uid of this.#lastWrite.keys()) if (!seen.has(uid)) this.#lastWrite.delete(uid);
-    candidates.sort((a, b) => Number(b.flip) - Number(a.flip) || a.lastWrite - b.lastWrite);
-    const batch = candidates.slice(0, Math.floor(this.#tokens));
-    this.#tokens -= batch.length;
+    const ready = [...this.#due]
+      .filter(([, d]) => d.flip || at - d.lastWrite >= settings.minWriteIntervalMs)
+      .sort(([, a], [, b]) => b.urgency - a.urgency || a.lastWrite - b.lastWrite)
+      .slice(0, Math.floor(this.#tokens));
     let next = 0;
     let written = 0;
     const worker = async (): Promise<void> => {
-      while (next < batch.length) {
-        const c = batch[next++]!;
+      while (next < ready.length) {
+        const [key] = ready[next++]!;
+        this.#due.delete(key);
+        // Decided a while ago, perhaps: computed again, fresh, before it is written.
+        const object = this.#object(key);
+        const c = object === undefined ? undefined : this.#candidate(object, now, settled);
+        if (c === undefined) continue;
+        this.#tokens--;
         if (await this.#write(c, at)) written++;
       }
     };
-    const concurrency = Math.min(this.#o.concurrency ?? 4, batch.length);
+    const concurrency = Math.min(this.#o.concurrency ?? 4, ready.length);
     await Promise.all(Array.from({ length: concurrency }, worker));
     return written;
+  }
+
+  /** Notes `object` as due when its health status differs from what it says, else not due. */
+  #judge(object: KubeObject, now: Date, settled: boolean): void {
+    const c = this.#candidate(object, now, settled);
+    if (c === undefined) this.#due.delete(keyOf(object));
+    else this.#due.set(keyOf(object), { flip: c.flip, urgency: c.urgency, lastWrite: c.lastWrite });
+  }
+
+  /** What to write to `object`, or undefined when its status already says it. */
+  #candidate(object: KubeObject, now: Date, settled: boolean): Candidate | undefined {
+    if (object.metadata.deletionTimestamp !== undefined) return undefined;
+    const next = healthStatusFor(object, this.#o.aggregator, this.#o.settings, now);
+    const [condition] = next.conditions;
+    if (!settled && condition.reason === HEALTH_REASON.noReports) return undefined;
+    const status = object['status'] as Status | undefined;
+    const previous = healthyOf(status);
+    if (view(previous, status?.deliveries) === view(condition, next.deliveries)) return undefined;
+    const flip = previous?.status !== condition.status || previous.reason !== condition.reason;
+    const urgency = previous === undefined ? 1 : flip ? 2 : 0;
+    const lastWrite = this.#lastWrite.get(object.metadata.uid ?? '') ?? 0;
+    return { object, next, flip, urgency, lastWrite };
+  }
+
+  #object(key: string): KubeObject | undefined {
+    const slash = key.indexOf('/');
+    return this.#o.endpoints.get(key.slice(0, slash), key.slice(slash + 1));
+  }
+
+  *#everyEndpoint(): Generator<KubeObject> {
+    for (const namespace of this.#o.endpoints.namespaces())
+      yield* this.#o.endpoints.list(namespace);
   }
 
   #refill(at: number): void {

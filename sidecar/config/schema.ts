@@ -338,6 +338,14 @@ export const EgressEndpoint = z
     tls: TlsSettings.optional(),
     /** Planned maintenance: sync deliveries refused at once, async ones held in the queue. */
     paused: z.boolean().default(E.paused),
+    /**
+     * Disabled by the operator after failing for too long (its status says why): refused and held
+     * like a paused endpoint until the WebhookEndpoint is changed.
+     */
+    disabled: z
+      .object({ reason: z.string().min(1).max(1024) })
+      .strict()
+      .optional(),
     policy: Policy.prefault({}),
     /** Fan-out subscriptions; empty: reached by name only. */
     eventTypes: eventTypes.default([]),

@@ -38,6 +38,8 @@ export interface EgressPlan {
   readonly tls: TlsPlan | undefined;
   /** spec.paused: sync deliveries refused, async ones held. */
   readonly paused: boolean;
+  /** Why the operator disabled the endpoint; undefined: enabled. Refused and held as paused. */
+  readonly disabled: string | undefined;
 }
 
 /** The credential, TLS and pause settings of a named endpoint (dynamic routes have none). */
@@ -45,9 +47,15 @@ interface EndpointExtras {
   readonly auth: EgressEndpoint['auth'];
   readonly tls: EgressEndpoint['tls'];
   readonly paused: boolean;
+  readonly disabled: string | undefined;
 }
 
-const NO_EXTRAS: EndpointExtras = { auth: undefined, tls: undefined, paused: false };
+const NO_EXTRAS: EndpointExtras = {
+  auth: undefined,
+  tls: undefined,
+  paused: false,
+  disabled: undefined,
+};
 
 /** The compiled egress side of one configuration. */
 export interface EgressPlans {
@@ -156,6 +164,7 @@ function compileOne(
     credentials: compileCredentials(extras.auth, secret),
     tls,
     paused: extras.paused,
+    disabled: extras.disabled,
   });
 }
 
@@ -175,7 +184,7 @@ export function compileEgressPlans(
       e.signing,
       e.headers,
       e.policy,
-      { auth: e.auth, tls: e.tls, paused: e.paused },
+      { auth: e.auth, tls: e.tls, paused: e.paused, disabled: e.disabled?.reason },
       secret,
     );
     if (Array.isArray(built)) problems.push(...built);

@@ -12,6 +12,8 @@ export interface EgressMetrics {
   rateLimited: Counter<'endpoint'>;
   circuitState: Gauge<'endpoint'>;
   ssrfRefusals: Counter<'range'>;
+  /** OAuth2 token requests by endpoint and result (ok, error). */
+  tokenRequests: Counter<'endpoint' | 'result'>;
   inFlight: Gauge;
   /** How deliveries end, for the health collector. */
   events: DeliveryEvents;
@@ -47,7 +49,7 @@ export function createEgressMetrics(registry: Registry): EgressMetrics {
     }),
     attempts: new Counter({
       name: 'hookgate_egress_attempts_total',
-      help: 'Attempts sent to receivers by endpoint and result (2xx, 3xx, 4xx, 5xx, connect_error, timeout, reset, destination_not_allowed).',
+      help: 'Attempts sent to receivers by endpoint and result (2xx, 3xx, 4xx, 5xx, connect_error, timeout, reset, destination_not_allowed, token_error).',
       labelNames: ['endpoint', 'result'],
       registers,
     }),
@@ -74,6 +76,12 @@ export function createEgressMetrics(registry: Registry): EgressMetrics {
       name: 'hookgate_egress_ssrf_refusals_total',
       help: 'Attempts refused by the SSRF guard, by the refused address range.',
       labelNames: ['range'],
+      registers,
+    }),
+    tokenRequests: new Counter({
+      name: 'hookgate_egress_oauth2_token_requests_total',
+      help: "Requests to an endpoint's OAuth2 token endpoint, by result (ok, error); one per token, shared by concurrent deliveries.",
+      labelNames: ['endpoint', 'result'],
       registers,
     }),
     inFlight: new Gauge({

@@ -29,13 +29,15 @@ export interface PipelineParts {
   onCircuitOpen: () => void;
   /** spec.paused: every attempt is refused locally. */
   paused?: boolean;
+  /** Why the operator disabled the endpoint: every attempt is refused locally. */
+  disabled?: string | undefined;
 }
 
 /** Composes the per-attempt pipeline. */
 export function composeAttempt(parts: PipelineParts): Attempt {
   const layers: Layer[] = [
-    // 0. Pause before all: a paused endpoint answers at once, holding no token and no probe.
-    ...(parts.paused === true ? [pauseLayer()] : []),
+    // 0. Pause before all: a paused (or disabled) endpoint answers at once, holding no token and no probe.
+    ...(parts.paused === true || parts.disabled !== undefined ? [pauseLayer(parts.disabled)] : []),
     // 1. Rate limit first: a waiting attempt holds no breaker probe and no connection.
     ...(parts.limiter ? [rateLimitLayer(parts.limiter, parts.clock, parts.onRateLimited)] : []),
     // 2. Breaker next: it sees the attempt only once it may really go out.

@@ -135,7 +135,9 @@ export class RuntimeStore {
     if (source === undefined) {
       // The token endpoint is dialled through the endpoint's SSRF rules, with Node's public CAs.
       const pool = this.dispatcher(plan, undefined, used);
-      source = new TokenSource(oauth2, pool, deps.clock, plan.timeoutMs);
+      source = new TokenSource(oauth2, pool, deps.clock, plan.timeoutMs, (result) =>
+        deps.metrics.tokenRequests.inc({ endpoint, result }),
+      );
       this.#tokens.set(key, source);
     }
     return source;
@@ -182,6 +184,7 @@ function endpointRuntime(
       timeoutMs: plan.timeoutMs,
       clock: deps.clock,
       paused: compiled.paused,
+      disabled: compiled.disabled,
       onRateLimited: () => deps.metrics.rateLimited.inc({ endpoint: name }),
       onCircuitOpen: () => undefined,
     }),

@@ -11,6 +11,7 @@ export const LOCAL_REFUSALS: ReadonlySet<string> = new Set([
   'rate-limited',
   'circuit-open',
   'endpoint-paused',
+  'endpoint-disabled',
   'lease-short',
   'shutdown',
 ]);

@@ -41,6 +41,7 @@ export class IngressForwarders {
         attempt: sendStage(this.#agent, plan.timeoutMs, this.#clock),
         admitsHost: () => false,
         paused: false,
+        disabled: undefined,
       };
       this.#runtimes.set(endpointName, rt);
     }

@@ -49,11 +49,13 @@ const SETTLE_MARGIN_MS = 2000;
 
 const pausedByRuntime = new WeakMap<EgressRuntime, readonly string[]>();
 
-/** Names of the runtime's paused endpoints, computed once per configuration. */
+/** Names of the runtime's paused and disabled endpoints, computed once per configuration. */
 function pausedEndpoints(rt: EgressRuntime): readonly string[] {
   let names = pausedByRuntime.get(rt);
   if (names === undefined) {
-    names = [...rt.endpoints.values()].filter((e) => e.paused).map((e) => e.name);
+    names = [...rt.endpoints.values()]
+      .filter((e) => e.paused || e.disabled !== undefined)
+      .map((e) => e.name);
     pausedByRuntime.set(rt, names);
   }
   return names;

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { inject } from 'vitest';
 import { parse } from 'yaml';
 import { createLogger } from '../../common/log.ts';
+import { adminTokens, type AdminTokens } from '../../operator/console/admin-token.ts';
 import { startConsoleFor } from '../../operator/console/index.ts';
 import type { ConsoleServer } from '../../operator/console/server.ts';
 import { KubeClient } from '../../operator/kube/client.ts';
@@ -97,15 +98,36 @@ const ENDPOINT = (namespace: string): object => ({
   spec: { direction: 'Egress', url: 'https://orders.example.com/hooks' },
 });
 
-async function startTenant(admin: KubeClient, namespace: string): Promise<Tenant> {
+/** How the ground's sidecars are reached. */
+export interface GroundOptions {
+  /** Each namespace's sidecar gets its own token derived from this key (admin-token.ts). */
+  readonly adminKey?: string;
+  /** The Pods' IP: a non-loopback one makes the sidecars' admin guard demand the token. */
+  readonly podIp?: string;
+}
+
+function tokensOf(options: GroundOptions): string | AdminTokens {
+  return options.adminKey === undefined ? ADMIN_TOKEN : adminTokens(options.adminKey);
+}
+
+async function startTenant(
+  admin: KubeClient,
+  namespace: string,
+  options: GroundOptions,
+): Promise<Tenant> {
   const receiver = await startReceiver();
   // Five attempts close together: a delivery is a dead letter within about two seconds.
   const config = writeAsyncConfig(receiver.url, 'delivery: { mode: async }');
-  const sidecar = await startSidecarProcess(config, {
-    HOOKGATE_ADMIN_TOKEN: ADMIN_TOKEN,
-    POD_NAME: 'orders-0',
-    POD_NAMESPACE: namespace,
-  });
+  const tokens = tokensOf(options);
+  const sidecar = await startSidecarProcess(
+    config,
+    {
+      HOOKGATE_ADMIN_TOKEN: typeof tokens === 'string' ? tokens : tokens(namespace),
+      POD_NAME: 'orders-0',
+      POD_NAMESPACE: namespace,
+    },
+    options.podIp === undefined ? {} : { adminHost: '0.0.0.0' },
+  );
   await admin.request(
     'POST',
     `/apis/hookgate.io/v1alpha1/namespaces/${namespace}/webhookendpoints`,
@@ -114,6 +136,7 @@ async function startTenant(admin: KubeClient, namespace: string): Promise<Tenant
     },
   );
   const adminPort = Number(new URL(sidecar.admin).port);
+  const ip = options.podIp ?? '127.0.0.1';
   await admin.request('POST', `/api/v1/namespaces/${namespace}/pods`, {
     body: {
       apiVersion: 'v1',
@@ -134,7 +157,7 @@ async function startTenant(admin: KubeClient, namespace: string): Promise<Tenant
   });
   await admin.request('PATCH', `/api/v1/namespaces/${namespace}/pods/orders-0/status`, {
     contentType: 'application/merge-patch+json',
-    body: { status: { phase: 'Running', podIP: '127.0.0.1', podIPs: [{ ip: '127.0.0.1' }] } },
+    body: { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] } },
   });
   return { namespace, sidecar, receiver, sent: [] };
 }
@@ -236,7 +259,7 @@ async function userToken(
 }
 
 /** Starts the ground; `stop()` ends every process it started. */
-export async function startConsoleGround(): Promise<ConsoleGround> {
+export async function startConsoleGround(options: GroundOptions = {}): Promise<ConsoleGround> {
   const { core } = kubeClients();
   const admin = new KubeClient(await fromKubeconfig(inject('kubeconfig')));
   const [visibleNs, hiddenNs] = await Promise.all([
@@ -244,8 +267,8 @@ export async function startConsoleGround(): Promise<ConsoleGround> {
     createTestNamespace(core, 'console-hidden'),
   ]);
   const [visible, hidden] = await Promise.all([
-    startTenant(admin, visibleNs),
-    startTenant(admin, hiddenNs),
+    startTenant(admin, visibleNs, options),
+    startTenant(admin, hiddenNs, options),
   ]);
   const operatorToken = await userToken(admin, visibleNs, uniqueName('oncall'), [
     'get',
@@ -258,7 +281,7 @@ export async function startConsoleGround(): Promise<ConsoleGround> {
     log: createLogger({ program: 'console-test' }, 'warn'),
     host: '127.0.0.1',
     port: 0,
-    adminToken: ADMIN_TOKEN,
+    adminToken: tokensOf(options),
   });
   const server = admin.server;
   const ca = readCa(inject('kubeconfig'));

@@ -118,6 +118,16 @@ describe('OAuth2 client credentials', () => {
     expect(tokens.requests).toBe(3);
     tokens.down = false;
     expect((await sidecar.post('/orders')).status).toBe(200);
+    const metrics = await sidecar.registry.metrics();
+    expect(metrics).toContain(
+      'hookgate_egress_oauth2_token_requests_total{endpoint="orders",result="error"} 3',
+    );
+    expect(metrics).toContain(
+      'hookgate_egress_oauth2_token_requests_total{endpoint="orders",result="ok"} 1',
+    );
+    expect(metrics).toContain(
+      'hookgate_egress_attempts_total{endpoint="orders",result="token_error"} 3',
+    );
   });
 
   it('answers token-endpoint-failed when the token endpoint does not answer at all', async () => {

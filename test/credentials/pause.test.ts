@@ -26,6 +26,16 @@ endpoints:
   - name: maintenance-sync
     url: ${paused}/sync
     paused: ${isPaused}
+    eventTypes: [order.*]
+    policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }
+  - name: open-sync
+    url: ${open}/sync
+    eventTypes: [order.*]
+    policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }
+  - name: broken
+    url: ${paused}/broken${isPaused ? '\n    disabled: { reason: "failing continuously for 1h (last: http-503)" }' : ''}${policy}
+  - name: broken-sync
+    url: ${paused}/broken-sync${isPaused ? '\n    disabled: { reason: "failing continuously for 1h (last: http-503)" }' : ''}
     policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }
 queue: { pollInterval: 20ms }
 `;
@@ -64,6 +74,42 @@ describe('spec.paused', () => {
     // Unpaused, the same delivery goes through.
     await sidecar.reload(yaml(false));
     expect((await sidecar.post('/maintenance-sync')).status).toBe(200);
+  });
+
+  it('refuses and holds an endpoint the operator disabled, naming why, until it is enabled', async () => {
+    await start();
+    const refused = await sidecar.post('/broken-sync');
+    expect(refused.status).toBe(503);
+    const problem = (await refused.json()) as { type: string; detail: string };
+    expect(problem.type).toBe('https://hookgate.io/problems/endpoint-disabled');
+    expect(problem.detail).toContain('failing continuously for 1h (last: http-503)');
+    for (let n = 0; n < 3; n++)
+      expect((await sidecar.post('/broken', JSON.stringify({ n }))).status).toBe(202);
+    for (let n = 0; n < 3; n++) await sidecar.post('/open', JSON.stringify({ n }));
+    while (open.seen.length < 3) await tick();
+    expect(paused.seen).toEqual([]);
+    // The resource changed, the operator publishes it enabled: the held deliveries drain in order.
+    await sidecar.reload(yaml(false));
+    while (paused.seen.length < 3) await tick();
+    expect(paused.seen.map((s) => s.body)).toEqual(['{"n":0}', '{"n":1}', '{"n":2}']);
+  });
+
+  it('reports endpoint-paused for a paused subscriber of a sync fan-out; the others get it', async () => {
+    await start();
+    const res = await sidecar.post('/_events', '{"type":"order.created"}', {
+      'hookgate-event-type': 'order.created',
+    });
+    expect(res.status).toBe(200);
+    const report = (await res.json()) as {
+      deliveries: { endpoint: string; status: number; outcome: string }[];
+    };
+    const byEndpoint = Object.fromEntries(report.deliveries.map((d) => [d.endpoint, d]));
+    expect(byEndpoint['maintenance-sync']).toMatchObject({
+      status: 503,
+      outcome: 'endpoint_paused',
+    });
+    expect(byEndpoint['open-sync']).toMatchObject({ status: 200, outcome: 'delivered' });
+    expect(paused.seen).toEqual([]);
   });
 
   it('holds async deliveries while paused and drains them in order once unpaused', async () => {

@@ -8,15 +8,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger } from '../../common/log.ts';
+import { adminTokens } from '../../operator/console/admin-token.ts';
 import { startConsoleFor } from '../../operator/console/index.ts';
 import type { ConsoleServer } from '../../operator/console/server.ts';
-import {
-  ADMIN_TOKEN,
-  grantRole,
-  startConsoleGround,
-  type ConsoleGround,
-} from '../console/harness.ts';
+import { grantRole, startConsoleGround, type ConsoleGround } from '../console/harness.ts';
 import { createTestNamespace, kubeClients } from '../support/kube.ts';
+
+/** The key the ground's sidecar admin tokens derive from. */
+export const PLUGIN_ADMIN_KEY = 'plugin-test-admin-key-5b1e';
 
 const MAIN = resolve(import.meta.dirname, '../../operator/kubectl/main.ts');
 
@@ -31,6 +30,8 @@ export interface PluginRun {
 export interface PluginGround extends ConsoleGround {
   /** Where "Hookgate runs": the Service, its EndpointSlice and the Pod. */
   readonly hookgateNamespace: string;
+  /** The address the sidecars' Pods (and the console) have. */
+  readonly podIp: string;
   /** A kubeconfig file for `token` (context namespace: the visible tenant's). */
   kubeconfigFile(token: string): string;
 }
@@ -44,8 +45,10 @@ function hostAddress(): string {
 
 /** Starts the console ground and puts a console (polling fast, for -w) behind a Service. */
 export async function startPluginGround(): Promise<PluginGround> {
-  const ground = await startConsoleGround();
   const ip = hostAddress();
+  // Sidecars at a non-loopback Pod IP, each with its namespace's own token: the console must
+  // present the right one, as in a cluster.
+  const ground = await startConsoleGround({ adminKey: PLUGIN_ADMIN_KEY, podIp: ip });
   let console: ConsoleServer | undefined;
   try {
     console = await startConsoleFor({
@@ -53,7 +56,7 @@ export async function startPluginGround(): Promise<PluginGround> {
       log: createLogger({ program: 'plugin-test' }, 'warn'),
       host: ip,
       port: 0,
-      adminToken: ADMIN_TOKEN,
+      adminToken: adminTokens(PLUGIN_ADMIN_KEY),
       pollMs: 200,
     });
     const ns = await createTestNamespace(kubeClients().core, 'hookgate');
@@ -122,6 +125,7 @@ export async function startPluginGround(): Promise<PluginGround> {
     return {
       ...ground,
       hookgateNamespace: ns,
+      podIp: ip,
       kubeconfigFile: (token) => {
         const path = join(dir, `kubeconfig-${files++}`);
         writeFileSync(path, ground.kubeconfigFor(token), { mode: 0o600 });

@@ -4,6 +4,7 @@
 // and no secret or signature is in anything the plugin printed.
 import { inject } from 'vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminTokenFor } from '../../operator/console/admin-token.ts';
 import {
   ADMIN_TOKEN,
   APP_SECRET,
@@ -15,6 +16,7 @@ import {
   runPlugin,
   startPlugin,
   startPluginGround,
+  PLUGIN_ADMIN_KEY,
   type PluginGround,
   type PluginRun,
 } from './ground.ts';
@@ -200,7 +202,18 @@ describe('kubectl hookgate', () => {
     expect(console.code).toBe(1);
   });
 
+  it('reached each sidecar with its own namespace admin token, which opens no other namespace', async () => {
+    const { visible, hidden } = ground.tenants;
+    const queueOf = (tenant: typeof hidden, namespace: string): Promise<number> =>
+      fetch(`http://${ground.podIp}:${new URL(tenant.sidecar.admin).port}/queue/deliveries`, {
+        headers: { authorization: `Bearer ${adminTokenFor(PLUGIN_ADMIN_KEY, namespace)}` },
+      }).then(async (r) => (await r.text(), r.status));
+    expect(await queueOf(hidden, hidden.namespace)).toBe(200);
+    expect(await queueOf(hidden, visible.namespace)).toBe(403);
+  });
+
   it('printed no secret and no signature in any run', () => {
+    const { visible, hidden } = ground.tenants;
     expect(printed.length).toBeGreaterThan(10);
     const everything = printed.map((r) => r.stdout + r.stderr).join('\n');
     const signatures = Object.values(ground.tenants).flatMap((t) =>
@@ -212,6 +225,7 @@ describe('kubectl hookgate', () => {
       SIGNING_SECRET,
       SIGNING_SECRET.slice(6),
       ADMIN_TOKEN,
+      ...[visible, hidden].map((t) => adminTokenFor(PLUGIN_ADMIN_KEY, t.namespace)),
       ground.operatorToken,
       ground.viewerToken,
       ...signatures,

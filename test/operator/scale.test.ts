@@ -87,6 +87,9 @@ describe('hookgate-operator at scale', () => {
     read(adminConfig, `/api/v1/namespaces/${ns}/configmaps/${CONFIG_MAP_NAME}`);
   const generation = async (): Promise<string | undefined> =>
     (await configMap())?.metadata.annotations?.[GENERATION_ANNOTATION];
+  /** `[type, reason]` of the Events about the published ConfigMap. */
+  const configMapEvents = async (): Promise<string[][]> =>
+    (await eventsFor(adminConfig, ns, CONFIG_MAP_NAME)).map((e) => [e.type, e.reason]);
   const names = (from: number, to: number, prefix = 'ep'): string[] =>
     Array.from({ length: to - from }, (_, i) => `${prefix}-${String(from + i).padStart(3, '0')}`);
 
@@ -129,13 +132,7 @@ describe('hookgate-operator at scale', () => {
       `the sidecar config of namespace ${ns} is past 800 KiB of the 1,024 KiB a ConfigMap holds`,
     );
     expect(await generation()).toBe('1');
-    await expect
-      .poll(
-        async () =>
-          (await eventsFor(adminConfig, ns, CONFIG_MAP_NAME)).map((e) => [e.type, e.reason]),
-        poll,
-      )
-      .toContainEqual(['Warning', 'ConfigNearSizeLimit']);
+    await expect.poll(configMapEvents, poll).toContainEqual(['Warning', 'ConfigNearSizeLimit']);
 
     // Over the limit: nothing new is published; what was published stays in force and says so.
     // Applied while the operator is stopped, so the fifteen arrive in one reconcile.
@@ -154,13 +151,7 @@ describe('hookgate-operator at scale', () => {
     expect((await endpoint(first[0]!))?.['status']).toMatchObject({ configGeneration: 1 });
     expect(await generation()).toBe('1');
     expect(JSON.stringify(await configMap())).not.toContain('more-055');
-    await expect
-      .poll(
-        async () =>
-          (await eventsFor(adminConfig, ns, CONFIG_MAP_NAME)).map((e) => [e.type, e.reason]),
-        poll,
-      )
-      .toContainEqual(['Warning', 'ConfigTooLarge']);
+    await expect.poll(configMapEvents, poll).toContainEqual(['Warning', 'ConfigTooLarge']);
     const warnings = (await eventsFor(adminConfig, ns, CONFIG_MAP_NAME)).filter(
       (e) => e.reason === 'ConfigTooLarge',
     );

@@ -39,16 +39,22 @@ export class TokenSource {
   readonly #dispatcher: LentDispatcher;
   readonly #clock: Clock;
   readonly #timeoutMs: number;
+  readonly #onRequest: (result: 'ok' | 'error') => void;
   #cached: CachedToken | undefined;
   #pending: Promise<string> | undefined;
-  /** Token requests sent, for tests and metrics. */
-  requests = 0;
 
-  constructor(plan: OAuth2Plan, dispatcher: LentDispatcher, clock: Clock, timeoutMs: number) {
+  constructor(
+    plan: OAuth2Plan,
+    dispatcher: LentDispatcher,
+    clock: Clock,
+    timeoutMs: number,
+    onRequest: (result: 'ok' | 'error') => void = () => undefined,
+  ) {
     this.#plan = plan;
     this.#dispatcher = dispatcher;
     this.#clock = clock;
     this.#timeoutMs = timeoutMs;
+    this.#onRequest = onRequest;
   }
 
   /** A token valid for a while yet: the cached one, or the one being fetched, or a new one. */
@@ -56,9 +62,18 @@ export class TokenSource {
     const cached = this.#cached;
     if (cached !== undefined && this.#clock.now() < cached.renewAt)
       return Promise.resolve(cached.value);
-    this.#pending ??= this.#fetch().finally(() => {
-      this.#pending = undefined;
-    });
+    this.#pending ??= this.#fetch().then(
+      (token) => {
+        this.#pending = undefined;
+        this.#onRequest('ok');
+        return token;
+      },
+      (err: unknown) => {
+        this.#pending = undefined;
+        this.#onRequest('error');
+        throw err;
+      },
+    );
     return this.#pending;
   }
 
@@ -77,7 +92,6 @@ export class TokenSource {
     const dispatcher = this.#dispatcher.acquire();
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), this.#timeoutMs);
-    this.requests++;
     let status: number;
     let text: string;
     try {

@@ -8,15 +8,25 @@ import type { Layer } from '../delivery.ts';
 /** The Retry-After a paused endpoint's sync refusal carries: maintenance takes a while. */
 export const PAUSED_RETRY_AFTER_MS = 60_000;
 
-/** Refuses every attempt of a paused endpoint. */
-export function pauseLayer(): Layer {
+/**
+ * Refuses every attempt of a paused endpoint, or of one the operator disabled (`disabled` says
+ * why); the queue holds both alike.
+ */
+export function pauseLayer(disabled?: string): Layer {
   return () => (delivery) =>
     Promise.resolve({
       kind: 'local',
-      problem: problem(
-        'endpoint-paused',
-        `endpoint ${delivery.endpointName} is paused (spec.paused: true); nothing is sent to it until it is unpaused. Send with Prefer: respond-async to queue the delivery meanwhile`,
-        { retryAfterMs: PAUSED_RETRY_AFTER_MS, endpoint: delivery.endpointName },
-      ),
+      problem:
+        disabled === undefined
+          ? problem(
+              'endpoint-paused',
+              `endpoint ${delivery.endpointName} is paused (spec.paused: true); nothing is sent to it until it is unpaused. Send with Prefer: respond-async to queue the delivery meanwhile`,
+              { retryAfterMs: PAUSED_RETRY_AFTER_MS, endpoint: delivery.endpointName },
+            )
+          : problem(
+              'endpoint-disabled',
+              `endpoint ${delivery.endpointName} is disabled: ${disabled}. Change the WebhookEndpoint (kubectl edit, or your GitOps repository) to enable it again; async deliveries wait in the queue meanwhile`,
+              { retryAfterMs: PAUSED_RETRY_AFTER_MS, endpoint: delivery.endpointName },
+            ),
     });
 }
