@@ -5,6 +5,8 @@ import type { Signer } from '../signing/index.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { Attempt, Clock, Layer } from './delivery.ts';
 import { circuitBreakerLayer } from './layers/circuit-breaker.ts';
+import { observeLayer, type DeliveryObservers } from './observe.ts';
+import type { EndpointPlan } from './plan.ts';
 import { rateLimitLayer } from './layers/rate-limit.ts';
 import { sendStage } from './layers/send.ts';
 import { signLayer } from './layers/sign.ts';
@@ -20,11 +22,18 @@ export interface PipelineParts {
   clock: Clock;
   onRateLimited: () => void;
   onCircuitOpen: () => void;
+  /** Who watches this endpoint's attempts (observers added later than this are not called). */
+  observe?: { readonly observers: DeliveryObservers; readonly plan: EndpointPlan } | undefined;
 }
 
 /** Composes the per-attempt pipeline. */
 export function composeAttempt(parts: PipelineParts): Attempt {
+  const observe = parts.observe;
   const layers: Layer[] = [
+    // 0. Observe outermost: every attempt, a local answer (limited, circuit open) included.
+    ...(observe !== undefined && !observe.observers.empty
+      ? [observeLayer(observe.observers, observe.plan, parts.clock)]
+      : []),
     // 1. Rate limit first: a waiting attempt holds no breaker probe and no connection.
     ...(parts.limiter ? [rateLimitLayer(parts.limiter, parts.clock, parts.onRateLimited)] : []),
     // 2. Breaker next: it sees the attempt only once it may really go out.

@@ -27,10 +27,10 @@ const STATES = new Set<DeliveryState>(['pending', 'retrying', 'dead']);
 const MAX_LIMIT = 1000;
 
 /** A bad query parameter: the caller gets 400 naming it and the fix. */
-class BadParam extends Error {}
+export class BadParam extends Error {}
 
 /** Epoch ms from `from`/`to`: RFC 3339 or epoch milliseconds. */
-function time(params: URLSearchParams, name: string): number | undefined {
+export function time(params: URLSearchParams, name: string): number | undefined {
   const value = params.get(name);
   if (value === null || value === '') return undefined;
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
@@ -91,7 +91,8 @@ function detail(d: QueuedDelivery): Record<string, unknown> {
   };
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
+/** Answers `body` as JSON, never cached. */
+export function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body) + '\n';
   res.writeHead(status, {
     'content-type': 'application/json',
