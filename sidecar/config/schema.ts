@@ -449,8 +449,11 @@ export const HistorySettings = z
   .object({
     /** Off: nothing is recorded (the admin history routes answer 404). */
     enabled: z.boolean().default(true),
-    /** Embedded backend (no HOOKGATE_REDIS_URL): the folder of the segment files. */
-    directory: z.string().min(1).default('/var/lib/hookgate/history'),
+    /**
+     * Embedded backend (no HOOKGATE_REDIS_URL): the folder of the segment files; absent: `history`
+     * beside the queue's folder (/var/lib/hookgate/history in the emptyDir).
+     */
+    directory: z.string().min(1).optional(),
     /** Updates waiting to be written; past it they are dropped and counted, never waited for. */
     bufferSize: z.number().int().min(16).max(1_000_000).default(10_000),
   })

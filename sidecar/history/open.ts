@@ -3,6 +3,7 @@
 // the pod's emptyDir. A store that cannot be opened leaves the sidecar without history, logged:
 // delivering never waits for it.
 import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.ts';
 import type { LoadedConfig } from '../config/load.ts';
@@ -64,7 +65,11 @@ export async function openHistory(o: OpenHistoryOptions): Promise<HistoryRecorde
     const store =
       o.redis !== undefined
         ? new RedisHistoryStore({ redis: o.redis, namespace, limits })
-        : await DiskHistoryStore.open({ directory: settings.directory, limits });
+        : await DiskHistoryStore.open({
+            directory:
+              settings.directory ?? join(dirname(loaded.config.queue.directory), 'history'),
+            limits,
+          });
     const recorder = new HistoryRecorder({
       store,
       source: { namespace, pod: o.pod ?? hostname() },

@@ -21,6 +21,7 @@ async function storedBytes(s: HistorySidecar, backend: 'disk' | 'redis'): Promis
   await s.recorder.flushed();
   if (backend === 'disk')
     return readdirSync(s.directory)
+      .filter((f) => f.endsWith('.jsonl'))
       .map((f) => readFileSync(join(s.directory, f), 'utf8'))
       .join('\n');
   const redis = new Redis(inject('redisUrl'));
