@@ -273,6 +273,7 @@ if (start !== undefined) {
         log: log.child({ component: 'history' }),
         clock: systemClock,
         pod: process.env['POD_NAME'],
+        podNamespace: process.env['POD_NAMESPACE'],
       });
       if (queueStore !== undefined) {
         queue = new DeliveryQueue({

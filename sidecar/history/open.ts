@@ -52,6 +52,8 @@ export interface OpenHistoryOptions {
   readonly clock: Clock;
   /** The pod's name (POD_NAME from the injector; the hostname otherwise). */
   readonly pod?: string | undefined;
+  /** The pod's namespace (POD_NAMESPACE), when the config does not name one. */
+  readonly podNamespace?: string | undefined;
 }
 
 /** Opens the store and adds the recorder to `observers`; undefined when history is off or failed. */
@@ -59,7 +61,7 @@ export async function openHistory(o: OpenHistoryOptions): Promise<HistoryRecorde
   const loaded = o.config();
   const settings = loaded.config.history;
   if (!settings.enabled) return undefined;
-  const namespace = loaded.config.namespace ?? 'default';
+  const namespace = loaded.config.namespace ?? o.podNamespace ?? 'default';
   const limits = (): HistoryLimits => historyLimits(o.config());
   try {
     const store =
