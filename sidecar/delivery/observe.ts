@@ -64,20 +64,18 @@ export class DeliveryObservers {
 
   /** Tells every observer an attempt ended. */
   attempt(observation: AttemptObservation): void {
-    for (const o of this.#list) {
-      try {
-        o.onAttempt?.(observation);
-      } catch (err) {
-        this.#onError(err);
-      }
-    }
+    this.#each((o) => o.onAttempt?.(observation));
   }
 
   /** Tells every observer a delivery ended. */
   ended(end: DeliveryEnd): void {
+    this.#each((o) => o.onDeliveryEnd?.(end));
+  }
+
+  #each(call: (o: DeliveryObserver) => void): void {
     for (const o of this.#list) {
       try {
-        o.onDeliveryEnd?.(end);
+        call(o);
       } catch (err) {
         this.#onError(err);
       }

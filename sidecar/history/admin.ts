@@ -17,8 +17,7 @@ import {
   type Outcome,
 } from '../../common/history.ts';
 import { problem, sendProblem } from '../problem.ts';
-import { adminRefusal } from '../queue/admin-guard.ts';
-import { BadParam, json, time } from '../queue/admin.ts';
+import { BadParam, guardedAdminRoute, json, time } from '../queue/admin.ts';
 import { MAX_PAGE } from './store.ts';
 import type { HistoryRecorder } from './recorder.ts';
 
@@ -92,31 +91,19 @@ export function historyAdminHandler(
   options: HistoryAdminOptions,
   tails: { open: number },
 ): boolean {
-  const url = new URL(req.url ?? '/', 'http://admin');
-  if (url.pathname !== '/history' && !url.pathname.startsWith('/history/')) return false;
-  const refusal = adminRefusal(req, options.adminToken);
-  if (refusal !== undefined) {
-    sendProblem(res, refusal);
-    return true;
-  }
-  void serve(req, res, url, options, tails).catch((err: unknown) => {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    if (err instanceof BadParam || err instanceof RangeError)
-      sendProblem(res, problem('bad-request', err.message));
-    else
-      sendProblem(
-        res,
-        problem(
-          'history-unavailable',
-          `the ${options.recorder.store.backend} history did not answer: ${(err as Error).message}`,
-          { retryAfterMs: 1000 },
-        ),
-      );
-  });
-  return true;
+  return guardedAdminRoute(
+    req,
+    res,
+    'history',
+    options.adminToken,
+    (url) => serve(req, res, url, options, tails),
+    (err) =>
+      problem(
+        'history-unavailable',
+        `the ${options.recorder.store.backend} history did not answer: ${err.message}`,
+        { retryAfterMs: 1000 },
+      ),
+  );
 }
 
 async function serve(
