@@ -2,7 +2,7 @@
 // dropped and counted, the observer call returns at once, and what was buffered is written once
 // the store answers.
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { HistoryUpdate } from '../../common/history.ts';
 import { createLogger } from '../../common/log.ts';
 import { Policy } from '../config/schema.ts';
@@ -13,15 +13,21 @@ import { HistoryRecorder } from './recorder.ts';
 import type { HistoryStore } from './store.ts';
 
 /** A store whose appends wait until `release()`. */
-function stalledStore(): HistoryStore & { written: HistoryUpdate[]; release(): void } {
+function stalledStore(): HistoryStore & {
+  written: HistoryUpdate[];
+  calls: number;
+  release(): void;
+} {
   let release: () => void = () => undefined;
   const gate = new Promise<void>((resolve) => (release = resolve));
   const written: HistoryUpdate[] = [];
-  return {
-    backend: 'disk',
+  const store = {
+    backend: 'disk' as const,
     written,
+    calls: 0,
     release: () => release(),
-    append: async (updates) => {
+    append: async (updates: readonly HistoryUpdate[]) => {
+      store.calls++;
       await gate;
       written.push(...updates);
     },
@@ -30,6 +36,7 @@ function stalledStore(): HistoryStore & { written: HistoryUpdate[]; release(): v
     usage: () => Promise.resolve({ deliveries: 0, bytes: 0 }),
     close: () => Promise.resolve(),
   };
+  return store;
 }
 
 const plan = compileEndpointPlan(Policy.parse({}));
@@ -72,7 +79,7 @@ describe('HistoryRecorder', () => {
     recorder.subscribe((u) => heard.push(u.deliveryId));
     // The first batch leaves the buffer for the stalled store; the buffer then fills again.
     recorder.onAttempt(observation(0));
-    await new Promise((resolve) => setImmediate(resolve));
+    await vi.waitFor(() => expect(store.calls).toBe(1));
     for (let n = 1; n <= 20; n++) recorder.onAttempt(observation(n));
     const metrics = await registry.getSingleMetricAsString('hookgate_history_updates_total');
     expect(metrics).toMatch(/result="dropped"\} 4/);

@@ -12,6 +12,8 @@ import { attemptUpdate, endUpdate, type UpdateSource } from './update.ts';
 
 /** Updates written to the store in one call at most. */
 const BATCH = 512;
+/** How long updates gather before a write: one write per many deliveries under load. */
+const GATHER_MS = 25;
 
 /** What the recorder needs. */
 export interface HistoryRecorderOptions {
@@ -76,8 +78,8 @@ export class HistoryRecorder implements DeliveryObserver {
     }
     this.#buffer.push(update);
     for (const listener of this.#listeners) listener(update);
-    // Written after the current turn: the request's answer goes first, updates go in batches.
-    this.#writing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+    // Written a moment later: the request's answer goes first, updates go in batches.
+    this.#writing ??= new Promise<void>((resolve) => setTimeout(resolve, GATHER_MS)).then(() =>
       this.#drain(),
     );
   }
