@@ -34,6 +34,7 @@ import { DeliveryObservers } from './delivery/observe.ts';
 import { historyAdminHandler } from './history/admin.ts';
 import { openHistory } from './history/open.ts';
 import type { HistoryRecorder } from './history/recorder.ts';
+import { otlpTracesUrl, startTracing, type DeliveryTracer } from './history/trace.ts';
 import { DeliveryQueue } from './queue/index.ts';
 import { openQueueStore, type OpenedStore } from './queue/open.ts';
 import {
@@ -66,6 +67,8 @@ Environment:
                           redis+cluster://h1:p1,h2:p2, redis+sentinel://s1:p1,s2:p2/<primary>[/db],
                           each with ?wait-replicas=N&wait-timeout=1s to WAIT before a 202
   HOOKGATE_REDIS_SENTINEL_PASSWORD  the sentinels' own password, when they require one
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (or OTEL_EXPORTER_OTLP_ENDPOINT)  export a span per delivery
+                          and per attempt over OTLP/HTTP; unset: no tracing
   HOOKGATE_QUEUE_NAME     queue the app's replicas share, with the namespace (default default)
   HOOKGATE_INTERCEPTION   explicit (default) or transparent: whether the pod's rules redirect
                           the app's traffic here (only then is the Host header a destination)
@@ -205,6 +208,7 @@ if (start !== undefined) {
   let queueStore: OpenedStore | undefined;
   let overload: OverloadGuard | undefined;
   let history: HistoryRecorder | undefined;
+  let tracer: DeliveryTracer | undefined;
   // Complete before the egress server and the queue start: pipelines are built with them.
   const observers = new DeliveryObservers((err) =>
     log.warn('delivery observer failed', { error: (err as Error).message }),
@@ -275,6 +279,12 @@ if (start !== undefined) {
         pod: process.env['POD_NAME'],
         podNamespace: process.env['POD_NAMESPACE'],
       });
+      const tracesUrl = otlpTracesUrl();
+      if (tracesUrl !== undefined) {
+        tracer = await startTracing(tracesUrl, 'hookgate-sidecar');
+        observers.add(tracer);
+        log.info('exporting delivery traces', { otlp: new URL(tracesUrl).origin });
+      }
       if (queueStore !== undefined) {
         queue = new DeliveryQueue({
           store: queueStore.store,
@@ -365,6 +375,7 @@ if (start !== undefined) {
     await Promise.all([egress?.close(drainMs, workerStopped), ingress?.close()]);
     await queue?.close(0);
     await history?.close();
+    await tracer?.close();
     queueStore?.release();
     redis?.disconnect();
     await adminServer.close();
