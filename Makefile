@@ -177,6 +177,10 @@ bench-memory: build ## Benchmark: the compiled sidecar in a 256Mi memory cgroup 
 bench-operator: deps controlplane ## Benchmark: 1,000 then 10,000 endpoints to Ready, operator peak RSS
 	node bench/operator/run.ts
 
+.PHONY: bench-config-push
+bench-config-push: deps controlplane ## Benchmark: a WebhookPolicy change to 1,000 stream subscribers + a real sidecar (p50/p99/max, RSS per connection, CPU per change)
+	node bench/config-push/run.ts
+
 .PHONY: bench-inject
 bench-inject: deps controlplane ## Benchmark: 200 concurrent pod creations through the injector (webhook p50/p99, end to end)
 	node bench/inject/run.ts

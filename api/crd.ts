@@ -127,6 +127,18 @@ const kinds: KindSpec[] = [
         description: 'The WebhookPolicy in effect.',
       },
       readyColumn,
+      {
+        name: 'Healthy',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="Healthy")].status',
+        description: 'Deliveries succeed, as the sidecars report (condition Healthy).',
+      },
+      {
+        name: 'Success',
+        type: 'string',
+        jsonPath: '.status.deliveries.successRate',
+        description: 'Share of deliveries that succeeded in the recent window.',
+      },
       ageColumn,
     ],
   },

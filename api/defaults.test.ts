@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Policy } from '../sidecar/config/schema.ts';
+import { EgressEndpoint, Policy } from '../sidecar/config/schema.ts';
 import { customResourceDefinitions, type SchemaNode } from './crd.ts';
-import { POLICY_DEFAULTS, formatDefault } from './v1alpha1/defaults.ts';
+import { ENDPOINT_DEFAULTS, POLICY_DEFAULTS, formatDefault } from './v1alpha1/defaults.ts';
 
 /** Every leaf of the defaults table as [dotted path, value]. */
 function leaves(table: object, prefix = ''): [string, unknown][] {
@@ -67,5 +67,32 @@ describe('the defaults table', () => {
     for (const key of ['rateLimit', 'circuitBreaker', 'timeout', 'maxPayloadBytes', 'delivery'])
       visit(crdNode(key)!, key);
     expect(stray).toEqual(['rateLimit.burst']);
+  });
+});
+
+describe('the endpoint defaults table', () => {
+  const crd = customResourceDefinitions().find(
+    (c) => (c['spec'] as { names: { kind: string } }).names.kind === 'WebhookEndpoint',
+  )!;
+  const spec = (crd['spec'] as { versions: { schema: { openAPIV3Schema: SchemaNode } }[] })
+    .versions[0]!.schema.openAPIV3Schema;
+  const node = (path: string): SchemaNode | undefined =>
+    ['spec', ...path.split('.')].reduce<SchemaNode | undefined>(
+      (n, key) => (n?.['properties'] as Record<string, SchemaNode> | undefined)?.[key],
+      spec,
+    );
+  const applied = EgressEndpoint.parse({
+    name: 'e',
+    url: 'https://e.example',
+    tls: {},
+  });
+
+  // Each row: kubectl explain documents the table's value, and the sidecar applies that value.
+  it.each([
+    ['paused', ENDPOINT_DEFAULTS.paused],
+    ['tls.minVersion', ENDPOINT_DEFAULTS.tls.minVersion],
+  ] as const)('spec.%s: documented in the CRD and applied by the sidecar', (path, value) => {
+    expect(documented(node(path)?.['description'])).toBe(formatDefault(value));
+    expect(formatDefault(at(applied, path))).toBe(formatDefault(value));
   });
 });

@@ -7,6 +7,12 @@ export const CONFIG_SERVER_PORT = 15012;
 export const STREAM_PATH = '/v1/config';
 /** `POST` a SidecarHealthReport (common/health.ts). */
 export const REPORT_PATH = '/v1/reports';
+/**
+ * Response header of a report: `false` when the replica that took it does not write status (not
+ * the leader). It aggregated the report all the same; the sidecar sends it again to reach the
+ * leader (ADR 0024).
+ */
+export const REPORT_WRITER_HEADER = 'hookgate-report-writer';
 /** Response header of the stream: the heartbeat interval in milliseconds. */
 export const HEARTBEAT_HEADER = 'hookgate-heartbeat-ms';
 /** The audience sidecar tokens are minted for (DESIGN.md). */

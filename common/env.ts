@@ -35,3 +35,11 @@ export const ENV_CONFIG_SERVER_CA = `${ENV_PREFIX}CONFIG_SERVER_CA`;
 export const ENV_TOKEN_FILE = `${ENV_PREFIX}TOKEN_FILE`;
 /** Where the sidecar persists the last streamed config (default /var/lib/hookgate/config-snapshot.json). */
 export const ENV_CONFIG_SNAPSHOT = `${ENV_PREFIX}CONFIG_SNAPSHOT`;
+/** How often the sidecar reports delivery health on the config stream (a duration; default 5s). */
+export const ENV_HEALTH_REPORT_INTERVAL = `${ENV_PREFIX}HEALTH_REPORT_INTERVAL`;
+/** The sidecar's egress listen address, over the config's `listen.egress` (a pod's own fact; the injector leaves it unset). */
+export const ENV_EGRESS_LISTEN = `${ENV_PREFIX}EGRESS_LISTEN`;
+/** The sidecar's ingress listen address, over the config's `listen.ingress`. */
+export const ENV_INGRESS_LISTEN = `${ENV_PREFIX}INGRESS_LISTEN`;
+/** The sidecar's disk queue folder, over the config's `queue.directory`. */
+export const ENV_QUEUE_DIR = `${ENV_PREFIX}QUEUE_DIR`;

@@ -30,6 +30,11 @@ export interface EndpointHealthReport {
   readonly queueDepth: number;
   /** Dead letters held for this endpoint now. */
   readonly deadLetters: number;
+  /**
+   * Set when queueDepth and deadLetters count a queue the workload's pods share (Redis): the
+   * `<namespace>/<workload>` scope, so the operator counts each shared queue once, not per pod.
+   */
+  readonly queueScope?: string;
 }
 
 /** What one sidecar sends every report interval. */

@@ -71,6 +71,18 @@ describe('parseFlags', () => {
     ]);
   });
 
+  it('--config-addr: the config stream on 0.0.0.0:15012 by default, "" turns it off', () => {
+    expect(parseFlags([]).configServer).toEqual({ host: '0.0.0.0', port: 15012 });
+    expect(parseFlags(['--config-addr=127.0.0.1:9012']).configServer).toEqual({
+      host: '127.0.0.1',
+      port: 9012,
+    });
+    expect(parseFlags(['--config-addr=']).configServer).toBeUndefined();
+    expect(() => parseFlags(['--config-addr=15012'])).toThrow(
+      /--config-addr="15012" is not host:port/,
+    );
+  });
+
   it('refuses unknown flags and a renew deadline not shorter than the lease', () => {
     expect(() => parseFlags(['--nope'])).toThrow(/nope/);
     expect(() => parseFlags(['--renew-deadline=20s'])).toThrow(

@@ -37,6 +37,10 @@ Flags:
   --watch-timeout DURATION     server-side watch timeout; a watch silent longer than this plus
                                30s is declared stalled and the cache is listed again (default: 5m)
   --resync DURATION            reconcile every namespace this often as a safety net (default: 10m)
+  --config-addr HOST:PORT      serve sidecars their scoped config and take their health reports
+                               (HTTPS, the webhook's certificate; every replica); "" turns it off
+                               and injected pods mount the namespace's Secret instead
+                               (default: 0.0.0.0:15012, docs/adr/0020)
   --console-addr HOST:PORT     serve the web console here (e.g. 0.0.0.0:9090); "" (default) keeps
                                it off. Reads sidecars with HOOKGATE_ADMIN_TOKEN (docs/adr/0023)
 ${WEBHOOK_USAGE}  --help, --version
@@ -65,6 +69,8 @@ export interface OperatorFlags {
   readonly resyncMs: number;
   /** The admission webhook (sidecar injection). */
   readonly webhook: WebhookFlags;
+  /** Where the config stream listens; undefined: off, pods get the mounts (ADR 0020). */
+  readonly configServer: ListenAddress | undefined;
   /** Where the web console listens; undefined: off (ADR 0023). */
   readonly console: ListenAddress | undefined;
 }
@@ -72,6 +78,17 @@ export interface OperatorFlags {
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN =
   /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** `value` as an address; "" is off (undefined), a bad one a problem. */
+function listenAddress(flag: string, value: string, problems: string[]): ListenAddress | undefined {
+  if (value === '') return undefined;
+  try {
+    return parseListenAddress(flag, value);
+  } catch (err) {
+    problems.push((err as Error).message);
+    return undefined;
+  }
+}
 
 /** Parses the flags; throws `OperatorError` (`ERR_USAGE`) listing every problem. */
 export function parseFlags(argv: readonly string[]): OperatorFlags {
@@ -95,6 +112,7 @@ export function parseFlags(argv: readonly string[]): OperatorFlags {
         workers: { type: 'string', default: '2' },
         'watch-timeout': { type: 'string', default: '5m' },
         resync: { type: 'string', default: '10m' },
+        'config-addr': { type: 'string', default: '0.0.0.0:15012' },
         'console-addr': { type: 'string', default: '' },
         ...WEBHOOK_OPTIONS,
       },
@@ -151,15 +169,8 @@ export function parseFlags(argv: readonly string[]): OperatorFlags {
     watchTimeoutSeconds: Math.max(1, Math.round(duration('watch-timeout') / 1000)),
     resyncMs: duration('resync'),
     webhook: readWebhookFlags(values, problems),
-    console: (() => {
-      if (values['console-addr'] === '') return undefined;
-      try {
-        return parseListenAddress('--console-addr', values['console-addr']);
-      } catch (err) {
-        problems.push((err as Error).message);
-        return undefined;
-      }
-    })(),
+    configServer: listenAddress('--config-addr', values['config-addr'], problems),
+    console: listenAddress('--console-addr', values['console-addr'], problems),
   };
   if (problems.length === 0 && flags.renewDeadlineMs >= flags.leaseDurationMs) {
     problems.push('--renew-deadline must be shorter than --lease-duration');

@@ -9,6 +9,7 @@ import { secretRefNames } from './compile/secrets.ts';
 import { EventRecorder } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { CacheChange } from './kube/informer.ts';
+import { onlyHealthChanged } from './health/index.ts';
 import { LeaderElector, type LeaderElectionOptions } from './leader.ts';
 import { createOperatorMetrics, writtenResource, type OperatorMetrics } from './metrics.ts';
 import { CONFIG_MAP_NAME, OPT_IN_SELECTOR, SECRET_NAME } from './names.ts';
@@ -52,6 +53,8 @@ export interface OperatorOptions {
     | undefined;
   /** Redis URL handed to the sidecars through each namespace's published Secret. */
   readonly sidecarRedisUrl?: string | undefined;
+  /** Each namespace's sidecar admin token, published in its Secret (the console is on). */
+  readonly sidecarAdminTokens?: ((namespace: string) => string) | undefined;
   readonly queueBackoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Delays between attempts to list or watch again after an error. */
   readonly watchBackoff?: { readonly initialMs: number; readonly maxMs: number };
@@ -70,6 +73,7 @@ export class Operator {
   #resync: NodeJS.Timeout | undefined;
   #term = 0;
   #access: SecretAccess | undefined;
+  #events: EventRecorder;
 
   constructor(options: OperatorOptions) {
     this.#options = options;
@@ -113,15 +117,20 @@ export class Operator {
       if (method !== 'GET' && status < 300)
         this.metrics.apiWrites.inc({ resource: writtenResource(path) });
     });
+    this.#events = new EventRecorder(options.client, options.identity, clock, options.log);
     this.#reconciler = new Reconciler({
       caches,
       client: options.client,
       sidecarRedisUrl: options.sidecarRedisUrl,
+      sidecarAdminTokens: options.sidecarAdminTokens,
       clock,
       log: options.log,
-      events: new EventRecorder(options.client, options.identity, clock, options.log),
+      events: this.#events,
     });
-    caches.endpoints.onChange((c) => this.#enqueue(c.object.metadata.namespace));
+    // A health write (ADR 0024) leaves nothing to compile.
+    caches.endpoints.onChange(
+      (c) => onlyHealthChanged(c) || this.#enqueue(c.object.metadata.namespace),
+    );
     caches.policies.onChange((c) => this.#enqueue(c.object.metadata.namespace));
     caches.configMaps.onChange((c) => this.#enqueue(c.object.metadata.namespace));
     caches.secrets.onChange((c) => this.#onSecret(c));
@@ -162,6 +171,7 @@ export class Operator {
     if (this.#elector !== undefined) await this.#elector.stop(release);
     else this.#stopLeading();
     await Promise.all(this.#workers);
+    await this.#events.drain();
     await this.#access?.stop();
     await Promise.all(allCaches(this.caches).map((c) => c.stop()));
   }
@@ -184,9 +194,9 @@ export class Operator {
     return this.#access?.unhealthy(maxDownMs);
   }
 
-  /** True when this replica leads and has nothing queued or in progress. */
+  /** True when this replica leads and has nothing queued or in progress, Events included. */
   get idle(): boolean {
-    return this.#queue?.idle ?? false;
+    return (this.#queue?.idle ?? false) && this.#events.pending === 0;
   }
 
   #enqueue(namespace: string | undefined): void {

@@ -15,12 +15,19 @@ import { Operator } from './controller.ts';
 import { KubeClient } from './kube/client.ts';
 import { loadClusterAccess } from './kube/config.ts';
 import { ENV_ADMIN_TOKEN, ENV_REDIS_URL } from '../common/env.ts';
+import { adminTokens, ensureAdminKey } from './console/admin-token.ts';
 import { startConsoleFor } from './console/index.ts';
 import { CONFIG_MAP_NAME, DEFAULT_LEASE_NAMESPACE, GENERATION_ANNOTATION } from './names.ts';
 import { systemClock } from './clock.ts';
 import { EventRecorder } from './events.ts';
+import { startDeliveryHealth } from './health/index.ts';
 import { VERSION } from '../common/version.ts';
 import { serviceHosts, startInjector, type Injector } from './webhook/injector.ts';
+import type { ServingCertificate } from './certs/manager.ts';
+import { SidecarAuthenticator } from './config-server/auth.ts';
+import { noopReportSink, type ReportSink } from './config-server/reports.ts';
+import { startConfigServer, type ConfigServer } from './config-server/server.ts';
+import { CONFIG_SERVICE_NAME, configServerUrl } from './config-server/service.ts';
 
 const IN_CLUSTER_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 /** How long the admin server waits for the caches before it starts anyway. */
@@ -61,8 +68,17 @@ if (start !== undefined && flags !== undefined) {
     (existsSync(IN_CLUSTER_NAMESPACE)
       ? readFileSync(IN_CLUSTER_NAMESPACE, 'utf8').trim()
       : DEFAULT_LEASE_NAMESPACE);
+  // The console's key to the sidecars (ADR 0023): HOOKGATE_ADMIN_TOKEN, when set, is the one token
+  // of sidecars configured by hand; else each namespace gets its own, derived from a key kept in
+  // the operator's namespace, published in its sidecar Secret and referenced by the injector.
+  const fixedAdminToken = process.env[ENV_ADMIN_TOKEN];
+  const sidecarAdminTokens =
+    flags.console === undefined || (fixedAdminToken !== undefined && fixedAdminToken !== '')
+      ? undefined
+      : adminTokens(await ensureAdminKey(client, operatorNamespace));
   const operator = new Operator({
     sidecarRedisUrl,
+    sidecarAdminTokens,
     secretAccess:
       flags.secretRole === undefined
         ? undefined
@@ -96,6 +112,15 @@ if (start !== undefined && flags !== undefined) {
   // The admission webhook (sidecar injection): every replica serves it, leader or not.
   const webhook = flags.webhook;
   let injector: Injector | undefined;
+  // The config stream (ADR 0020) serves the webhook's certificate; pods are told its CA bundle.
+  const streamTls: { latest?: ServingCertificate; server?: ConfigServer } = {};
+  const configStream =
+    flags.configServer !== undefined && webhook.listen !== undefined
+      ? { url: configServerUrl(operatorNamespace), caBundle: () => streamTls.latest?.caPem }
+      : undefined;
+  if (flags.configServer !== undefined && webhook.listen === undefined) {
+    log.warn('config stream off: it serves the webhook certificate, and --webhook-addr is ""');
+  }
   const injectorStarted =
     webhook.listen === undefined
       ? undefined
@@ -108,7 +133,11 @@ if (start !== undefined && flags !== undefined) {
           injector: {
             defaults: webhook.sidecar,
             version: VERSION,
-            environment: { redis: sidecarRedisUrl !== undefined && sidecarRedisUrl !== '' },
+            environment: {
+              redis: sidecarRedisUrl !== undefined && sidecarRedisUrl !== '',
+              adminToken: sidecarAdminTokens !== undefined,
+            },
+            configStream,
             interception: interceptionInitContainer,
           },
           configGeneration: (namespace) => {
@@ -117,6 +146,10 @@ if (start !== undefined && flags !== undefined) {
             return value === undefined ? undefined : Number(value);
           },
           events: new EventRecorder(client, identity, systemClock, log),
+          onCertificate: (certificate) => {
+            streamTls.latest = certificate;
+            streamTls.server?.setCertificate(certificate);
+          },
           certs: {
             mode: webhook.certMode,
             namespace: operatorNamespace,
@@ -125,7 +158,13 @@ if (start !== undefined && flags !== undefined) {
             policy: {
               caValidityMs: webhook.caValidityMs,
               certValidityMs: webhook.certValidityMs,
-              hosts: [...serviceHosts(webhook.service, operatorNamespace), ...webhook.extraHosts],
+              hosts: [
+                ...serviceHosts(webhook.service, operatorNamespace),
+                ...(configStream === undefined
+                  ? []
+                  : serviceHosts(CONFIG_SERVICE_NAME, operatorNamespace)),
+                ...webhook.extraHosts,
+              ],
               caPropagationMs: 60_000,
             },
           },
@@ -138,6 +177,44 @@ if (start !== undefined && flags !== undefined) {
             process.exitCode = 1;
           },
         );
+
+  // Every replica serves the stream from its own caches, leader or not (ADR 0020).
+  const listen = flags.configServer;
+  // Health reports from sidecars: every replica aggregates them, the leader writes status (ADR 0024).
+  const health =
+    configStream === undefined || listen === undefined
+      ? undefined
+      : startDeliveryHealth({
+          client,
+          endpoints: operator.caches.endpoints,
+          events: new EventRecorder(client, identity, systemClock, log),
+          isLeader: () => operator.isLeader,
+          log,
+        });
+  const reports: ReportSink = health?.sink ?? noopReportSink;
+  const configServerStarted =
+    configStream === undefined || listen === undefined || injectorStarted === undefined
+      ? undefined
+      : injectorStarted.then(async () => {
+          if (streamTls.latest === undefined) return; // the webhook failed: logged above
+          streamTls.server = await startConfigServer({
+            host: listen.host,
+            port: listen.port,
+            certificate: streamTls.latest,
+            caches: operator.caches,
+            authenticator: new SidecarAuthenticator({ client, clock: systemClock }),
+            ready: () => operator.readiness(),
+            reports,
+            log: log.child({ component: 'config-server' }),
+            registry,
+          });
+          // A certificate that arrived while the server was starting.
+          streamTls.server.setCertificate(streamTls.latest);
+        });
+  void configServerStarted?.catch((err: unknown) => {
+    log.error('config server failed to start', { error: (err as Error).message });
+    process.exitCode = 1;
+  });
 
   // A first probe should find the caches listed; an unreachable API server must not keep the
   // admin server (and its explanation of what is wrong) from starting.
@@ -167,6 +244,17 @@ if (start !== undefined && flags !== undefined) {
                 ),
             },
           ]),
+      ...(configServerStarted === undefined
+        ? []
+        : [
+            {
+              name: 'config-stream',
+              check: (): Promise<string | undefined> =>
+                Promise.resolve(
+                  streamTls.server === undefined ? 'config stream starting' : undefined,
+                ),
+            },
+          ]),
     ],
   });
   log.info('admin server listening', {
@@ -192,7 +280,7 @@ if (start !== undefined && flags !== undefined) {
           log,
           host: flags.console.host,
           port: flags.console.port,
-          adminToken: process.env[ENV_ADMIN_TOKEN],
+          adminToken: sidecarAdminTokens ?? fixedAdminToken,
         });
   const reason = await apiServerReachable();
   if (reason === undefined) log.info('connected to the API server', { apiServer: client.server });
@@ -206,6 +294,9 @@ if (start !== undefined && flags !== undefined) {
       await injector.close();
     })();
     await consoleServer?.close();
+    // Sidecars keep their config and reconnect to another replica (full jitter).
+    await streamTls.server?.close();
+    await health?.stop();
     await operator.stop(true);
     await webhookStopped;
     await adminServer.close();

@@ -31,6 +31,8 @@ export const CONFIG_FILE_PATH = `${CONFIG_MOUNT_PATH}/${CONFIG_KEY}`;
 export const SECRET_NAME = 'hookgate-sidecar-secrets';
 /** Key in {@link SECRET_NAME} holding the sidecars' Redis URL (a password stays out of pod specs). */
 export const REDIS_URL_KEY = 'redis-url';
+/** Key in {@link SECRET_NAME} holding the namespace's sidecar admin token (console/admin-token.ts). */
+export const ADMIN_TOKEN_KEY = 'admin-token';
 /** Where the injector mounts {@link SECRET_NAME}; the config names files under it. */
 export const SECRET_MOUNT_PATH = '/etc/hookgate/secrets';
 

@@ -4,6 +4,9 @@ import { SidecarConfig } from '../sidecar/config/schema.ts';
 import { compileNamespace, type ObjectInput } from './compile/compile.ts';
 import { CONFIG_KEY, GENERATION_ANNOTATION } from './names.ts';
 import {
+  CONFIG_MAP_MAX_BYTES,
+  NEAR_LIMIT_RATIO,
+  OBJECT_MAX_BYTES,
   entryKey,
   ownerOf,
   planPublish,
@@ -129,5 +132,71 @@ describe('publishedEntries', () => {
     const text = (plan.configMap?.['data'] as Record<string, string>)[CONFIG_KEY];
     expect(publishedEntries(text).get(entryKey('Egress', 'a'))).toBe(compiled.endpoints[0]?.entry);
     expect(publishedEntries('{not yaml: [').size).toBe(0);
+  });
+});
+
+describe('publishSize', () => {
+  /** A compile of `n` endpoints, each carrying `headerBytes` of static header values. */
+  function big(n: number, headerBytes: number): ReturnType<typeof compileNamespace> {
+    return compileNamespace({
+      namespace: 'shop',
+      endpoints: Array.from({ length: n }, (_, i) => ({
+        ...endpoint(`ep-${i}`, `https://${i}.example/hook`),
+        spec: {
+          direction: 'Egress',
+          url: `https://${i}.example/hook`,
+          signing: { secretRef: { name: 'k' } },
+          headers: { 'X-Blob': 'x'.repeat(headerBytes) },
+        },
+      })),
+      policies: [],
+      secrets,
+    });
+  }
+  const secrets = new Map([
+    [
+      'k',
+      { name: 'k', resourceVersion: '4', data: { secret: Buffer.from(whsec).toString('base64') } },
+    ],
+  ]);
+
+  // Each row: endpoints of ~4 KiB each, the state, and whether the ConfigMap is written.
+  it.each([
+    { n: 150, state: 'fits', written: true },
+    { n: 220, state: 'near', written: true },
+    { n: 270, state: 'over', written: false },
+  ])('$n endpoints of 4 KiB → $state', ({ n, state, written }) => {
+    const plan = planPublish('shop', big(n, 4000), { highestStatusGeneration: 0 }, owners);
+    expect(plan.size.state).toBe(state);
+    expect(plan.configMap !== undefined).toBe(written);
+    expect(plan.secret !== undefined).toBe(written);
+    if (written) {
+      const data = plan.configMap?.['data'] as Record<string, string>;
+      expect(plan.size.dataBytes).toBe(
+        Buffer.byteLength(CONFIG_KEY) + Buffer.byteLength(data[CONFIG_KEY]!),
+      );
+    }
+  });
+
+  it('over the limit keeps the generation already published and writes nothing', () => {
+    const first = planPublish('shop', compile(), { highestStatusGeneration: 0 }, owners);
+    const cached = applied(first, { highestStatusGeneration: 0 });
+    const next = planPublish('shop', big(300, 4000), cached, owners);
+    expect([next.size.state, next.generation, next.configMap, next.secret]).toEqual([
+      'over',
+      1,
+      undefined,
+      undefined,
+    ]);
+  });
+
+  it('counts the owner references: a namespace of many small resources nears the object limit', () => {
+    const many = Array.from({ length: 10_000 }, (_, i) =>
+      ownerOf('WebhookEndpoint', `endpoint-${i}`, `0000000${i}-aaaa-bbbb-cccc-dddddddddddd`),
+    );
+    const plan = planPublish('shop', compile(), { highestStatusGeneration: 0 }, many);
+    expect(plan.size.dataBytes).toBeLessThan(CONFIG_MAP_MAX_BYTES / 100);
+    expect(plan.size.objectBytes).toBeGreaterThan(OBJECT_MAX_BYTES * NEAR_LIMIT_RATIO);
+    expect(plan.size.state).not.toBe('fits');
   });
 });

@@ -56,10 +56,68 @@ export interface Published {
   readonly highestStatusGeneration: number;
 }
 
+/**
+ * The most a ConfigMap's data may hold (keys and values): the API server refuses more with 422
+ * (`Too long: must have at most 1048576 bytes`), the same limit as a Secret's.
+ */
+export const CONFIG_MAP_MAX_BYTES = 1_048_576;
+/** Past this share of {@link CONFIG_MAP_MAX_BYTES} a namespace is warned it nears the limit. */
+export const NEAR_LIMIT_RATIO = 800 / 1024;
+/**
+ * etcd's default request limit (`--max-request-bytes`, 1.5 MiB): the whole object — data,
+ * one owner reference per resource, labels — must fit in it besides the data limit.
+ */
+export const OBJECT_MAX_BYTES = 1_572_864;
+
+/** How full the published objects are: `over` is not written (the last good ones stay). */
+export interface PublishSize {
+  readonly state: 'fits' | 'near' | 'over';
+  /** The larger of the ConfigMap's and the Secret's data, in bytes. */
+  readonly dataBytes: number;
+  /** The serialized ConfigMap, owner references included. */
+  readonly objectBytes: number;
+}
+
+function dataBytes(data: Readonly<Record<string, string>>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(data)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}
+
+/** The Secret's stored size: its data values are base64 text, stored decoded. */
+function secretBytes(data: Readonly<Record<string, string>>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(data))
+    n += Buffer.byteLength(k) + Buffer.from(v, 'base64').length;
+  return n;
+}
+
+/** Measures a ConfigMap manifest and the Secret data published beside it. */
+export function publishSize(
+  configMap: ApplyManifest,
+  secretData: Readonly<Record<string, string>>,
+): PublishSize {
+  const data = Math.max(
+    dataBytes(configMap['data'] as Record<string, string>),
+    secretBytes(secretData),
+  );
+  const objectBytes = Buffer.byteLength(JSON.stringify(configMap));
+  const share = Math.max(data / CONFIG_MAP_MAX_BYTES, objectBytes / OBJECT_MAX_BYTES);
+  return {
+    state: share > 1 ? 'over' : share > NEAR_LIMIT_RATIO ? 'near' : 'fits',
+    dataBytes: data,
+    objectBytes,
+  };
+}
+
 /** What to write. */
 export interface PublishPlan {
-  /** The config generation in force once the plan is carried out. */
+  /**
+   * The config generation in force once the plan is carried out. Over the size limit: the one
+   * already published (nothing is written).
+   */
   readonly generation: number;
+  readonly size: PublishSize;
   /** The ConfigMap to apply; undefined: it is up to date. */
   readonly configMap: ApplyManifest | undefined;
   /** The Secret to apply once the ConfigMap's uid is known; undefined: it is up to date. */
@@ -214,8 +272,15 @@ export function planPublish(
     configMapUid !== undefined &&
     sameOwners(published.secret.metadata.ownerReferences, [secretOwner(configMapUid)]);
 
+  const size = publishSize(configMap, compiled.secretData);
+  if (size.state === 'over') {
+    // Refused by the API server if sent: keep the last good ConfigMap and Secret (a Secret
+    // without the keys the old config names would break the sidecars still reading it).
+    return { generation: existingGeneration, size, configMap: undefined, secret: undefined };
+  }
   return {
     generation,
+    size,
     configMap: configMapCurrent ? undefined : configMap,
     secret: secretCurrent
       ? undefined

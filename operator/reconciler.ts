@@ -11,33 +11,41 @@ import type { EventRecorder, EventType } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { KubeObject } from './kube/types.ts';
 import {
+  ADMIN_TOKEN_KEY,
   API_VERSION,
   CONDITION,
   CONFIG_KEY,
   CONFIG_MAP_NAME,
   FIELD_MANAGER,
   GROUP,
+  REASON,
   REDIS_URL_KEY,
   SECRET_NAME,
   VERSION,
 } from './names.ts';
 import {
+  CONFIG_MAP_MAX_BYTES,
+  NEAR_LIMIT_RATIO,
   entryKey,
   ownerOf,
   planPublish,
   publishedEntries,
   type ApplyManifest,
   type OwnerReference,
+  type PublishSize,
 } from './publish.ts';
 import {
+  SIZE_REASON,
   endpointStatus,
   notEnabledStatus,
+  sizeNotice,
   policyStatus,
   statusDiffers,
   transitions,
   type EndpointStatus,
   type PolicyStatus,
   type PreviousStatus,
+  type SizeNotice,
   type Transition,
 } from './status.ts';
 
@@ -60,6 +68,8 @@ export interface ReconcilerDeps {
   readonly statusConcurrency?: number;
   /** Redis URL for the sidecars, published in every namespace's Secret under REDIS_URL_KEY. */
   readonly sidecarRedisUrl?: string | undefined;
+  /** Each namespace's sidecar admin token, published under ADMIN_TOKEN_KEY (console/admin-token.ts). */
+  readonly sidecarAdminTokens?: ((namespace: string) => string) | undefined;
 }
 
 /** Whether an object is on its way out: it no longer takes part. */
@@ -79,12 +89,33 @@ function statusOf(object: KubeObject): PreviousStatus | undefined {
   return object['status'] as PreviousStatus | undefined;
 }
 
+const SIZE_REASONS: readonly string[] = Object.values(SIZE_REASON);
+
+/** Status writes in flight at once per namespace: enough to keep up with a bulk apply. */
+const STATUS_CONCURRENCY = 32;
+/** First-publish Events one reconcile records one by one; past it, one summary Event. */
+const MAX_EVENTS_PER_RECONCILE = 10;
+
+/** A resource published and Ready for the first time: routine, summarized when many. */
+interface FirstPublished {
+  readonly regarding: KubeObject;
+  readonly reason: string;
+  readonly note: string;
+}
+
+function firstReady(t: Transition): boolean {
+  return t.initial && t.type === CONDITION.ready && t.status === 'True';
+}
+
 /** Initial conditions worth an Event; the rest would be noise on every new object. */
 function notable(t: Transition): boolean {
+  // A namespace nearing the size limit is one Event about the namespace, not one per object.
+  if (!t.statusChanged && SIZE_REASONS.includes(t.reason)) return false;
   if (!t.initial) return true;
   return (
     (t.type === CONDITION.ready && t.status === 'True') ||
     (t.type === CONDITION.accepted && t.status === 'False') ||
+    (t.type === CONDITION.ready && t.reason === SIZE_REASON.over) ||
     (t.type === CONDITION.conflicted && t.status === 'True')
   );
 }
@@ -119,6 +150,7 @@ export class Reconciler {
   #deps: ReconcilerDeps;
   // Parsing the published YAML is the one costly read; it changes only with the ConfigMap.
   #entries = new Map<string, { resourceVersion: string; entries: ReadonlyMap<string, string> }>();
+  #sizeStates = new Map<string, PublishSize['state']>();
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
@@ -132,6 +164,7 @@ export class Reconciler {
     if (endpoints.length === 0 && policies.length === 0) {
       // Nothing to publish; the published objects go with their last owner (garbage collection).
       this.#entries.delete(namespace);
+      this.#sizeStates.delete(namespace);
       return 'unchanged';
     }
 
@@ -148,16 +181,19 @@ export class Reconciler {
       ...policies.map((p) => ownerOf('WebhookPolicy', p.metadata.name, p.metadata.uid ?? '')),
     ].sort((a, b) => (a.uid < b.uid ? -1 : 1));
     const redisUrl = this.#deps.sidecarRedisUrl;
-    const published =
-      redisUrl === undefined || redisUrl === ''
-        ? compiled
-        : {
-            ...compiled,
-            secretData: {
-              ...compiled.secretData,
-              [REDIS_URL_KEY]: Buffer.from(redisUrl).toString('base64'),
-            },
-          };
+    const adminToken = this.#deps.sidecarAdminTokens?.(namespace);
+    const published = {
+      ...compiled,
+      secretData: {
+        ...compiled.secretData,
+        ...(redisUrl === undefined || redisUrl === ''
+          ? {}
+          : { [REDIS_URL_KEY]: Buffer.from(redisUrl).toString('base64') }),
+        ...(adminToken === undefined
+          ? {}
+          : { [ADMIN_TOKEN_KEY]: Buffer.from(adminToken).toString('base64') }),
+      },
+    };
     const plan = planPublish(
       namespace,
       published,
@@ -170,6 +206,13 @@ export class Reconciler {
         ),
       },
       owners,
+    );
+
+    const size = sizeNotice(
+      namespace,
+      plan.size.state,
+      { nearBytes: CONFIG_MAP_MAX_BYTES * NEAR_LIMIT_RATIO, maxBytes: CONFIG_MAP_MAX_BYTES },
+      plan.generation,
     );
 
     let writes = 0;
@@ -204,8 +247,17 @@ export class Reconciler {
       });
     }
 
+    // After the writes: the Event is about the ConfigMap, which a first publish just created.
+    this.#sizeTransition(
+      namespace,
+      plan.size,
+      size,
+      caches.configMaps.get(namespace, CONFIG_MAP_NAME),
+    );
+
     const now = clock.now();
     const tasks: (() => Promise<void>)[] = [];
+    const firstPublished: FirstPublished[] = [];
     const byName = (objects: KubeObject[]): Map<string, KubeObject> =>
       new Map(objects.map((o) => [o.metadata.name, o]));
     const endpointObjects = byName(endpoints);
@@ -220,10 +272,15 @@ export class Reconciler {
         result,
         previous,
         previousEntries.get(entryKey(direction, result.name)) === result.entry,
-        { generation: object.metadata.generation ?? 0, configGeneration: plan.generation, now },
+        {
+          generation: object.metadata.generation ?? 0,
+          configGeneration: plan.generation,
+          now,
+          size,
+        },
       );
       if (statusDiffers(previous, next))
-        tasks.push(() => this.#writeStatus(object, next, 'webhookendpoints'));
+        tasks.push(() => this.#writeStatus(object, next, 'webhookendpoints', firstPublished));
     }
     const policyObjects = byName(policies);
     for (const result of compiled.policies) {
@@ -233,11 +290,16 @@ export class Reconciler {
         generation: object.metadata.generation ?? 0,
         configGeneration: plan.generation,
         now,
+        size,
       });
       if (statusDiffers(previous, next))
-        tasks.push(() => this.#writeStatus(object, next, 'webhookpolicies'));
+        tasks.push(() => this.#writeStatus(object, next, 'webhookpolicies', firstPublished));
     }
-    await pool(tasks, this.#deps.statusConcurrency ?? 8);
+    try {
+      await pool(tasks, this.#deps.statusConcurrency ?? STATUS_CONCURRENCY);
+    } finally {
+      this.#firstPublishedEvents(namespace, plan.generation, firstPublished);
+    }
     writes += tasks.length;
     return writes > 0 ? 'changed' : 'unchanged';
   }
@@ -265,8 +327,52 @@ export class Reconciler {
           tasks.push(() => this.#writeStatus(object, next, resource));
       }
     }
-    await pool(tasks, this.#deps.statusConcurrency ?? 8);
+    await pool(tasks, this.#deps.statusConcurrency ?? STATUS_CONCURRENCY);
     return tasks.length > 0 ? 'changed' : 'unchanged';
+  }
+
+  /**
+   * Logs and records one Event when the namespace's size state changes (fits → near → over and
+   * back), regarding the published ConfigMap — the object that is full. Remembered per replica:
+   * a restarted leader says it once more.
+   */
+  #sizeTransition(
+    namespace: string,
+    size: PublishSize,
+    notice: SizeNotice | undefined,
+    configMap: KubeObject | undefined,
+  ): void {
+    const before = this.#sizeStates.get(namespace) ?? 'fits';
+    if (before === size.state) return;
+    this.#sizeStates.set(namespace, size.state);
+    const fields = {
+      namespace,
+      state: size.state,
+      dataBytes: size.dataBytes,
+      objectBytes: size.objectBytes,
+    };
+    if (size.state === 'fits') this.#deps.log.info('published config fits again', fields);
+    else this.#deps.log.warn('published config near or over the ConfigMap limit', fields);
+    if (configMap === undefined) return;
+    const regarding = { ...configMap, apiVersion: 'v1', kind: 'ConfigMap' };
+    const measured = `${Math.ceil(size.dataBytes / 1024)} KiB of data, ${Math.ceil(size.objectBytes / 1024)} KiB as an object`;
+    if (notice === undefined) {
+      this.#deps.events.emit(
+        regarding,
+        'Normal',
+        REASON.published,
+        `the sidecar config fits again (${measured}); changes are published`,
+        'Publish',
+      );
+    } else {
+      this.#deps.events.emit(
+        regarding,
+        'Warning',
+        SIZE_REASON[notice.state],
+        `${notice.message} (${measured})`,
+        'Publish',
+      );
+    }
   }
 
   #publishedEntries(
@@ -282,10 +388,38 @@ export class Reconciler {
     return entries;
   }
 
+  /**
+   * The Events of resources published for the first time: one each when few (a `kubectl apply`),
+   * one about the namespace's ConfigMap naming them when many (a GitOps sync of hundreds, where
+   * one Event per object would double the API server's work and say nothing more).
+   */
+  #firstPublishedEvents(namespace: string, generation: number, first: FirstPublished[]): void {
+    const configMap = this.#deps.caches.configMaps.get(namespace, CONFIG_MAP_NAME);
+    if (first.length <= MAX_EVENTS_PER_RECONCILE || configMap === undefined) {
+      for (const f of first)
+        this.#deps.events.emit(f.regarding, 'Normal', f.reason, f.note, 'Reconcile');
+      return;
+    }
+    const names = first.map((f) => `${f.regarding.kind}/${f.regarding.metadata.name}`).sort();
+    const listed = names.slice(0, MAX_EVENTS_PER_RECONCILE).join(', ');
+    const more =
+      names.length > MAX_EVENTS_PER_RECONCILE
+        ? ` and ${names.length - MAX_EVENTS_PER_RECONCILE} more`
+        : '';
+    this.#deps.events.emit(
+      { ...configMap, apiVersion: 'v1', kind: 'ConfigMap' },
+      'Normal',
+      REASON.published,
+      `${first.length} resources published for the first time in config generation ${generation} and Ready: ${listed}${more}`,
+      'Reconcile',
+    );
+  }
+
   async #writeStatus(
     object: KubeObject,
     status: EndpointStatus | PolicyStatus,
     resource: 'webhookendpoints' | 'webhookpolicies',
+    firstPublished?: FirstPublished[],
   ): Promise<void> {
     const { name, namespace, uid } = object.metadata;
     const path = `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${resource}/${name}/status`;
@@ -313,14 +447,14 @@ export class Reconciler {
     ).upsert(stored);
     const previous = statusOf(object);
     const regarding = { ...stored, apiVersion: API_VERSION, kind: KIND[resource] };
+    // Queued, not awaited: an Event is best effort and must not hold the next status write.
     for (const t of transitions(previous, status).filter(notable)) {
-      await this.#deps.events.record(
-        regarding,
-        eventType(t),
-        t.reason,
-        `${t.type}=${t.status}: ${t.message}`,
-        'Reconcile',
-      );
+      const note = `${t.type}=${t.status}: ${t.message}`;
+      if (firstPublished !== undefined && firstReady(t)) {
+        firstPublished.push({ regarding, reason: t.reason, note });
+        continue;
+      }
+      this.#deps.events.emit(regarding, eventType(t), t.reason, note, 'Reconcile');
     }
   }
 }

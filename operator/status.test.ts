@@ -6,6 +6,7 @@ import {
   endpointStatus,
   notEnabledStatus,
   policyStatus,
+  sizeNotice,
   statusDiffers,
   transitions,
   withTimes,
@@ -187,5 +188,103 @@ describe('notEnabledStatus', () => {
     });
     expect(statusDiffers(next, again)).toBe(false);
     expect(again.conditions[1]!.lastTransitionTime).toBe(metaTime(t1));
+  });
+});
+
+describe('size notices', () => {
+  const limits = { nearBytes: 800 * 1024, maxBytes: 1024 * 1024 };
+  const near = sizeNotice('shop', 'near', limits, 7);
+  const over = sizeNotice('shop', 'over', limits, 7);
+  const context = { generation: 3, configGeneration: 7, now: t1 };
+  const readyAt4: PreviousStatus = {
+    observedGeneration: 3,
+    configGeneration: 4,
+    conditions: [{ type: CONDITION.ready, status: 'True', lastTransitionTime: metaTime(t0) }],
+  };
+  const ready = (s: {
+    conditions: { type: string; status: string; reason: string; message: string }[];
+  }): { status: string; reason: string; message: string } | undefined =>
+    s.conditions.find((c) => c.type === CONDITION.ready);
+
+  it('says nothing while the config fits', () => {
+    expect(sizeNotice('shop', 'fits', limits, 7)).toBeUndefined();
+  });
+
+  it('names the thresholds, what still works and the fix, never the exact size', () => {
+    expect(near?.message).toBe(
+      'the sidecar config of namespace shop is past 800 KiB of the 1,024 KiB a ConfigMap holds: past the limit, changes in this namespace are not published; move endpoints to another namespace or delete unused ones',
+    );
+    expect(over?.message).toContain('over the 1,024 KiB a ConfigMap holds');
+    expect(over?.message).toContain(
+      'config generation 7 stays in force for every sidecar (mounted and streamed)',
+    );
+    expect(sizeNotice('shop', 'over', limits, 0)?.message).toContain('nothing is published here');
+  });
+
+  // Each row: the notice, whether the entry is the one published before, and what Ready says.
+  it.each([
+    {
+      what: 'near: published, warned',
+      size: near,
+      unchanged: false,
+      want: ['True', 'ConfigNearSizeLimit', 7],
+    },
+    {
+      what: 'over, entry already published: still in force',
+      size: over,
+      unchanged: true,
+      want: ['True', 'ConfigTooLarge', 4],
+    },
+    {
+      what: 'over, entry new or changed: not published',
+      size: over,
+      unchanged: false,
+      want: ['False', 'ConfigTooLarge', undefined],
+    },
+  ])('$what', ({ size, unchanged, want }) => {
+    const status = endpointStatus(ok, readyAt4, unchanged, { ...context, size });
+    const r = ready(status);
+    expect([r?.status, r?.reason, status.configGeneration]).toEqual(want);
+    expect(r?.message).toContain(size!.message);
+  });
+
+  it('turns a policy whose new spec cannot be published not Ready; an unchanged one stays', () => {
+    const result: PolicyResult = {
+      name: 'p',
+      accepted: { ok: true },
+      inEffectFor: 2,
+      overriddenBy: new Map(),
+    };
+    const first = policyStatus(result, undefined, { generation: 1, configGeneration: 4, now: t0 });
+    const same = policyStatus(result, first, {
+      generation: 1,
+      configGeneration: 4,
+      now: t1,
+      size: over,
+    });
+    expect([ready(same)?.status, ready(same)?.reason, same.configGeneration]).toEqual([
+      'True',
+      'ConfigTooLarge',
+      4,
+    ]);
+    const edited = policyStatus(result, first, {
+      generation: 2,
+      configGeneration: 4,
+      now: t1,
+      size: over,
+    });
+    expect([ready(edited)?.status, ready(edited)?.reason, edited.configGeneration]).toEqual([
+      'False',
+      'ConfigTooLarge',
+      undefined,
+    ]);
+  });
+
+  it('marks a reason-only change so it can be left out of per-object Events', () => {
+    const published = endpointStatus(ok, undefined, false, context);
+    const warned = endpointStatus(ok, published, true, { ...context, size: near });
+    expect(transitions(published, warned).map((t) => [t.reason, t.statusChanged])).toEqual([
+      ['ConfigNearSizeLimit', false],
+    ]);
   });
 });

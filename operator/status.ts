@@ -38,6 +38,53 @@ export interface PreviousStatus {
   readonly conditions?: readonly Partial<Condition>[] | undefined;
 }
 
+/** Ready reasons of a namespace whose published config nears or passes the ConfigMap limit. */
+export const SIZE_REASON = {
+  /** Published, but the namespace's config is past 80 % of what a ConfigMap holds. */
+  near: 'ConfigNearSizeLimit',
+  /** The namespace's config no longer fits a ConfigMap: nothing new is published. */
+  over: 'ConfigTooLarge',
+} as const;
+
+/** The namespace's config nearing or over the ConfigMap limit, as status and Events say it. */
+export interface SizeNotice {
+  readonly state: 'near' | 'over';
+  /** One sentence: how big, the limit, what still works, what to do. */
+  readonly message: string;
+}
+
+const KIB = (bytes: number): string => `${Math.ceil(bytes / 1024).toLocaleString('en')} KiB`;
+
+/**
+ * The notice for a namespace's published size, or undefined when it fits comfortably.
+ * `generation` is the one in force (over the limit: the last that fitted). The message names the
+ * thresholds, not the exact size, so that it (and every status quoting it) stays the same while
+ * the namespace grows; the Event about the transition carries the size.
+ */
+export function sizeNotice(
+  namespace: string,
+  state: 'fits' | 'near' | 'over',
+  limits: { readonly nearBytes: number; readonly maxBytes: number },
+  generation: number,
+): SizeNotice | undefined {
+  if (state === 'fits') return undefined;
+  const fix = 'move endpoints to another namespace or delete unused ones';
+  if (state === 'near') {
+    return {
+      state,
+      message: `the sidecar config of namespace ${namespace} is past ${KIB(limits.nearBytes)} of the ${KIB(limits.maxBytes)} a ConfigMap holds: past the limit, changes in this namespace are not published; ${fix}`,
+    };
+  }
+  const kept =
+    generation > 0
+      ? `config generation ${generation} stays in force for every sidecar (mounted and streamed)`
+      : 'nothing is published here';
+  return {
+    state,
+    message: `the sidecar config of namespace ${namespace} is over the ${KIB(limits.maxBytes)} a ConfigMap holds: ${kept}, and changes in this namespace are not published until it fits; ${fix}`,
+  };
+}
+
 /** What the status of one object is computed from besides the compile result. */
 export interface StatusContext {
   /** The object's `metadata.generation`. */
@@ -45,12 +92,16 @@ export interface StatusContext {
   /** The namespace's config generation now published. */
   readonly configGeneration: number;
   readonly now: Date;
+  /** Set when the namespace's config nears or passes the ConfigMap limit. */
+  readonly size?: SizeNotice | undefined;
 }
 
 /** A condition that changed status or reason: what an Event reports. */
 export interface Transition extends DesiredCondition {
   /** Whether the condition existed before. */
   readonly initial: boolean;
+  /** Whether its status changed (false: only the reason did). */
+  readonly statusChanged: boolean;
 }
 
 /** Attaches times: lastTransitionTime is kept while the status stays the same. */
@@ -107,25 +158,35 @@ export function endpointStatus(
   entryUnchanged: boolean,
   context: StatusContext,
 ): EndpointStatus {
-  const published = result.accepted.ok;
+  const size = context.size;
+  const kept = entryUnchanged && wasReady(previous) && previous?.configGeneration !== undefined;
+  // Over the size limit only what the last published config already holds is in force.
+  const published = result.accepted.ok && (size?.state !== 'over' || kept);
   const configGeneration = !published
     ? undefined
-    : entryUnchanged && wasReady(previous) && previous?.configGeneration !== undefined
+    : kept
       ? previous.configGeneration
       : context.configGeneration;
-  const ready: DesiredCondition = result.accepted.ok
+  const ready: DesiredCondition = !result.accepted.ok
     ? {
-        type: CONDITION.ready,
-        status: 'True',
-        reason: REASON.published,
-        message: `published in config generation ${configGeneration} (ConfigMap ${CONFIG_MAP_NAME})`,
-      }
-    : {
         type: CONDITION.ready,
         status: 'False',
         reason: REASON.notAccepted,
         message: `not published: ${result.accepted.message}`,
-      };
+      }
+    : !published
+      ? {
+          type: CONDITION.ready,
+          status: 'False',
+          reason: SIZE_REASON.over,
+          message: `not published: ${size!.message}`,
+        }
+      : {
+          type: CONDITION.ready,
+          status: 'True',
+          reason: size === undefined ? REASON.published : SIZE_REASON[size.state],
+          message: `published in config generation ${configGeneration} (ConfigMap ${CONFIG_MAP_NAME})${size === undefined ? '' : `; ${size.message}`}`,
+        };
   const status: EndpointStatus = {
     observedGeneration: context.generation,
     conditions: withTimes(
@@ -195,12 +256,15 @@ export function policyStatus(
   previous: PreviousStatus | undefined,
   context: StatusContext,
 ): PolicyStatus {
-  const published = result.accepted.ok;
+  const size = context.size;
+  const kept =
+    previous?.observedGeneration === context.generation &&
+    wasReady(previous) &&
+    previous.configGeneration !== undefined;
+  const published = result.accepted.ok && (size?.state !== 'over' || kept);
   const configGeneration = !published
     ? undefined
-    : previous?.observedGeneration === context.generation &&
-        wasReady(previous) &&
-        previous.configGeneration !== undefined
+    : kept
       ? previous.configGeneration
       : context.configGeneration;
   const conflicted: DesiredCondition =
@@ -217,19 +281,26 @@ export function policyStatus(
           reason: REASON.noConflict,
           message: 'no older policy selects the endpoints this policy selects',
         };
-  const ready: DesiredCondition = result.accepted.ok
+  const ready: DesiredCondition = !result.accepted.ok
     ? {
-        type: CONDITION.ready,
-        status: 'True',
-        reason: REASON.published,
-        message: `in effect for ${result.inEffectFor} endpoint(s); published in config generation ${configGeneration} (ConfigMap ${CONFIG_MAP_NAME})`,
-      }
-    : {
         type: CONDITION.ready,
         status: 'False',
         reason: REASON.notAccepted,
         message: `not in effect: ${result.accepted.message}`,
-      };
+      }
+    : !published
+      ? {
+          type: CONDITION.ready,
+          status: 'False',
+          reason: SIZE_REASON.over,
+          message: `not in effect: ${size!.message}`,
+        }
+      : {
+          type: CONDITION.ready,
+          status: 'True',
+          reason: size === undefined ? REASON.published : SIZE_REASON[size.state],
+          message: `in effect for ${result.inEffectFor} endpoint(s); published in config generation ${configGeneration} (ConfigMap ${CONFIG_MAP_NAME})${size === undefined ? '' : `; ${size.message}`}`,
+        };
   const status: PolicyStatus = {
     observedGeneration: context.generation,
     conditions: withTimes(
@@ -285,6 +356,7 @@ export function transitions(
         reason: c.reason,
         message: c.message,
         initial: before === undefined,
+        statusChanged: before?.status !== c.status,
       },
     ];
   });

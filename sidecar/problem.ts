@@ -107,6 +107,11 @@ export const PROBLEMS = {
     title: 'Receiver timed out',
     hint: "The receiver did not answer within the policy's timeout.",
   },
+  'token-endpoint-failed': {
+    status: 502,
+    title: 'Token endpoint failed',
+    hint: "The receiver's OAuth2 token endpoint gave no token, so nothing was sent; check spec.auth.oauth2 (tokenURL, client id and secret) and that the authorization server is up.",
+  },
   'redirect-not-followed': {
     status: 502,
     title: 'Receiver redirected',

@@ -14,6 +14,10 @@ import {
   ENV_CONFIG_SNAPSHOT,
   ENV_TOKEN_FILE,
   ENV_DRAIN_TIMEOUT,
+  ENV_EGRESS_LISTEN,
+  ENV_INGRESS_LISTEN,
+  ENV_QUEUE_DIR,
+  ENV_HEALTH_REPORT_INTERVAL,
   ENV_INTERCEPTION,
   ENV_QUEUE_NAME,
   ENV_REDIS_SENTINEL_PASSWORD,
@@ -36,6 +40,7 @@ import { openHistory } from './history/open.ts';
 import type { HistoryRecorder } from './history/recorder.ts';
 import { otlpTracesUrl, startTracing, type DeliveryTracer } from './history/trace.ts';
 import { DeliveryQueue } from './queue/index.ts';
+import { startHealthReporting } from './health/index.ts';
 import { openQueueStore, type OpenedStore } from './queue/open.ts';
 import {
   connectRedis,
@@ -61,6 +66,7 @@ Environment:
                           fallback (set by the injector, with HOOKGATE_CONFIG_SERVER_CA)
   HOOKGATE_TOKEN_FILE     the projected token for the stream (default /var/run/secrets/hookgate.io/token)
   HOOKGATE_CONFIG_SNAPSHOT  last streamed config (default /var/lib/hookgate/config-snapshot.json)
+  HOOKGATE_HEALTH_REPORT_INTERVAL  how often delivery health goes to the operator (default 5s)
   HOOKGATE_REDIS_URL      Redis for global rate limits, shared de-duplication and the durable
                           queue (optional; without it the queue lives on the pod's disk):
                           redis://[user:pass@]host:port[/db], rediss:// (TLS),
@@ -74,6 +80,10 @@ Environment:
                           the app's traffic here (only then is the Host header a destination)
   HOOKGATE_ADMIN_TOKEN    bearer token admitting non-loopback callers to the admin /queue/ API
   HOOKGATE_ADMIN_ADDR     admin listen address (default 0.0.0.0:15020)
+  HOOKGATE_EGRESS_LISTEN, HOOKGATE_INGRESS_LISTEN, HOOKGATE_QUEUE_DIR
+                          over the config's listen.egress, listen.ingress and queue.directory:
+                          what a namespace-wide (streamed) config cannot know about one process
+                          (unset in pods, which have ports and an emptyDir of their own)
   HOOKGATE_DRAIN_TIMEOUT  how long in-flight deliveries may finish on shutdown (default 10s)
   HOOKGATE_LOG_LEVEL      debug | info | warn | error (default info)
   HOOKGATE_MEMORY_LIMIT   the container's memory limit (bytes or 256Mi) the heap and load
@@ -213,6 +223,7 @@ if (start !== undefined) {
   const observers = new DeliveryObservers((err) =>
     log.warn('delivery observer failed', { error: (err as Error).message }),
   );
+  let health: ReturnType<typeof startHealthReporting> | undefined;
   try {
     overload = startOverloadGuard(registry, log);
     if (configPath !== undefined) {
@@ -255,8 +266,14 @@ if (start !== undefined) {
           `"${queueName}" is not a queue name: use 1-63 letters, digits, _ . or - (e.g. the workload's name)`,
         ]);
       }
+      // A streamed config is the namespace's; where this process queues is its own (ENV_QUEUE_DIR).
+      const queueDir = process.env[ENV_QUEUE_DIR];
+      const queueSettings =
+        queueDir === undefined || queueDir === ''
+          ? current.current.config.queue
+          : { ...current.current.config.queue, directory: queueDir };
       queueStore = await openQueueStore({
-        settings: current.current.config.queue,
+        settings: queueSettings,
         redis: redisTarget,
         sentinelPassword,
         scope: `${namespace}/${queueName}`,
@@ -289,7 +306,7 @@ if (start !== undefined) {
         queue = new DeliveryQueue({
           store: queueStore.store,
           backend: queueStore.backend,
-          settings: current.current.config.queue,
+          settings: queueSettings,
           registry,
           log: log.child({ component: 'queue' }),
           clock: systemClock,
@@ -303,7 +320,9 @@ if (start !== undefined) {
           `"${interception}" is not explicit or transparent: leave it unset unless the pod has interception rules`,
         ]);
       }
-      const listen = parseListenAddress('listen.egress', current.current.config.listen.egress);
+      const listen = process.env[ENV_EGRESS_LISTEN]
+        ? parseListenAddress(ENV_EGRESS_LISTEN, process.env[ENV_EGRESS_LISTEN])
+        : parseListenAddress('listen.egress', current.current.config.listen.egress);
       egress = await startEgressServer(listen.host, listen.port, {
         config: () => current.current,
         registry,
@@ -318,15 +337,30 @@ if (start !== undefined) {
       const started = egress;
       queue?.start(() => started.runtime());
       if (queue !== undefined) log.info('durable queue started', { backend: queue.backend });
+      // Delivery health goes back to the operator on the config channel (ADR 0024).
+      const channel = stream;
+      health =
+        channel &&
+        startHealthReporting({
+          registry,
+          send: (report) => channel.report(report),
+          config: () => current.current,
+          queue: queueStore && {
+            store: queueStore.store,
+            backend: queueStore.backend,
+            scope: `${namespace}/${queueName}`,
+          },
+          log,
+          intervalMs: parseDuration(process.env[ENV_HEALTH_REPORT_INTERVAL] ?? '5s'),
+        });
       log.info('egress listening', {
         host: listen.host,
         port: egress.port,
         generation: current.current.config.generation,
       });
-      const ingressListen = parseListenAddress(
-        'listen.ingress',
-        current.current.config.listen.ingress,
-      );
+      const ingressListen = process.env[ENV_INGRESS_LISTEN]
+        ? parseListenAddress(ENV_INGRESS_LISTEN, process.env[ENV_INGRESS_LISTEN])
+        : parseListenAddress('listen.ingress', current.current.config.listen.ingress);
       ingress = await startIngressServer(ingressListen.host, ingressListen.port, {
         config: () => current.current,
         registry,
@@ -367,6 +401,7 @@ if (start !== undefined) {
   const drainMs = parseDuration(process.env[ENV_DRAIN_TIMEOUT] ?? '10s');
   onShutdown(log, async () => {
     watcher?.close();
+    await health?.stop();
     await stream?.stop();
     // Egress first: in-flight deliveries finish (within the drain time) while admin still answers.
     // The queue worker drains alongside (no more claims, attempts in flight settle, the rest goes

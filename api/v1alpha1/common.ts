@@ -65,6 +65,20 @@ export function secretKeySelector(
     );
 }
 
+/** The name of a Secret in the resource's own namespace; `what` is the description. */
+export function secretName(what: string): z.ZodString {
+  return z.string().min(1).max(253).regex(DNS_SUBDOMAIN).describe(what);
+}
+
+/** A whole Secret in the resource's own namespace, by name (its keys are fixed by its type). */
+export function secretNameRef(what: string): z.ZodObject<{ name: z.ZodString }> {
+  return z
+    .object({ name: secretName('Name of a Secret in the same namespace as this resource.') })
+    .describe(
+      `${what} Secrets never leave their namespace and never appear in status, events or logs.`,
+    );
+}
+
 const labelValue = z.string().max(63).describe('A label value.');
 
 /** A Kubernetes label selector (the `metav1.LabelSelector` shape). */
@@ -118,7 +132,7 @@ export const Condition = z
       .regex(
         /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/,
       )
-      .describe('Condition type: Ready, Accepted, Conflicted.'),
+      .describe('Condition type: Ready, Accepted, Conflicted, Healthy.'),
     status: z.enum(['True', 'False', 'Unknown']).describe('True, False or Unknown.'),
     observedGeneration: z
       .number()

@@ -35,6 +35,24 @@ export const VERIFY_SCHEMES = [
 ] as const;
 /** Which bodies the delivery history keeps: none, cut at maxBodyBytes, or whole. */
 export const HISTORY_BODIES = ['none', 'truncated', 'full'] as const;
+/** TLS versions an endpoint may require of its receiver (`spec.tls.minVersion`). */
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
+/**
+ * The defaults of a WebhookEndpoint's credential and lifecycle fields (ADR 0021): documented by
+ * the CRD, applied by the sidecar schema.
+ */
+export const ENDPOINT_DEFAULTS = {
+  paused: false,
+  tls: { minVersion: 'TLSv1.2' },
+  oauth2: {
+    /** A cached token is renewed this long before it expires. */
+    refreshBefore: '30s',
+    /** Lifetime assumed when the token endpoint sends no expires_in. */
+    defaultLifetime: '5m',
+  },
+} as const;
+
 /** What happens to a verified webhook no ingress route takes. */
 export const UNROUTED = ['default', 'refuse', 'drop'] as const;
 

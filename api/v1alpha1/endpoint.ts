@@ -2,11 +2,14 @@
 // (Ingress). Cross-field rules are CEL, so the API server refuses a bad manifest at apply time.
 import { z } from 'zod';
 import {
+  ENDPOINT_DEFAULTS,
   HMAC_ALGORITHM,
   HMAC_ENCODING,
   SIGNING_SCHEMES,
+  TLS_VERSIONS,
   UNROUTED,
   VERIFY_SCHEMES,
+  documentedDefault,
 } from './defaults.ts';
 import type { Condition } from './common.ts';
 import {
@@ -16,6 +19,8 @@ import {
   eventTypeList,
   labelSelector,
   secretKeySelector,
+  secretName,
+  secretNameRef,
   statusBase,
 } from './common.ts';
 import {
@@ -161,6 +166,169 @@ const Verify = cel(
     },
   ],
 );
+
+const reservedList = JSON.stringify(RESERVED_HEADERS).replaceAll('"', "'");
+
+/** One header whose value is read from a Secret: API keys and other custom credentials. */
+const SecretHeader = cel(
+  z
+    .object({
+      name: headerName.describe('Header name, e.g. X-Api-Key.'),
+      secretKeyRef: secretKeySelector('value', 'The header value (sent as stored, trimmed).'),
+    })
+    .describe('A header sent with every attempt, its value read from a Secret.'),
+  [
+    {
+      rule: `!(self.name.lowerAscii() in ${reservedList})`,
+      message: `a credential header may not be one of ${RESERVED_HEADERS.join(', ')}: the sidecar writes them`,
+      fieldPath: '.name',
+      reason: 'FieldValueForbidden',
+    },
+  ],
+);
+
+/** Where a client id or secret is read. */
+function secretValue(
+  defaultKey: string,
+  what: string,
+): z.ZodObject<{ secretKeyRef: ReturnType<typeof secretKeySelector> }> {
+  return z
+    .object({ secretKeyRef: secretKeySelector(defaultKey, what) })
+    .describe(`${what} Read from a Secret.`);
+}
+
+const OAuth2 = z
+  .object({
+    tokenURL: cel(
+      z
+        .string()
+        .max(2048)
+        .regex(/^https:\/\//),
+      [
+        {
+          rule: 'isURL(self)',
+          message: 'tokenURL must be an absolute https:// URL',
+          reason: 'FieldValueInvalid',
+        },
+      ],
+    ).describe(
+      "The authorization server's token endpoint (https://), e.g. https://auth.example.com/oauth/token.",
+    ),
+    clientId: secretValue('client-id', 'The OAuth2 client id.'),
+    clientSecret: secretValue('client-secret', 'The OAuth2 client secret.'),
+    scopes: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(256)
+          .regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/)
+          .describe('One scope (RFC 6749 scope-token: no spaces, quotes or backslashes).'),
+      )
+      .max(32)
+      .optional()
+      .describe('Scopes requested, sent space-separated in the scope parameter. Default: none.'),
+    audience: z
+      .string()
+      .min(1)
+      .max(2048)
+      .optional()
+      .describe(
+        'The audience parameter some authorization servers (Auth0, Okta) require, e.g. https://api.example.com. Default: not sent.',
+      ),
+  })
+  .describe(
+    `OAuth2 client credentials (RFC 6749 section 4.4): the sidecar fetches a token (client id and secret sent with HTTP Basic), caches it until ${ENDPOINT_DEFAULTS.oauth2.refreshBefore} before it expires, shares it between concurrent deliveries and sends Authorization: Bearer <token>. A 401 from the receiver renews it once.`,
+  );
+
+/** Credentials the receiver demands (spec.auth). */
+const Auth = cel(
+  z
+    .object({
+      basic: z
+        .object({
+          secretRef: secretNameRef(
+            'A kubernetes.io/basic-auth Secret: its keys username and password are sent as Authorization: Basic.',
+          ),
+        })
+        .optional()
+        .describe('HTTP Basic authentication (RFC 7617).'),
+      oauth2: OAuth2.optional(),
+      headers: z
+        .array(SecretHeader)
+        .max(16)
+        .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
+        .optional()
+        .describe(
+          'Headers read from Secrets, e.g. an API key in X-Api-Key. Static headers that are not secret go in spec.headers.',
+        ),
+    })
+    .describe(
+      'Egress: credentials the receiver demands, added to every attempt just before it is sent (never stored in the queue, history or logs). A changed Secret applies to the next attempt, queued deliveries included.',
+    ),
+  [
+    {
+      rule: '!(has(self.basic) && has(self.oauth2))',
+      message: 'set one of auth.basic and auth.oauth2: both write the Authorization header',
+      fieldPath: '.oauth2',
+      reason: 'FieldValueForbidden',
+    },
+    {
+      rule: 'has(self.basic) || has(self.oauth2) || has(self.headers)',
+      message: 'auth needs basic, oauth2 or headers: remove spec.auth or set one',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: "!has(self.headers) || !(has(self.basic) || has(self.oauth2)) || self.headers.all(h, h.name.lowerAscii() != 'authorization')",
+      message:
+        'auth.headers may not set Authorization when auth.basic or auth.oauth2 writes it: remove one',
+      fieldPath: '.headers',
+      reason: 'FieldValueForbidden',
+    },
+  ],
+);
+
+/** TLS towards the receiver (spec.tls). */
+const Tls = z
+  .object({
+    clientCertificate: z
+      .object({
+        secretName: secretName(
+          'A kubernetes.io/tls Secret in the same namespace: tls.crt (the certificate chain, PEM) and tls.key (its private key, PEM). Never copied into status, events or logs.',
+        ),
+      })
+      .optional()
+      .describe(
+        'mTLS: the client certificate presented to the receiver. cert-manager Certificates write exactly this Secret; a renewed certificate is used by new connections while open ones finish.',
+      ),
+    caBundle: z
+      .object({
+        secretKeyRef: secretKeySelector(
+          'ca.crt',
+          "PEM certificates of the CAs trusted for the receiver's certificate.",
+        ),
+      })
+      .optional()
+      .describe(
+        "CAs trusted for the receiver's certificate, instead of the public roots. Default: the public roots Node.js ships.",
+      ),
+    serverName: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$/)
+      .optional()
+      .describe(
+        "The name sent as SNI and checked against the receiver's certificate. Default: the host of spec.url.",
+      ),
+    minVersion: z
+      .enum(TLS_VERSIONS)
+      .optional()
+      .describe(
+        `Oldest TLS version accepted: TLSv1.2 or TLSv1.3. ${documentedDefault(ENDPOINT_DEFAULTS.tls.minVersion)}`,
+      ),
+  })
+  .describe('Egress: TLS settings towards an https:// receiver: mTLS, a private CA, SNI.');
 
 /** A JSON path into the payload, in the filter language's syntax: `$.type`, `$.event["kind"]`. */
 export const JSON_PATH_PATTERN =
@@ -346,6 +514,14 @@ export const WebhookEndpointSpec = cel(
           },
         ],
       ).optional(),
+      auth: Auth.optional(),
+      tls: Tls.optional(),
+      paused: z
+        .boolean()
+        .optional()
+        .describe(
+          `Egress: planned maintenance. true: nothing is sent; sync deliveries are refused at once (503 endpoint-paused with Retry-After), async ones wait in the queue and drain in order once it is false again. ${documentedDefault(ENDPOINT_DEFAULTS.paused)}`,
+        ),
       workloadSelector: labelSelector(
         'Which pods in the namespace get this endpoint, by pod labels. Default: every pod with the sidecar.',
       ).optional(),
@@ -378,6 +554,26 @@ export const WebhookEndpointSpec = cel(
         'url, signing, headers and timeout apply to Egress endpoints only: remove them or set direction: Egress',
       fieldPath: '.direction',
       reason: 'FieldValueForbidden',
+    },
+    {
+      rule: "self.direction == 'Egress' || (!has(self.auth) && !has(self.tls) && !has(self.paused))",
+      message:
+        'auth, tls and paused apply to Egress endpoints only: remove them or set direction: Egress',
+      fieldPath: '.direction',
+      reason: 'FieldValueForbidden',
+    },
+    {
+      rule: "!has(self.tls) || !has(self.url) || self.url.startsWith('https://')",
+      message: 'spec.tls needs an https:// spec.url: TLS settings do nothing for http://',
+      fieldPath: '.tls',
+      reason: 'FieldValueInvalid',
+    },
+    {
+      rule: "!has(self.headers) || !has(self.auth) || ((!has(self.auth.basic) && !has(self.auth.oauth2)) || !self.headers.exists(k, k.lowerAscii() == 'authorization')) && (!has(self.auth.headers) || self.auth.headers.all(h, !self.headers.exists(k, k.lowerAscii() == h.name.lowerAscii())))",
+      message:
+        'a header is set twice: spec.headers names a header spec.auth writes (Authorization for basic and oauth2, or an auth.headers name); remove it from spec.headers',
+      fieldPath: '.headers',
+      reason: 'FieldValueInvalid',
     },
     {
       rule: "self.direction == 'Ingress' || (!has(self.path) && !has(self.verify) && !has(self.forward))",
@@ -415,10 +611,61 @@ export const WebhookEndpointSpec = cel(
   ],
 );
 
+const count = (what: string) => z.number().int().min(0).describe(what);
+
+/** The delivery-health summary the operator aggregates from every sidecar's reports (ADR 0024). */
+export const DeliveryHealth = z
+  .object({
+    windowSeconds: count('Length of the recent window the counts and the success rate cover.'),
+    pods: count('Sidecars whose reports on this endpoint are current (not aged out).'),
+    delivered: count('Deliveries that ended in a 2xx within the window, all pods together.'),
+    failed: count(
+      'Deliveries that ended in failure within the window (attempts exhausted, non-retryable, circuit open), all pods together.',
+    ),
+    deadLettered: count('Deliveries moved to the dead-letter state within the window.'),
+    successRate: z
+      .string()
+      .max(8)
+      .optional()
+      .describe(
+        'delivered / (delivered + failed) within the window, as a percentage with one decimal (e.g. 99.5%). Absent when nothing ended in the window.',
+      ),
+    lastSuccessTime: z.iso
+      .datetime()
+      .optional()
+      .describe('When a delivery last succeeded, as the sidecar that made it reported (RFC 3339).'),
+    lastFailure: z
+      .object({
+        time: z.iso.datetime().describe('When it failed, as the sidecar reported (RFC 3339).'),
+        reason: z
+          .string()
+          .max(64)
+          .describe(
+            'A problem slug (circuit-open, receiver-timeout…), http-<status> or a transport error (connect-error, timeout, reset). Never a body, URL or secret.',
+          ),
+      })
+      .optional()
+      .describe('The last failed delivery or failed queued attempt.'),
+    circuit: z
+      .enum(['closed', 'open', 'half-open'])
+      .describe(
+        "The endpoint's circuit breaker, worst across pods: open if any pod's is open, half-open if any is probing.",
+      ),
+    queueDepth: count("Deliveries waiting in the pods' queues (pending and retrying) now."),
+    deadLetters: count('Dead letters held now; replay or purge them with the queue admin API.'),
+  })
+  .describe(
+    'Delivery health reported by the sidecars every few seconds and summed over pods; written at most every 10s per endpoint (sooner when the Healthy condition flips).',
+  );
+
 /** The status of a WebhookEndpoint, written by the operator. */
 export const WebhookEndpointStatus = z
   .object({
     ...statusBase,
+    conditions: statusBase.conditions.describe(
+      'Accepted: the spec and its references are valid. Ready: published to sidecars in config generation N. Healthy: deliveries succeed (reasons CircuitOpen, DeadLetters, FailingDeliveries, NoReports, Idle, Delivering).',
+    ),
+    deliveries: DeliveryHealth.optional(),
     policy: z
       .string()
       .max(253)
@@ -442,5 +689,7 @@ export const WebhookEndpoint = z.object({
 export type WebhookEndpoint = z.infer<typeof WebhookEndpoint>;
 /** The spec of a WebhookEndpoint. */
 export type WebhookEndpointSpec = z.infer<typeof WebhookEndpointSpec>;
+/** The `status.deliveries` summary. */
+export type DeliveryHealth = z.infer<typeof DeliveryHealth>;
 /** One status condition. */
 export type Condition = z.infer<typeof Condition>;

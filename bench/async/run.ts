@@ -4,9 +4,15 @@
 // - accepted/s: closed loops POSTing with `Prefer: respond-async` for BENCH_SECONDS, counting 202s
 //   (the worker delivers at the same time, as in production);
 // - delivered/s: accepted deliveries over the time from the first 202 to the last receipt;
-// - latency 202 → receipt (p50/p99) at a fixed rate, by webhook-id, one clock for both ends.
+// - latency 202 → receipt (p50/p99) in an open loop at HALF the sync rate measured in the same run
+//   (issue 19's target; a fixed rate above sync capacity measures a growing backlog, not latency),
+//   by webhook-id, one clock for both ends.
+// - CPU µs per delivery (user + system, from /proc) of the sidecar and its Redis: for sync over the
+//   sync run, for async from the first accept to the last receipt. On a shared machine throughput
+//   swings with the neighbours' load; CPU per delivery shows what the sidecar itself spends.
 // The receiver runs in its own process. Prints numbers and ratios; asserts nothing.
-// Run: make bench-async   (BENCH_SECONDS=5 BENCH_CONNECTIONS=64 BENCH_RATE=1000; BENCH_REDIS_HA=1
+// Run: make bench-async   (BENCH_SECONDS=5 BENCH_CONNECTIONS=64; BENCH_RATE=<n>/s pins the latency
+// rate instead; BENCH_REDIS_HA=1
 // adds a single Redis without persistence, a Redis Cluster and the cluster with replica-wait)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -15,14 +21,16 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { startRedis, type RedisServer } from '../../test/cluster/redis.ts';
-import { rssMb } from '../lib/load.ts';
+import { cpuMicros, rssMb } from '../lib/load.ts';
 import { startReceiver, waitUp, type Receiver } from '../lib/receiver.ts';
 import { writeBenchSidecarConfig } from '../lib/sidecar-config.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 64);
-const rate = Number(process.env['BENCH_RATE'] ?? 1000);
+/** A pinned latency rate, or undefined: half the sync rate of the same backend's run. */
+const pinnedRate =
+  process.env['BENCH_RATE'] === undefined ? undefined : Number(process.env['BENCH_RATE']);
 const body = Buffer.from(JSON.stringify({ type: 'order.created', data: 'x'.repeat(1000) }));
 const dir = mkdtempSync(join(tmpdir(), 'hookgate-bench-async-'));
 const children: ChildProcess[] = [];
@@ -71,7 +79,7 @@ async function closedLoop(
 }
 
 /** Open loop at `rate`/s for `seconds`; returns each id's 202 time. */
-async function atRate(url: string, prefix: string): Promise<Map<string, number>> {
+async function atRate(url: string, prefix: string, rate: number): Promise<Map<string, number>> {
   const target = new URL(url);
   const pool = new Pool(target.origin, { connections: 64, pipelining: 1 });
   const accepted = new Map<string, number>();
@@ -124,6 +132,8 @@ function pct(sorted: number[], p: number): number {
 }
 
 interface Row {
+  /** The open loop's rate for the latency figures. */
+  rate: number;
   accepted: number;
   delivered: number;
   p50: number;
@@ -131,12 +141,17 @@ interface Row {
   missing: number;
   refused: number;
   rss: number;
+  /** CPU µs per sync delivery, and per async delivery (sidecar and Redis). */
+  syncCpuUs: number;
+  asyncCpuUs: number;
 }
 
 async function runBackend(
   name: string,
   receiver: Receiver,
   env: NodeJS.ProcessEnv,
+  /** The store's own processes (the Redis server), counted in CPU per delivery. */
+  storePids: readonly number[],
 ): Promise<{ row: Row; syncRps: number }> {
   const {
     path: config,
@@ -157,14 +172,19 @@ async function runBackend(
   await waitUp(`http://127.0.0.1:${adminPort}/readyz`);
   const url = `http://127.0.0.1:${egressPort}/bench`;
   try {
+    const pids = [sidecar.pid!, ...storePids];
     // Baseline, same sidecar, same run: synchronous delivery.
+    const cpu0 = await cpuMicros(pids);
     const sync = await closedLoop(url, `${name}-sync`, {});
+    const cpu1 = await cpuMicros(pids);
     const async = await closedLoop(url, `${name}-async`, { prefer: 'respond-async' });
     const first = Math.min(...async.accepted.values());
     const got = await drained(receiver, `${name}-async`, async.accepted);
+    const cpu2 = await cpuMicros(pids);
     const last = Math.max(...[...async.accepted.keys()].map((id) => got.get(id) ?? 0));
     const missing = [...async.accepted.keys()].filter((id) => !got.has(id)).length;
-    const timed = await atRate(url, `${name}-lat`);
+    const rate = pinnedRate ?? Math.max(1, Math.round(sync.rps / 2));
+    const timed = await atRate(url, `${name}-lat`, rate);
     const latGot = await drained(receiver, `${name}-lat`, timed);
     const lat = [...timed]
       .filter(([id]) => latGot.has(id))
@@ -173,6 +193,7 @@ async function runBackend(
     return {
       syncRps: sync.rps,
       row: {
+        rate,
         accepted: async.rps,
         delivered: (async.accepted.size - missing) / ((last - first) / 1000),
         p50: pct(lat, 50),
@@ -180,6 +201,8 @@ async function runBackend(
         missing,
         refused: async.errors,
         rss: await rssMb(sidecar.pid!),
+        syncCpuUs: (cpu1 - cpu0) / sync.accepted.size,
+        asyncCpuUs: (cpu2 - cpu1) / (async.accepted.size - missing),
       },
     };
   } finally {
@@ -195,24 +218,27 @@ try {
   children.push(receiver.process);
   redis = await startRedis({ dir: join(dir, 'redis'), appendOnly: true });
   console.log(
-    `bench/async: 1 KB webhooks, Standard Webhooks signed, ${connections} connections, ${seconds}s per run, latency at ${rate}/s, Node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs`,
+    `bench/async: 1 KB webhooks, Standard Webhooks signed, ${connections} connections, ${seconds}s per run, latency at ${pinnedRate === undefined ? 'half the sync rate' : `${pinnedRate}/s`}, Node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs`,
   );
   console.log(
-    'backend  sync req/s  accepted/s  ×sync  delivered/s  p50 ms  p99 ms  missing  refused  RSS MB',
+    'backend  sync req/s  accepted/s  ×sync  delivered/s  ×sync  lat at/s  p50 ms  p99 ms  missing  refused  RSS MB  CPU µs sync  async',
   );
-  const backends: [string, NodeJS.ProcessEnv][] = [
-    ['redis', { HOOKGATE_REDIS_URL: redis.url }],
-    ['disk', { HOOKGATE_REDIS_URL: '' }],
+  const backends: [string, NodeJS.ProcessEnv, number[]][] = [
+    ['redis', { HOOKGATE_REDIS_URL: redis.url }, [redis.process.pid]],
+    ['disk', { HOOKGATE_REDIS_URL: '' }, []],
   ];
   if (process.env['BENCH_REDIS_HA'] === '1') {
     const ha = await (await import('./redis-ha.ts')).redisHaBackends(dir);
     stopHa = ha.stop;
-    backends.push(...ha.backends);
+    // The cluster's nodes are not counted: its CPU column is the sidecar's alone.
+    backends.push(
+      ...ha.backends.map(([n, e]): [string, NodeJS.ProcessEnv, number[]] => [n, e, []]),
+    );
   }
-  for (const [name, env] of backends) {
-    const { row: r, syncRps } = await runBackend(name, receiver, env);
+  for (const [name, env, storePids] of backends) {
+    const { row: r, syncRps } = await runBackend(name, receiver, env, storePids);
     console.log(
-      `${name.padEnd(7)} ${syncRps.toFixed(0).padStart(11)} ${r.accepted.toFixed(0).padStart(11)} ${(r.accepted / syncRps).toFixed(2).padStart(6)} ${r.delivered.toFixed(0).padStart(12)} ${r.p50.toFixed(1).padStart(7)} ${r.p99.toFixed(1).padStart(7)} ${String(r.missing).padStart(8)} ${String(r.refused).padStart(8)} ${r.rss.toFixed(0).padStart(7)}`,
+      `${name.padEnd(7)} ${syncRps.toFixed(0).padStart(11)} ${r.accepted.toFixed(0).padStart(11)} ${(r.accepted / syncRps).toFixed(2).padStart(6)} ${r.delivered.toFixed(0).padStart(12)} ${(r.delivered / syncRps).toFixed(2).padStart(6)} ${r.rate.toFixed(0).padStart(9)} ${r.p50.toFixed(1).padStart(7)} ${r.p99.toFixed(1).padStart(7)} ${String(r.missing).padStart(8)} ${String(r.refused).padStart(8)} ${r.rss.toFixed(0).padStart(7)} ${r.syncCpuUs.toFixed(0).padStart(12)} ${r.asyncCpuUs.toFixed(0).padStart(6)}`,
     );
   }
 } finally {

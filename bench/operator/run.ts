@@ -5,7 +5,11 @@
 // empty cluster (so memory is read as growth per object).
 //
 //   node bench/operator/run.ts [--namespaces 10] [--endpoints 1000] [--policies 100] [--scale 10000]
+//                              [--workers 4] [--cpu-prof DIR]
 //
+// The namespaces are opted in (hookgate.io/injection=enabled): the operator reads Secrets only
+// there, and an endpoint in a namespace that is not never becomes Ready. --cpu-prof writes the
+// operator's V8 CPU profile to DIR when it stops (open it in Chrome DevTools or speedscope).
 // Phase 1 applies --endpoints endpoints and --policies policies (one Secret per 10 endpoints);
 // phase 2 adds endpoints up to --scale (0 skips it). Targets from issue 7: phase 1 all Ready
 // within 20 s, under 250 MB RSS at 10,000 endpoints.
@@ -18,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { KubeClient } from '../../operator/kube/client.ts';
 import { loadClusterAccess } from '../../operator/kube/config.ts';
 import type { KubeList } from '../../operator/kube/types.ts';
+import { OPT_IN_SELECTOR } from '../../operator/names.ts';
 import { startControlPlane } from '../../test/cluster/controlplane.ts';
 import { installCrds } from '../../test/cluster/crds.ts';
 
@@ -27,6 +32,8 @@ const { values } = parseArgs({
     endpoints: { type: 'string', default: '1000' },
     policies: { type: 'string', default: '100' },
     scale: { type: 'string', default: '10000' },
+    workers: { type: 'string', default: '4' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const NAMESPACES = Number(values.namespaces);
@@ -38,6 +45,7 @@ const root = resolve(import.meta.dirname, '../..');
 const whsec = `whsec_${Buffer.alloc(32, 0x5a).toString('base64')}`;
 
 const ns = (i: number): string => `bench-${i}`;
+const [OPT_IN_LABEL, OPT_IN_VALUE] = OPT_IN_SELECTOR.split('=') as [string, string];
 
 /** Runs `tasks` with at most `limit` in flight. */
 async function pool(tasks: (() => Promise<unknown>)[], limit: number): Promise<void> {
@@ -112,16 +120,21 @@ async function main(): Promise<void> {
       client.request('POST', path, { body });
 
     for (let n = 0; n < NAMESPACES; n++) {
-      await client.request('POST', '/api/v1/namespaces', { body: { metadata: { name: ns(n) } } });
+      await client.request('POST', '/api/v1/namespaces', {
+        body: { metadata: { name: ns(n), labels: { [OPT_IN_LABEL]: OPT_IN_VALUE } } },
+      });
     }
 
     const operator = spawn(
       process.execPath,
       [
+        ...(values['cpu-prof'] === undefined
+          ? []
+          : ['--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`]),
         join(root, 'operator', 'main.ts'),
         `--kubeconfig=${controlPlane.kubeconfigPath}`,
         '--leader-elect=false',
-        '--workers=4',
+        `--workers=${values.workers}`,
         '--webhook-addr=',
       ],
       {
@@ -148,6 +161,8 @@ async function main(): Promise<void> {
       const start = performance.now();
       await pool(tasks, IN_FLIGHT);
       const applied = performance.now() - start;
+      // How far behind the operator is when the API server has accepted everything.
+      const readyWhenApplied = await countReady(client);
       let ready: number;
       while ((ready = await countReady(client)) < expected) {
         if (performance.now() - start > 600_000)
@@ -156,7 +171,8 @@ async function main(): Promise<void> {
       }
       const allReady = performance.now() - start;
       process.stdout.write(
-        `${label}: ${tasks.length} objects applied in ${(applied / 1000).toFixed(1)} s (API server baseline); ` +
+        `${label}: ${tasks.length} objects applied in ${(applied / 1000).toFixed(1)} s (API server baseline), ` +
+          `${readyWhenApplied} endpoints Ready by then; ` +
           `all ${expected} endpoints Ready after ${(allReady / 1000).toFixed(1)} s ` +
           `(${(allReady / applied).toFixed(2)}× the baseline); operator RSS ${rssOf(pid, 'VmRSS').toFixed(0)} MB now, ` +
           `${peak.toFixed(0)} MB peak (${(peak / idleRss).toFixed(2)}× idle ${idleRss.toFixed(0)} MB)\n`,
@@ -223,7 +239,10 @@ async function main(): Promise<void> {
     process.stdout.write(
       `operator peak RSS (VmHWM) ${rssOf(pid, 'VmHWM').toFixed(0)} MB\n  ${pick(/^(hookgate_operator_(reconciles_total|api_writes_total|reconcile_duration_seconds_(sum|count))|nodejs_heap_size_(used|total)_bytes|process_resident_memory_bytes)/)}\n`,
     );
+    const exited = new Promise((r) => operator.once('exit', r));
     operator.kill('SIGTERM');
+    // The CPU profile is written on a clean exit.
+    await exited;
     await client.close();
   } finally {
     await controlPlane.stop();

@@ -5,6 +5,10 @@
 --                behind metadata.generation), or Ready is missing or Unknown
 --   Degraded     Ready is False (the reason and message say what to fix)
 --   Healthy      Ready is True for the current generation
+-- Delivery health (the Healthy condition WebhookEndpoints carry, ADR 0024) is shown, not judged:
+-- when Healthy is False the message says so ("deliveries failing: CircuitOpen: ..."), but the
+-- resource stays Healthy. A receiver that is down is its owner's outage, not a broken deployment:
+-- Degraded would fail syncs and rollouts of the app that sends to it, and flap with the receiver.
 -- Runs in gopher-lua (Lua 5.1) with only the base, string and table libraries.
 local hs = {}
 
@@ -26,10 +30,13 @@ if status.observedGeneration == nil or behind(status.observedGeneration) then
 end
 
 local ready = nil
+local delivery = nil
 if status.conditions ~= nil then
   for _, condition in ipairs(status.conditions) do
     if condition.type == "Ready" then
       ready = condition
+    elseif condition.type == "Healthy" then
+      delivery = condition
     end
   end
 end
@@ -49,6 +56,9 @@ if behind(ready.observedGeneration) then
 elseif ready.status == "True" then
   hs.status = "Healthy"
   hs.message = detail
+  if delivery ~= nil and delivery.status == "False" then
+    hs.message = "deliveries failing: " .. (delivery.reason or "") .. ": " .. (delivery.message or "") .. " (" .. detail .. ")"
+  end
 elseif ready.status == "False" then
   hs.status = "Degraded"
   hs.message = detail

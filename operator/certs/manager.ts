@@ -30,6 +30,8 @@ export type CertMode = 'self-managed' | 'external';
 export interface ServingCertificate {
   readonly certPem: string;
   readonly keyPem: string;
+  /** The CA bundle (`ca.crt`) clients verify it with, when the Secret holds one. */
+  readonly caPem?: string | undefined;
 }
 
 /** Options for {@link CertManager}. */
@@ -195,7 +197,10 @@ export class CertManager {
   #serve(data: TlsData | undefined): void {
     const certPem = data?.['tls.crt'];
     const keyPem = data?.['tls.key'];
-    if (certPem === undefined || keyPem === undefined || certPem === this.#served) return;
+    const caPem = data?.['ca.crt'];
+    // A new CA in front of the old one (rotation step 1) is news too: clients get the bundle.
+    const served = `${certPem ?? ''}${caPem ?? ''}`;
+    if (certPem === undefined || keyPem === undefined || served === this.#served) return;
     const cert = parseBundle(certPem)[0];
     if (cert === undefined || !keyMatches(cert, keyPem)) {
       this.#log.warn('webhook Secret holds no usable serving certificate', {
@@ -203,8 +208,8 @@ export class CertManager {
       });
       return;
     }
-    this.#options.onCertificate({ certPem, keyPem });
-    this.#served = certPem;
+    this.#options.onCertificate({ certPem, keyPem, caPem });
+    this.#served = served;
     this.#log.info('webhook serving certificate loaded', {
       fingerprint: shortFingerprint(certPem),
       notAfter: cert.validTo,

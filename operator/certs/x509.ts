@@ -32,6 +32,8 @@ export interface CertificateRequest {
   readonly hosts?: readonly string[];
   /** The signer; undefined: self-signed. */
   readonly issuer?: KeyPair | undefined;
+  /** True: a client certificate (extended key usage clientAuth) instead of a serving one. */
+  readonly client?: boolean;
 }
 
 // --- DER ------------------------------------------------------------------------------------
@@ -112,6 +114,7 @@ const OID = {
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
   serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
 } as const;
 
 function name(commonName: string): Buffer {
@@ -158,7 +161,8 @@ export function createCertificate(request: CertificateRequest): KeyPair {
     extension(OID.authorityKeyIdentifier, false, sequence(tlv(0x80, keyId(authorityKey)))),
   ];
   if (!request.isCA) {
-    extensions.push(extension(OID.extKeyUsage, false, sequence(oid(OID.serverAuth))));
+    const usage = request.client === true ? OID.clientAuth : OID.serverAuth;
+    extensions.push(extension(OID.extKeyUsage, false, sequence(oid(usage))));
     extensions.push(
       extension(
         OID.subjectAltName,

@@ -14,8 +14,16 @@ import {
 } from '../../sidecar/config/schema.ts';
 import { compileFilter } from '../../sidecar/filter/index.ts';
 import { OperatorError } from '../errors.ts';
+import { disabledReason } from '../lifecycle/disabled.ts';
 import { REASON } from '../names.ts';
 import { firstProblem, referenceChecks, type Check, type Problem } from './checks.ts';
+import { compact } from './compact.ts';
+import {
+  credentialBlocks,
+  credentialReferenceList,
+  credentialReferences,
+  tlsMaterialProblem,
+} from './credentials.ts';
 import {
   publishedFile,
   publishedKey,
@@ -150,11 +158,6 @@ function sortedRecord(
   return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-/** Drops undefined fields so the config text carries only what was written. */
-function compact<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-}
-
 type SigningSpec = NonNullable<WebhookEndpointSpec['signing']>;
 
 function signingReferences(signing: SigningSpec, path: string): SecretReference[] {
@@ -178,10 +181,12 @@ function signingReferences(signing: SigningSpec, path: string): SecretReference[
   ];
 }
 
-/** Every Secret key an endpoint reads, in the order the config lists them. */
+/** Every Secret key an endpoint reads, in the order the config lists them (signing first). */
 function endpointReferences(spec: WebhookEndpointSpec): SecretReference[] {
   if (spec.direction === 'Egress') {
-    return spec.signing === undefined ? [] : signingReferences(spec.signing, 'spec.signing');
+    const signing =
+      spec.signing === undefined ? [] : signingReferences(spec.signing, 'spec.signing');
+    return [...signing, ...credentialReferenceList(credentialReferences(spec))];
   }
   const verify = spec.verify;
   if (verify === undefined) return [];
@@ -372,9 +377,12 @@ export function compileNamespace(input: CompileInput): Compiled {
     }
     const spec = parsed.value.spec;
     const refs = endpointReferences(spec);
+    const credentials = credentialReferences(spec);
     const problem =
       firstProblem(endpointSpecChecks, spec, context) ??
-      firstProblem(referenceChecks, refs, context);
+      firstProblem(referenceChecks, refs, context) ??
+      // Only once every key exists: Node's TLS stack must accept the certificate material.
+      tlsMaterialProblem(credentials, context);
     if (problem !== undefined) {
       reject(problem);
       continue;
@@ -394,6 +402,7 @@ export function compileNamespace(input: CompileInput): Compiled {
     let schema: z.ZodType;
     if (spec.direction === 'Egress') {
       const timeout = spec.timeout;
+      const disabled = disabledReason(object);
       const entryPolicy = timeout === undefined ? policy : { ...(policy ?? {}), timeout: timeout };
       entry = compact({
         name,
@@ -402,8 +411,17 @@ export function compileNamespace(input: CompileInput): Compiled {
         signing:
           spec.signing === undefined
             ? undefined
-            : compileSigning(spec.signing, refs, input.secrets, scratch),
+            : compileSigning(
+                spec.signing,
+                // Signing's references come first; the credentials' follow.
+                refs.slice(0, 1 + (spec.signing.previousSecrets?.length ?? 0)),
+                input.secrets,
+                scratch,
+              ),
         headers: sortedRecord(spec.headers),
+        ...credentialBlocks(spec, credentials, (ref) => source(ref, input.secrets, scratch)),
+        paused: spec.paused,
+        disabled: disabled === undefined ? undefined : { reason: disabled },
         policy: entryPolicy,
         eventTypes: spec.eventTypes,
         filter: spec.filter,

@@ -71,8 +71,9 @@ export function valueProblem(ref: SecretReference, value: string): string | unde
 }
 
 /**
- * Names of the Secrets a spec references anywhere (`secretRef`, `additionalSecretRefs`), read
- * without validating it: used to decide whether a Secret's change concerns a namespace.
+ * Names of the Secrets a spec references anywhere (`secretRef`, `secretKeyRef`,
+ * `additionalSecretRefs`, a client certificate's `secretName`), read without validating it: used
+ * to decide whether a Secret's change concerns a namespace.
  */
 export function secretRefNames(spec: unknown): Set<string> {
   const names = new Set<string>();
@@ -83,8 +84,10 @@ export function secretRefNames(spec: unknown): Set<string> {
       return;
     }
     if (value === null || typeof value !== 'object') return;
-    const name = (value as { name?: unknown }).name;
-    if (key === 'secretRef' && typeof name === 'string') names.add(name);
+    const { name, secretName } = value as { name?: unknown; secretName?: unknown };
+    if ((key === 'secretRef' || key === 'secretKeyRef') && typeof name === 'string')
+      names.add(name);
+    if (key === 'clientCertificate' && typeof secretName === 'string') names.add(secretName);
     for (const [k, v] of Object.entries(value)) visit(v, k);
   };
   visit(spec, undefined);

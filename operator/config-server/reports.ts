@@ -7,6 +7,8 @@ import type { PodIdentity } from './auth.ts';
 /** Receives each authenticated report, with the pod that sent it. */
 export interface ReportSink {
   onReport(pod: PodIdentity, report: SidecarHealthReport): void;
+  /** Whether this replica writes what it aggregates (the leader); absent: it does not say. */
+  writes?(): boolean;
 }
 
 /** The default until an aggregator is wired in: reports are accepted and dropped. */
@@ -47,7 +49,7 @@ export function parseReport(
       if (!['closed', 'open', 'half-open'].includes(e['circuit'] as string)) {
         problems.push(`${at}.circuit: expected closed, open or half-open`);
       }
-      for (const f of ['lastSuccessAt', 'lastFailureAt', 'lastFailureReason']) {
+      for (const f of ['lastSuccessAt', 'lastFailureAt', 'lastFailureReason', 'queueScope']) {
         if (!optionalText(e[f])) problems.push(`${at}.${f}: expected a string`);
       }
       return undefined;

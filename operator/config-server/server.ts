@@ -13,6 +13,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import {
   HEARTBEAT_HEADER,
   REPORT_PATH,
+  REPORT_WRITER_HEADER,
   STREAM_PATH,
   type StreamEvent,
 } from '../../common/config-stream.ts';
@@ -21,6 +22,7 @@ import type { ServingCertificate } from '../certs/manager.ts';
 import type { Caches } from '../cache.ts';
 import type { LabelSelector } from '../compile/selector.ts';
 import { OperatorError } from '../errors.ts';
+import { onlyHealthChanged } from '../health/index.ts';
 import { CONFIG_KEY, CONFIG_MAP_NAME, GENERATION_ANNOTATION, SECRET_NAME } from '../names.ts';
 import type { PodIdentity } from './auth.ts';
 import { readBody } from '../read-body.ts';
@@ -109,6 +111,8 @@ export async function startConfigServer(options: ConfigServerOptions): Promise<C
   // One parse per published version; one scoped view per distinct label set.
   const parsed = new Map<string, { key: string; ns: NamespaceConfig | undefined }>();
   const views = new Map<string, ScopedConfig>();
+  // The CONFIG line of each view, serialized once however many pods share the view.
+  const lines = new WeakMap<ScopedConfig, string>();
 
   const namespaceConfig = (namespace: string): NamespaceConfig | undefined => {
     const cm = caches.configMaps.get(namespace, CONFIG_MAP_NAME);
@@ -160,8 +164,14 @@ export async function startConfigServer(options: ConfigServerOptions): Promise<C
     if (view.digest === sub.digest || view.generation < sub.generation) return;
     sub.digest = view.digest;
     sub.generation = view.generation;
-    const { generation, digest, config, secrets } = view;
-    send(sub, { type: 'CONFIG', generation, digest, config, secrets });
+    let line = lines.get(view);
+    if (line === undefined) {
+      const { generation, digest, config, secrets } = view;
+      const event: StreamEvent = { type: 'CONFIG', generation, digest, config, secrets };
+      line = `${JSON.stringify(event)}\n`;
+      lines.set(view, line);
+    }
+    sub.res.write(line);
     pushes.inc();
   };
 
@@ -188,7 +198,8 @@ export async function startConfigServer(options: ConfigServerOptions): Promise<C
   caches.secrets.onChange((c) => {
     if (c.object.metadata.name === SECRET_NAME) touch(c.object.metadata.namespace);
   });
-  caches.endpoints.onChange((c) => touch(c.object.metadata.namespace));
+  // A delivery-health write (ADR 0024) changes no sidecar's view.
+  caches.endpoints.onChange((c) => onlyHealthChanged(c) || touch(c.object.metadata.namespace));
 
   const authenticate = async (
     req: IncomingMessage,
@@ -277,7 +288,10 @@ export async function startConfigServer(options: ConfigServerOptions): Promise<C
       log.error('health report handler failed', { error: (err as Error).message });
     }
     reportsTotal.inc({ result: 'accepted' });
-    res.writeHead(204).end();
+    const writer = reports.writes?.();
+    res
+      .writeHead(204, writer === undefined ? {} : { [REPORT_WRITER_HEADER]: String(writer) })
+      .end();
     return undefined;
   };
 

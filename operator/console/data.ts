@@ -69,6 +69,15 @@ export interface DeliveryFilter {
   readonly limit: number;
 }
 
+/** One namespace's endpoints and their summed queue depth (the API's status, `kubectl hookgate status`). */
+export interface NamespaceStatus {
+  readonly namespace: string;
+  readonly endpoints: readonly EndpointHealth[];
+  readonly queue: QueueDepth;
+  /** Sidecar pods that did not answer: the figures may be incomplete. */
+  readonly unreachablePods: readonly string[];
+}
+
 /** The outcomes a filter may name. */
 export const OUTCOMES: readonly Outcome[] = ['delivered', 'failed', 'retrying', 'dead', 'refused'];
 
@@ -154,6 +163,27 @@ export class ConsoleData {
         ? a.name.localeCompare(b.name)
         : a.namespace.localeCompare(b.namespace),
     );
+  }
+
+  /** {@link endpoints} grouped per namespace, with each namespace's queue depth summed. */
+  async status(user: ConsoleUser, namespace?: string): Promise<NamespaceStatus[]> {
+    const byNamespace = new Map<string, EndpointHealth[]>();
+    for (const e of await this.endpoints(user, namespace)) {
+      const list = byNamespace.get(e.namespace) ?? [];
+      list.push(e);
+      byNamespace.set(e.namespace, list);
+    }
+    return [...byNamespace].map(([ns, endpoints]) => {
+      const queue = { ...ZERO_DEPTH };
+      for (const e of endpoints)
+        for (const k of ['pending', 'retrying', 'dead'] as const) queue[k] += e.queue[k];
+      return {
+        namespace: ns,
+        endpoints,
+        queue,
+        unreachablePods: [...new Set(endpoints.flatMap((e) => e.unreachablePods))],
+      };
+    });
   }
 
   /** The newest failed or dead delivery per endpoint among the pods' recent deliveries. */

@@ -2,6 +2,7 @@
 // (sidecars.ts), what a page shows (data.ts), and the HTTP server (server.ts).
 import type { Logger } from '../../common/log.ts';
 import type { KubeClient } from '../kube/client.ts';
+import type { AdminTokens } from './admin-token.ts';
 import { Access } from './auth.ts';
 import { ConsoleData } from './data.ts';
 import { startConsole, type ConsoleServer } from './server.ts';
@@ -13,8 +14,13 @@ export interface ConsoleSetup {
   readonly log: Logger;
   readonly host: string;
   readonly port: number;
-  /** The sidecars' HOOKGATE_ADMIN_TOKEN, sent as a bearer token to their /queue and /history. */
-  readonly adminToken: string | undefined;
+  /**
+   * The sidecars' HOOKGATE_ADMIN_TOKEN, sent as a bearer token to their /queue and /history: one
+   * for all, or each namespace's own (admin-token.ts).
+   */
+  readonly adminToken: string | AdminTokens | undefined;
+  /** How often a live tail polls the sidecars (default 2 s); tests shorten it. */
+  readonly pollMs?: number;
 }
 
 /** Starts the console; close() stops it and its connection pool. */
@@ -27,6 +33,7 @@ export async function startConsoleFor(setup: ConsoleSetup): Promise<ConsoleServe
     access,
     data: new ConsoleData(setup.client, access, sidecars),
     log: setup.log,
+    ...(setup.pollMs === undefined ? {} : { pollMs: setup.pollMs }),
   });
   return {
     port: server.port,

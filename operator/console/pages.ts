@@ -43,8 +43,8 @@ export function loginPage(): string {
       <p class="muted">
         The console knows you by your Kubernetes identity. Paste a bearer token (<code
           >kubectl create token &lt;service-account&gt;</code
-        >, or your kubeconfig's), or run <code>kubectl hookgate console</code>, which signs you in
-        for you.
+        >, or your kubeconfig's). <code>kubectl hookgate console</code> opens this page through a
+        port-forward; <code>kubectl hookgate</code> shows the same data in a terminal.
       </p>
       <form id="login">
         <label>Token <input type="password" name="token" autocomplete="off" size="60" /></label>

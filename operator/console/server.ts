@@ -1,8 +1,10 @@
 // The console on its own port (9090, off unless enabled; ADR 0023). Routes:
 //   GET  /login, POST /login {token}, POST /logout        a session for a browser
 //   GET  /endpoints, /deliveries, /deliveries/search?id=, /deliveries/{ns}/{id}, /dead-letters, /tail
-//   GET  /api/v1/whoami | endpoints | deliveries | namespaces/{ns}/deliveries/{id} | stream (SSE)
+//   GET  /api/v1/whoami | namespaces | status | endpoints | deliveries | deliveries/{id}
+//        | namespaces/{ns}/deliveries/{id} | stream (SSE) | watch (NDJSON)
 //   POST /api/v1/namespaces/{ns}/replay {ids} | {endpoint, from, to}
+// (The JSON API is versioned by its path; `kubectl hookgate` is its client.)
 // Identity: `Authorization: Bearer`, `Hookgate-Authorization: Bearer` (what arrives through the
 // API server's service proxy, which consumes Authorization itself), or the session cookie.
 // Changes need the `Hookgate-Console` header (no cross-site form can send it) and a same-origin
@@ -16,6 +18,7 @@ import type { Access, ConsoleUser } from './auth.ts';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.ts';
 import { OUTCOMES, type ConsoleData, type DeliveryFilter } from './data.ts';
 import * as pages from './pages.ts';
+import { deliveryChanges } from './watch.ts';
 
 /** The header every change must carry. */
 export const CONSOLE_CHANGE_HEADER = 'hookgate-console';
@@ -27,7 +30,6 @@ const MAX_SESSIONS = 10_000;
 const MAX_BODY_BYTES = 64 * 1024;
 const PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 500;
-const TAIL_POLL_MS = 2_000;
 
 const SECURITY_HEADERS = {
   'content-security-policy':
@@ -45,6 +47,8 @@ export interface ConsoleOptions {
   readonly access: Access;
   readonly data: ConsoleData;
   readonly log: Logger;
+  /** How often a live tail asks the sidecars again; tests shorten it. */
+  readonly pollMs?: number;
 }
 
 /** A started console. */
@@ -307,7 +311,19 @@ export async function startConsole(o: ConsoleOptions): Promise<ConsoleServer> {
           throw new ConsoleRefusal(404, 'not-found', `no delivery ${parts[5]} you may see`);
         return sendJson(res, 200, record);
       }
-      if (route === 'stream') return tail(req, res, user, filterOf(params));
+      if (route === 'status')
+        return sendJson(res, 200, {
+          namespaces: await o.data.status(user, params.get('namespace') ?? undefined),
+        });
+      // A delivery by id alone: searched in every namespace the caller may see.
+      if (parts.length === 4 && parts[2] === 'deliveries') {
+        const record = await o.data.delivery(user, parts[3]!);
+        if (record === undefined)
+          throw new ConsoleRefusal(404, 'not-found', `no delivery ${parts[3]} you may see`);
+        return sendJson(res, 200, record);
+      }
+      if (route === 'stream') return tail(res, user, filterOf(params), 'sse');
+      if (route === 'watch') return tail(res, user, filterOf(params), 'ndjson');
       throw new ConsoleRefusal(404, 'not-found', `GET ${path} is not a console route`);
     }
 
@@ -370,46 +386,37 @@ export async function startConsole(o: ConsoleOptions): Promise<ConsoleServer> {
     );
   };
 
-  /** Server-sent events: each delivery whose attempts or outcome changed since the last poll. */
+  /**
+   * A live tail: every delivery whose attempts or outcome changed, as server-sent events (the
+   * page) or as NDJSON lines `{"type":"delivery","delivery":{...}}` (the plugin's `-w`).
+   */
   const tail = async (
-    req: IncomingMessage,
     res: ServerResponse,
     user: ConsoleUser,
     filter: DeliveryFilter,
+    framing: 'sse' | 'ndjson',
   ): Promise<void> => {
     res.writeHead(200, {
       ...SECURITY_HEADERS,
-      'content-type': 'text/event-stream',
+      'content-type': framing === 'sse' ? 'text/event-stream' : 'application/x-ndjson',
       connection: 'keep-alive',
     });
-    res.write(': live tail\n\n');
+    if (framing === 'sse') res.write(': live tail\n\n');
     tails.add(res);
-    const seen = new Map<string, string>();
-    let first = true;
-    let stopped = false;
-    req.on('close', () => {
-      stopped = true;
+    const stop = new AbortController();
+    // The response's close: the client went away (or the server is closing).
+    res.on('close', () => {
+      stop.abort();
       tails.delete(res);
     });
-    while (!stopped) {
-      try {
-        const page = await o.data.deliveries(user, { ...filter, cursor: undefined, limit: 100 });
-        for (const d of [...page.items].reverse()) {
-          const key = `${d.namespace}/${d.deliveryId}`;
-          const state = `${d.attempts}/${d.outcome}/${d.lastAttemptAt}`;
-          if (seen.get(key) === state) continue;
-          seen.set(key, state);
-          // The first poll shows the newest few; later polls every change.
-          if (!first || page.items.indexOf(d) < 20)
-            res.write(`event: delivery\ndata: ${JSON.stringify(d)}\n\n`);
-        }
-        first = false;
-      } catch (err) {
-        res.write(
-          `event: problem\ndata: ${JSON.stringify({ detail: (err as Error).message })}\n\n`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, TAIL_POLL_MS).unref());
+    for await (const change of deliveryChanges(o.data, user, filter, stop.signal, o.pollMs)) {
+      if (stop.signal.aborted) break;
+      const data = change.type === 'delivery' ? change.delivery : { detail: change.detail };
+      res.write(
+        framing === 'sse'
+          ? `event: ${change.type}\ndata: ${JSON.stringify(data)}\n\n`
+          : JSON.stringify({ type: change.type, [change.type]: data }) + '\n',
+      );
     }
   };
 

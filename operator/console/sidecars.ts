@@ -1,9 +1,10 @@
 // The console's view of the data plane: every sidecar pod's admin API (port 15020). The API
 // server's pod proxy cannot carry the admin guard's bearer token (its authentication filter
 // deletes the Authorization header before proxying), so the operator dials the pod IP itself,
-// with `Authorization: Bearer $HOOKGATE_ADMIN_TOKEN` (ADR 0023). Two sources, one shape: the
-// delivery history (`/history/...`, common/history.ts) when the sidecar serves it, else the
-// durable queue's admin API (`/queue/...`), mapped to the same DeliverySummary/DeliveryRecord.
+// with `Authorization: Bearer $HOOKGATE_ADMIN_TOKEN` (that namespace's own token, admin-token.ts;
+// ADR 0023). Two sources, one shape: the delivery history (`/history/...`, common/history.ts)
+// when the sidecar serves it, else the durable queue's admin API (`/queue/...`), mapped to the
+// same DeliverySummary/DeliveryRecord.
 import { Agent, request } from 'undici';
 import type {
   AttemptRecord,
@@ -14,6 +15,7 @@ import type {
 import type { KubeClient } from '../kube/client.ts';
 import { PORT_NAME, SIDECAR_CONTAINER } from '../inject/sidecar.ts';
 import { SIDECAR_PORTS } from '../inject/annotations.ts';
+import type { AdminTokens } from './admin-token.ts';
 import { redactHeaders } from './redact.ts';
 
 /** How long one admin call may take before the pod is reported unreachable. */
@@ -110,12 +112,16 @@ interface ContainerJson {
 /** Reads sidecars through their admin API. */
 export class Sidecars {
   readonly #client: KubeClient;
-  readonly #token: string | undefined;
+  readonly #token: (namespace: string) => string | undefined;
   readonly #agent = new Agent({ keepAliveTimeout: 10_000, connections: 16 });
 
-  constructor(client: KubeClient, adminToken: string | undefined) {
+  /** `adminToken`: one token for every sidecar, or each namespace's own (admin-token.ts). */
+  constructor(client: KubeClient, adminToken: string | AdminTokens | undefined) {
     this.#client = client;
-    this.#token = adminToken === '' ? undefined : adminToken;
+    this.#token =
+      typeof adminToken === 'function'
+        ? adminToken
+        : () => (adminToken === '' ? undefined : adminToken);
   }
 
   /** Running pods of `namespace` with a hookgate-proxy container and an IP. */
@@ -140,11 +146,12 @@ export class Sidecars {
   }
 
   async #call<T>(pod: SidecarPod, method: 'GET' | 'POST', path: string): Promise<T> {
+    const token = this.#token(pod.namespace);
     const response = await request(`${pod.base}${path}`, {
       method,
       headers: {
         accept: 'application/json',
-        ...(this.#token === undefined ? {} : { authorization: `Bearer ${this.#token}` }),
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
         ...(method === 'POST' ? { 'hookgate-admin': 'true' } : {}),
       },
       dispatcher: this.#agent,

@@ -1,3 +1,5 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { ANNOTATION, parseQuantity, type SidecarDefaults } from './annotations.ts';
@@ -315,6 +317,63 @@ describe('decide', () => {
     });
   });
 
+  it('references the namespace admin token in the published Secret only when the console is on', () => {
+    const input = pod({ [ANNOTATION.inject]: 'true' });
+    const proxyOf = (adminToken: boolean): V1Container => {
+      const decision = decide(input, 1, { ...options, environment: { adminToken } });
+      if (decision.action !== 'inject') throw new Error(JSON.stringify(decision));
+      return applyPatch(input, decision.patch).spec!.initContainers![0]!;
+    };
+    expect(proxyOf(true).env?.find((e) => e.name === 'HOOKGATE_ADMIN_TOKEN')).toEqual({
+      name: 'HOOKGATE_ADMIN_TOKEN',
+      valueFrom: {
+        secretKeyRef: { name: 'hookgate-sidecar-secrets', key: 'admin-token', optional: true },
+      },
+    });
+    expect(proxyOf(false).env?.map((e) => e.name)).not.toContain('HOOKGATE_ADMIN_TOKEN');
+  });
+
+  it('with the config stream: the token, not the namespace Secret; the CA read at each injection (ADR 0020)', () => {
+    let ca: string | undefined;
+    const streamed: InjectorOptions = {
+      ...options,
+      configStream: { url: 'https://config.example:15012', caBundle: () => ca },
+    };
+    const input = pod({ [ANNOTATION.inject]: 'true' });
+    const volumesOf = (decision: ReturnType<typeof decide>): string[] =>
+      decision.action === 'inject'
+        ? applyPatch(input, decision.patch).spec!.volumes!.map((v) => v.name)
+        : [];
+    // No CA bundle yet: the pod could not verify the server, so it gets the mounts.
+    expect(volumesOf(decide(input, 1, streamed))).toEqual([
+      'hookgate-config',
+      'hookgate-secrets',
+      'hookgate-data',
+    ]);
+    ca = 'CA-1';
+    const first = decide(input, 1, streamed);
+    expect(volumesOf(first)).toEqual(['hookgate-config', 'hookgate-token', 'hookgate-data']);
+    const env = (d: ReturnType<typeof decide>): Record<string, string | undefined> =>
+      d.action === 'inject'
+        ? Object.fromEntries(
+            (applyPatch(input, d.patch).spec!.initContainers![0]!.env ?? []).map((e) => [
+              e.name,
+              e.value,
+            ]),
+          )
+        : {};
+    expect(env(first)).toMatchObject({
+      HOOKGATE_CONFIG_SERVER: 'https://config.example:15012',
+      HOOKGATE_CONFIG_SERVER_CA: 'CA-1',
+      HOOKGATE_TOKEN_FILE: '/var/run/secrets/hookgate.io/token',
+      // the mounted ConfigMap stays the bootstrap and fallback
+      HOOKGATE_CONFIG: '/etc/hookgate/config/sidecar.yaml',
+    });
+    // A rotated bundle reaches the next pod.
+    ca = 'CA-2\nCA-1';
+    expect(env(decide(input, 1, streamed))['HOOKGATE_CONFIG_SERVER_CA']).toBe('CA-2\nCA-1');
+  });
+
   it('puts the interception init container first when transparent', () => {
     const seen: unknown[] = [];
     const interception = (input: {
@@ -457,4 +516,82 @@ describe('parseQuantity', () => {
   it.each(['', '-1', '1.2.3', '5 Mi', 'Mi'])('"%s" is not a quantity', (text) =>
     expect(parseQuantity(text)).toBeUndefined(),
   );
+});
+
+// The injector's pod mutations pinned as input → injected pairs (Istio keeps hundreds in its
+// injector's testdata/): a change to what pods receive shows up as a diff in review. Regenerate
+// with HOOKGATE_UPDATE_GOLDEN=1 after a deliberate change, and read the diff.
+const CA = '-----BEGIN CERTIFICATE-----\nMIIB(test CA)\n-----END CERTIFICATE-----\n';
+const stream = {
+  url: 'https://hookgate-operator-config.hookgate-system.svc:15012',
+  caBundle: () => CA,
+};
+
+const deploymentPod = (
+  annotations: Record<string, string>,
+  spec: Partial<V1Pod['spec']> = {},
+): V1Pod => ({
+  metadata: {
+    generateName: 'orders-7c9f8d-',
+    labels: { app: 'orders', 'pod-template-hash': '7c9f8d' },
+    annotations: { 'hookgate.io/inject': 'true', ...annotations },
+    ownerReferences: [
+      {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        name: 'orders-7c9f8d',
+        uid: 'u1',
+        controller: true,
+      },
+    ],
+  },
+  spec: { containers: [{ name: 'app', image: 'orders:1' }], ...spec },
+});
+
+const cases: { name: string; why: string; pod: V1Pod; options: InjectorOptions }[] = [
+  {
+    name: 'mounts',
+    why: 'no config stream (--config-addr ""): the namespace ConfigMap and Secret are mounted',
+    pod: deploymentPod({}),
+    options: { defaults, version: '0.1.0' },
+  },
+  {
+    name: 'streamed',
+    why: 'the config stream: projected token (our audience, 600 s), stream env, ConfigMap as fallback, no Secret',
+    pod: deploymentPod({}),
+    options: { defaults, version: '0.1.0', configStream: stream },
+  },
+  {
+    name: 'streamed-transparent-redis',
+    why: 'streamed with Redis (the URL by reference), transparent interception and the pod’s own volumes and init containers kept',
+    pod: deploymentPod(
+      { 'hookgate.io/interception': 'transparent', 'hookgate.io/app-port': '3000' },
+      {
+        initContainers: [{ name: 'migrate', image: 'orders:1' }],
+        volumes: [{ name: 'cache', emptyDir: {} }],
+      },
+    ),
+    options: {
+      defaults,
+      version: '0.1.0',
+      environment: { redis: true },
+      interception: interceptionInitContainer,
+      configStream: stream,
+    },
+  },
+];
+
+describe('injected pods (golden files in testdata/)', () => {
+  it.each(cases)('$name: $why', ({ name, pod, options }) => {
+    const decision = decide(pod, 3, options);
+    expect(decision.action).toBe('inject');
+    if (decision.action !== 'inject') return;
+    const injected = applyPatch(pod, decision.patch);
+    const file = join(import.meta.dirname, 'testdata', `${name}.json`);
+    // Compared as JSON: prettier (make format) may rewrap the files.
+    if (process.env['HOOKGATE_UPDATE_GOLDEN'] === '1') {
+      writeFileSync(file, `${JSON.stringify(injected, null, 2)}\n`);
+    }
+    expect(injected).toEqual(JSON.parse(readFileSync(file, 'utf8')));
+  });
 });

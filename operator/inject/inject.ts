@@ -80,6 +80,12 @@ export interface InjectorOptions {
   readonly version: string;
   readonly environment?: SidecarEnvironment;
   readonly interception?: InterceptionBuilder | undefined;
+  /**
+   * The operator's config stream, with the CA bundle as it is now (it rotates); absent, or no
+   * bundle yet: the pod mounts the namespace's ConfigMap and Secret only.
+   */
+  readonly configStream?:
+    { readonly url: string; readonly caBundle: () => string | undefined } | undefined;
 }
 
 /** Default terminationGracePeriodSeconds of a pod. */
@@ -226,7 +232,13 @@ export function decide(
     configGeneration: configGeneration ?? null,
     interception: settings.interception,
   };
-  const sidecar = sidecarContainer(settings, options.environment ?? {}, queueName(workloadOf(pod)));
+  const caPem = options.configStream?.caBundle();
+  const configStream =
+    options.configStream === undefined || caPem === undefined || caPem === ''
+      ? undefined
+      : { url: options.configStream.url, caPem };
+  const environment = { ...options.environment, configStream };
+  const sidecar = sidecarContainer(settings, environment, queueName(workloadOf(pod)));
   const front: V1Container[] = [sidecar];
   if (settings.interception === 'transparent' && options.interception !== undefined) {
     let init: V1Container;
@@ -261,10 +273,11 @@ export function decide(
     for (const c of [...front].reverse())
       patch.push({ op: 'add', path: '/spec/initContainers/0', value: c });
   }
+  const volumes = sidecarVolumes(configStream !== undefined);
   if (pod.spec?.volumes === undefined) {
-    patch.push({ op: 'add', path: '/spec/volumes', value: sidecarVolumes() });
+    patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
   } else {
-    for (const v of sidecarVolumes()) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
+    for (const v of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
   }
   const stampText = JSON.stringify(stamp);
   if (pod.metadata?.annotations === undefined) {

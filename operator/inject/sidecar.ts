@@ -6,15 +6,25 @@ import {
   CONFIG_MAP_NAME,
   CONFIG_MOUNT_PATH,
   SECRET_MOUNT_PATH,
+  ADMIN_TOKEN_KEY,
   REDIS_URL_KEY,
   SECRET_NAME,
 } from '../names.ts';
 import {
+  ENV_ADMIN_TOKEN,
   ENV_APP_PORT,
+  ENV_CONFIG_SERVER,
+  ENV_CONFIG_SERVER_CA,
   ENV_INTERCEPTION,
   ENV_MEMORY_LIMIT,
   ENV_QUEUE_NAME,
+  ENV_TOKEN_FILE,
 } from '../../common/env.ts';
+import {
+  SIDECAR_AUDIENCE,
+  SIDECAR_TOKEN_DIR,
+  SIDECAR_TOKEN_PATH,
+} from '../../common/config-stream.ts';
 import { SIDECAR_PORTS, type PodSettings } from './annotations.ts';
 
 /** Name of the injected container (DESIGN.md). */
@@ -33,7 +43,15 @@ export const VOLUME = {
   config: 'hookgate-config',
   secrets: 'hookgate-secrets',
   data: 'hookgate-data',
+  token: 'hookgate-token',
 } as const;
+
+/**
+ * Lifetime asked for the sidecar's projected token. The kubelet renews it at 80 % and the sidecar
+ * rereads the file on every connect; 600 s is the API server's minimum, so a leaked token is
+ * useful for ten minutes at most (ADR 0020).
+ */
+export const TOKEN_EXPIRATION_SECONDS = 600;
 
 /** Port names on the sidecar (at most 15 characters). */
 export const PORT_NAME = { ingress: 'hookgate-in', admin: 'hookgate-admin' } as const;
@@ -42,17 +60,49 @@ export const PORT_NAME = { ingress: 'hookgate-in', admin: 'hookgate-admin' } as 
 export interface SidecarEnvironment {
   /** The operator publishes a Redis URL in each namespace's Secret: reference it. */
   readonly redis?: boolean | undefined;
+  /** The operator publishes each namespace's admin token in its Secret (the console is on). */
+  readonly adminToken?: boolean | undefined;
+  /**
+   * The operator's config stream: the sidecar gets its scoped config and only its own secrets
+   * there, so the namespace-wide Secret is not mounted (ADR 0020). Absent: the mounts only.
+   */
+  readonly configStream?: ConfigStreamTarget | undefined;
 }
 
-/** The volumes the sidecar mounts. */
-export function sidecarVolumes(): V1Volume[] {
+/** Where a streamed sidecar connects, and the CA bundle it verifies the server with. */
+export interface ConfigStreamTarget {
+  readonly url: string;
+  readonly caPem: string;
+}
+
+/** The volumes the sidecar mounts; `streamed`: the token instead of the namespace's Secret. */
+export function sidecarVolumes(streamed = false): V1Volume[] {
   return [
     // Optional: a namespace without any WebhookEndpoint has no published config yet; the pod
     // still starts its volumes and the sidecar waits (restarts) until the operator publishes.
+    // Streamed: bootstrap and fallback only (the operator unreachable, nothing persisted).
     { name: VOLUME.config, configMap: { name: CONFIG_MAP_NAME, optional: true } },
-    // Default file mode (0644): the sidecar runs as UID 15000, not the files' owner, and only
-    // this container mounts the volume.
-    { name: VOLUME.secrets, secret: { secretName: SECRET_NAME, optional: true } },
+    streamed
+      ? {
+          name: VOLUME.token,
+          // 0644 like the Secret below: the sidecar runs as UID 15000, not the file's owner,
+          // and only this container mounts the volume.
+          projected: {
+            defaultMode: 0o644,
+            sources: [
+              {
+                serviceAccountToken: {
+                  audience: SIDECAR_AUDIENCE,
+                  expirationSeconds: TOKEN_EXPIRATION_SECONDS,
+                  path: SIDECAR_TOKEN_PATH.slice(SIDECAR_TOKEN_DIR.length + 1),
+                },
+              },
+            ],
+          },
+        }
+      : // Default file mode (0644): the sidecar runs as UID 15000, not the files' owner, and
+        // only this container mounts the volume.
+        { name: VOLUME.secrets, secret: { secretName: SECRET_NAME, optional: true } },
     { name: VOLUME.data, emptyDir: { sizeLimit: '1Gi' } },
   ];
 }
@@ -89,11 +139,26 @@ export function sidecarContainer(
       },
     },
   ];
+  const stream = extra.configStream;
+  if (stream !== undefined) {
+    env.push(
+      { name: ENV_CONFIG_SERVER, value: stream.url },
+      { name: ENV_CONFIG_SERVER_CA, value: stream.caPem },
+      { name: ENV_TOKEN_FILE, value: SIDECAR_TOKEN_PATH },
+    );
+  }
   if (extra.redis === true) {
     // By reference: a password in the URL never appears in the pod spec.
     env.push({
       name: 'HOOKGATE_REDIS_URL',
       valueFrom: { secretKeyRef: { name: SECRET_NAME, key: REDIS_URL_KEY, optional: true } },
+    });
+  }
+  if (extra.adminToken === true) {
+    // The console's key to this pod's admin API; this namespace's own (console/admin-token.ts).
+    env.push({
+      name: ENV_ADMIN_TOKEN,
+      valueFrom: { secretKeyRef: { name: SECRET_NAME, key: ADMIN_TOKEN_KEY, optional: true } },
     });
   }
   const probe = (path: string, periodSeconds: number, failureThreshold: number): V1Probe => ({
@@ -138,7 +203,9 @@ export function sidecarContainer(
     },
     volumeMounts: [
       { name: VOLUME.config, mountPath: CONFIG_MOUNT_PATH, readOnly: true },
-      { name: VOLUME.secrets, mountPath: SECRET_MOUNT_PATH, readOnly: true },
+      stream === undefined
+        ? { name: VOLUME.secrets, mountPath: SECRET_MOUNT_PATH, readOnly: true }
+        : { name: VOLUME.token, mountPath: SIDECAR_TOKEN_DIR, readOnly: true },
       { name: VOLUME.data, mountPath: DATA_MOUNT_PATH },
     ],
     terminationMessagePolicy: 'FallbackToLogsOnError',

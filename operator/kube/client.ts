@@ -13,6 +13,17 @@ export interface RequestInit {
   readonly body?: unknown;
   readonly contentType?: string;
   readonly signal?: AbortSignal;
+  /** Headers besides the credentials (a service proxy's backend may read its own). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** For {@link KubeClient.open}: no overall timeout (a long stream); `signal` ends it. */
+  readonly stream?: boolean;
+}
+
+/** An answer as it arrives: for bodies that are not the API server's JSON. */
+export interface OpenResponse {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: AsyncIterable<Buffer> & { text(): Promise<string> };
 }
 
 /** What a {@link KubeClient} counts: every request by verb and answer. */
@@ -69,21 +80,23 @@ export class KubeClient {
     return `${this.server}${path}${search === '' ? '' : `?${search}`}`;
   }
 
-  /** One request; resolves with the parsed body of a 2xx answer, throws `KubeApiError` otherwise. */
-  async request<T>(method: string, path: string, init: RequestInit = {}): Promise<T> {
-    let response;
+  /** One request, answered as it arrives, whatever its status (a service proxy's, a stream). */
+  async open(method: string, path: string, init: RequestInit = {}): Promise<OpenResponse> {
+    const timeout = init.stream === true ? undefined : AbortSignal.timeout(this.#timeoutMs);
+    const signals = [init.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
     try {
-      response = await request(this.#url(path, init.query), {
+      return await request(this.#url(path, init.query), {
         method: method as 'GET',
-        headers: await this.#headers(
-          init.body === undefined ? undefined : (init.contentType ?? 'application/json'),
-        ),
+        headers: {
+          ...init.headers,
+          ...(await this.#headers(
+            init.body === undefined ? undefined : (init.contentType ?? 'application/json'),
+          )),
+        },
         body: init.body === undefined ? null : JSON.stringify(init.body),
         dispatcher: this.#agent,
-        signal:
-          init.signal === undefined
-            ? AbortSignal.timeout(this.#timeoutMs)
-            : AbortSignal.any([init.signal, AbortSignal.timeout(this.#timeoutMs)]),
+        signal: signals.length === 0 ? null : AbortSignal.any(signals),
+        ...(init.stream === true ? { bodyTimeout: 0 } : {}),
       });
     } catch (err) {
       throw new OperatorError(
@@ -93,6 +106,11 @@ export class KubeClient {
         { cause: err },
       );
     }
+  }
+
+  /** One request; resolves with the parsed body of a 2xx answer, throws `KubeApiError` otherwise. */
+  async request<T>(method: string, path: string, init: RequestInit = {}): Promise<T> {
+    const response = await this.open(method, path, init);
     const text = await response.body.text();
     for (const observer of this.#observers) observer(method, path, response.statusCode);
     if (response.statusCode >= 300) throw apiError(method, path, response.statusCode, text);

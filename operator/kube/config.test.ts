@@ -84,6 +84,32 @@ describe('fromKubeconfig', () => {
     expect(await access.headers()).toEqual(headers);
   });
 
+  it('reads the context --context names, with its namespace, and refuses an unknown one', async () => {
+    const path = join(folder('hookgate-kubeconfig-'), 'config');
+    writeFileSync(
+      path,
+      stringify({
+        clusters: [
+          { name: 'dev', cluster: { server: 'https://dev:6443' } },
+          { name: 'prod', cluster: { server: 'https://prod:6443' } },
+        ],
+        users: [{ name: 'u', user: { token: 't' } }],
+        contexts: [
+          { name: 'dev', context: { cluster: 'dev', user: 'u' } },
+          { name: 'prod', context: { cluster: 'prod', user: 'u', namespace: 'shop' } },
+        ],
+        'current-context': 'dev',
+      }),
+    );
+    expect(await fromKubeconfig(path)).toMatchObject({ server: 'https://dev:6443' });
+    expect((await fromKubeconfig(path)).namespace).toBeUndefined();
+    expect(await fromKubeconfig(path, 'prod')).toMatchObject({
+      server: 'https://prod:6443',
+      namespace: 'shop',
+    });
+    await expect(fromKubeconfig(path, 'staging')).rejects.toThrow('no context "staging"');
+  });
+
   it('refuses a kubeconfig without a usable current context, naming the file', async () => {
     const dir = folder('hookgate-kubeconfig-');
     const path = join(dir, 'config');

@@ -28,6 +28,8 @@ export interface ClusterAccess {
   readonly tls: TlsSettings;
   /** Headers proving identity; asked per request, since tokens rotate. */
   headers(): Promise<Record<string, string>>;
+  /** The kubeconfig context's namespace, when it names one (kubectl's default for -n). */
+  readonly namespace?: string | undefined;
 }
 
 /** Where things are; injected by tests. */
@@ -59,7 +61,7 @@ function tokenFileHeaders(path: string): () => Promise<Record<string, string>> {
 
 interface KubeconfigFile {
   'current-context'?: string;
-  contexts?: { name: string; context?: { cluster?: string; user?: string } }[];
+  contexts?: { name: string; context?: { cluster?: string; user?: string; namespace?: string } }[];
   clusters?: {
     name: string;
     cluster?: {
@@ -105,15 +107,19 @@ function material(
 /** Hands a kubeconfig to @kubernetes/client-node, for users it alone can authenticate. */
 async function viaClientNode(
   path: string,
+  contextName: string,
   server: string,
   tls: TlsSettings,
+  namespace: string | undefined,
 ): Promise<ClusterAccess> {
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(path);
+  kubeConfig.setCurrentContext(contextName);
   return {
     server,
     tls,
+    namespace,
     headers: async () => {
       const options: { headers?: Record<string, unknown> } = {};
       await kubeConfig.applyToHTTPSOptions(options);
@@ -126,8 +132,8 @@ async function viaClientNode(
   };
 }
 
-/** Reads one kubeconfig file's current context. */
-export async function fromKubeconfig(path: string): Promise<ClusterAccess> {
+/** Reads one kubeconfig file's current context (or the one named `contextName`, like --context). */
+export async function fromKubeconfig(path: string, contextName?: string): Promise<ClusterAccess> {
   let doc: KubeconfigFile;
   try {
     doc = (parse(readFileSync(path, 'utf8')) ?? {}) as KubeconfigFile;
@@ -135,12 +141,17 @@ export async function fromKubeconfig(path: string): Promise<ClusterAccess> {
     throw problem(`cannot read kubeconfig ${path}: ${(err as Error).message}`);
   }
   const base = dirname(resolve(path));
-  const contextName = doc['current-context'];
-  const context = doc.contexts?.find((c) => c.name === contextName)?.context;
-  if (context === undefined) throw problem(`kubeconfig ${path}: no current context`);
+  const name = contextName ?? doc['current-context'];
+  const context = doc.contexts?.find((c) => c.name === name)?.context;
+  if (context === undefined)
+    throw problem(
+      contextName === undefined
+        ? `kubeconfig ${path}: no current context`
+        : `kubeconfig ${path}: no context "${contextName}"`,
+    );
   const cluster = doc.clusters?.find((c) => c.name === context.cluster)?.cluster;
   if (cluster?.server === undefined) {
-    throw problem(`kubeconfig ${path}: context "${contextName}" names no cluster with a server`);
+    throw problem(`kubeconfig ${path}: context "${name}" names no cluster with a server`);
   }
   const user = doc.users?.find((u) => u.name === context.user)?.user ?? {};
   const server = cluster.server.replace(/\/$/, '');
@@ -152,7 +163,7 @@ export async function fromKubeconfig(path: string): Promise<ClusterAccess> {
     ...(cluster['tls-server-name'] === undefined ? {} : { servername: cluster['tls-server-name'] }),
   };
   if (user.exec !== undefined || user['auth-provider'] !== undefined) {
-    return viaClientNode(path, server, tls);
+    return viaClientNode(path, name!, server, tls, context.namespace);
   }
   let headers: () => Promise<Record<string, string>> = () => Promise.resolve({});
   if (user.token !== undefined) {
@@ -168,7 +179,7 @@ export async function fromKubeconfig(path: string): Promise<ClusterAccess> {
     };
     headers = () => Promise.resolve(value);
   }
-  return { server, tls, headers };
+  return { server, tls, headers, namespace: context.namespace };
 }
 
 /** The in-cluster ServiceAccount, when running in a pod. */

@@ -26,6 +26,8 @@ export interface InjectorRuntimeOptions {
   readonly injector: InjectorOptions;
   readonly configGeneration: (namespace: string) => number | undefined;
   readonly events?: EventRecorder | undefined;
+  /** Also told of every serving certificate (the config stream serves the same one). */
+  readonly onCertificate?: ((certificate: ServingCertificate) => void) | undefined;
   readonly certs: {
     readonly mode: CertMode;
     readonly namespace: string;
@@ -67,6 +69,7 @@ export async function startInjector(options: InjectorRuntimeOptions): Promise<In
     );
     serving.latest = certificate;
     serving.server?.setCertificate(certificate);
+    options.onCertificate?.(certificate);
   };
   const certificates = new CertManager({
     client: options.client,

@@ -4,7 +4,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ENV_APP_PORT } from '../../common/env.ts';
 import { deepFreeze } from '../../common/freeze.ts';
@@ -41,6 +40,23 @@ function secretSources(config: SidecarConfig): [string, SecretSource][] {
       found.push([`endpoints[${i}].signing.secrets[${j}].source`, s.source]),
     ),
   );
+  config.endpoints.forEach((e, i) => {
+    const at = `endpoints[${i}]`;
+    if (e.auth?.basic !== undefined) {
+      found.push([`${at}.auth.basic.username`, e.auth.basic.username]);
+      found.push([`${at}.auth.basic.password`, e.auth.basic.password]);
+    }
+    if (e.auth?.oauth2 !== undefined) {
+      found.push([`${at}.auth.oauth2.clientId`, e.auth.oauth2.clientId]);
+      found.push([`${at}.auth.oauth2.clientSecret`, e.auth.oauth2.clientSecret]);
+    }
+    e.auth?.headers.forEach((h, j) => found.push([`${at}.auth.headers[${j}].value`, h.value]));
+    if (e.tls?.clientCertificate !== undefined) {
+      found.push([`${at}.tls.clientCertificate.certificate`, e.tls.clientCertificate.certificate]);
+      found.push([`${at}.tls.clientCertificate.key`, e.tls.clientCertificate.key]);
+    }
+    if (e.tls?.ca !== undefined) found.push([`${at}.tls.ca`, e.tls.ca]);
+  });
   config.dynamic.forEach((d, i) =>
     d.signing.secrets.forEach((s, j) =>
       found.push([`dynamic[${i}].signing.secrets[${j}].source`, s.source]),
@@ -79,6 +95,34 @@ function applyAppPort(raw: unknown, value: string | undefined): string | undefin
 }
 
 /**
+ * The config as the operator publishes and streams it — `#` comment lines, then JSON — parsed
+ * without loading a YAML parser (~12 MB resident that a sidecar fed by the operator never needs);
+ * undefined for anything else (hand-written YAML), which `parseYaml` then reads.
+ */
+function publishedJson(text: string): unknown {
+  const body = text.replace(/^(?:[ \t]*(?:#[^\n]*)?\r?\n)*/, '');
+  if (!body.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return undefined; // let the YAML parser report the problem with its position
+  }
+}
+
+/** YAML (a superset of JSON), loaded on first use; every syntax problem is reported. */
+async function parseYaml(text: string, source: string): Promise<unknown> {
+  const { parseDocument } = await import('yaml');
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
+    );
+  }
+  return doc.toJS() ?? {};
+}
+
+/**
  * Parses and validates configuration text. `baseDir` resolves relative secret files; `env` is
  * where `{ env: NAME }` secrets come from; `readSecretFile` reads a `{ file }` secret (the config
  * stream hands its secrets in memory instead of from a mounted Secret).
@@ -90,14 +134,7 @@ export async function parseConfig(
   env: NodeJS.ProcessEnv = process.env,
   readSecretFile: (file: string) => Promise<string> = (file) => readFile(file, 'utf8'),
 ): Promise<LoadedConfig> {
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      source,
-      doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
-    );
-  }
-  const raw: unknown = doc.toJS() ?? {};
+  const raw = publishedJson(text) ?? (await parseYaml(text, source));
   const appPortProblem = applyAppPort(raw, env[ENV_APP_PORT]);
   if (appPortProblem !== undefined) throw new ConfigError(source, [appPortProblem]);
   const parsed = SidecarConfig.safeParse(raw);

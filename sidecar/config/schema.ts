@@ -7,6 +7,7 @@ import { DURATION_PATTERN, EVENT_TYPE_MATCH_PATTERN } from '../../api/v1alpha1/c
 import { JSON_PATH_PATTERN, SIDECAR_OWN_PORTS } from '../../api/v1alpha1/endpoint.ts';
 import {
   DELIVERY_MODE,
+  ENDPOINT_DEFAULTS as E,
   DELIVERY_ORDERING,
   HMAC_ALGORITHM,
   HISTORY_BODIES,
@@ -18,6 +19,7 @@ import {
   RATE_SCOPE,
   RETRY_ON,
   SIGNING_SCHEMES,
+  TLS_VERSIONS,
   UNROUTED,
   VERIFY_SCHEMES,
   boundedInt,
@@ -288,6 +290,65 @@ export const Policy = z
   })
   .strict();
 
+/**
+ * Credentials the receiver demands (ADR 0021), added to each attempt just before it is sent;
+ * their values come from secret sources like signing secrets, so they rotate with a reload.
+ */
+export const Credentials = z
+  .object({
+    /** HTTP Basic: `Authorization: Basic base64(username:password)`. */
+    basic: z.object({ username: SecretSource, password: SecretSource }).strict().optional(),
+    /** OAuth2 client credentials: a cached, shared bearer token. */
+    oauth2: z
+      .object({
+        // The CRD requires https://; a hand-written file may name a local http:// token server.
+        tokenURL: z.url({ protocol: /^https?$/, error: 'use an absolute https:// URL' }),
+        clientId: SecretSource,
+        clientSecret: SecretSource,
+        scopes: z.array(z.string().min(1).max(256)).max(32).default([]),
+        audience: z.string().min(1).max(2048).optional(),
+        refreshBefore: duration
+          .default(E.oauth2.refreshBefore)
+          .describe('A cached token is renewed this long before it expires.'),
+        defaultLifetime: duration
+          .default(E.oauth2.defaultLifetime)
+          .describe('Lifetime assumed when the token endpoint sends no expires_in.'),
+      })
+      .strict()
+      .optional(),
+    /** Headers whose values are secrets (API keys). */
+    headers: z
+      .array(z.object({ name: headerName, value: SecretSource }).strict())
+      .max(16)
+      .default([]),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.basic !== undefined && c.oauth2 !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['oauth2'],
+        message: 'set basic or oauth2, not both: each writes Authorization',
+      });
+  });
+
+/** TLS towards an https:// receiver: a client certificate, a private CA, SNI, a version floor. */
+export const TlsSettings = z
+  .object({
+    clientCertificate: z
+      .object({ certificate: SecretSource, key: SecretSource })
+      .strict()
+      .optional(),
+    /** PEM CAs trusted instead of Node's public roots. */
+    ca: SecretSource.optional(),
+    serverName: z.string().min(1).max(253).optional(),
+    minVersion: z
+      .enum(TLS_VERSIONS)
+      .default(E.tls.minVersion)
+      .describe('Oldest TLS version accepted.'),
+  })
+  .strict();
+
 /** One named egress destination. */
 export const EgressEndpoint = z
   .object({
@@ -302,6 +363,18 @@ export const EgressEndpoint = z
     labels: z.record(z.string(), z.string()).default({}),
     signing: Signing.prefault({ scheme: 'none' }),
     headers: z.record(headerName, z.string()).default({}),
+    auth: Credentials.optional(),
+    tls: TlsSettings.optional(),
+    /** Planned maintenance: sync deliveries refused at once, async ones held in the queue. */
+    paused: z.boolean().default(E.paused),
+    /**
+     * Disabled by the operator after failing for too long (its status says why): refused and held
+     * like a paused endpoint until the WebhookEndpoint is changed.
+     */
+    disabled: z
+      .object({ reason: z.string().min(1).max(1024) })
+      .strict()
+      .optional(),
     policy: Policy.prefault({}),
     /** Fan-out subscriptions; empty: reached by name only. */
     eventTypes: eventTypes.default([]),
@@ -549,3 +622,7 @@ export type Policy = z.infer<typeof Policy>;
 export type Signing = z.infer<typeof Signing>;
 /** Ingress verification settings. */
 export type Verify = z.infer<typeof Verify>;
+/** An egress endpoint's credentials. */
+export type Credentials = z.infer<typeof Credentials>;
+/** An egress endpoint's TLS settings. */
+export type TlsSettings = z.infer<typeof TlsSettings>;

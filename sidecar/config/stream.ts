@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import {
   HEARTBEAT_HEADER,
   REPORT_PATH,
+  REPORT_WRITER_HEADER,
   STREAM_PATH,
   type ConfigEvent,
   type StreamEvent,
@@ -215,8 +216,10 @@ export class ConfigStreamClient {
     }
   }
 
-  /** Sends a health report on the same channel; resolves with the HTTP status. */
-  async report(report: SidecarHealthReport): Promise<number> {
+  /** Sends a health report on the same channel; resolves with the status and who took it. */
+  async report(
+    report: SidecarHealthReport,
+  ): Promise<{ status: number; writer: boolean | undefined }> {
     const token = await this.#token();
     const body = JSON.stringify(report);
     const options = this.#requestOptions(REPORT_PATH, 'POST', token);
@@ -227,7 +230,11 @@ export class ConfigStreamClient {
       req.end(body);
     });
     await readAll(res);
-    return res.statusCode ?? 0;
+    const writer = res.headers[REPORT_WRITER_HEADER];
+    return {
+      status: res.statusCode ?? 0,
+      writer: writer === undefined ? undefined : writer === 'true',
+    };
   }
 
   /** Closes the stream and stops reconnecting. */

@@ -10,6 +10,12 @@ import type {
   Signing,
 } from '../config/schema.ts';
 import { createSigner, type Signer } from '../signing/index.ts';
+import {
+  compileCredentials,
+  compileTls,
+  type CredentialPlan,
+  type TlsPlan,
+} from './credentials/plan.ts';
 import { compileEndpointPlan, type EndpointPlan } from './plan.ts';
 import { SsrfGuard } from './ssrf/ssrf.ts';
 
@@ -26,7 +32,30 @@ export interface EgressPlan {
   readonly signerAt: (now: number) => Signer | undefined;
   /** Dynamic routes: whether a destination host is admitted. */
   readonly admitsHost: (host: string) => boolean;
+  /** What the credential layer adds to each attempt; undefined: nothing. */
+  readonly credentials: CredentialPlan | undefined;
+  /** TLS towards the receiver; undefined: Node's defaults. */
+  readonly tls: TlsPlan | undefined;
+  /** spec.paused: sync deliveries refused, async ones held. */
+  readonly paused: boolean;
+  /** Why the operator disabled the endpoint; undefined: enabled. Refused and held as paused. */
+  readonly disabled: string | undefined;
 }
+
+/** The credential, TLS and pause settings of a named endpoint (dynamic routes have none). */
+interface EndpointExtras {
+  readonly auth: EgressEndpoint['auth'];
+  readonly tls: EgressEndpoint['tls'];
+  readonly paused: boolean;
+  readonly disabled: string | undefined;
+}
+
+const NO_EXTRAS: EndpointExtras = {
+  auth: undefined,
+  tls: undefined,
+  paused: false,
+  disabled: undefined,
+};
 
 /** The compiled egress side of one configuration. */
 export interface EgressPlans {
@@ -98,11 +127,18 @@ function compileOne(
   signing: Signing,
   headers: Readonly<Record<string, string>>,
   policy: Policy,
+  extras: EndpointExtras,
   secret: (source: SecretSource) => string,
 ): EgressPlan | string[] {
   const problems: string[] = [];
   let plan: EndpointPlan | undefined;
   let signer: ((now: number) => Signer | undefined) | undefined;
+  let tls: TlsPlan | undefined;
+  try {
+    tls = compileTls(extras.tls, secret);
+  } catch (err) {
+    problems.push(`${path}.tls: ${(err as Error).message}`);
+  }
   try {
     plan = compileEndpointPlan(policy);
     // The guard is built per pool at run time; a CIDR it cannot read is refused here instead.
@@ -116,7 +152,7 @@ function compileOne(
     // Signing errors name the secret by index (secrets[1]), never by value.
     problems.push(`${path}.signing: ${(err as Error).message}`);
   }
-  if (plan === undefined || signer === undefined) return problems;
+  if (plan === undefined || signer === undefined || problems.length > 0) return problems;
   return Object.freeze({
     name,
     url,
@@ -125,6 +161,10 @@ function compileOne(
     reservedHeaders: Object.freeze(reservedHeaders(signing)),
     signerAt: signer,
     admitsHost: hostMatcher(plan.allowedHosts),
+    credentials: compileCredentials(extras.auth, secret),
+    tls,
+    paused: extras.paused,
+    disabled: extras.disabled,
   });
 }
 
@@ -144,6 +184,7 @@ export function compileEgressPlans(
       e.signing,
       e.headers,
       e.policy,
+      { auth: e.auth, tls: e.tls, paused: e.paused, disabled: e.disabled?.reason },
       secret,
     );
     if (Array.isArray(built)) problems.push(...built);
@@ -158,6 +199,7 @@ export function compileEgressPlans(
       d.signing,
       {},
       d.policy,
+      NO_EXTRAS,
       secret,
     );
     if (Array.isArray(built)) problems.push(...built);

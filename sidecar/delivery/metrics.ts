@@ -2,6 +2,7 @@
 // URLs must not become thousands of series.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { AttemptResult } from './delivery.ts';
+import { deliveryEvents, type DeliveryEvents } from './ended.ts';
 
 /** The egress proxy's metrics, registered on one registry. */
 export interface EgressMetrics {
@@ -11,7 +12,11 @@ export interface EgressMetrics {
   rateLimited: Counter<'endpoint'>;
   circuitState: Gauge<'endpoint'>;
   ssrfRefusals: Counter<'range'>;
+  /** OAuth2 token requests by endpoint and result (ok, error). */
+  tokenRequests: Counter<'endpoint' | 'result'>;
   inFlight: Gauge;
+  /** How deliveries end, for the health collector. */
+  events: DeliveryEvents;
 }
 
 /** Counts one attempt of `endpoint` by its result (status class or transport error). */
@@ -44,7 +49,7 @@ export function createEgressMetrics(registry: Registry): EgressMetrics {
     }),
     attempts: new Counter({
       name: 'hookgate_egress_attempts_total',
-      help: 'Attempts sent to receivers by endpoint and result (2xx, 3xx, 4xx, 5xx, connect_error, timeout, reset, destination_not_allowed).',
+      help: 'Attempts sent to receivers by endpoint and result (2xx, 3xx, 4xx, 5xx, connect_error, timeout, reset, destination_not_allowed, token_error).',
       labelNames: ['endpoint', 'result'],
       registers,
     }),
@@ -73,10 +78,17 @@ export function createEgressMetrics(registry: Registry): EgressMetrics {
       labelNames: ['range'],
       registers,
     }),
+    tokenRequests: new Counter({
+      name: 'hookgate_egress_oauth2_token_requests_total',
+      help: "Requests to an endpoint's OAuth2 token endpoint, by result (ok, error); one per token, shared by concurrent deliveries.",
+      labelNames: ['endpoint', 'result'],
+      registers,
+    }),
     inFlight: new Gauge({
       name: 'hookgate_egress_in_flight',
       help: 'Deliveries being processed now.',
       registers,
     }),
+    events: deliveryEvents(registry),
   };
 }

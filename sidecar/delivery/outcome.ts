@@ -31,6 +31,11 @@ export function finalAnswer(
         outcome: 'destination_not_allowed',
         problem: problem('destination-not-allowed', result.message),
       };
+    case 'token-error':
+      return {
+        outcome: 'token_endpoint_failed',
+        problem: problem('token-endpoint-failed', `${endpoint}: ${result.message}`),
+      };
     case 'timeout':
       return {
         outcome: 'timeout',

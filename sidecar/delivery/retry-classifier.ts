@@ -14,9 +14,11 @@ export type RetryOnClass = (typeof RETRY_ON_CLASSES)[number];
  *   timeout), so a retry is always safe;
  * - `timeout`: the request was sent but no response came within the attempt timeout;
  * - `reset`: the connection broke after the request was sent;
- * - `destination-not-allowed`: the SSRF guard refused the address — a policy answer, not a fault.
+ * - `destination-not-allowed`: the SSRF guard refused the address — a policy answer, not a fault;
+ * - `token-error`: the OAuth2 token endpoint failed, so nothing was sent to the receiver.
  */
-export type TransportErrorKind = 'connect-error' | 'timeout' | 'reset' | 'destination-not-allowed';
+export type TransportErrorKind =
+  'connect-error' | 'timeout' | 'reset' | 'destination-not-allowed' | 'token-error';
 
 /** What one attempt produced. */
 export type AttemptOutcome =
@@ -45,6 +47,9 @@ function retryClassOf(outcome: AttemptOutcome): RetryOnClass | undefined {
       case 'connect-error':
       case 'timeout':
         return outcome.error;
+      // Like a refused connection, nothing reached the receiver: retried as connect errors are.
+      case 'token-error':
+        return 'connect-error';
       // A reset is what a crashing receiver looks like, and the gateway answers it as a 502; like
       // Envoy's `5xx` retry-on, it is retried under `5xx`. Receivers de-duplicate on `webhook-id`.
       case 'reset':

@@ -4,11 +4,13 @@
 // that leaves an endpoint's policy alone keeps its breaker state and warm connections; in-flight
 // deliveries finish on the objects they started with.
 import type { RedisClient } from '../redis-connect.ts';
-import type { Dispatcher } from 'undici';
 import { Agent } from '../http-client.ts';
 import type { Logger } from '../../common/log.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import type { EgressPlan, EgressPlans } from './compile.ts';
+import { DispatcherPool } from './credentials/dispatcher-pool.ts';
+import type { OAuth2Plan, TlsPlan } from './credentials/plan.ts';
+import { TokenSource } from './credentials/token-source.ts';
 import type { Attempt, Clock } from './delivery.ts';
 import { LimiterFactory } from './limiters.ts';
 import { CIRCUIT_STATE_VALUE, type EgressMetrics } from './metrics.ts';
@@ -19,8 +21,8 @@ import { SsrfGuard, createGuardedConnector } from './ssrf/ssrf.ts';
 import type { RateLimiter } from './token-bucket.ts';
 
 /** Everything needed to deliver to one endpoint (or one dynamic route): its plan and pipeline. */
-export interface EndpointRuntime extends Omit<EgressPlan, 'signerAt'> {
-  /** One attempt through the composed pipeline (limit → breaker → sign → send). */
+export interface EndpointRuntime extends Omit<EgressPlan, 'signerAt' | 'credentials' | 'tls'> {
+  /** One attempt through the composed pipeline (limit → breaker → sign → credentials → send). */
   readonly attempt: Attempt;
 }
 
@@ -47,7 +49,8 @@ export interface RuntimeDeps {
 export class RuntimeStore {
   #breakers = new Map<string, CircuitBreaker>();
   #limiters: LimiterFactory | undefined;
-  #agents = new Map<string, Agent>();
+  #pools = new Map<string, DispatcherPool>();
+  #tokens = new Map<string, TokenSource>();
 
   /** One breaker per endpoint and breaker settings. */
   breaker(endpoint: string, plan: EndpointPlan, deps: RuntimeDeps): CircuitBreaker | undefined {
@@ -60,6 +63,7 @@ export class RuntimeStore {
         ...settings,
         onTransition: (t) => {
           deps.metrics.circuitState.set({ endpoint }, CIRCUIT_STATE_VALUE[t.to]);
+          deps.metrics.events.emit({ kind: 'circuit', endpoint, state: t.to });
           deps.log.warn('circuit breaker transition', {
             endpoint,
             from: t.from,
@@ -69,6 +73,7 @@ export class RuntimeStore {
         },
       });
       deps.metrics.circuitState.set({ endpoint }, CIRCUIT_STATE_VALUE.closed);
+      deps.metrics.events.emit({ kind: 'circuit', endpoint, state: 'closed' });
       this.#breakers.set(key, breaker);
     }
     return breaker;
@@ -80,28 +85,83 @@ export class RuntimeStore {
     return this.#limiters.limiter(endpoint, `${deps.scope}/${endpoint}`, plan.rateLimit);
   }
 
-  /** One connection pool set per SSRF rule set: destinations share warm connections. */
-  dispatcher(plan: EndpointPlan): Dispatcher {
+  /**
+   * One connection pool set per SSRF rule set and TLS settings: destinations share warm
+   * connections; a rotated client certificate or CA gets a pool of its own. `used` collects the
+   * keys one configuration needs (see {@link sweep}).
+   */
+  dispatcher(plan: EndpointPlan, tls: TlsPlan | undefined, used: Set<string>): DispatcherPool {
     const allowedCidrs = plan.allowedCIDRs;
-    const key = JSON.stringify(allowedCidrs);
-    let agent = this.#agents.get(key);
-    if (agent === undefined) {
-      const guard = new SsrfGuard({ allowedCidrs });
-      agent = new Agent({
-        connect: createGuardedConnector(guard, { timeout: 5000 }),
-        // Bounded concurrency per receiver: a slow receiver cannot take every socket we have.
-        connections: 128,
-        keepAliveTimeout: 30_000,
-        pipelining: 1,
+    const key = `${JSON.stringify(allowedCidrs)}|${tls?.digest ?? ''}`;
+    used.add(key);
+    let pool = this.#pools.get(key);
+    if (pool === undefined) {
+      pool = new DispatcherPool(() => {
+        const guard = new SsrfGuard({ allowedCidrs });
+        return new Agent({
+          connect: createGuardedConnector(guard, {
+            timeout: 5000,
+            ...(tls === undefined
+              ? {}
+              : {
+                  ...(tls.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
+                  ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+                  ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+                  minVersion: tls.minVersion,
+                }),
+          }),
+          // Bounded concurrency per receiver: a slow receiver cannot take every socket we have.
+          connections: 128,
+          keepAliveTimeout: 30_000,
+          pipelining: 1,
+        });
       });
-      this.#agents.set(key, agent);
+      this.#pools.set(key, pool);
     }
-    return agent;
+    return pool;
+  }
+
+  /**
+   * One token cache per endpoint and OAuth2 settings (client secret included, by digest): a
+   * reload that changes nothing keeps the cached token; a rotated secret starts a new cache.
+   */
+  tokens(
+    endpoint: string,
+    oauth2: OAuth2Plan,
+    plan: EndpointPlan,
+    deps: RuntimeDeps,
+    used: Set<string>,
+  ): TokenSource {
+    const key = `${endpoint}|${oauth2.digest}`;
+    used.add(key);
+    let source = this.#tokens.get(key);
+    if (source === undefined) {
+      // The token endpoint is dialled through the endpoint's SSRF rules, with Node's public CAs.
+      const pool = this.dispatcher(plan, undefined, used);
+      source = new TokenSource(oauth2, pool, deps.clock, plan.timeoutMs, (result) =>
+        deps.metrics.tokenRequests.inc({ endpoint, result }),
+      );
+      this.#tokens.set(key, source);
+    }
+    return source;
+  }
+
+  /**
+   * After a configuration is built: pools it does not use are retired (closed once their
+   * requests end) and token caches it does not use are forgotten.
+   */
+  sweep(used: ReadonlySet<string>): void {
+    for (const [key, pool] of this.#pools) {
+      if (used.has(key)) continue;
+      pool.retire();
+      this.#pools.delete(key);
+    }
+    for (const key of this.#tokens.keys()) if (!used.has(key)) this.#tokens.delete(key);
   }
 
   /** Closes every pool (graceful shutdown, after in-flight deliveries ended). */
   async close(): Promise<void> {
-    await Promise.all([...this.#agents.values()].map((a) => a.close()));
+    await Promise.all([...this.#pools.values()].map((p) => p.close()));
   }
 }
 
@@ -126,8 +186,10 @@ function endpointRuntime(
   compiled: EgressPlan,
   store: RuntimeStore,
   deps: RuntimeDeps,
+  used: Set<string>,
 ): EndpointRuntime {
-  const { name, plan, signerAt, ...rest } = compiled;
+  const { name, plan, signerAt, credentials, tls, ...rest } = compiled;
+  const oauth2 = credentials?.oauth2;
   return {
     ...rest,
     name,
@@ -136,9 +198,13 @@ function endpointRuntime(
       limiter: store.limiter(name, plan, deps),
       breaker: store.breaker(name, plan, deps),
       signerAt,
-      dispatcher: store.dispatcher(plan),
+      credentials,
+      tokens: oauth2 === undefined ? undefined : store.tokens(name, oauth2, plan, deps, used),
+      dispatcher: store.dispatcher(plan, tls, used),
       timeoutMs: plan.timeoutMs,
       clock: deps.clock,
+      paused: compiled.paused,
+      disabled: compiled.disabled,
       onRateLimited: () => deps.metrics.rateLimited.inc({ endpoint: name }),
       onCircuitOpen: () => undefined,
       observe:
@@ -156,9 +222,11 @@ export function buildEgressRuntime(
   store: RuntimeStore,
   deps: RuntimeDeps,
 ): EgressRuntime {
+  const used = new Set<string>();
   const endpoints = new Map(
-    [...plans.endpoints].map(([name, p]) => [name, endpointRuntime(p, store, deps)]),
+    [...plans.endpoints].map(([name, p]) => [name, endpointRuntime(p, store, deps, used)]),
   );
-  const dynamic = plans.dynamic.map((p) => endpointRuntime(p, store, deps));
+  const dynamic = plans.dynamic.map((p) => endpointRuntime(p, store, deps, used));
+  store.sweep(used);
   return { generation, endpoints, dynamic };
 }

@@ -10,6 +10,8 @@ import type { AttemptRecord, QueuedDelivery } from '../queue/store.ts';
 export const LOCAL_REFUSALS: ReadonlySet<string> = new Set([
   'rate-limited',
   'circuit-open',
+  'endpoint-paused',
+  'endpoint-disabled',
   'lease-short',
   'shutdown',
 ]);

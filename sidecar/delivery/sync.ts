@@ -4,6 +4,7 @@
 // (a response to the app, or one entry of a fan-out report).
 import type { Logger } from '../../common/log.ts';
 import type { Clock, Delivery } from './delivery.ts';
+import { syncEvent } from './ended.ts';
 import { countAttempt, type EgressMetrics } from './metrics.ts';
 import type { DeliveryObservers } from './observe.ts';
 import { resultReason } from './observe.ts';
@@ -44,6 +45,9 @@ export async function deliverSync(
   );
   const answer = finalAnswer(outcome.result, label);
   metrics.deliveries.inc({ endpoint: label, outcome: answer.outcome });
+  metrics.events.emit(
+    syncEvent(label, answer.outcome === 'delivered', outcome.result, clock.now()),
+  );
   metrics.duration.observe({ endpoint: label }, (clock.now() - started) / 1000);
   const reason = resultReason(outcome.result);
   deps.observers?.ended({

@@ -230,6 +230,73 @@ export function describeQueueStore(
       });
     });
 
+    describe('batches', () => {
+      it('enqueueMany judges each delivery in order against the bounds the earlier ones left', async () => {
+        const store = await fresh({ maxPerEndpoint: 2, maxTotal: 100, maxBytes: 1 << 20 });
+        const make = deliveryMaker();
+        const [a1, a2, a3] = [1, 2, 3].map(() => make({ endpointName: 'full' }));
+        const b1 = make({ endpointName: 'other' });
+        const results = await store.enqueueMany([a1!, a2!, a3!, b1]);
+        // the third of `full` meets the bound the first two filled; `other` is not held back by it
+        expect(results.map((r) => r?.bound)).toEqual([undefined, undefined, 'endpoint', undefined]);
+        expect(results[2]).toBeInstanceOf(QueueFullError);
+        expect(await store.get(a3!.deliveryId)).toBeUndefined();
+        expect(new Set(ids(await store.list({}, 10)))).toEqual(
+          new Set([a1!.deliveryId, a2!.deliveryId, b1.deliveryId]),
+        );
+        const stored = await store.get(a1!.deliveryId);
+        expect(stored).toMatchObject({ url: a1!.url, headers: a1!.headers, state: 'pending' });
+        expect(Buffer.compare(stored!.body, a1!.body)).toBe(0);
+      });
+
+      it('enqueueMany stores an id given twice once, and an empty batch is no call', async () => {
+        const store = await fresh();
+        const d = deliveryMaker()();
+        expect(await store.enqueueMany([d, { ...d, body: Buffer.from('other') }])).toEqual([
+          undefined,
+          undefined,
+        ]);
+        expect(await store.enqueueMany([])).toEqual([]);
+        expect(ids(await store.list({}, 10))).toEqual([d.deliveryId]);
+        expect(Buffer.compare((await store.get(d.deliveryId))!.body, d.body)).toBe(0);
+      });
+
+      it('settleMany settles each leased delivery as its own settle would', async () => {
+        const store = await fresh();
+        const make = deliveryMaker();
+        const [ok, again, gone] = [1, 2, 3].map(() => make());
+        await store.enqueueMany([ok!, again!, gone!]);
+        expect(await store.claim(10, T0 + 10, 60_000)).toHaveLength(3);
+        await store.settleMany([
+          {
+            deliveryId: ok!.deliveryId,
+            attempt: { at: T0 + 10, status: 200, durationMs: 5 },
+            next: { kind: 'delivered' },
+          },
+          {
+            deliveryId: again!.deliveryId,
+            attempt: failed(T0 + 10, 503),
+            next: { kind: 'retry', at: T0 + 5000 },
+          },
+          { deliveryId: gone!.deliveryId, attempt: failed(T0 + 10), next: { kind: 'dead' } },
+        ]);
+        expect(await store.get(ok!.deliveryId)).toBeUndefined();
+        expect(await store.get(again!.deliveryId)).toMatchObject({
+          state: 'retrying',
+          nextAttemptAt: T0 + 5000,
+          attempts: [failed(T0 + 10, 503)],
+        });
+        expect(await store.get(gone!.deliveryId)).toMatchObject({
+          state: 'dead',
+          attempts: [failed(T0 + 10)],
+        });
+        // every lease ended: only the retry comes back, at its time
+        expect(await store.claim(10, T0 + 4999, 60_000)).toEqual([]);
+        expect(ids(await store.claim(10, T0 + 5000, 60_000))).toEqual([again!.deliveryId]);
+        await store.settleMany([]);
+      });
+    });
+
     describe('ordered endpoints', () => {
       it('hand out only their head; other endpoints and unordered deliveries go on', async () => {
         const store = await fresh();

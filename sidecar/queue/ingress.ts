@@ -48,6 +48,8 @@ export class IngressForwarders {
             ? send
             : observeLayer(this.#observers, plan, this.#clock)(send),
         admitsHost: () => false,
+        paused: false,
+        disabled: undefined,
       };
       this.#runtimes.set(endpointName, rt);
     }

@@ -2,6 +2,7 @@
 // truth, shared by replicas); counters are this sidecar's own work. Dynamic destinations share the
 // endpoint label `dynamic`, so customer hosts never become series.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { deliveryEvents, type DeliveryEvents } from '../delivery/ended.ts';
 import type { QueueStore } from './store.ts';
 
 /** The queue's metrics, registered on one registry. */
@@ -14,6 +15,8 @@ export interface QueueMetrics {
   deferred: Counter<'endpoint' | 'reason'>;
   replayed: Counter;
   latency: Histogram<'endpoint'>;
+  /** How queued deliveries end, for the health collector. */
+  events: DeliveryEvents;
 }
 
 /** The metrics label of a queue endpoint name. */
@@ -105,5 +108,6 @@ export function createQueueMetrics(
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600, 36000],
       registers,
     }),
+    events: deliveryEvents(registry),
   };
 }

@@ -3,6 +3,9 @@
 // round trip; with ioredis auto-pipelining, concurrent enqueues from many requests leave in one
 // write. All keys of one queue share a hash tag, so they live in one Redis Cluster slot.
 //
+// Enqueue and settle take a batch (sidecar/queue/batch.ts gathers the concurrent ones), so under
+// load one script stores or settles many deliveries.
+//
 // Keys under the prefix `hookgate:q:{<scope>}:` (scope = `<namespace>/<queue name>`):
 //   d:<id>           hash   the delivery: ep acc ord st nx m (url, method, headers as JSON)
 //                           b (body, raw bytes) rp (replays) rt (last replay) sz (bytes) ls (lease owner)
@@ -25,6 +28,7 @@ import {
   type QueueStats,
   type QueueStore,
   type QueuedDelivery,
+  type SettleRequest,
   type Settlement,
 } from './store.ts';
 
@@ -72,34 +76,50 @@ local function unlink(id, ep, ord)
   if ord == '1' then redis.call('LREM', P..'ord:'..ep, 1, id) end
   refresh_ready(ep)
 end
+-- Deletes a delivery and everything that indexes it (delivered, or purged).
+local function remove(id, ep, acc, ord, st, size, now)
+  set_state(id, ep, acc, st, nil)
+  unlink(id, ep, ord)
+  redis.call('DEL', P..'d:'..id, P..'a:'..id)
+  redis.call('DECRBY', P..'bytes', tonumber(size) or 0)
+  if ord == '1' then promote(ep, now) end
+end
 local function fields(id)
   local f = redis.call('HMGET', P..'d:'..id, 'ep', 'acc', 'ord', 'st', 'nx', 'm', 'b', 'rp', 'rt')
   return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9] or '', redis.call('LRANGE', P..'a:'..id, 0, -1)}
 end
 `;
 
-// ARGV: id ep acc ord meta body size maxPerEndpoint maxTotal maxBytes.
-// Returns 1 stored, 0 already stored (same id: idempotent), -1/-2/-3 endpoint/total/bytes full.
+// ARGV: maxPerEndpoint maxTotal maxBytes, then per delivery ENQUEUE_ARGS: id ep acc ord meta body
+// size. Judged in order, each against the bounds the ones before it left. Returns one code per
+// delivery: 1 stored, 0 already stored (same id: idempotent), -1/-2/-3 endpoint/total/bytes full.
+const ENQUEUE_ARGS = 7;
 const ENQUEUE = new RedisScript(`${HELPERS}
-local id, ep, acc, ord = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local size = tonumber(ARGV[7])
+local maxEp, maxTotal, maxBytes = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 -- KEYS[1] itself exists from the first enqueue on: during a resharding Redis then sends every
--- script to the node holding it (and so the whole slot, moved in one MIGRATE; ADR 0017).
+-- script to the node holding it (ADR 0017).
 if redis.call('EXISTS', P) == 0 then redis.call('SET', P, '1') end
-if redis.call('EXISTS', P..'d:'..id) == 1 then return 0 end
-if tonumber(redis.call('GET', P..'bytes') or '0') + size > tonumber(ARGV[10]) then return -3 end
-if redis.call('ZCARD', P..'st:pending') + redis.call('ZCARD', P..'st:retrying') >= tonumber(ARGV[9]) then return -2 end
-if redis.call('ZCARD', P..'st:pending:'..ep) + redis.call('ZCARD', P..'st:retrying:'..ep) >= tonumber(ARGV[8]) then return -1 end
-redis.call('HSET', P..'d:'..id, 'ep', ep, 'acc', acc, 'ord', ord, 'nx', acc, 'm', ARGV[5], 'b', ARGV[6], 'rp', 0, 'sz', size)
-redis.call('INCRBY', P..'bytes', size)
-redis.call('SADD', P..'eps', ep)
-set_state(id, ep, acc, nil, 'pending')
-if ord == '1' then
-  if redis.call('RPUSH', P..'ord:'..ep, id) == 1 then make_due(id, ep, acc) end
-else
-  make_due(id, ep, acc)
+local function enqueue(id, ep, acc, ord, meta, body, size)
+  if redis.call('EXISTS', P..'d:'..id) == 1 then return 0 end
+  if tonumber(redis.call('GET', P..'bytes') or '0') + size > maxBytes then return -3 end
+  if redis.call('ZCARD', P..'st:pending') + redis.call('ZCARD', P..'st:retrying') >= maxTotal then return -2 end
+  if redis.call('ZCARD', P..'st:pending:'..ep) + redis.call('ZCARD', P..'st:retrying:'..ep) >= maxEp then return -1 end
+  redis.call('HSET', P..'d:'..id, 'ep', ep, 'acc', acc, 'ord', ord, 'nx', acc, 'm', meta, 'b', body, 'rp', 0, 'sz', size)
+  redis.call('INCRBY', P..'bytes', size)
+  redis.call('SADD', P..'eps', ep)
+  set_state(id, ep, acc, nil, 'pending')
+  if ord == '1' then
+    if redis.call('RPUSH', P..'ord:'..ep, id) == 1 then make_due(id, ep, acc) end
+  else
+    make_due(id, ep, acc)
+  end
+  return 1
 end
-return 1
+local out = {}
+for i = 4, #ARGV, ${ENQUEUE_ARGS} do
+  out[#out + 1] = enqueue(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6]))
+end
+return out
 `);
 
 // ARGV: now max leaseMs owner skip... Returns a list of fields(id).
@@ -143,33 +163,39 @@ end
 return out
 `);
 
-// ARGV: id owner attempt kind at now. Returns 1 settled, 0 the lease is no longer ours.
+// ARGV: owner, then per settlement SETTLE_ARGS: id attempt kind at now (kind `defer`: no attempt).
+// Returns one code per settlement: 1 settled, 0 the lease is no longer ours (nothing changed).
+const SETTLE_ARGS = 5;
 const SETTLE = new RedisScript(`${HELPERS}
-local id, kind, at, now = ARGV[1], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local dk = P..'d:'..id
-if redis.call('HGET', dk, 'ls') ~= ARGV[2] then return 0 end
-redis.call('HDEL', dk, 'ls')
-redis.call('ZREM', P..'lease', id)
-if ARGV[3] ~= '' then redis.call('RPUSH', P..'a:'..id, ARGV[3]) end
-local f = redis.call('HMGET', dk, 'ep', 'acc', 'ord', 'st', 'sz')
-local ep, acc, ord, st = f[1], f[2], f[3], f[4]
-if kind == 'delivered' then
-  set_state(id, ep, acc, st, nil)
-  unlink(id, ep, ord)
-  redis.call('DEL', dk, P..'a:'..id)
-  redis.call('DECRBY', P..'bytes', tonumber(f[5]) or 0)
-  if ord == '1' then promote(ep, now) end
-elseif kind == 'dead' then
-  set_state(id, ep, acc, st, 'dead')
-  redis.call('HSET', dk, 'nx', now)
-  unlink(id, ep, ord)
-  if ord == '1' then promote(ep, now) end
-elseif kind == 'retry' or kind == 'defer' then
-  if kind == 'retry' and st ~= 'retrying' then set_state(id, ep, acc, st, 'retrying') end
-  redis.call('HSET', dk, 'nx', at)
-  make_due(id, ep, at)
+local owner = ARGV[1]
+local function settle(id, attempt, kind, at, now)
+  local dk = P..'d:'..id
+  if redis.call('HGET', dk, 'ls') ~= owner then return 0 end
+  redis.call('HDEL', dk, 'ls')
+  redis.call('ZREM', P..'lease', id)
+  -- A delivered one's history is deleted below: writing its last attempt first is wasted work.
+  if attempt ~= '' and kind ~= 'delivered' then redis.call('RPUSH', P..'a:'..id, attempt) end
+  local f = redis.call('HMGET', dk, 'ep', 'acc', 'ord', 'st', 'sz')
+  local ep, acc, ord, st = f[1], f[2], f[3], f[4]
+  if kind == 'delivered' then
+    remove(id, ep, acc, ord, st, f[5], now)
+  elseif kind == 'dead' then
+    set_state(id, ep, acc, st, 'dead')
+    redis.call('HSET', dk, 'nx', now)
+    unlink(id, ep, ord)
+    if ord == '1' then promote(ep, now) end
+  elseif kind == 'retry' or kind == 'defer' then
+    if kind == 'retry' and st ~= 'retrying' then set_state(id, ep, acc, st, 'retrying') end
+    redis.call('HSET', dk, 'nx', at)
+    make_due(id, ep, at)
+  end
+  return 1
 end
-return 1
+local out = {}
+for i = 2, #ARGV, ${SETTLE_ARGS} do
+  out[#out + 1] = settle(ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
+end
+return out
 `);
 
 // ARGV: id. Returns fields(id) or nil.
@@ -209,11 +235,7 @@ for _, d in ipairs(ids) do
   local f = redis.call('HMGET', dk, 'ep', 'acc', 'ord', 'st', 'sz')
   local dep, acc, ord, st = f[1], f[2], f[3], f[4]
   if action == 'purge' then
-    set_state(d, dep, acc, st, nil)
-    unlink(d, dep, ord)
-    redis.call('DEL', dk, P..'a:'..d)
-    redis.call('DECRBY', P..'bytes', tonumber(f[5]) or 0)
-    if ord == '1' then promote(dep, now) end
+    remove(d, dep, acc, ord, st, f[5], now)
     n = n + 1
   elseif st == 'dead' then
     set_state(d, dep, acc, 'dead', 'pending')
@@ -319,11 +341,21 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async enqueue(d: NewDelivery): Promise<void> {
-    const meta = JSON.stringify({ url: d.url, method: d.method, headers: d.headers });
-    const size = Buffer.byteLength(meta) + d.body.length;
-    const result = Number(
-      await this.#runBuffer(
-        ENQUEUE,
+    const [refused] = await this.enqueueMany([d]);
+    if (refused !== undefined) throw refused;
+  }
+
+  async enqueueMany(deliveries: readonly NewDelivery[]): Promise<(QueueFullError | undefined)[]> {
+    if (deliveries.length === 0) return [];
+    const args: (string | Buffer | number)[] = [
+      this.#limits.maxPerEndpoint,
+      this.#limits.maxTotal,
+      this.#limits.maxBytes,
+    ];
+    for (const d of deliveries) {
+      const meta = JSON.stringify({ url: d.url, method: d.method, headers: d.headers });
+      const size = Buffer.byteLength(meta) + d.body.length;
+      args.push(
         d.deliveryId,
         d.endpointName,
         d.acceptedAt,
@@ -331,17 +363,18 @@ export class RedisQueueStore implements QueueStore {
         meta,
         d.body,
         size,
-        this.#limits.maxPerEndpoint,
-        this.#limits.maxTotal,
-        this.#limits.maxBytes,
-      ),
-    );
-    // A full queue drains at delivery speed; a few seconds is a fair first guess for the app.
-    if (result === -1) throw new QueueFullError('endpoint', 5000);
-    if (result === -2) throw new QueueFullError('total', 5000);
-    if (result === -3) throw new QueueFullError('bytes', 5000);
-    // Also for an id already stored (0): its first 202 may have been refused by this very wait.
+      );
+    }
+    const codes = (await this.#runBuffer(ENQUEUE, ...args)) as number[];
+    // Also after ids already stored (0): their first 202 may have been refused by this very wait.
     await this.#replicaWait?.afterWrite();
+    return codes.map((code) => {
+      // A full queue drains at delivery speed; a few seconds is a fair first guess for the app.
+      if (code === -1) return new QueueFullError('endpoint', 5000);
+      if (code === -2) return new QueueFullError('total', 5000);
+      if (code === -3) return new QueueFullError('bytes', 5000);
+      return undefined;
+    });
   }
 
   async claim(
@@ -361,20 +394,27 @@ export class RedisQueueStore implements QueueStore {
     return rows.map(toDelivery);
   }
 
-  async settle(deliveryId: string, attempt: AttemptRecord, next: Settlement): Promise<void> {
-    await this.#run(
-      SETTLE,
-      deliveryId,
-      this.#consumer,
-      JSON.stringify(attempt),
-      next.kind,
-      next.kind === 'retry' ? next.at : 0,
-      attempt.at + attempt.durationMs,
-    );
+  settle(deliveryId: string, attempt: AttemptRecord, next: Settlement): Promise<void> {
+    return this.settleMany([{ deliveryId, attempt, next }]);
+  }
+
+  async settleMany(settlements: readonly SettleRequest[]): Promise<void> {
+    if (settlements.length === 0) return;
+    const args: (string | number)[] = [this.#consumer];
+    for (const { deliveryId, attempt, next } of settlements) {
+      args.push(
+        deliveryId,
+        JSON.stringify(attempt),
+        next.kind,
+        next.kind === 'retry' ? next.at : 0,
+        attempt.at + attempt.durationMs,
+      );
+    }
+    await this.#run(SETTLE, ...args);
   }
 
   async defer(deliveryId: string, at: number): Promise<void> {
-    await this.#run(SETTLE, deliveryId, this.#consumer, '', 'defer', at, at);
+    await this.#run(SETTLE, this.#consumer, deliveryId, '', 'defer', at, at);
   }
 
   async get(deliveryId: string): Promise<QueuedDelivery | undefined> {

@@ -68,6 +68,13 @@ export type Settlement =
   | { readonly kind: 'retry'; readonly at: number }
   | { readonly kind: 'dead' };
 
+/** One settlement of a batch: what `settle` takes, as one value. */
+export interface SettleRequest {
+  readonly deliveryId: string;
+  readonly attempt: AttemptRecord;
+  readonly next: Settlement;
+}
+
 /** Filter for listing and purging. */
 export interface DeliveryFilter {
   readonly endpointName?: string;
@@ -101,6 +108,13 @@ export interface QueueStore {
   /** Stores a new delivery durably; rejects with QueueFullError past a bound, storing nothing. */
   enqueue(delivery: NewDelivery): Promise<void>;
   /**
+   * Stores several deliveries in one step (Redis: one script, one round trip), each judged against
+   * the bounds in order as if enqueued one after the other. Resolves per delivery, in order: `undefined`
+   * once it is durable, or the QueueFullError that refused it (nothing of it stored). Rejects
+   * only when the store failed, and then none of them may be taken as durable.
+   */
+  enqueueMany(deliveries: readonly NewDelivery[]): Promise<(QueueFullError | undefined)[]>;
+  /**
    * Leases up to `max` due deliveries at `now` to this consumer for `leaseMs`. `skipEndpoints`
    * (optional to honour) names endpoints the worker cannot start now (at their concurrency bound):
    * a backend that honours it hands their share to other endpoints, so one slow receiver cannot
@@ -114,6 +128,8 @@ export interface QueueStore {
   ): Promise<QueuedDelivery[]>;
   /** Records an attempt of a leased delivery and what follows it; ends the lease. */
   settle(deliveryId: string, attempt: AttemptRecord, next: Settlement): Promise<void>;
+  /** `settle` for several leased deliveries in one step (Redis: one script, one round trip). */
+  settleMany(settlements: readonly SettleRequest[]): Promise<void>;
   /**
    * Optional. Ends the lease of a delivery WITHOUT recording an attempt and makes it due at `at`:
    * for local refusals (rate limited, circuit open) and for deliveries handed back on shutdown,

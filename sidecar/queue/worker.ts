@@ -6,11 +6,13 @@
 import type { Logger } from '../../common/log.ts';
 import type { AttemptResult, Clock, Delivery } from '../delivery/delivery.ts';
 import { resultReason, type DeliveryObservers } from '../delivery/observe.ts';
+import { stepEvent } from '../delivery/ended.ts';
 import type { EgressRuntime, EndpointRuntime } from '../delivery/runtime.ts';
 import { INGRESS_PREFIX } from './ingress.ts';
 import { endpointLabel, type QueueMetrics } from './metrics.ts';
 import { countedAttempts, nextStep, type NextStep } from '../delivery/schedule.ts';
-import type { QueueStore, QueuedDelivery } from './store.ts';
+import { Batcher } from './batch.ts';
+import type { QueueStore, QueuedDelivery, SettleRequest } from './store.ts';
 
 /** How the worker runs. */
 export interface WorkerSettings {
@@ -43,8 +45,25 @@ export interface WorkerOptions {
 /** Shortest gap between claims while work keeps arriving. */
 const CLAIM_BATCH_MS = 5;
 
+/** Settlements per settle script (as ENQUEUE_BATCH for accepts). */
+const SETTLE_BATCH = 128;
+
 /** Room kept between an attempt's end and its lease's end, for settling (at most a quarter). */
 const SETTLE_MARGIN_MS = 2000;
+
+const pausedByRuntime = new WeakMap<EgressRuntime, readonly string[]>();
+
+/** Names of the runtime's paused and disabled endpoints, computed once per configuration. */
+function pausedEndpoints(rt: EgressRuntime): readonly string[] {
+  let names = pausedByRuntime.get(rt);
+  if (names === undefined) {
+    names = [...rt.endpoints.values()]
+      .filter((e) => e.paused || e.disabled !== undefined)
+      .map((e) => e.name);
+    pausedByRuntime.set(rt, names);
+  }
+  return names;
+}
 
 /** The endpoint runtime that delivers `d` now, or undefined when the config no longer has one. */
 function endpointOf(rt: EgressRuntime, d: QueuedDelivery): EndpointRuntime | undefined {
@@ -74,9 +93,18 @@ export class QueueWorker {
   /** A wake-up came while the loop was busy: its next pause returns at once. */
   #kicked = false;
   #idle: (() => void) | undefined;
+  /** Attempts that ended together, written together. */
+  readonly #settlements: Batcher<SettleRequest, undefined>;
 
   constructor(options: WorkerOptions) {
     this.#o = options;
+    this.#settlements = new Batcher(
+      async (batch) => {
+        await options.store.settleMany(batch);
+        return batch.map(() => undefined);
+      },
+      { maxItems: SETTLE_BATCH, maxInFlight: 2 },
+    );
   }
 
   /** Attempts in flight now. */
@@ -156,9 +184,12 @@ export class QueueWorker {
     }
   }
 
-  /** Endpoints at their concurrency bound (running or waiting). */
+  /**
+   * Endpoints not to claim for: those at their concurrency bound (running or waiting), and paused
+   * ones, whose deliveries stay queued in order until the endpoint is unpaused.
+   */
   #saturated(): ReadonlySet<string> {
-    const full = new Set<string>();
+    const full = new Set<string>(pausedEndpoints(this.#o.runtime()));
     for (const [endpoint, queue] of this.#waiting) {
       if ((this.#running.get(endpoint) ?? 0) + queue.length >= this.#o.settings.endpointConcurrency)
         full.add(endpoint);
@@ -263,6 +294,7 @@ export class QueueWorker {
         at: clock.now(),
         ...(endpoint !== undefined ? { plan: endpoint.plan } : {}),
       });
+    metrics.events.emit(stepEvent(label, step, clock.now()));
     // The next delivery in an ordered line is due now: claim it without waiting for the poll.
     if (d.ordered && (step.kind === 'delivered' || step.kind === 'dead')) this.notify();
     switch (step.kind) {
@@ -307,11 +339,11 @@ export class QueueWorker {
           { kind: 'retry', at: step.at },
         );
       }
-      return store.settle(
-        d.deliveryId,
-        step.record,
-        step.kind === 'retry' ? { kind: 'retry', at: step.at } : { kind: step.kind },
-      );
+      return this.#settlements.add({
+        deliveryId: d.deliveryId,
+        attempt: step.record,
+        next: step.kind === 'retry' ? { kind: 'retry', at: step.at } : { kind: step.kind },
+      });
     };
     for (let tries = 1; ; tries++) {
       try {

@@ -31,6 +31,15 @@ describe('kubectl', () => {
     expect(out).toMatch(/scheme\s+<string>\s+enum: standard-webhooks, github, hmac/);
   });
 
+  it('explains status.deliveries, the delivery health the sidecars report', async () => {
+    const out = await kubectl('explain', 'webhookendpoint.status.deliveries');
+    expect(out).toContain('Delivery health reported by the sidecars every few seconds');
+    expect(out).toMatch(/successRate\s+<string>/);
+    expect(out).toMatch(/circuit\s+<string> -required-\s+enum: closed, open, half-open/);
+    const lastFailure = await kubectl('explain', 'webhookendpoint.status.deliveries.lastFailure');
+    expect(lastFailure).toMatch(/Never a body, URL or\s+secret\./);
+  });
+
   it('knows the short names and the hookgate category, and prints the columns on call needs', async () => {
     await serverSideApply(
       kube.kubeConfig,
@@ -48,7 +57,7 @@ describe('kubectl', () => {
     );
     const whe = await kubectl('get', 'whe', '-n', namespace);
     expect(whe.split('\n')[0]).toMatch(
-      /^NAME\s+DIRECTION\s+URL\s+PATH\s+EVENTS\s+POLICY\s+READY\s+AGE$/,
+      /^NAME\s+DIRECTION\s+URL\s+PATH\s+EVENTS\s+POLICY\s+READY\s+HEALTHY\s+SUCCESS\s+AGE$/,
     );
     expect(whe).toMatch(/^orders\s+Egress\s+https:\/\/hooks\.example\.com\/orders\s/m);
     // What an endpoint subscribes to, as the API server prints a list column.

@@ -16,6 +16,11 @@ const ingress: Spec = {
   path: '/github',
   verify: { scheme: 'github', secretRef: { name: 'github-webhook' } },
 };
+const oauth2 = {
+  tokenURL: 'https://auth.example.com/token',
+  clientId: { secretKeyRef: { name: 'oauth' } },
+  clientSecret: { secretKeyRef: { name: 'oauth' } },
+};
 const policy: Spec = { endpointSelector: { matchLabels: { tier: 'standard' } } };
 
 const endpoint = (spec: Spec): Manifest => ({
@@ -396,6 +401,145 @@ const cases: [string, Manifest, string, string][] = [
     webhookPolicy({ ...policy, history: { secretHeaders: ['X Bad'] } }),
     'spec.history.secretHeaders[0]',
     'should match',
+  ],
+  // Credentials and pause (issue 17, ADR 0021).
+  [
+    'auth is basic or oauth2, not both',
+    endpoint({
+      ...egress,
+      auth: {
+        basic: { secretRef: { name: 'receiver-basic' } },
+        oauth2,
+      },
+    }),
+    'spec.auth.oauth2',
+    'set one of auth.basic and auth.oauth2',
+  ],
+  [
+    'auth is not empty',
+    endpoint({ ...egress, auth: {} }),
+    'spec.auth',
+    'auth needs basic, oauth2 or headers',
+  ],
+  [
+    'basic names its Secret',
+    endpoint({ ...egress, auth: { basic: {} } }),
+    'spec.auth.basic.secretRef',
+    'Required value',
+  ],
+  [
+    'the token endpoint is https',
+    endpoint({
+      ...egress,
+      auth: {
+        oauth2: { ...oauth2, tokenURL: 'http://auth.example.com/token' },
+      },
+    }),
+    'spec.auth.oauth2.tokenURL',
+    'should match',
+  ],
+  [
+    'oauth2 needs a client secret',
+    endpoint({
+      ...egress,
+      auth: {
+        oauth2: { tokenURL: oauth2.tokenURL, clientId: oauth2.clientId },
+      },
+    }),
+    'spec.auth.oauth2.clientSecret',
+    'Required value',
+  ],
+  [
+    'a scope has no spaces',
+    endpoint({
+      ...egress,
+      auth: {
+        oauth2: { ...oauth2, scopes: ['read write'] },
+      },
+    }),
+    'spec.auth.oauth2.scopes[0]',
+    'should match',
+  ],
+  [
+    'a credential header is not one the sidecar writes',
+    endpoint({
+      ...egress,
+      auth: { headers: [{ name: 'Webhook-Signature', secretKeyRef: { name: 'api-key' } }] },
+    }),
+    'spec.auth.headers[0].name',
+    'may not be one of',
+  ],
+  [
+    'credential header names are unique',
+    endpoint({
+      ...egress,
+      auth: {
+        headers: [
+          { name: 'X-Api-Key', secretKeyRef: { name: 'api-key' } },
+          { name: 'X-Api-Key', secretKeyRef: { name: 'other-key' } },
+        ],
+      },
+    }),
+    'spec.auth.headers',
+    'duplicate entries for key [name="X-Api-Key"]',
+  ],
+  [
+    'auth.headers does not write Authorization next to basic',
+    endpoint({
+      ...egress,
+      auth: {
+        basic: { secretRef: { name: 'receiver-basic' } },
+        headers: [{ name: 'authorization', secretKeyRef: { name: 'api-key' } }],
+      },
+    }),
+    'spec.auth.headers',
+    'may not set Authorization',
+  ],
+  [
+    'a static header does not overwrite a credential',
+    endpoint({
+      ...egress,
+      headers: { Authorization: 'Bearer static' },
+      auth: { basic: { secretRef: { name: 'receiver-basic' } } },
+    }),
+    'spec.headers',
+    'a header is set twice',
+  ],
+  [
+    'tls needs an https url',
+    endpoint({ ...egress, url: 'http://hooks.example.com/orders', tls: { minVersion: 'TLSv1.3' } }),
+    'spec.tls',
+    'needs an https://',
+  ],
+  [
+    'minVersion is TLSv1.2 or TLSv1.3',
+    endpoint({ ...egress, tls: { minVersion: 'TLSv1.0' } }),
+    'spec.tls.minVersion',
+    'supported values',
+  ],
+  [
+    'the client certificate is a Secret name',
+    endpoint({ ...egress, tls: { clientCertificate: { secretName: 'Client_Cert' } } }),
+    'spec.tls.clientCertificate.secretName',
+    'should match',
+  ],
+  [
+    'serverName is a DNS name',
+    endpoint({ ...egress, tls: { serverName: 'hooks example' } }),
+    'spec.tls.serverName',
+    'should match',
+  ],
+  [
+    'paused is a boolean',
+    endpoint({ ...egress, paused: 'yes' }),
+    'spec.paused',
+    'expected boolean',
+  ],
+  [
+    'auth, tls and paused are egress-only',
+    endpoint({ ...ingress, paused: true }),
+    'spec.direction',
+    'auth, tls and paused apply to Egress endpoints only',
   ],
 ];
 

@@ -62,6 +62,14 @@ const ready = (status: string, observedGeneration: number, reason = 'Published')
   lastTransitionTime: '2026-11-29T12:00:00Z',
 });
 
+const healthy = (status: string, reason: string, message: string) => ({
+  type: 'Healthy',
+  status,
+  reason,
+  message,
+  lastTransitionTime: '2026-11-29T12:00:00Z',
+});
+
 describe('Argo CD health check (examples/argocd/health.lua)', () => {
   it.each([
     // Just applied: the operator has written nothing yet.
@@ -153,6 +161,40 @@ describe('Argo CD health check (examples/argocd/health.lua)', () => {
       ),
       'Degraded',
       /^NotAccepted: not published: Secret "orders-signing" not found/,
+    ],
+    // Delivery health is shown, not judged: published with its receiver failing stays Healthy,
+    // the message leading with the failure (an unhealthy receiver is not a broken deployment).
+    [
+      'Ready True, Healthy False',
+      endpoint(4, {
+        observedGeneration: 4,
+        conditions: [
+          ready('True', 4),
+          healthy('False', 'CircuitOpen', 'circuit open in 1 of 2 pod(s)'),
+        ],
+      }),
+      'Healthy',
+      /^deliveries failing: CircuitOpen: circuit open in 1 of 2 pod\(s\) \(Published: message for True\)$/,
+    ],
+    // Healthy True or Unknown adds nothing to the message.
+    [
+      'Ready True, Healthy Unknown',
+      endpoint(4, {
+        observedGeneration: 4,
+        conditions: [ready('True', 4), healthy('Unknown', 'NoReports', 'no sidecar reported')],
+      }),
+      'Healthy',
+      /^Published: message for True$/,
+    ],
+    // Refused stays Degraded whatever the deliveries say.
+    [
+      'Ready False, Healthy True',
+      endpoint(4, {
+        observedGeneration: 4,
+        conditions: [ready('False', 4, 'NotAccepted'), healthy('True', 'Delivering', 'ok')],
+      }),
+      'Degraded',
+      /^NotAccepted: message for False$/,
     ],
     // As the operator writes it: a policy in effect.
     [

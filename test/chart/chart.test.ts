@@ -47,6 +47,8 @@ const modes: { name: string; values: Record<string, string>; absentKinds: string
     values: { 'metrics.serviceMonitor.enabled': 'true' },
     absentKinds: ['ServiceMonitor'],
   },
+  // The config stream off: pods get the namespace mounts again (ADR 0020).
+  { name: 'config stream off', values: { 'configStream.enabled': 'false' }, absentKinds: [] },
   // A default WebhookPolicy in application namespaces (the hookgate.io CRDs are installed).
   { name: 'default policy on', values: { 'defaultPolicy.enabled': 'true' }, absentKinds: [] },
   // Redis from a URL: a Secret and the operator's env from it.
@@ -187,6 +189,7 @@ describe('what the operator and the injector rely on', () => {
         '--sidecar-memory-limit=256Mi',
         '--sidecar-log-level=info',
         '--sidecar-drain-timeout=10s',
+        '--config-addr=0.0.0.0:15012',
       ]),
     );
     const env = Object.fromEntries(container.env.map((e) => [e.name, e.value ?? e.valueFrom]));
@@ -197,6 +200,7 @@ describe('what the operator and the injector rely on', () => {
     expect(container.ports).toEqual([
       { name: 'webhook', containerPort: 9443, protocol: 'TCP' },
       { name: 'admin', containerPort: 8080, protocol: 'TCP' },
+      { name: 'config', containerPort: 15012, protocol: 'TCP' },
     ]);
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
@@ -215,6 +219,14 @@ describe('what the operator and the injector rely on', () => {
     expect(service.spec.ports).toEqual([
       { name: 'https-webhook', port: 443, targetPort: 'webhook', protocol: 'TCP' },
     ]);
+    // What the injector tells sidecars to dial (operator/config-server/service.ts).
+    const config = find(objects, 'Service', 'hookgate-operator-config') as K8sObject & {
+      spec: { ports: unknown[]; selector: unknown };
+    };
+    expect(config.spec.ports).toEqual([
+      { name: 'https-config', port: 15012, targetPort: 'config', protocol: 'TCP' },
+    ]);
+    expect(config.spec.selector).toEqual(deployment.spec.selector.matchLabels);
     expect(find(objects, 'PodDisruptionBudget', 'hookgate-operator')['spec']).toMatchObject({
       maxUnavailable: 1,
     });
@@ -244,11 +256,21 @@ describe('what the operator and the injector rely on', () => {
       resourceNames: ['hookgate-sidecar-injector'],
       verbs: ['get', 'list', 'watch', 'patch', 'update'],
     });
-    // No unnamed write outside status, Events and RoleBinding creation (which RBAC cannot name;
-    // `bind` on one ClusterRole narrows what such a binding may grant).
+    // The config stream's authentication: TokenReview and a pod GET, no list, watch or write.
+    expect(clusterRole.rules).toContainEqual({
+      apiGroups: ['authentication.k8s.io'],
+      resources: ['tokenreviews'],
+      verbs: ['create'],
+    });
+    expect(clusterRole.rules.filter((r) => r.resources.includes('pods'))).toEqual([
+      { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+    ]);
+    // No unnamed write outside status, Events, reviews (stored nowhere) and RoleBinding creation
+    // (which RBAC cannot name; `bind` on one ClusterRole narrows what such a binding may grant).
     for (const rule of clusterRole.rules) {
       const writes = rule.verbs.filter((v) => ['create', 'update', 'patch', 'delete'].includes(v));
       if (writes.length === 0 || rule.resources.includes('events')) continue;
+      if (rule.resources.join() === 'tokenreviews' && writes.join() === 'create') continue;
       if (rule.resources.every((r) => r.endsWith('/status'))) continue;
       if (rule.resources.join() === 'rolebindings' && writes.join() === 'create') continue;
       expect(rule.resourceNames, `${rule.resources.join(',')} ${writes.join(',')}`).toBeDefined();
@@ -359,9 +381,12 @@ describe('what the operator and the injector rely on', () => {
     const certificate = find(certManager, 'Certificate', 'hookgate-webhook');
     expect(certificate['spec']).toMatchObject({
       secretName: 'hookgate-webhook-tls',
+      // The config stream serves the same certificate.
       dnsNames: [
         'hookgate-operator-webhook.hookgate-system.svc',
         'hookgate-operator-webhook.hookgate-system.svc.cluster.local',
+        'hookgate-operator-config.hookgate-system.svc',
+        'hookgate-operator-config.hookgate-system.svc.cluster.local',
       ],
       issuerRef: { name: 'hookgate-selfsigned', kind: 'Issuer', group: 'cert-manager.io' },
     });
@@ -373,6 +398,19 @@ describe('what the operator and the injector rely on', () => {
     ).toBe('hookgate-system/hookgate-webhook');
     const args = JSON.stringify(find(certManager, 'Deployment'));
     expect(args).toContain('--webhook-cert-mode=external');
+  });
+
+  it('config stream off: no Service, no port, no token review, and the flag says off', async () => {
+    const off = parseObjects(
+      (await template('hookgate-system', { 'configStream.enabled': 'false' })).stdout,
+    );
+    expect(off.filter((o) => o.metadata.name === 'hookgate-operator-config')).toEqual([]);
+    const deployment = JSON.stringify(find(off, 'Deployment'));
+    expect(deployment).toContain('"--config-addr="');
+    expect(deployment).not.toContain('15012');
+    expect(JSON.stringify(find(off, 'ClusterRole', 'hookgate-operator'))).not.toContain(
+      'tokenreviews',
+    );
   });
 
   it('Redis: the URL lives in a Secret, the operator reads it from there', async () => {

@@ -11,9 +11,9 @@ import {
   ADMIN_TOKEN,
   APP_SECRET,
   SIGNING_SECRET,
+  seedDeadLetters,
   sendWebhook,
   startConsoleGround,
-  waitDead,
   type ConsoleGround,
 } from './harness.ts';
 
@@ -50,13 +50,7 @@ async function expectNoSecrets(): Promise<void> {
 
 beforeAll(async () => {
   ground = await startConsoleGround();
-  const { visible, hidden } = ground.tenants;
-  deadIds = [
-    await sendWebhook(visible, { order: 1, customer: 'acme' }),
-    await sendWebhook(visible, { order: 2, customer: 'globex' }),
-  ];
-  hiddenId = await sendWebhook(hidden, { order: 3, customer: 'initech' });
-  await Promise.all([...deadIds.map((id) => waitDead(visible, id)), waitDead(hidden, hiddenId)]);
+  ({ deadIds, hiddenId } = await seedDeadLetters(ground));
   chromium = await launchChromium();
   page = await chromium.context.newPage();
 }, 120_000);

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { inject } from 'vitest';
 import { parse } from 'yaml';
 import { createLogger } from '../../common/log.ts';
+import { adminTokens, type AdminTokens } from '../../operator/console/admin-token.ts';
 import { startConsoleFor } from '../../operator/console/index.ts';
 import type { ConsoleServer } from '../../operator/console/server.ts';
 import { KubeClient } from '../../operator/kube/client.ts';
@@ -102,15 +103,36 @@ const ENDPOINT = (namespace: string): object => ({
   spec: { direction: 'Egress', url: 'https://orders.example.com/hooks' },
 });
 
-async function startTenant(admin: KubeClient, namespace: string): Promise<Tenant> {
+/** How the ground's sidecars are reached. */
+export interface GroundOptions {
+  /** Each namespace's sidecar gets its own token derived from this key (admin-token.ts). */
+  readonly adminKey?: string;
+  /** The Pods' IP: a non-loopback one makes the sidecars' admin guard demand the token. */
+  readonly podIp?: string;
+}
+
+function tokensOf(options: GroundOptions): string | AdminTokens {
+  return options.adminKey === undefined ? ADMIN_TOKEN : adminTokens(options.adminKey);
+}
+
+async function startTenant(
+  admin: KubeClient,
+  namespace: string,
+  options: GroundOptions,
+): Promise<Tenant> {
   const receiver = await startReceiver();
   // Five attempts close together: a delivery is a dead letter within about two seconds.
   const config = writeAsyncConfig(receiver.url, 'delivery: { mode: async }');
-  const sidecar = await startSidecarProcess(config, {
-    HOOKGATE_ADMIN_TOKEN: ADMIN_TOKEN,
-    POD_NAME: 'orders-0',
-    POD_NAMESPACE: namespace,
-  });
+  const tokens = tokensOf(options);
+  const sidecar = await startSidecarProcess(
+    config,
+    {
+      HOOKGATE_ADMIN_TOKEN: typeof tokens === 'string' ? tokens : tokens(namespace),
+      POD_NAME: 'orders-0',
+      POD_NAMESPACE: namespace,
+    },
+    options.podIp === undefined ? {} : { adminHost: '0.0.0.0' },
+  );
   await admin.request(
     'POST',
     `/apis/hookgate.io/v1alpha1/namespaces/${namespace}/webhookendpoints`,
@@ -118,18 +140,20 @@ async function startTenant(admin: KubeClient, namespace: string): Promise<Tenant
       body: ENDPOINT(namespace),
     },
   );
-  await registerPod(admin, namespace, 'orders-0', sidecar);
+  await registerPod(admin, namespace, 'orders-0', sidecar, options);
   return { namespace, sidecar, receiver, sent: [] };
 }
 
-/** A Pod object standing for `sidecar`: Running at 127.0.0.1 with its admin port. */
+/** A Pod object standing for `sidecar`: Running at the ground's pod IP with its admin port. */
 async function registerPod(
   admin: KubeClient,
   namespace: string,
   name: string,
   sidecar: SidecarProcess,
+  options: GroundOptions,
 ): Promise<void> {
   const adminPort = Number(new URL(sidecar.admin).port);
+  const ip = options.podIp ?? '127.0.0.1';
   await admin.request('POST', `/api/v1/namespaces/${namespace}/pods`, {
     body: {
       apiVersion: 'v1',
@@ -150,7 +174,7 @@ async function registerPod(
   });
   await admin.request('PATCH', `/api/v1/namespaces/${namespace}/pods/${name}/status`, {
     contentType: 'application/merge-patch+json',
-    body: { status: { phase: 'Running', podIP: '127.0.0.1', podIPs: [{ ip: '127.0.0.1' }] } },
+    body: { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] } },
   });
 }
 
@@ -162,7 +186,11 @@ export interface SyncPod {
   send(body: object): Promise<string>;
 }
 
-async function startSyncPod(admin: KubeClient, namespace: string): Promise<SyncPod> {
+async function startSyncPod(
+  admin: KubeClient,
+  namespace: string,
+  options: GroundOptions,
+): Promise<SyncPod> {
   const server: Server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
@@ -187,12 +215,17 @@ async function startSyncPod(admin: KubeClient, namespace: string): Promise<SyncP
       '',
     ].join('\n'),
   );
-  const sidecar = await startSidecarProcess(config, {
-    HOOKGATE_ADMIN_TOKEN: ADMIN_TOKEN,
-    POD_NAME: 'orders-sync-0',
-    POD_NAMESPACE: namespace,
-  });
-  await registerPod(admin, namespace, 'orders-sync-0', sidecar);
+  const tokens = tokensOf(options);
+  const sidecar = await startSidecarProcess(
+    config,
+    {
+      HOOKGATE_ADMIN_TOKEN: typeof tokens === 'string' ? tokens : tokens(namespace),
+      POD_NAME: 'orders-sync-0',
+      POD_NAMESPACE: namespace,
+    },
+    options.podIp === undefined ? {} : { adminHost: '0.0.0.0' },
+  );
+  await registerPod(admin, namespace, 'orders-sync-0', sidecar, options);
   return {
     sidecar,
     receiver: {
@@ -242,6 +275,43 @@ export async function waitDead(tenant: Tenant, id: string): Promise<void> {
   }
 }
 
+/** A Role with `rules` in `namespace`, bound to `subjects` (both named `name`). */
+export async function grantRole(
+  admin: KubeClient,
+  namespace: string,
+  name: string,
+  rules: readonly object[],
+  subjects: readonly object[],
+): Promise<void> {
+  const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}`;
+  await admin.request('POST', `${rbac}/roles`, {
+    body: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name }, rules },
+  });
+  await admin.request('POST', `${rbac}/rolebindings`, {
+    body: {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects,
+    },
+  });
+}
+
+/** Two dead letters in the visible namespace and one in the hidden, every attempt made. */
+export async function seedDeadLetters(
+  ground: ConsoleGround,
+): Promise<{ deadIds: string[]; hiddenId: string }> {
+  const { visible, hidden } = ground.tenants;
+  const deadIds = [
+    await sendWebhook(visible, { order: 1, customer: 'acme' }),
+    await sendWebhook(visible, { order: 2, customer: 'globex' }),
+  ];
+  const hiddenId = await sendWebhook(hidden, { order: 3, customer: 'initech' });
+  await Promise.all([...deadIds.map((id) => waitDead(visible, id)), waitDead(hidden, hiddenId)]);
+  return { deadIds, hiddenId };
+}
+
 async function userToken(
   admin: KubeClient,
   namespace: string,
@@ -251,26 +321,12 @@ async function userToken(
   await admin.request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, {
     body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } },
   });
-  await admin.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, {
-    body: {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: { name },
-      rules: [{ apiGroups: ['hookgate.io'], resources: ['webhookendpoints'], verbs }],
-    },
-  });
-  await admin.request(
-    'POST',
-    `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`,
-    {
-      body: {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'RoleBinding',
-        metadata: { name },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
-        subjects: [{ kind: 'ServiceAccount', name, namespace }],
-      },
-    },
+  await grantRole(
+    admin,
+    namespace,
+    name,
+    [{ apiGroups: ['hookgate.io'], resources: ['webhookendpoints'], verbs }],
+    [{ kind: 'ServiceAccount', name, namespace }],
   );
   const review = await admin.request<{ status: { token: string } }>(
     'POST',
@@ -287,7 +343,7 @@ async function userToken(
 }
 
 /** Starts the ground; `stop()` ends every process it started. */
-export async function startConsoleGround(): Promise<ConsoleGround> {
+export async function startConsoleGround(options: GroundOptions = {}): Promise<ConsoleGround> {
   const { core } = kubeClients();
   const admin = new KubeClient(await fromKubeconfig(inject('kubeconfig')));
   const [visibleNs, hiddenNs] = await Promise.all([
@@ -295,10 +351,10 @@ export async function startConsoleGround(): Promise<ConsoleGround> {
     createTestNamespace(core, 'console-hidden'),
   ]);
   const [visible, hidden] = await Promise.all([
-    startTenant(admin, visibleNs),
-    startTenant(admin, hiddenNs),
+    startTenant(admin, visibleNs, options),
+    startTenant(admin, hiddenNs, options),
   ]);
-  const syncPod = await startSyncPod(admin, visibleNs);
+  const syncPod = await startSyncPod(admin, visibleNs, options);
   const operatorToken = await userToken(admin, visibleNs, uniqueName('oncall'), [
     'get',
     'list',
@@ -310,7 +366,7 @@ export async function startConsoleGround(): Promise<ConsoleGround> {
     log: createLogger({ program: 'console-test' }, 'warn'),
     host: '127.0.0.1',
     port: 0,
-    adminToken: ADMIN_TOKEN,
+    adminToken: tokensOf(options),
   });
   const server = admin.server;
   const ca = readCa(inject('kubeconfig'));

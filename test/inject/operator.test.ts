@@ -68,6 +68,8 @@ describe('the injector in hookgate-operator', () => {
         '--webhook-extra-hosts=127.0.0.1',
         '--sidecar-image=registry.example/hookgate/sidecar:test',
         '--sidecar-memory-limit=300Mi',
+        // The config stream on a port of its own: test files run side by side.
+        '--config-addr=127.0.0.1:0',
       ],
       {
         env: {
@@ -91,6 +93,33 @@ describe('the injector in hookgate-operator', () => {
         image: 'registry.example/hookgate/sidecar:test',
         resources: { limits: { memory: '300Mi' } },
       });
+      // The config stream is on: the pod is told where and which CA, and holds a token instead of
+      // the namespace's Secret (ADR 0020).
+      const full = spec as InjectedSpec & {
+        initContainers: { env: { name: string; value?: string }[] }[];
+        volumes: { name: string }[];
+      };
+      const env = Object.fromEntries(full.initContainers[0]!.env.map((e) => [e.name, e.value]));
+      const tls = await kubeRequest(
+        adminConfig,
+        'GET',
+        `/api/v1/namespaces/${identity.namespace}/secrets/hookgate-webhook-tls`,
+      );
+      const caPem = Buffer.from(
+        (tls.body['data'] as Record<string, string>)['ca.crt']!,
+        'base64',
+      ).toString();
+      expect(env).toMatchObject({
+        HOOKGATE_CONFIG_SERVER: `https://hookgate-operator-config.${identity.namespace}.svc:15012`,
+        HOOKGATE_CONFIG_SERVER_CA: caPem,
+        HOOKGATE_TOKEN_FILE: '/var/run/secrets/hookgate.io/token',
+      });
+      // After the API server's own kube-api-access volume.
+      expect(full.volumes.map((v) => v.name).slice(-3)).toEqual([
+        'hookgate-config',
+        'hookgate-token',
+        'hookgate-data',
+      ]);
       const adminPort = await waitFor(
         'the admin server',
         () =>

@@ -47,4 +47,22 @@ describe.skipIf(unsupported !== '')('the sidecar security context on the node', 
     );
     expect(JSON.parse(out)).toEqual({ root: 'EROFS', tmp: 'EROFS', config: 'EROFS', data: 'ok' });
   });
+
+  it('holds its own projected token (our audience, bound to its pod) and not the namespace Secret (ADR 0020)', async () => {
+    const out = await inSidecar(
+      namespace,
+      app.metadata.name,
+      `const fs = require('fs');
+       const t = fs.readFileSync('/var/run/secrets/hookgate.io/token', 'utf8').split('.');
+       const c = JSON.parse(Buffer.from(t[1], 'base64url').toString());
+       console.log(JSON.stringify({ secrets: fs.existsSync('/etc/hookgate/secrets'),
+         aud: c.aud, pod: c['kubernetes.io'].pod.name, life: c.exp - c.iat }));`,
+    );
+    expect(JSON.parse(out)).toEqual({
+      secrets: false,
+      aud: ['hookgate.io/sidecar'],
+      pod: app.metadata.name,
+      life: 600,
+    });
+  });
 });

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { adminTokenFor, adminTokens } from '../../operator/console/admin-token.ts';
 import type { KubeObject } from '../../operator/kube/types.ts';
 import { CONFIG_MAP_NAME, GENERATION_ANNOTATION, SECRET_NAME } from '../../operator/names.ts';
 import { kubectlPath } from '../cluster/controlplane.ts';
@@ -156,6 +157,26 @@ describe('hookgate-operator reconciling a namespace', () => {
     const data = secret['data'] as Record<string, string>;
     expect(Buffer.from(data['redis-url']!, 'base64').toString()).toBe(url);
     expect(JSON.stringify(configMap)).not.toContain('s3cret-pass');
+  });
+
+  it('publishes the namespace its own sidecar admin token in the Secret, never the ConfigMap', async () => {
+    await running?.stop();
+    const key = 'console-key-for-the-reconcile-test';
+    running = await startOperator(identity, [ns], { sidecarAdminTokens: adminTokens(key) });
+    await apply(
+      adminConfig,
+      endpointManifest(ns, 'tokened', { direction: 'Egress', url: 'https://hooks.example.com/t' }),
+    );
+    const token = adminTokenFor(key, ns);
+    await expect
+      .poll(async () => {
+        const data = (await published())?.secret['data'] as Record<string, string> | undefined;
+        return data?.['admin-token'] === undefined
+          ? undefined
+          : Buffer.from(data['admin-token'], 'base64').toString();
+      }, poll)
+      .toBe(token);
+    expect(JSON.stringify((await published())!.configMap)).not.toContain(token);
   });
 
   it('follows updates and deletes; only what changed is rewritten', async () => {

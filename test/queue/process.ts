@@ -57,12 +57,14 @@ export interface SidecarProcess {
 export async function startSidecarProcess(
   configPath: string,
   env: NodeJS.ProcessEnv,
+  /** `adminHost`: where the admin API listens besides loopback reach (0.0.0.0: every address). */
+  options: { readonly adminHost?: string } = {},
 ): Promise<SidecarProcess> {
   const adminPort = await freePort();
   const child = spawn(process.execPath, [join(root, 'sidecar/main.ts'), '--config', configPath], {
     env: {
       ...process.env,
-      HOOKGATE_ADMIN_ADDR: `127.0.0.1:${adminPort}`,
+      HOOKGATE_ADMIN_ADDR: `${options.adminHost ?? '127.0.0.1'}:${adminPort}`,
       CRASH_TEST_WHSEC: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
       ...env,
     },

@@ -35,6 +35,10 @@ app.kubernetes.io/component: operator
 {{- define "hookgate.webhookDNSNames" -}}
 - hookgate-operator-webhook.{{ .Release.Namespace }}.svc
 - hookgate-operator-webhook.{{ .Release.Namespace }}.svc.cluster.local
+{{- if .Values.configStream.enabled }}
+- hookgate-operator-config.{{ .Release.Namespace }}.svc
+- hookgate-operator-config.{{ .Release.Namespace }}.svc.cluster.local
+{{- end }}
 {{- end }}
 
 {{/* The Secret holding the Redis URL ("" when Redis is not configured). */}}

@@ -43,10 +43,27 @@ function destinationRefusal(err: unknown): DestinationNotAllowedError | undefine
   return undefined;
 }
 
+/** A dispatcher lent per request (credentials/dispatcher-pool.ts), or a fixed one. */
+export interface LentDispatcher {
+  acquire(): Dispatcher;
+  release(): void;
+}
+
+function lent(dispatcher: Dispatcher | LentDispatcher): LentDispatcher {
+  if ('acquire' in dispatcher) return dispatcher;
+  return { acquire: () => dispatcher, release: () => undefined };
+}
+
 /** Sends each attempt with `dispatcher`, giving up after `timeoutMs` or at the deadline. */
-export function sendStage(dispatcher: Dispatcher, timeoutMs: number, clock: Clock): Attempt {
+export function sendStage(
+  source: Dispatcher | LentDispatcher,
+  timeoutMs: number,
+  clock: Clock,
+): Attempt {
+  const pool = lent(source);
   return async (delivery): Promise<AttemptResult> => {
     const started = clock.now();
+    const dispatcher = pool.acquire();
     const budget = Math.max(1, Math.min(timeoutMs, delivery.deadline - started));
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), budget);
@@ -98,6 +115,7 @@ export function sendStage(dispatcher: Dispatcher, timeoutMs: number, clock: Cloc
       };
     } finally {
       clearTimeout(timer);
+      pool.release();
     }
   };
 }

@@ -19,6 +19,7 @@ import {
   type QueueLimits,
   type QueueStats,
   type QueueStore,
+  type SettleRequest,
   type Settlement,
 } from '../store.ts';
 import { capture, retire, writeSnapshot, type CompactionStep } from './compact.ts';
@@ -318,6 +319,22 @@ class DiskStore implements DiskQueueStore {
     return done;
   }
 
+  // The writer's group commit already puts every record that waits on one fdatasync into the
+  // next: a batch here is the same records handed over at once.
+  enqueueMany(deliveries: readonly NewDelivery[]): Promise<(QueueFullError | undefined)[]> {
+    return Promise.all(
+      deliveries.map((d) =>
+        this.enqueue(d).then(
+          () => undefined,
+          (err: unknown) => {
+            if (err instanceof QueueFullError) return err;
+            throw err;
+          },
+        ),
+      ),
+    );
+  }
+
   claim(
     max: number,
     now: number,
@@ -338,6 +355,10 @@ class DiskStore implements DiskQueueStore {
       this.#index.settle(deliveryId, attempt, next, record.length);
       if (next.kind === 'dead') this.#trimDeadLetters();
     });
+  }
+
+  async settleMany(settlements: readonly SettleRequest[]): Promise<void> {
+    await Promise.all(settlements.map((s) => this.settle(s.deliveryId, s.attempt, s.next)));
   }
 
   defer(deliveryId: string, at: number): Promise<void> {

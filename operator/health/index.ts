@@ -1,0 +1,84 @@
+// Delivery health composed in one place (ADR 0024): the aggregator every replica feeds with the
+// reports that reach it (the config server's ReportSink), and the status writer that only the
+// leader runs. main.ts makes one and hands `sink` to the config server.
+import type { Logger } from '../../common/log.ts';
+import type { ResourceCache } from '../cache.ts';
+import { systemClock, type Clock } from '../clock.ts';
+import type { ReportSink } from '../config-server/reports.ts';
+import type { EventRecorder } from '../events.ts';
+import type { CacheChange } from '../kube/informer.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../kube/types.ts';
+import { HealthAggregator } from './aggregate.ts';
+import { HEALTHY, healthSettings, type HealthSettings } from './settings.ts';
+import { HealthStatusWriter } from './writer.ts';
+
+export { HealthAggregator } from './aggregate.ts';
+export { HealthStatusWriter } from './writer.ts';
+export { healthSettings, HEALTHY, HEALTH_FIELD_MANAGER } from './settings.ts';
+
+/** What delivery health needs from the operator. */
+export interface DeliveryHealthOptions {
+  readonly client: KubeClient;
+  readonly endpoints: Pick<ResourceCache, 'namespaces' | 'list' | 'get' | 'upsert'>;
+  readonly events: Pick<EventRecorder, 'record'>;
+  readonly isLeader: () => boolean;
+  readonly log: Logger;
+  readonly clock?: Clock;
+  readonly settings?: Partial<HealthSettings>;
+}
+
+/** The running parts. */
+export interface DeliveryHealth {
+  /** Where the config server delivers reports, on every replica. */
+  readonly sink: ReportSink;
+  readonly aggregator: HealthAggregator;
+  readonly writer: HealthStatusWriter;
+  stop(): Promise<void>;
+}
+
+/** Starts aggregating and (while leading) writing. */
+export function startDeliveryHealth(options: DeliveryHealthOptions): DeliveryHealth {
+  const settings = healthSettings(options.settings);
+  const clock = options.clock ?? systemClock;
+  const aggregator = new HealthAggregator({ clock, settings });
+  const writer = new HealthStatusWriter({
+    client: options.client,
+    endpoints: options.endpoints,
+    aggregator,
+    events: options.events,
+    clock,
+    log: options.log.child({ component: 'health' }),
+    settings,
+    isLeader: options.isLeader,
+  });
+  writer.start();
+  const sink: ReportSink = {
+    onReport: (pod, report) => aggregator.onReport(pod, report),
+    writes: options.isLeader,
+  };
+  return { sink, aggregator, writer, stop: () => writer.stop() };
+}
+
+/** The object as the reconciler reads it: without resourceVersion, Healthy and deliveries. */
+function withoutHealth(object: KubeObject | undefined): string {
+  const status = { ...((object?.['status'] as Record<string, unknown> | undefined) ?? {}) };
+  delete status['deliveries'];
+  const conditions = status['conditions'] as { type?: string }[] | undefined;
+  if (conditions !== undefined) status['conditions'] = conditions.filter((c) => c.type !== HEALTHY);
+  const metadata = { ...object?.metadata };
+  delete metadata.resourceVersion;
+  return JSON.stringify({ ...object, metadata, status });
+}
+
+/**
+ * True when a change to a WebhookEndpoint touched only its delivery health: nothing to compile,
+ * so the reconciler need not run (a health write must not cost a namespace's compile).
+ */
+export function onlyHealthChanged(change: CacheChange): boolean {
+  return (
+    change.type === 'update' &&
+    change.old !== undefined &&
+    withoutHealth(change.old) === withoutHealth(change.object)
+  );
+}
