@@ -85,7 +85,19 @@ const SECRET_VALUE = /^\s*(bearer|basic|digest|token)\s|whsec_/i;
 
 /** True when a header named `name` must not be shown; `alsoSecret` holds lower-case extra names. */
 export function isSecretHeader(name: string, alsoSecret?: ReadonlySet<string>): boolean {
-  return SECRET_HEADER.test(name) || alsoSecret?.has(name.toLowerCase()) === true;
+  return knownSecret(name) || alsoSecret?.has(name.toLowerCase()) === true;
+}
+
+// The same few header names come by on every delivery: the pattern's verdict is kept per name
+// (bounded: past it, names are judged afresh).
+const verdicts = new Map<string, boolean>();
+function knownSecret(name: string): boolean {
+  let secret = verdicts.get(name);
+  if (secret === undefined) {
+    secret = SECRET_HEADER.test(name);
+    if (verdicts.size < 1024) verdicts.set(name, secret);
+  }
+  return secret;
 }
 
 /**

@@ -221,6 +221,16 @@ export const PROBLEMS = {
     title: 'Not a dead letter',
     hint: 'Only dead letters are replayed.',
   },
+  'history-unavailable': {
+    status: 503,
+    title: 'History unavailable',
+    hint: 'The history store did not answer; try again, and check the sidecar log and Redis.',
+  },
+  'too-many-tails': {
+    status: 503,
+    title: 'Too many live tails',
+    hint: 'Close another /history/stream on this pod, or filter one tail for several views.',
+  },
 } as const satisfies Record<string, ProblemEntry>;
 
 /** A problem slug of the catalog. */

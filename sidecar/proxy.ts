@@ -2,6 +2,7 @@
 // (hot-reloaded), serves egress on 127.0.0.1:15001, ingress on 0.0.0.0:15006, and the admin server
 // (health, readiness, metrics, /config). Without a configuration it serves only the admin port and
 // is not ready.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startAdminServer } from '../common/admin.ts';
 import { onShutdown, parseListenAddress, startProgram } from '../common/cli.ts';
 import { parseDuration } from '../common/duration.ts';
@@ -33,6 +34,11 @@ import { startOverloadGuard, type OverloadGuard } from './budget/overload.ts';
 import { startEgressServer, type EgressServer } from './egress/server.ts';
 import { startIngressServer, type IngressServer } from './ingress/server.ts';
 import { systemClock } from './delivery/delivery.ts';
+import { DeliveryObservers } from './delivery/observe.ts';
+import { historyAdminHandler } from './history/admin.ts';
+import { openHistory } from './history/open.ts';
+import type { HistoryRecorder } from './history/recorder.ts';
+import { otlpTracesUrl, startTracing, type DeliveryTracer } from './history/trace.ts';
 import { DeliveryQueue } from './queue/index.ts';
 import { startHealthReporting } from './health/index.ts';
 import { openQueueStore, type OpenedStore } from './queue/open.ts';
@@ -67,6 +73,8 @@ Environment:
                           redis+cluster://h1:p1,h2:p2, redis+sentinel://s1:p1,s2:p2/<primary>[/db],
                           each with ?wait-replicas=N&wait-timeout=1s to WAIT before a 202
   HOOKGATE_REDIS_SENTINEL_PASSWORD  the sentinels' own password, when they require one
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (or OTEL_EXPORTER_OTLP_ENDPOINT)  export a span per delivery
+                          and per attempt over OTLP/HTTP; unset: no tracing
   HOOKGATE_QUEUE_NAME     queue the app's replicas share, with the namespace (default default)
   HOOKGATE_INTERCEPTION   explicit (default) or transparent: whether the pod's rules redirect
                           the app's traffic here (only then is the Host header a destination)
@@ -105,6 +113,19 @@ function describeConfig(loaded: LoadedConfig | undefined, source: string): unkno
     ingress: config.ingress.map((i) => ({ name: i.name, path: i.path, verify: i.verify.scheme })),
     interception: config.interception,
   };
+}
+
+/** The admin API's own routes: /history/ when recording, /queue/ when the queue runs. */
+function adminRoutes(
+  queue: DeliveryQueue | undefined,
+  history: HistoryRecorder | undefined,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const tails = { open: 0 };
+  const adminToken = process.env[ENV_ADMIN_TOKEN];
+  return (req, res) =>
+    (history !== undefined &&
+      historyAdminHandler(req, res, { recorder: history, adminToken }, tails)) ||
+    (queue?.admin(req, res) ?? false);
 }
 
 const start = startProgram('sidecar', usage, '0.0.0.0:15020', process.argv.slice(2), ['config']);
@@ -196,6 +217,12 @@ if (start !== undefined) {
   let queue: DeliveryQueue | undefined;
   let queueStore: OpenedStore | undefined;
   let overload: OverloadGuard | undefined;
+  let history: HistoryRecorder | undefined;
+  let tracer: DeliveryTracer | undefined;
+  // Complete before the egress server and the queue start: pipelines are built with them.
+  const observers = new DeliveryObservers((err) =>
+    log.warn('delivery observer failed', { error: (err as Error).message }),
+  );
   let health: ReturnType<typeof startHealthReporting> | undefined;
   try {
     overload = startOverloadGuard(registry, log);
@@ -259,6 +286,22 @@ if (start !== undefined) {
         });
         return undefined;
       });
+      history = await openHistory({
+        config: () => current.current,
+        redis,
+        observers,
+        registry,
+        log: log.child({ component: 'history' }),
+        clock: systemClock,
+        pod: process.env['POD_NAME'],
+        podNamespace: process.env['POD_NAMESPACE'],
+      });
+      const tracesUrl = otlpTracesUrl();
+      if (tracesUrl !== undefined) {
+        tracer = await startTracing(tracesUrl, 'hookgate-sidecar');
+        observers.add(tracer);
+        log.info('exporting delivery traces', { otlp: new URL(tracesUrl).origin });
+      }
       if (queueStore !== undefined) {
         queue = new DeliveryQueue({
           store: queueStore.store,
@@ -268,6 +311,7 @@ if (start !== undefined) {
           log: log.child({ component: 'queue' }),
           clock: systemClock,
           adminToken: process.env[ENV_ADMIN_TOKEN],
+          observers,
         });
       }
       const interception = process.env[ENV_INTERCEPTION] ?? 'explicit';
@@ -288,6 +332,7 @@ if (start !== undefined) {
         acceptAsync: queue?.accept,
         overload,
         interception,
+        observers,
       });
       const started = egress;
       queue?.start(() => started.runtime());
@@ -349,7 +394,7 @@ if (start !== undefined) {
           : []),
     ],
     routes: { '/config': () => describeConfig(watcher?.current, configSource) },
-    ...(queue !== undefined ? { handler: queue.admin } : {}),
+    handler: adminRoutes(queue, history),
   });
   log.info('admin server listening', { host: admin.host, port: adminServer.port });
 
@@ -364,6 +409,8 @@ if (start !== undefined) {
     const workerStopped = queue?.stopWorker(drainMs) ?? Promise.resolve();
     await Promise.all([egress?.close(drainMs, workerStopped), ingress?.close()]);
     await queue?.close(0);
+    await history?.close();
+    await tracer?.close();
     queueStore?.release();
     redis?.disconnect();
     await adminServer.close();

@@ -33,6 +33,8 @@ export const VERIFY_SCHEMES = [
   'basic',
   'bearer',
 ] as const;
+/** Which bodies the delivery history keeps: none, cut at maxBodyBytes, or whole. */
+export const HISTORY_BODIES = ['none', 'truncated', 'full'] as const;
 /** TLS versions an endpoint may require of its receiver (`spec.tls.minVersion`). */
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
 
@@ -70,6 +72,13 @@ export const POLICY_DEFAULTS = {
   circuitBreaker: { window: '30s', minimumRequests: 20, openDuration: '30s', halfOpenProbes: 1 },
   maxPayloadBytes: 1_048_576,
   delivery: { mode: 'sync', ordering: 'none' },
+  history: {
+    maxDeliveries: 10_000,
+    maxAge: '72h',
+    maxBytes: 67_108_864,
+    bodies: 'truncated',
+    maxBodyBytes: 4096,
+  },
 } as const;
 
 /** An inclusive integer (or number) range. */
@@ -91,6 +100,10 @@ export const POLICY_BOUNDS = {
   halfOpenProbes: { min: 1, max: 100 },
   maxPayloadBytes: { min: 1, max: 26_214_400 },
   fanOutMaxEndpoints: { min: 1, max: 10_000 },
+  historyMaxDeliveries: { min: 1, max: 1_000_000 },
+  historyMaxBytes: { min: 65_536, max: 4_294_967_296 },
+  historyMaxBodyBytes: { min: 0, max: 1_048_576 },
+  historySecretHeaders: { min: 0, max: 64 },
 } as const satisfies Record<string, Bound>;
 
 /** An integer field within `bound`. */

@@ -5,6 +5,7 @@ import { ObjectMeta, cel, duration, labelSelector, statusBase } from './common.t
 import {
   DELIVERY_MODE,
   DELIVERY_ORDERING,
+  HISTORY_BODIES,
   JITTER,
   POLICY_BOUNDS as B,
   POLICY_DEFAULTS as D,
@@ -216,6 +217,51 @@ const Delivery = cel(
   ],
 );
 
+const History = z
+  .object({
+    maxDeliveries: boundedInt(B.historyMaxDeliveries)
+      .optional()
+      .describe(
+        `Deliveries kept in the history; past it the oldest are forgotten. The namespace's sidecars keep the largest any policy asks for. ${dflt(D.history.maxDeliveries)}`,
+      ),
+    maxAge: duration(
+      `Deliveries older than this are forgotten. ${dflt(D.history.maxAge)}`,
+    ).optional(),
+    maxBytes: boundedInt(B.historyMaxBytes)
+      .optional()
+      .describe(
+        `Bytes the history may hold (Redis, or each pod's disk); past it the oldest deliveries are forgotten. From 64 KiB to 4 GiB. ${dflt(D.history.maxBytes)}`,
+      ),
+    bodies: z
+      .enum(HISTORY_BODIES)
+      .optional()
+      .describe(
+        `Which request and response bodies the history keeps: none, truncated (the first maxBodyBytes), or full. Headers are kept either way, credentials and signatures redacted. ${dflt(D.history.bodies)}`,
+      ),
+    maxBodyBytes: boundedInt(B.historyMaxBodyBytes)
+      .optional()
+      .describe(
+        `Bytes of each body kept when bodies is truncated; at most 1 MiB. ${dflt(D.history.maxBodyBytes)}`,
+      ),
+    secretHeaders: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(128)
+          .regex(/^[A-Za-z0-9-]+$/)
+          .describe('A header name, e.g. X-Partner-Key (any case).'),
+      )
+      .max(B.historySecretHeaders.max)
+      .optional()
+      .describe(
+        'More header names whose values the history redacts, on top of Authorization, Cookie, every *-Signature, *-Token, *-Secret and *-Api-Key header and the endpoint headers from configuration.',
+      ),
+  })
+  .describe(
+    "What the delivery history (console, admin API, kubectl hookgate) keeps of these endpoints' deliveries: every attempt, with the receiver's answer.",
+  );
+
 /** The spec of a WebhookPolicy. */
 export const WebhookPolicySpec = cel(
   z
@@ -236,6 +282,7 @@ export const WebhookPolicySpec = cel(
           `Largest body accepted, in bytes; larger gets 413. At most 25 MiB. ${dflt(D.maxPayloadBytes)}`,
         ),
       delivery: Delivery.optional(),
+      history: History.optional(),
       fanOut: z
         .object({
           maxEndpoints: boundedInt(B.fanOutMaxEndpoints).describe(

@@ -1,7 +1,8 @@
 // bench/egress: the same load (1 KB POSTs) sent direct to a receiver with undici, through the
 // Hookgate sidecar (Standard Webhooks signing on), through a bare Node proxy (node:http in, undici
 // out, nothing else: the Node ceiling, bench/lib/bare-proxy.ts) and through Debian's nginx as a
-// plain reverse proxy — in one run, on loopback. Prints throughput and added p50/p99 latency as
+// plain reverse proxy — in one run, on loopback; the sidecar twice, with delivery history on (the
+// default: every attempt recorded to its disk store) and off (`nohist`). Prints throughput and added p50/p99 latency as
 // ratios, each proxy's CPU time per delivery (from /proc, over the throughput run), and the
 // sidecar's peak RSS under that load. Run: make bench-egress (installs nginx when missing;
 // BENCH_SIDECAR=path/to/main.js measures another build, e.g. dist/sidecar/main.js).
@@ -53,18 +54,33 @@ try {
 
   const secret = join(dir, 'whsec');
   writeFileSync(secret, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
-  const egressPort = await freePort();
-  const config = join(dir, 'sidecar.yaml');
-  writeFileSync(
-    config,
-    `listen: { egress: "127.0.0.1:${egressPort}", ingress: "127.0.0.1:0" }\nendpoints:\n  - name: bench\n    url: ${direct}\n    signing: { secrets: [{ source: { file: ${secret} } }] }\n    policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }\n`,
+  // One sidecar process per variant, each with folders of its own (queue, history).
+  const startSidecar = async (
+    name: string,
+    history: string,
+  ): Promise<{ child: ChildProcess; url: string }> => {
+    const egressPort = await freePort();
+    const config = join(dir, `${name}.yaml`);
+    writeFileSync(
+      config,
+      `listen: { egress: "127.0.0.1:${egressPort}", ingress: "127.0.0.1:0" }\nendpoints:\n  - name: bench\n    url: ${direct}\n    signing: { secrets: [{ source: { file: ${secret} } }] }\n    policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }\nqueue: { directory: ${join(dir, name, 'queue')} }\nhistory: ${history}\n`,
+    );
+    const child = start(process.execPath, [entry, '--config', config], {
+      HOOKGATE_ADMIN_ADDR: `127.0.0.1:${await freePort()}`,
+      HOOKGATE_LOG_LEVEL: 'warn',
+    });
+    const url = `http://127.0.0.1:${egressPort}/bench`;
+    await waitHttp(url);
+    return { child, url };
+  };
+  const { child: sidecar, url: viaSidecar } = await startSidecar(
+    'sidecar',
+    `{ directory: ${join(dir, 'sidecar', 'history')} }`,
   );
-  const sidecar = start(process.execPath, [entry, '--config', config], {
-    HOOKGATE_ADMIN_ADDR: `127.0.0.1:${await freePort()}`,
-    HOOKGATE_LOG_LEVEL: 'warn',
-  });
-  const viaSidecar = `http://127.0.0.1:${egressPort}/bench`;
-  await waitHttp(viaSidecar);
+  const { child: noHistory, url: viaNoHistory } = await startSidecar(
+    'nohist',
+    '{ enabled: false }',
+  );
 
   const nginxPort = await freePort();
   writeFileSync(
@@ -94,6 +110,7 @@ http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
   const targets: [string, string, () => Promise<number[]>][] = [
     ['direct', direct, () => Promise.resolve([])],
     ['sidecar', viaSidecar, () => Promise.resolve([sidecar.pid!])],
+    ['nohist', viaNoHistory, () => Promise.resolve([noHistory.pid!])],
     ['bare', viaBare, () => Promise.resolve([bare.pid!])],
     ['nginx', viaNginx, async () => [nginxPid, ...(await childPids(nginxPid))]],
   ];
@@ -130,6 +147,11 @@ http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
       `${name.padEnd(8)} ${r.rps.toFixed(0).padStart(6)}  ${(r.rps / d.rps).toFixed(2).padStart(7)}  ${(r.rps / b.rps).toFixed(2).padStart(5)}  ${(name === 'direct' ? '-' : r.cpuUs.toFixed(0)).padStart(11)}  ${r.p50.toFixed(2).padStart(7)}  ${(r.p50 - d.p50).toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}  ${(r.p99 - d.p99).toFixed(2).padStart(7)}  ${String(r.errors).padStart(6)}`,
     );
   }
+  const s = rows['sidecar']!;
+  const n = rows['nohist']!;
+  console.log(
+    `history cost: throughput ×${(s.rps / n.rps).toFixed(3)} (on/off), CPU ${(s.cpuUs - n.cpuUs).toFixed(0)} µs/req, p99 ${(s.p99 - n.p99).toFixed(2)} ms`,
+  );
   console.log(
     `sidecar RSS: peak ${sidecarPeakRss.toFixed(1)} MB during its throughput run, ${(await rssMb(sidecar.pid!)).toFixed(1)} MB after the runs; load ${loadavg()[0]!.toFixed(1)}`,
   );

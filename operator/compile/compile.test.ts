@@ -98,6 +98,26 @@ describe('compileNamespace', () => {
     expect(SidecarConfig.parse(out.config).interception.unmatched).toBe('refuse');
   });
 
+  it("carries the policy's history retention to its endpoints, where the recorder reads it (issue 16)", () => {
+    const history = {
+      maxDeliveries: 500,
+      maxAge: '6h',
+      bodies: 'none',
+      secretHeaders: ['X-Partner-Key'],
+    } as const;
+    const out = compileNamespace(
+      input([endpoint('a', egress())], [policy('kept', { endpointSelector: {}, history })]),
+    );
+    const parsed = SidecarConfig.parse(out.config);
+    // Set fields as written, the rest the defaults table's.
+    expect(parsed.endpoints[0]?.policy.history).toEqual({
+      ...history,
+      secretHeaders: ['X-Partner-Key'],
+      maxBytes: 67_108_864,
+      maxBodyBytes: 4096,
+    });
+  });
+
   it("carries the policy's allowed CIDRs to its endpoints, where the SSRF guard reads them", () => {
     const out = compileNamespace(
       input(

@@ -277,6 +277,7 @@ function compilePolicy(name: string, spec: WebhookPolicySpec): PolicyInput {
     circuitBreaker: spec.circuitBreaker,
     maxPayloadBytes: spec.maxPayloadBytes,
     delivery: spec.delivery,
+    history: spec.history,
     fanOut: spec.fanOut,
     // The sidecar's SSRF guard reads allowedCIDRs for named endpoints too (ADR 0006); signing
     // belongs to dynamic routes only.

@@ -10,6 +10,7 @@ import {
   ENDPOINT_DEFAULTS as E,
   DELIVERY_ORDERING,
   HMAC_ALGORITHM,
+  HISTORY_BODIES,
   HMAC_ENCODING,
   JITTER,
   POLICY_BOUNDS as B,
@@ -226,6 +227,33 @@ const CircuitBreaker = z
       });
   });
 
+/** What the delivery history keeps of an endpoint's deliveries (ADR 0022). */
+export const HistoryPolicy = z
+  .object({
+    maxDeliveries: boundedInt(B.historyMaxDeliveries)
+      .default(D.history.maxDeliveries)
+      .describe('Deliveries kept; the oldest go first.'),
+    maxAge: duration
+      .default(D.history.maxAge)
+      .describe('Deliveries older than this are forgotten.'),
+    maxBytes: boundedInt(B.historyMaxBytes)
+      .default(D.history.maxBytes)
+      .describe('Bytes the history may hold; the oldest go first.'),
+    bodies: z
+      .enum(HISTORY_BODIES)
+      .default(D.history.bodies)
+      .describe('Request and response bodies: none, truncated to maxBodyBytes, or full.'),
+    maxBodyBytes: boundedInt(B.historyMaxBodyBytes)
+      .default(D.history.maxBodyBytes)
+      .describe('Bytes of each body kept when bodies is truncated.'),
+    secretHeaders: z
+      .array(headerName)
+      .max(B.historySecretHeaders.max)
+      .default([])
+      .describe('More header names whose values are redacted.'),
+  })
+  .strict();
+
 /** The policy in effect for an endpoint, defaults (api/v1alpha1/defaults.ts) filled in. */
 export const Policy = z
   .object({
@@ -253,6 +281,7 @@ export const Policy = z
       })
       .strict()
       .prefault({}),
+    history: HistoryPolicy.prefault({}),
     /** Fan-out width cap for events reaching endpoints under this policy. */
     fanOut: z
       .object({ maxEndpoints: boundedInt(B.fanOutMaxEndpoints) })
@@ -485,6 +514,26 @@ export const QueueSettings = z
 /** Queue settings, defaults applied. */
 export type QueueSettings = z.infer<typeof QueueSettings>;
 
+/**
+ * Where and how this sidecar records delivery history (what is kept is the policies' `history`).
+ * Read at start; a change takes effect on restart.
+ */
+export const HistorySettings = z
+  .object({
+    /** Off: nothing is recorded (the admin history routes answer 404). */
+    enabled: z.boolean().default(true),
+    /**
+     * Embedded backend (no HOOKGATE_REDIS_URL): the folder of the segment files; absent: `history`
+     * beside the queue's folder (/var/lib/hookgate/history in the emptyDir).
+     */
+    directory: z.string().min(1).optional(),
+    /** Updates waiting to be written; past it they are dropped and counted, never waited for. */
+    bufferSize: z.number().int().min(16).max(1_000_000).default(10_000),
+  })
+  .strict();
+/** History settings, defaults applied. */
+export type HistorySettings = z.infer<typeof HistorySettings>;
+
 const listen = z
   .string()
   .regex(/^(\[[^\]]+\]|[^:]+):\d{1,5}$/, 'write host:port, e.g. 127.0.0.1:15001');
@@ -529,6 +578,7 @@ export const SidecarConfig = z
     /** Transparent interception (ADR 0009): what happens to captured traffic. */
     interception: Interception.prefault({}),
     queue: QueueSettings.prefault({}),
+    history: HistorySettings.prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -17,6 +17,12 @@ export interface Delivery {
   readonly body: Buffer;
   /** Epoch ms after which no attempt may start and none may run on. */
   readonly deadline: number;
+  /** For observers (history, traces): how it was handed over; absent: sync. */
+  readonly mode?: 'sync' | 'async';
+  /** For observers: absent: egress; buffered ingress forwards are `ingress`. */
+  readonly direction?: 'egress' | 'ingress';
+  /** For observers: the event type a fan-out delivery carries. */
+  readonly eventType?: string;
 }
 
 /** What one attempt produced. */

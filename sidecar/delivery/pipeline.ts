@@ -7,6 +7,8 @@ import type { CredentialPlan } from './credentials/plan.ts';
 import type { TokenSource } from './credentials/token-source.ts';
 import type { Attempt, Clock, Layer } from './delivery.ts';
 import { circuitBreakerLayer } from './layers/circuit-breaker.ts';
+import { observeLayer, type DeliveryObservers } from './observe.ts';
+import type { EndpointPlan } from './plan.ts';
 import { credentialLayer } from './layers/credentials.ts';
 import { pauseLayer } from './layers/pause.ts';
 import { rateLimitLayer } from './layers/rate-limit.ts';
@@ -27,6 +29,8 @@ export interface PipelineParts {
   clock: Clock;
   onRateLimited: () => void;
   onCircuitOpen: () => void;
+  /** Who watches this endpoint's attempts (observers added later than this are not called). */
+  observe?: { readonly observers: DeliveryObservers; readonly plan: EndpointPlan } | undefined;
   /** spec.paused: every attempt is refused locally. */
   paused?: boolean;
   /** Why the operator disabled the endpoint: every attempt is refused locally. */
@@ -35,8 +39,13 @@ export interface PipelineParts {
 
 /** Composes the per-attempt pipeline. */
 export function composeAttempt(parts: PipelineParts): Attempt {
+  const observe = parts.observe;
   const layers: Layer[] = [
-    // 0. Pause before all: a paused (or disabled) endpoint answers at once, holding no token and no probe.
+    // 0. Observe outermost: every attempt, a local answer (limited, circuit open) included.
+    ...(observe !== undefined && !observe.observers.empty
+      ? [observeLayer(observe.observers, observe.plan, parts.clock)]
+      : []),
+    // 0b. Pause next: a paused (or disabled) endpoint answers at once, holding no token and no probe.
     ...(parts.paused === true || parts.disabled !== undefined ? [pauseLayer(parts.disabled)] : []),
     // 1. Rate limit first: a waiting attempt holds no breaker probe and no connection.
     ...(parts.limiter ? [rateLimitLayer(parts.limiter, parts.clock, parts.onRateLimited)] : []),

@@ -42,6 +42,17 @@ export interface LimitPlan {
   readonly scope: 'pod' | 'global';
 }
 
+/** What the delivery history keeps of an endpoint's deliveries. */
+export interface HistoryPlan {
+  readonly maxDeliveries: number;
+  readonly maxAgeMs: number;
+  readonly maxBytes: number;
+  readonly bodies: 'none' | 'truncated' | 'full';
+  readonly maxBodyBytes: number;
+  /** Lower-case header names redacted on top of the known credential and signature headers. */
+  readonly secretHeaders: ReadonlySet<string>;
+}
+
 /** Everything about one endpoint's policy the delivery core needs, compiled. */
 export interface EndpointPlan {
   /** The WebhookPolicy this came from; absent: built-in defaults. */
@@ -56,6 +67,7 @@ export interface EndpointPlan {
   readonly breaker: Omit<CircuitBreakerOptions, 'onTransition'> | undefined;
   readonly allowedHosts: readonly string[];
   readonly allowedCIDRs: readonly string[];
+  readonly history: HistoryPlan;
 }
 
 /** The retry plan of a resolved policy's `retry`; throws RangeError listing every problem. */
@@ -123,6 +135,14 @@ export function compileEndpointPlan(policy: Policy): EndpointPlan {
           }),
     allowedHosts: Object.freeze([...(policy.destinations?.allowedHosts ?? [])]),
     allowedCIDRs: Object.freeze([...(policy.destinations?.allowedCIDRs ?? [])]),
+    history: Object.freeze({
+      maxDeliveries: policy.history.maxDeliveries,
+      maxAgeMs: parseDuration(policy.history.maxAge),
+      maxBytes: policy.history.maxBytes,
+      bodies: policy.history.bodies,
+      maxBodyBytes: policy.history.maxBodyBytes,
+      secretHeaders: new Set(policy.history.secretHeaders.map((h) => h.toLowerCase())),
+    }),
   });
 }
 

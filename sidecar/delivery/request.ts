@@ -59,6 +59,8 @@ export interface DeliveryRequest {
   readonly body: Buffer;
   /** When the request arrived (epoch ms): the sync deadline counts from here. */
   readonly started: number;
+  /** A fan-out delivery's event type. */
+  readonly eventType?: string;
 }
 
 /**
@@ -74,5 +76,6 @@ export function newDelivery(endpoint: EndpointRuntime, request: DeliveryRequest)
     headers: { ...outboundHeaders(request.headers, endpoint.reservedHeaders), ...endpoint.headers },
     body: request.body,
     deadline: request.started + endpoint.plan.retry.syncDeadlineMs,
+    ...(request.eventType !== undefined ? { eventType: request.eventType } : {}),
   };
 }

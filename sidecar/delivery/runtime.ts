@@ -14,6 +14,7 @@ import { TokenSource } from './credentials/token-source.ts';
 import type { Attempt, Clock } from './delivery.ts';
 import { LimiterFactory } from './limiters.ts';
 import { CIRCUIT_STATE_VALUE, type EgressMetrics } from './metrics.ts';
+import type { DeliveryObservers } from './observe.ts';
 import { composeAttempt } from './pipeline.ts';
 import type { EndpointPlan } from './plan.ts';
 import { SsrfGuard, createGuardedConnector } from './ssrf/ssrf.ts';
@@ -40,6 +41,8 @@ export interface RuntimeDeps {
   redis?: RedisClient | undefined;
   /** Names global rate-limit keys, so two namespaces' "orders" never share a budget. */
   scope: string;
+  /** Who watches attempts (history, health); absent: no one. */
+  observers?: DeliveryObservers | undefined;
 }
 
 /** Stateful parts shared across configurations, keyed by the settings that shape them. */
@@ -162,6 +165,23 @@ export class RuntimeStore {
   }
 }
 
+/**
+ * The plan observers see: its history's secret headers grown by the endpoint's own — a generic
+ * HMAC scheme's header and every static header (they come from configuration, often a Secret,
+ * never from the app), so the history redacts them whatever their names.
+ */
+function observedPlan(
+  plan: EndpointPlan,
+  endpoint: Pick<EgressPlan, 'reservedHeaders' | 'headers'>,
+): EndpointPlan {
+  const secretHeaders = new Set([
+    ...plan.history.secretHeaders,
+    ...endpoint.reservedHeaders,
+    ...Object.keys(endpoint.headers).map((h) => h.toLowerCase()),
+  ]);
+  return Object.freeze({ ...plan, history: Object.freeze({ ...plan.history, secretHeaders }) });
+}
+
 function endpointRuntime(
   compiled: EgressPlan,
   store: RuntimeStore,
@@ -187,6 +207,10 @@ function endpointRuntime(
       disabled: compiled.disabled,
       onRateLimited: () => deps.metrics.rateLimited.inc({ endpoint: name }),
       onCircuitOpen: () => undefined,
+      observe:
+        deps.observers === undefined
+          ? undefined
+          : { observers: deps.observers, plan: observedPlan(plan, rest) },
     }),
   };
 }

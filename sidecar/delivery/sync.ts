@@ -6,6 +6,8 @@ import type { Logger } from '../../common/log.ts';
 import type { Clock, Delivery } from './delivery.ts';
 import { syncEvent } from './ended.ts';
 import { countAttempt, type EgressMetrics } from './metrics.ts';
+import type { DeliveryObservers } from './observe.ts';
+import { resultReason } from './observe.ts';
 import { finalAnswer } from './outcome.ts';
 import { deliverWithRetries, type DeliveryOutcome } from './retry.ts';
 import type { EndpointRuntime } from './runtime.ts';
@@ -15,6 +17,8 @@ export interface SyncDeliveryDeps {
   readonly clock: Clock;
   readonly metrics: EgressMetrics;
   readonly log: Logger;
+  /** Told when the delivery ended. */
+  readonly observers?: DeliveryObservers | undefined;
 }
 
 /** A finished synchronous delivery: how the loop ended, and what the app is told. */
@@ -45,6 +49,15 @@ export async function deliverSync(
     syncEvent(label, answer.outcome === 'delivered', outcome.result, clock.now()),
   );
   metrics.duration.observe({ endpoint: label }, (clock.now() - started) / 1000);
+  const reason = resultReason(outcome.result);
+  deps.observers?.ended({
+    delivery,
+    outcome: answer.outcome === 'delivered' ? 'delivered' : 'failed',
+    attempts: outcome.attempts,
+    ...(reason !== undefined ? { reason } : {}),
+    at: clock.now(),
+    plan: endpoint.plan,
+  });
   if (answer.outcome !== 'delivered') {
     log.info('delivery not delivered', {
       endpoint: label,

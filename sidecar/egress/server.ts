@@ -19,6 +19,7 @@ import {
   requestedDeliveryId,
 } from '../delivery/request.ts';
 import { RuntimeStore, buildEgressRuntime, type EgressRuntime } from '../delivery/runtime.ts';
+import type { DeliveryObservers } from '../delivery/observe.ts';
 import type { Resolver } from '../delivery/ssrf/ssrf.ts';
 import { deliverSync } from '../delivery/sync.ts';
 import { TransparentEgress, classifyEgressRequest } from '../interception/egress.ts';
@@ -50,6 +51,8 @@ export interface EgressServerOptions {
   interception?: 'explicit' | 'transparent' | undefined;
   /** DNS for the transparent pass-through's SSRF guard (tests); default `dns.lookup`. */
   resolver?: Resolver | undefined;
+  /** Who watches every attempt and delivery end (history, health); complete before start. */
+  observers?: DeliveryObservers | undefined;
 }
 
 /** A listening egress server. */
@@ -95,6 +98,7 @@ class EgressHandler {
       clock: this.#clock,
       log: options.log,
       acceptAsync: options.acceptAsync,
+      observers: options.observers,
     });
     this.#transparent = new TransparentEgress({
       log: options.log,
@@ -118,6 +122,7 @@ class EgressHandler {
         log: this.#options.log,
         redis: this.#options.redis,
         scope: this.#options.scope ?? 'default',
+        observers: this.#options.observers,
       });
       this.#runtimes.set(config, built);
     }
@@ -163,6 +168,7 @@ class EgressHandler {
       clock: this.#clock,
       metrics: this.#metrics,
       log: this.#options.log,
+      observers: this.#options.observers,
     });
     answerSync(res, delivery, done);
   }

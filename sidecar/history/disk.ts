@@ -5,6 +5,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { acquireOwnerLock, type OwnerLock } from '../queue/disk/lock.ts';
 import {
   advanceSummary,
   foldHistory,
@@ -70,21 +71,26 @@ export class DiskHistoryStore implements HistoryStore {
   readonly #segments: Segment[] = [];
   #file: FileHandle | undefined;
   #chain: Promise<void> = Promise.resolve();
+  #lock: OwnerLock | undefined;
 
   private constructor(options: DiskHistoryOptions) {
     this.#dir = options.directory;
     this.#limits = options.limits;
   }
 
-  /** Opens the store in `directory`, indexing the segments already there. */
-  static open(options: DiskHistoryOptions): Promise<DiskHistoryStore> {
+  /**
+   * Opens the store in `directory`, indexing the segments already there. One process per folder:
+   * a second one is refused (the queue's owner lock), never allowed to interleave its segments.
+   */
+  static async open(options: DiskHistoryOptions): Promise<DiskHistoryStore> {
     const store = new DiskHistoryStore(options);
+    mkdirSync(options.directory, { recursive: true, mode: 0o700 });
+    store.#lock = await acquireOwnerLock(options.directory);
     store.#recover();
-    return Promise.resolve(store);
+    return store;
   }
 
   #recover(): void {
-    mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
     const numbers = readdirSync(this.#dir)
       .map((f) => SEGMENT_FILE.exec(f)?.[1])
       .filter((n): n is string => n !== undefined)
@@ -250,5 +256,7 @@ export class DiskHistoryStore implements HistoryStore {
     await this.#chain;
     await this.#file?.close();
     this.#file = undefined;
+    await this.#lock?.release();
+    this.#lock = undefined;
   }
 }

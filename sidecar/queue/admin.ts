@@ -27,10 +27,10 @@ const STATES = new Set<DeliveryState>(['pending', 'retrying', 'dead']);
 const MAX_LIMIT = 1000;
 
 /** A bad query parameter: the caller gets 400 naming it and the fix. */
-class BadParam extends Error {}
+export class BadParam extends Error {}
 
 /** Epoch ms from `from`/`to`: RFC 3339 or epoch milliseconds. */
-function time(params: URLSearchParams, name: string): number | undefined {
+export function time(params: URLSearchParams, name: string): number | undefined {
   const value = params.get(name);
   if (value === null || value === '') return undefined;
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
@@ -91,7 +91,8 @@ function detail(d: QueuedDelivery): Record<string, unknown> {
   };
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
+/** Answers `body` as JSON, never cached. */
+export function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body) + '\n';
   res.writeHead(status, {
     'content-type': 'application/json',
@@ -105,36 +106,54 @@ function badRequest(detailText: string): Problem {
   return problem('bad-request', detailText);
 }
 
+/**
+ * Serves one admin API under `/<prefix>/` behind the admin guard: false (without answering) for
+ * other paths; a BadParam (or a RangeError) answers 400, any other failure `unavailable(err)`.
+ */
+export function guardedAdminRoute(
+  req: IncomingMessage,
+  res: ServerResponse,
+  prefix: string,
+  adminToken: string | undefined,
+  serve: (url: URL) => Promise<void>,
+  unavailable: (err: Error) => Problem,
+): boolean {
+  const url = new URL(req.url ?? '/', 'http://admin');
+  if (url.pathname !== `/${prefix}` && !url.pathname.startsWith(`/${prefix}/`)) return false;
+  const refusal = adminRefusal(req, adminToken);
+  if (refusal !== undefined) {
+    sendProblem(res, refusal);
+    return true;
+  }
+  void serve(url).catch((err: unknown) => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (err instanceof BadParam || err instanceof RangeError)
+      sendProblem(res, badRequest(err.message));
+    else sendProblem(res, unavailable(err as Error));
+  });
+  return true;
+}
+
 /** Serves `/queue/...`; returns false (without answering) for any other path. */
 export function queueAdminHandler(
   req: IncomingMessage,
   res: ServerResponse,
   options: QueueAdminOptions,
 ): boolean {
-  const url = new URL(req.url ?? '/', 'http://admin');
-  if (url.pathname !== '/queue' && !url.pathname.startsWith('/queue/')) return false;
-  const refusal = adminRefusal(req, options.adminToken);
-  if (refusal !== undefined) {
-    sendProblem(res, refusal);
-    return true;
-  }
-  void serve(req, res, url, options).catch((err: unknown) => {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    if (err instanceof BadParam) sendProblem(res, badRequest(err.message));
-    else
-      sendProblem(
-        res,
-        problem(
-          'queue-unavailable',
-          `the ${options.backend} queue did not answer: ${(err as Error).message}`,
-          { retryAfterMs: 1000 },
-        ),
-      );
-  });
-  return true;
+  return guardedAdminRoute(
+    req,
+    res,
+    'queue',
+    options.adminToken,
+    (url) => serve(req, res, url, options),
+    (err) =>
+      problem('queue-unavailable', `the ${options.backend} queue did not answer: ${err.message}`, {
+        retryAfterMs: 1000,
+      }),
+  );
 }
 
 async function serve(

@@ -7,6 +7,7 @@ import type { Logger } from '../../common/log.ts';
 import { parseDuration } from '../../common/duration.ts';
 import type { QueueSettings } from '../config/schema.ts';
 import type { Clock } from '../delivery/delivery.ts';
+import type { DeliveryObservers } from '../delivery/observe.ts';
 import type { EgressRuntime, EndpointRuntime } from '../delivery/runtime.ts';
 import { queueAdminHandler } from './admin.ts';
 import { Batcher } from './batch.ts';
@@ -53,6 +54,8 @@ export interface DeliveryQueueOptions {
   /** Bearer token that lets non-loopback clients use the admin queue API (else loopback only). */
   readonly adminToken?: string | undefined;
   readonly random?: () => number;
+  /** Who watches background attempts and delivery ends (history, health). */
+  readonly observers?: DeliveryObservers | undefined;
 }
 
 /** The limits a store enforces, from the queue settings. */
@@ -96,7 +99,7 @@ export class DeliveryQueue {
       maxItems: ENQUEUE_BATCH,
       maxInFlight: 2,
     });
-    this.#ingress = new IngressForwarders(options.clock);
+    this.#ingress = new IngressForwarders(options.clock, options.observers);
     this.backend = options.backend;
     this.store = options.store;
     this.metrics = createQueueMetrics(options.registry, options.store, () => options.clock.now());
@@ -166,6 +169,7 @@ export class DeliveryQueue {
       log: this.#o.log,
       clock: this.#o.clock,
       extraEndpoint: (name) => this.#ingress.runtime(name),
+      observers: this.#o.observers,
       ...(this.#o.random !== undefined ? { random: this.#o.random } : {}),
     });
     this.#worker.start();

@@ -7,6 +7,7 @@ import { Agent } from '../http-client.ts';
 import { Policy } from '../config/schema.ts';
 import type { Clock } from '../delivery/delivery.ts';
 import { sendStage } from '../delivery/layers/send.ts';
+import { observeLayer, type DeliveryObservers } from '../delivery/observe.ts';
 import { compileEndpointPlan, type EndpointPlan } from '../delivery/plan.ts';
 import type { EndpointRuntime } from '../delivery/runtime.ts';
 
@@ -21,8 +22,11 @@ export class IngressForwarders {
   // The built-in defaults: a WebhookPolicy does not apply to the path into the app.
   readonly #plan: EndpointPlan = compileEndpointPlan(Policy.parse({}));
 
-  constructor(clock: Clock) {
+  readonly #observers: DeliveryObservers | undefined;
+
+  constructor(clock: Clock, observers?: DeliveryObservers) {
     this.#clock = clock;
+    this.#observers = observers;
   }
 
   /** The runtime that forwards `ingress:<name>` deliveries, or undefined for other names. */
@@ -31,6 +35,7 @@ export class IngressForwarders {
     let rt = this.#runtimes.get(endpointName);
     if (rt === undefined) {
       const plan = this.#plan;
+      const send = sendStage(this.#agent, plan.timeoutMs, this.#clock);
       rt = {
         name: endpointName,
         url: undefined,
@@ -38,7 +43,10 @@ export class IngressForwarders {
         headers: {},
         reservedHeaders: [],
         // No SSRF guard and no signing: the app is on loopback and gets the provider's headers.
-        attempt: sendStage(this.#agent, plan.timeoutMs, this.#clock),
+        attempt:
+          this.#observers === undefined || this.#observers.empty
+            ? send
+            : observeLayer(this.#observers, plan, this.#clock)(send),
         admitsHost: () => false,
         paused: false,
         disabled: undefined,

@@ -5,8 +5,10 @@
 // are skipped when claiming, so one slow receiver cannot fill the worker with work it only holds.
 import type { Logger } from '../../common/log.ts';
 import type { AttemptResult, Clock, Delivery } from '../delivery/delivery.ts';
+import { resultReason, type DeliveryObservers } from '../delivery/observe.ts';
 import { stepEvent } from '../delivery/ended.ts';
 import type { EgressRuntime, EndpointRuntime } from '../delivery/runtime.ts';
+import { INGRESS_PREFIX } from './ingress.ts';
 import { endpointLabel, type QueueMetrics } from './metrics.ts';
 import { countedAttempts, nextStep, type NextStep } from '../delivery/schedule.ts';
 import { Batcher } from './batch.ts';
@@ -36,6 +38,8 @@ export interface WorkerOptions {
   readonly random?: () => number;
   /** Endpoints outside the egress config (buffered ingress), asked first. */
   readonly extraEndpoint?: (endpointName: string) => EndpointRuntime | undefined;
+  /** Told when a delivery ended (delivered or dead); attempts they see in the pipeline. */
+  readonly observers?: DeliveryObservers | undefined;
 }
 
 /** Shortest gap between claims while work keeps arriving. */
@@ -246,6 +250,18 @@ export class QueueWorker {
     const endpoint = this.#o.extraEndpoint?.(d.endpointName) ?? endpointOf(this.#o.runtime(), d);
     const attempt = countedAttempts(d) + 1;
     let step: NextStep;
+    let delivery: Delivery = {
+      deliveryId: d.deliveryId,
+      endpointName: label,
+      url: new URL(d.url),
+      method: d.method,
+      headers: d.headers,
+      body: d.body,
+      deadline: started,
+      mode: 'async',
+      direction: d.endpointName.startsWith(INGRESS_PREFIX) ? 'ingress' : 'egress',
+    };
+    let reason: string | undefined;
     if (endpoint === undefined) {
       // The configuration no longer names this endpoint: keep it as a dead letter to replay.
       step = {
@@ -261,21 +277,23 @@ export class QueueWorker {
         // Waited too long behind its endpoint: hand it back rather than race our own lease.
         step = { kind: 'defer', at: started + 100, reason: 'lease-short' };
       } else {
-        const delivery: Delivery = {
-          deliveryId: d.deliveryId,
-          endpointName: label,
-          url: new URL(d.url),
-          method: d.method,
-          headers: d.headers,
-          body: d.body,
-          deadline: started + budget,
-        };
+        delivery = { ...delivery, deadline: started + budget };
         const result = await endpoint.attempt(delivery, attempt);
+        reason = resultReason(result);
         metrics.attempts.inc({ endpoint: label, result: resultLabel(result) });
         step = nextStep(result, attempt, started, clock.now(), endpoint.plan.retry, this.#o.random);
       }
     }
     await this.#settle(d, step);
+    if (step.kind === 'delivered' || step.kind === 'dead')
+      this.#o.observers?.ended({
+        delivery,
+        outcome: step.kind,
+        attempts: attempt,
+        ...(step.kind === 'dead' ? { reason: reason ?? step.record.error ?? 'dead' } : {}),
+        at: clock.now(),
+        ...(endpoint !== undefined ? { plan: endpoint.plan } : {}),
+      });
     metrics.events.emit(stepEvent(label, step, clock.now()));
     // The next delivery in an ordered line is due now: claim it without waiting for the poll.
     if (d.ordered && (step.kind === 'delivered' || step.kind === 'dead')) this.notify();

@@ -365,6 +365,43 @@ const cases: [string, Manifest, string, string][] = [
     'spec.retry.schedule[1]',
     'should match',
   ],
+  // spec.history (issue 16): retention is bounded, bodies a known word.
+  [
+    'history.maxDeliveries is at least 1',
+    webhookPolicy({ ...policy, history: { maxDeliveries: 0 } }),
+    'spec.history.maxDeliveries',
+    'greater than or equal to 1',
+  ],
+  [
+    'history.maxBytes is at most 4 GiB',
+    webhookPolicy({ ...policy, history: { maxBytes: 10_000_000_000 } }),
+    'spec.history.maxBytes',
+    'less than or equal to 4294967296',
+  ],
+  [
+    'history.maxAge is a duration',
+    webhookPolicy({ ...policy, history: { maxAge: '3 days' } }),
+    'spec.history.maxAge',
+    'should match',
+  ],
+  [
+    'history.bodies is none, truncated or full',
+    webhookPolicy({ ...policy, history: { bodies: 'some' } }),
+    'spec.history.bodies',
+    'supported values',
+  ],
+  [
+    'history.maxBodyBytes is at most 1 MiB',
+    webhookPolicy({ ...policy, history: { maxBodyBytes: 2_000_000 } }),
+    'spec.history.maxBodyBytes',
+    'less than or equal to 1048576',
+  ],
+  [
+    'history.secretHeaders are header names',
+    webhookPolicy({ ...policy, history: { secretHeaders: ['X Bad'] } }),
+    'spec.history.secretHeaders[0]',
+    'should match',
+  ],
   // Credentials and pause (issue 17, ADR 0021).
   [
     'auth is basic or oauth2, not both',

@@ -157,4 +157,23 @@ describe('the console in Chromium', () => {
       .toContain(fresh);
     await expectNoSecrets();
   });
+  it('shows a failing synchronous delivery with its attempts and the receiver answers (the history records sync deliveries)', async () => {
+    await signIn(ground.operatorToken);
+    const { visible } = ground.tenants;
+    const id = await ground.syncPod.send({ order: 5, customer: 'umbrella' });
+    await page.goto(`${ground.url}/deliveries?outcome=failed`);
+    await expect.poll(() => page.locator(`tr[data-delivery="${id}"]`).count()).toBe(1);
+    await page.goto(`${ground.url}/deliveries/${visible.namespace}/${id}`);
+    const attempts = page.locator('.timeline li');
+    expect(await attempts.count()).toBe(3);
+    for (const text of await attempts.allInnerTexts()) {
+      expect(text).toContain('status 500');
+      expect(text).toContain('database locked');
+    }
+    const request = await page.locator('section', { hasText: 'Request' }).innerText();
+    expect(request).toContain('"customer":"umbrella"');
+    expect(request).toContain('[redacted]');
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'sync-timeline.png'), fullPage: true });
+    await expectNoSecrets();
+  });
 });

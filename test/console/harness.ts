@@ -3,7 +3,9 @@
 // until healed, and a Pod object standing for that sidecar (the API server holds it; its podIP
 // and admin port lead the console to the real process). Users are real ServiceAccount tokens
 // with RoleBindings, so TokenReview and SubjectAccessReview answer as they would in a cluster.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,6 +17,7 @@ import { startConsoleFor } from '../../operator/console/index.ts';
 import type { ConsoleServer } from '../../operator/console/server.ts';
 import { KubeClient } from '../../operator/kube/client.ts';
 import { fromKubeconfig } from '../../operator/kube/config.ts';
+import { LOOPBACK_ALLOWED } from '../egress/harness.ts';
 import { startSidecarProcess, writeAsyncConfig, type SidecarProcess } from '../queue/process.ts';
 import { createTestNamespace, kubeClients, uniqueName } from '../support/kube.ts';
 
@@ -82,6 +85,8 @@ export interface ConsoleGround {
   readonly admin: KubeClient;
   /** `visible` sees everything; the others are users with their own RBAC. */
   readonly tenants: { readonly visible: Tenant; readonly hidden: Tenant };
+  /** A synchronous sidecar in `visible`, its receiver always failing. */
+  readonly syncPod: SyncPod;
   /** Token of a user who may get and update endpoints in `visible` only. */
   readonly operatorToken: string;
   /** Token of a user who may only get endpoints in `visible`. */
@@ -135,13 +140,25 @@ async function startTenant(
       body: ENDPOINT(namespace),
     },
   );
+  await registerPod(admin, namespace, 'orders-0', sidecar, options);
+  return { namespace, sidecar, receiver, sent: [] };
+}
+
+/** A Pod object standing for `sidecar`: Running at the ground's pod IP with its admin port. */
+async function registerPod(
+  admin: KubeClient,
+  namespace: string,
+  name: string,
+  sidecar: SidecarProcess,
+  options: GroundOptions,
+): Promise<void> {
   const adminPort = Number(new URL(sidecar.admin).port);
   const ip = options.podIp ?? '127.0.0.1';
   await admin.request('POST', `/api/v1/namespaces/${namespace}/pods`, {
     body: {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: 'orders-0', namespace },
+      metadata: { name, namespace },
       spec: {
         initContainers: [
           {
@@ -155,11 +172,78 @@ async function startTenant(
       },
     },
   });
-  await admin.request('PATCH', `/api/v1/namespaces/${namespace}/pods/orders-0/status`, {
+  await admin.request('PATCH', `/api/v1/namespaces/${namespace}/pods/${name}/status`, {
     contentType: 'application/merge-patch+json',
     body: { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] } },
   });
-  return { namespace, sidecar, receiver, sent: [] };
+}
+
+/** A second pod of `orders` whose sidecar delivers synchronously, to a receiver that answers 500. */
+export interface SyncPod {
+  readonly sidecar: SidecarProcess;
+  readonly receiver: { readonly url: string; close(): Promise<void> };
+  /** Sends one sync webhook; resolves with its delivery id once the app has the final answer. */
+  send(body: object): Promise<string>;
+}
+
+async function startSyncPod(
+  admin: KubeClient,
+  namespace: string,
+  options: GroundOptions,
+): Promise<SyncPod> {
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end('{"error":"database locked"}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const receiverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const dir = mkdtempSync(join(tmpdir(), 'hookgate-console-sync-'));
+  const config = join(dir, 'sidecar.yaml');
+  writeFileSync(
+    config,
+    [
+      'listen: { egress: "127.0.0.1:0", ingress: "127.0.0.1:0" }',
+      'endpoints:',
+      '  - name: orders',
+      `    url: ${receiverUrl}/hooks`,
+      '    signing: { secrets: [{ source: { env: CRASH_TEST_WHSEC } }] }',
+      `    policy: { ${LOOPBACK_ALLOWED}, retry: { maxAttempts: 3, backoff: { initial: 1ms, max: 5ms } } }`,
+      `queue: { directory: ${join(dir, 'queue')} }`,
+      '',
+    ].join('\n'),
+  );
+  const tokens = tokensOf(options);
+  const sidecar = await startSidecarProcess(
+    config,
+    {
+      HOOKGATE_ADMIN_TOKEN: typeof tokens === 'string' ? tokens : tokens(namespace),
+      POD_NAME: 'orders-sync-0',
+      POD_NAMESPACE: namespace,
+    },
+    options.podIp === undefined ? {} : { adminHost: '0.0.0.0' },
+  );
+  await registerPod(admin, namespace, 'orders-sync-0', sidecar, options);
+  return {
+    sidecar,
+    receiver: {
+      url: receiverUrl,
+      close: () => new Promise<void>((r) => server.close(() => r())),
+    },
+    send: async (body) => {
+      const res = await fetch(`${sidecar.egress}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${APP_SECRET}` },
+        body: JSON.stringify(body),
+      });
+      await res.arrayBuffer();
+      if (res.status !== 500)
+        throw new Error(`sidecar answered ${res.status}, not the receiver's 500`);
+      return res.headers.get('hookgate-delivery-id')!;
+    },
+  };
 }
 
 /** Sends one async webhook through the tenant's sidecar; returns its delivery id. */
@@ -270,6 +354,7 @@ export async function startConsoleGround(options: GroundOptions = {}): Promise<C
     startTenant(admin, visibleNs, options),
     startTenant(admin, hiddenNs, options),
   ]);
+  const syncPod = await startSyncPod(admin, visibleNs, options);
   const operatorToken = await userToken(admin, visibleNs, uniqueName('oncall'), [
     'get',
     'list',
@@ -290,6 +375,7 @@ export async function startConsoleGround(options: GroundOptions = {}): Promise<C
     url: `http://127.0.0.1:${console.port}`,
     admin,
     tenants: { visible, hidden },
+    syncPod,
     operatorToken,
     viewerToken,
     kubeconfigFor: (token) =>
@@ -305,7 +391,7 @@ export async function startConsoleGround(options: GroundOptions = {}): Promise<C
       }),
     stop: async () => {
       await console.close();
-      for (const t of [visible, hidden]) {
+      for (const t of [visible, hidden, syncPod]) {
         await t.sidecar.kill();
         await t.receiver.close();
       }

@@ -18,6 +18,7 @@ import {
   requestedDeliveryId,
 } from '../../delivery/request.ts';
 import type { EgressMetrics } from '../../delivery/metrics.ts';
+import type { DeliveryObservers } from '../../delivery/observe.ts';
 import type { EgressRuntime } from '../../delivery/runtime.ts';
 import { syncDispatcher } from './dispatch.ts';
 import { isEventType } from './event-types.ts';
@@ -47,6 +48,8 @@ export interface FanoutOptions {
   readonly log: Logger;
   /** The durable queue's hook; absent: async deliveries are made synchronously. */
   readonly acceptAsync?: AcceptAsync | undefined;
+  /** Told of every synchronous delivery's end. */
+  readonly observers?: DeliveryObservers | undefined;
 }
 
 /** The fan-out handler of one egress server. */
@@ -190,6 +193,7 @@ export function createFanout(options: FanoutOptions): Fanout {
           headers: req.headers,
           body,
           started,
+          eventType,
         });
         const tooLarge = body.length > endpoint.plan.maxPayloadBytes;
         planned.push({
