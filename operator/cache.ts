@@ -82,6 +82,7 @@ export class ResourceCache {
   #informers: Informer[];
   #byNamespace: Map<string, Informer> | undefined;
   #handlers: ((change: CacheChange) => void)[] = [];
+  #ownWriteHandlers: ((change: CacheChange) => void)[] = [];
   #started = false;
 
   constructor(resource: Resource, options: ResourceCacheOptions) {
@@ -122,6 +123,7 @@ export class ResourceCache {
     if (this.#byNamespace.has(namespace)) return undefined;
     const informer = this.#informer(namespace);
     for (const handler of this.#handlers) informer.onChange(handler);
+    for (const handler of this.#ownWriteHandlers) informer.onOwnWrite(handler);
     this.#informers.push(informer);
     this.#byNamespace.set(namespace, informer);
     if (this.#started) informer.start();
@@ -156,6 +158,12 @@ export class ResourceCache {
   onChange(handler: (change: CacheChange) => void): void {
     this.#handlers.push(handler);
     for (const informer of this.#informers) informer.onChange(handler);
+  }
+
+  /** Registers a handler for own writes on every informer (see {@link Informer.onOwnWrite}). */
+  onOwnWrite(handler: (change: CacheChange) => void): void {
+    this.#ownWriteHandlers.push(handler);
+    for (const informer of this.#informers) informer.onOwnWrite(handler);
   }
 
   /** Starts every informer. */

@@ -20,6 +20,7 @@ import {
 import type { Logger } from '../../common/log.ts';
 import type { ServingCertificate } from '../certs/manager.ts';
 import type { Caches } from '../cache.ts';
+import type { CacheChange } from '../kube/informer.ts';
 import type { LabelSelector } from '../compile/selector.ts';
 import { OperatorError } from '../errors.ts';
 import { onlyHealthChanged } from '../health/index.ts';
@@ -194,10 +195,17 @@ export async function startConfigServer(options: ConfigServerOptions): Promise<C
       dirty.clear();
     });
   };
-  caches.configMaps.onChange((c) => touch(c.object.metadata.namespace));
-  caches.secrets.onChange((c) => {
+  // The reconciler's own publish is stored without a change event (its watch event then carries a
+  // version already held and is dropped), so the stream listens to own writes as well: a push
+  // must not wait for whichever of the two arrives first.
+  const onConfigMap = (c: CacheChange): void => touch(c.object.metadata.namespace);
+  const onSecret = (c: CacheChange): void => {
     if (c.object.metadata.name === SECRET_NAME) touch(c.object.metadata.namespace);
-  });
+  };
+  caches.configMaps.onChange(onConfigMap);
+  caches.configMaps.onOwnWrite(onConfigMap);
+  caches.secrets.onChange(onSecret);
+  caches.secrets.onOwnWrite(onSecret);
   // A delivery-health write (ADR 0024) changes no sidecar's view.
   caches.endpoints.onChange((c) => onlyHealthChanged(c) || touch(c.object.metadata.namespace));
 

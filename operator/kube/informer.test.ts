@@ -208,4 +208,27 @@ describe('Informer', () => {
     expect(changes).toEqual([]);
     await informer.stop();
   });
+
+  it('tells own-write handlers of an own write once, whichever of write and watch event comes first', async () => {
+    const source = new FakeSource();
+    const { informer, changes } = informerFor(source);
+    const own: string[] = [];
+    informer.onOwnWrite((c) => own.push(`${c.type}:${String(c.object['v'])}`));
+    informer.start();
+    const watch = await source.watchNumber(1);
+    // The write's answer first: the own-write handler hears it, the watch event after it is dropped.
+    const first = source.put('x', { v: 'one' });
+    informer.upsert(first);
+    watch.emit({ type: 'ADDED', object: first });
+    // The watch event first: change handlers hear it, the answer after it carries nothing new.
+    const second = source.put('x', { v: 'two' });
+    watch.emit({ type: 'MODIFIED', object: second });
+    informer.upsert(second);
+    // An answer older than the cache: stored nowhere, told to nobody.
+    informer.upsert(first);
+    expect(own).toEqual(['add:one']);
+    expect(changes).toEqual(['update x']);
+    expect(informer.get('ns', 'x')?.['v']).toBe('two');
+    await informer.stop();
+  });
 });

@@ -118,6 +118,7 @@ export class Informer {
   #now: () => number;
   #store = new Map<string, Map<string, KubeObject>>();
   #handlers: ((change: CacheChange) => void)[] = [];
+  #ownWriteHandlers: ((change: CacheChange) => void)[] = [];
   #resourceVersion = '';
   #synced = false;
   #syncedWaiters: (() => void)[] = [];
@@ -138,6 +139,15 @@ export class Informer {
   /** Registers a change handler; handlers must be quick (enqueue, not work). */
   onChange(handler: (change: CacheChange) => void): void {
     this.#handlers.push(handler);
+  }
+
+  /**
+   * Registers a handler for the operator's own writes stored by {@link upsert}: they raise no
+   * change event (the watch event that follows carries the same version and is dropped), yet a
+   * reader serving what the operator publishes (the config stream) must hear of them.
+   */
+  onOwnWrite(handler: (change: CacheChange) => void): void {
+    this.#ownWriteHandlers.push(handler);
   }
 
   /** Starts listing and watching in the background. */
@@ -201,7 +211,7 @@ export class Informer {
   /**
    * Stores the answer to the operator's own write, unless the cache already holds something as
    * new: the next reconcile must not act on the version it has just replaced. No change event —
-   * the operator knows what it wrote.
+   * the operator knows what it wrote — but {@link onOwnWrite} handlers hear of it.
    */
   upsert(object: KubeObject): void {
     const stored = this.#transform(object);
@@ -209,6 +219,11 @@ export class Informer {
     const current = this.get(namespace, name);
     if (current !== undefined && !notOlder(stored, current)) return;
     this.#set(namespace, name, stored);
+    if (current?.metadata.resourceVersion === stored.metadata.resourceVersion) return;
+    const change: CacheChange = { type: current === undefined ? 'add' : 'update', object: stored };
+    for (const handler of this.#ownWriteHandlers) {
+      handler(current === undefined ? change : { ...change, old: current });
+    }
   }
 
   #transform(object: KubeObject): KubeObject {

@@ -95,6 +95,8 @@ function ownPorts(
   const configMaps = {
     onChange: (handler: Parameters<Caches['configMaps']['onChange']>[0]) =>
       caches.configMaps.onChange(handler),
+    onOwnWrite: (handler: Parameters<Caches['configMaps']['onOwnWrite']>[0]) =>
+      caches.configMaps.onOwnWrite(handler),
     get: (namespace: string, name: string): KubeObject | undefined => {
       const cm = caches.configMaps.get(namespace, name);
       const text = (cm?.['data'] as Record<string, string> | undefined)?.[CONFIG_KEY];
