@@ -38,6 +38,28 @@ describe('admin server', () => {
     expect((await get('/readyz')).body).toBe('not ready: last: never reached\n');
   });
 
+  it('adds the readiness detail line to the answer, ready or not', async () => {
+    let ready = false;
+    let generation = 3;
+    server = await startAdminServer('127.0.0.1', 0, {
+      registry: new Registry(),
+      readiness: [
+        { name: 'config', check: () => Promise.resolve(ready ? undefined : 'not loaded yet') },
+      ],
+      readinessDetail: () => `config generation ${generation} from the stream`,
+    });
+    expect(await get('/readyz')).toEqual({
+      status: 503,
+      body: 'not ready: config: not loaded yet\nconfig generation 3 from the stream\n',
+    });
+    ready = true;
+    generation = 4;
+    expect(await get('/readyz')).toEqual({
+      status: 200,
+      body: 'ok\nconfig generation 4 from the stream\n',
+    });
+  });
+
   it('serves Prometheus text with the build info and registered metrics', async () => {
     const registry = createRegistry('sidecar');
     new Counter({ name: 'hookgate_test_total', help: 'test', registers: [registry] }).inc(3);

@@ -12,6 +12,11 @@ export interface AdminOptions {
   registry: Registry;
   /** Checked in order on every `/readyz`; the first reason wins. */
   readiness: readonly { name: string; check: ReadinessCheck }[];
+  /**
+   * A line `/readyz` adds to its answer, ready or not (the sidecar's config generation and where
+   * it came from): what a human checking the probe wants next. Never a secret.
+   */
+  readinessDetail?: () => string | undefined;
   /** Extra routes, such as the sidecar's `/config`: path → JSON body producer. */
   routes?: Readonly<Record<string, () => unknown>>;
   /**
@@ -63,14 +68,16 @@ export async function startAdminServer(
           send(200, 'text/plain; charset=utf-8', 'ok\n');
           return;
         case '/readyz': {
+          const detail = options.readinessDetail?.();
+          const tail = detail === undefined ? '\n' : `\n${detail}\n`;
           for (const { name, check } of options.readiness) {
             const reason = await check();
             if (reason !== undefined) {
-              send(503, 'text/plain; charset=utf-8', `not ready: ${name}: ${reason}\n`);
+              send(503, 'text/plain; charset=utf-8', `not ready: ${name}: ${reason}${tail}`);
               return;
             }
           }
-          send(200, 'text/plain; charset=utf-8', 'ok\n');
+          send(200, 'text/plain; charset=utf-8', `ok${tail}`);
           return;
         }
         case '/metrics':

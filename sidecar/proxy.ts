@@ -393,6 +393,12 @@ if (start !== undefined) {
           ? [{ name: 'redis', check: redisReadiness(redis) }]
           : []),
     ],
+    // The generation in force, as issue 20 asks each sidecar to say: beside the metric and the
+    // health report, for whoever curls the probe.
+    readinessDetail: () =>
+      watcher === undefined
+        ? undefined
+        : `config generation ${watcher.current.config.generation} from the ${configSource}`,
     routes: { '/config': () => describeConfig(watcher?.current, configSource) },
     handler: adminRoutes(queue, history),
   });

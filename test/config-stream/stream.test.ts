@@ -280,6 +280,12 @@ describe('the config stream, end to end (issue 20)', { timeout: 120_000 }, () =>
     expect(await sidecarMetric(sidecar, 'hookgate_sidecar_config_generation')).toBe(
       await published(),
     );
+    // …and so does its readiness probe, for whoever curls it.
+    const readyz = await fetch(`${sidecar.process.admin}/readyz`);
+    expect(readyz.status).toBe(200);
+    expect(await readyz.text()).toBe(
+      `ok\nconfig generation ${await published()} from the stream\n`,
+    );
     // A figure for the report, not an assertion (polling every 50 ms bounds its precision).
     console.log(
       `config stream: policy change enforced ${enforcedAfterMs.toFixed(0)} ms after apply`,
