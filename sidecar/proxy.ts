@@ -368,6 +368,7 @@ if (start !== undefined) {
         ...(redis !== undefined ? { redis } : {}),
         buffer: queue?.acceptIngress,
         overload,
+        observers,
       });
       log.info('ingress listening', { host: ingressListen.host, port: ingress.port });
     }

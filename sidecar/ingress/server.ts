@@ -12,6 +12,9 @@ import type { LoadedConfig } from '../config/load.ts';
 import type { OverloadGuard } from '../budget/overload.ts';
 import type { VerifySuccess } from '../signing/index.ts';
 import { PayloadTooLargeError, readBody } from '../delivery/body.ts';
+import type { AttemptResult, Delivery } from '../delivery/delivery.ts';
+import { resultReason, type DeliveryObservers } from '../delivery/observe.ts';
+import { INGRESS_PLAN, INGRESS_PREFIX } from '../queue/ingress.ts';
 import { deliveryKey, LocalDedupStore, type DedupStore } from './dedup.ts';
 import { RedisDedupStore } from './dedup-redis.ts';
 import { AppForwarder, DEFAULT_FORWARD_TIMEOUT_MS, type ForwardResult } from './forward.ts';
@@ -50,7 +53,15 @@ export interface IngressServerOptions {
   localDedupCapacity?: number;
   /** The durable queue's buffered-ingress accept path; `forward.buffered` routes use it when set. */
   buffer?: BufferIngress | undefined;
+  /**
+   * Who watches deliveries (history, traces). A direct forward is one attempt they hear of once
+   * the app's answer has been streamed back; buffered ones are told by the queue worker.
+   */
+  observers?: DeliveryObservers | undefined;
 }
+
+/** Most of a response body kept for observers when the history keeps bodies whole. */
+const MAX_OBSERVED_BODY_BYTES = 1024 * 1024;
 
 /** Stores a verified webhook for background forwarding; `{deliveryId}` once durable. */
 export type BufferIngress = (request: {
@@ -298,8 +309,21 @@ class Ingress {
         res.end(text);
         return;
       }
-      const result = await this.#forward(req, route, verified, body, appPath, appPort, eventType);
+      const headers = this.#appHeaders(req, route, verified, eventType);
+      const observe = this.#observer(route, verified, headers, body, appPath, appPort, eventType);
+      const result = await this.#forward(route, headers, body, appPath, appPort);
       if (result.kind !== 'response') {
+        observe?.({
+          kind: 'error',
+          error:
+            result.kind === 'timeout'
+              ? 'timeout'
+              : result.kind === 'unreachable'
+                ? 'connect-error'
+                : 'reset',
+          message: result.kind === 'timeout' ? 'the app did not answer in time' : result.error,
+          durationMs: observe.elapsed(),
+        });
         await settle(false);
         this.#log.warn('webhook verified but not delivered', {
           endpoint,
@@ -329,20 +353,88 @@ class Ingress {
       result.body.once('error', () => res.destroy());
       res.once('close', () => result.body.destroy());
       result.body.pipe(res);
+      if (observe !== undefined) {
+        const durationMs = observe.elapsed();
+        captureBody(result.body, observe.bodyCap, (kept, truncated) =>
+          observe({
+            kind: 'response',
+            status: result.statusCode,
+            headers: result.headers as Record<string, string | string[]>,
+            body: kept,
+            truncated,
+            durationMs,
+          }),
+        );
+      }
     } finally {
       await settle(false);
     }
   }
 
-  /** Sends the webhook on with the original headers, minus hop-by-hop and credentials. */
-  async #forward(
-    req: IncomingMessage,
+  /**
+   * The report of a direct forward to the observers, or undefined when none listen (then a
+   * forward costs nothing more). Called once, with the attempt's result; `elapsed` is the time
+   * since the forward began.
+   */
+  #observer(
     route: IngressRoute,
     verified: VerifySuccess,
+    headers: Record<string, string | string[]>,
+    body: Buffer,
+    appPath: string,
+    appPort: number,
+    eventType: string | undefined,
+  ): (((result: AttemptResult) => void) & { elapsed(): number; bodyCap: number }) | undefined {
+    const observers = this.#options.observers;
+    if (observers === undefined || observers.empty) return undefined;
+    const startedAt = this.#now();
+    const plan = INGRESS_PLAN;
+    const delivery: Delivery = {
+      // The provider's id when its scheme has one (its retries then land on one record).
+      deliveryId: verified.deliveryId ?? `msg_${randomUUID().replaceAll('-', '')}`,
+      endpointName: `${INGRESS_PREFIX}${route.endpointName}`,
+      url: new URL(`http://${this.#appHost}:${appPort}${appPath}`),
+      method: 'POST',
+      headers: Object.fromEntries(
+        Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]),
+      ),
+      body,
+      deadline: startedAt + this.#forwarder.maxDurationMs,
+      mode: 'sync',
+      direction: 'ingress',
+      ...(eventType === undefined ? {} : { eventType }),
+    };
+    let told = false;
+    const observe = (result: AttemptResult): void => {
+      if (told) return;
+      told = true;
+      observers.attempt({ delivery, attempt: 1, startedAt, result, plan });
+      const delivered = result.kind === 'response' && result.status >= 200 && result.status < 300;
+      const reason = resultReason(result);
+      observers.ended({
+        delivery,
+        outcome: delivered ? 'delivered' : 'failed',
+        attempts: 1,
+        ...(reason === undefined ? {} : { reason }),
+        at: this.#now(),
+        plan,
+      });
+    };
+    const { bodies, maxBodyBytes } = plan.history;
+    return Object.assign(observe, {
+      elapsed: () => this.#now() - startedAt,
+      bodyCap:
+        bodies === 'none' ? 0 : bodies === 'truncated' ? maxBodyBytes + 1 : MAX_OBSERVED_BODY_BYTES,
+    });
+  }
+
+  /** Sends the webhook on with the original headers, minus hop-by-hop and credentials. */
+  async #forward(
+    route: IngressRoute,
+    headers: Record<string, string | string[]>,
     body: Buffer,
     appPath: string,
     appPort: number = route.forwardPort,
-    eventType?: string,
   ): Promise<ForwardResult> {
     if (route.buffered && !this.#bufferingNoticeGiven.has(route.endpointName)) {
       // Reached only without a durable queue (it could not be opened).
@@ -354,7 +446,6 @@ class Ingress {
         },
       );
     }
-    const headers = this.#appHeaders(req, route, verified, eventType);
     const started = performance.now();
     const result = await this.#forwarder.forward({
       origin: `http://${this.#appHost}:${appPort}`,
@@ -433,6 +524,38 @@ class Ingress {
   close(): Promise<void> {
     return this.#forwarder.close();
   }
+}
+
+/**
+ * Copies the first `cap` bytes of `body` as it streams past (it is piped elsewhere) and calls
+ * `done` once, when it ends or breaks: what was kept, and whether more went by.
+ */
+function captureBody(
+  body: NodeJS.ReadableStream,
+  cap: number,
+  done: (kept: Buffer, truncated: boolean) => void,
+): void {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  let truncated = false;
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    done(Buffer.concat(chunks), truncated);
+  };
+  body.on('data', (chunk: Buffer) => {
+    if (kept >= cap) {
+      truncated ||= chunk.length > 0;
+      return;
+    }
+    const part = chunk.length > cap - kept ? chunk.subarray(0, cap - kept) : chunk;
+    if (part.length < chunk.length) truncated = true;
+    chunks.push(Buffer.from(part));
+    kept += part.length;
+  });
+  body.once('end', finish);
+  body.once('close', finish);
 }
 
 /** Starts the ingress server on `host:port` (port 0 picks a free one). */

@@ -14,13 +14,18 @@ import type { EndpointRuntime } from '../delivery/runtime.ts';
 /** Queue endpoint-name prefix of buffered ingress deliveries. */
 export const INGRESS_PREFIX = 'ingress:';
 
+/**
+ * The plan of every path into the app, buffered or direct: the built-in defaults, since a
+ * WebhookPolicy does not apply to it (its history keeps what any endpoint's does by default).
+ */
+export const INGRESS_PLAN: EndpointPlan = compileEndpointPlan(Policy.parse({}));
+
 /** The app-forwarding "endpoints" of buffered ingress routes, built once per route name. */
 export class IngressForwarders {
   readonly #clock: Clock;
   readonly #agent: Dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
   readonly #runtimes = new Map<string, EndpointRuntime>();
-  // The built-in defaults: a WebhookPolicy does not apply to the path into the app.
-  readonly #plan: EndpointPlan = compileEndpointPlan(Policy.parse({}));
+  readonly #plan: EndpointPlan = INGRESS_PLAN;
 
   readonly #observers: DeliveryObservers | undefined;
 
