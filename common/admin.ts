@@ -1,6 +1,7 @@
 // The admin HTTP server both programs run: liveness, readiness with its reason, and Prometheus
 // metrics. Readiness is a list of named checks; the first failing one is reported.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from './http-server.ts';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 

@@ -10,7 +10,8 @@
 // Changes need the `Hookgate-Console` header (no cross-site form can send it) and a same-origin
 // request; the cookie is SameSite=Strict and HttpOnly.
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from '../../common/http-server.ts';
 import type { AddressInfo } from 'node:net';
 import type { Outcome } from '../../common/history.ts';
 import type { Logger } from '../../common/log.ts';

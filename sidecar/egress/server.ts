@@ -3,7 +3,8 @@
 // steps — refuse while draining → interception → method → fan-out → route → read the body →
 // dispatch (async to the queue, or sync through the delivery core) → respond; everything about
 // delivering lives in sidecar/delivery/.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from '../../common/http-server.ts';
 import type { AddressInfo } from 'node:net';
 import type { RedisClient } from '../redis-connect.ts';
 import type { Registry } from 'prom-client';

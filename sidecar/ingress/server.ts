@@ -2,7 +2,8 @@
 // reach the app. The pipeline in `#handle` reads top to bottom; each stage may answer locally
 // (a problem body) and the app is called last, so nothing that failed a stage can reach it.
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from '../../common/http-server.ts';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { RedisClient } from '../redis-connect.ts';
