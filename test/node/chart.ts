@@ -9,15 +9,34 @@ export const RELEASE = 'hookgate';
 
 /** `helm install --wait` of charts/hookgate; throws with helm's output when it fails. */
 export async function installChart(kubeconfig: string): Promise<void> {
+  await helmRelease(kubeconfig, 'install', ['--create-namespace']);
+}
+
+/**
+ * `helm upgrade --reuse-values --wait` of the installed release with `--set` values, as a user
+ * turns a feature on; throws with helm's output when it fails.
+ */
+export async function upgradeChart(kubeconfig: string, sets: readonly string[]): Promise<void> {
+  await helmRelease(kubeconfig, 'upgrade', [
+    '--reuse-values',
+    ...sets.flatMap((s) => ['--set', s]),
+  ]);
+}
+
+async function helmRelease(
+  kubeconfig: string,
+  verb: 'install' | 'upgrade',
+  extra: readonly string[],
+): Promise<void> {
   const result = await run(
     await helm(),
     [
-      'install',
+      verb,
       RELEASE,
       chartDir,
       '--namespace',
       OPERATOR_NAMESPACE,
-      '--create-namespace',
+      ...extra,
       '--wait',
       '--timeout',
       '240s',
@@ -31,5 +50,5 @@ export async function installChart(kubeconfig: string): Promise<void> {
     },
   );
   if (result.code !== 0)
-    throw new Error(`helm install failed (${result.code}): ${result.stderr}${result.stdout}`);
+    throw new Error(`helm ${verb} failed (${result.code}): ${result.stderr}${result.stdout}`);
 }
