@@ -19,6 +19,11 @@ export interface EndpointHealthReport {
   readonly failed: number;
   /** Deliveries moved to the dead-letter state, since start. */
   readonly deadLettered: number;
+  /**
+   * Deliveries dead-lettered since this pod's last success (not cumulative: a success sets it to
+   * 0, and so does the endpoint being disabled in the config). Absent from older sidecars.
+   */
+  readonly deadLetteredInARow?: number;
   /** RFC 3339 time of the last successful delivery, if any. */
   readonly lastSuccessAt?: string;
   /** RFC 3339 time of the last failed delivery, if any. */

@@ -104,6 +104,7 @@ export const POLICY_BOUNDS = {
   historyMaxBytes: { min: 65_536, max: 4_294_967_296 },
   historyMaxBodyBytes: { min: 0, max: 1_048_576 },
   historySecretHeaders: { min: 0, max: 64 },
+  deadLettersInARow: { min: 1, max: 100_000 },
 } as const satisfies Record<string, Bound>;
 
 /** An integer field within `bound`. */

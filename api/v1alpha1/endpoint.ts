@@ -653,6 +653,20 @@ export const DeliveryHealth = z
       ),
     queueDepth: count("Deliveries waiting in the pods' queues (pending and retrying) now."),
     deadLetters: count('Dead letters held now; replay or purge them with the queue admin API.'),
+    failingSince: z.iso
+      .datetime()
+      .optional()
+      .describe(
+        "When the current run of failures began, by the operator's clock: deliveries kept failing and none succeeded since. Absent once one succeeds. A policy's autoDisable.failingFor is measured from it.",
+      ),
+    deadLetteredInARow: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        "Deliveries dead-lettered since each pod's last success, all pods together (0 once one is delivered in the window). A policy's autoDisable.deadLettersInARow is compared with it.",
+      ),
   })
   .describe(
     'Delivery health reported by the sidecars every few seconds and summed over pods; written at most every 10s per endpoint (sooner when the Healthy condition flips).',
@@ -663,7 +677,7 @@ export const WebhookEndpointStatus = z
   .object({
     ...statusBase,
     conditions: statusBase.conditions.describe(
-      'Accepted: the spec and its references are valid. Ready: published to sidecars in config generation N. Healthy: deliveries succeed (reasons CircuitOpen, DeadLetters, FailingDeliveries, NoReports, Idle, Delivering).',
+      'Accepted: the spec and its references are valid. Ready: published to sidecars in config generation N. Healthy: deliveries succeed (reasons CircuitOpen, DeadLetters, FailingDeliveries, NoReports, Idle, Delivering; Disabled when a policy autoDisable rule turned the endpoint off, until the resource is changed).',
     ),
     deliveries: DeliveryHealth.optional(),
     policy: z

@@ -10,6 +10,7 @@ import type { CacheChange } from '../kube/informer.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { HealthAggregator } from './aggregate.ts';
+import { disabledReason } from '../lifecycle/disabled.ts';
 import { HEALTHY, healthSettings, type HealthSettings } from './settings.ts';
 import { HealthStatusWriter } from './writer.ts';
 
@@ -21,6 +22,8 @@ export { healthSettings, HEALTHY, HEALTH_FIELD_MANAGER } from './settings.ts';
 export interface DeliveryHealthOptions {
   readonly client: KubeClient;
   readonly endpoints: Pick<ResourceCache, 'namespaces' | 'list' | 'get' | 'upsert'>;
+  /** WebhookPolicies: their autoDisable rules (none given: nothing is ever disabled). */
+  readonly policies?: Pick<ResourceCache, 'get'>;
   readonly events: Pick<EventRecorder, 'record'>;
   readonly isLeader: () => boolean;
   readonly log: Logger;
@@ -45,6 +48,7 @@ export function startDeliveryHealth(options: DeliveryHealthOptions): DeliveryHea
   const writer = new HealthStatusWriter({
     client: options.client,
     endpoints: options.endpoints,
+    policies: options.policies,
     aggregator,
     events: options.events,
     clock,
@@ -60,7 +64,10 @@ export function startDeliveryHealth(options: DeliveryHealthOptions): DeliveryHea
   return { sink, aggregator, writer, stop: () => writer.stop() };
 }
 
-/** The object as the reconciler reads it: without resourceVersion, Healthy and deliveries. */
+/**
+ * The object as the reconciler reads it: without resourceVersion, Healthy and deliveries, but
+ * with whether it is disabled (a Disabled mark is health the compile publishes).
+ */
 function withoutHealth(object: KubeObject | undefined): string {
   const status = { ...((object?.['status'] as Record<string, unknown> | undefined) ?? {}) };
   delete status['deliveries'];
@@ -68,7 +75,8 @@ function withoutHealth(object: KubeObject | undefined): string {
   if (conditions !== undefined) status['conditions'] = conditions.filter((c) => c.type !== HEALTHY);
   const metadata = { ...object?.metadata };
   delete metadata.resourceVersion;
-  return JSON.stringify({ ...object, metadata, status });
+  const disabled = object === undefined ? undefined : disabledReason(object);
+  return JSON.stringify({ ...object, metadata, status, disabled });
 }
 
 /**

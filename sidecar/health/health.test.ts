@@ -49,6 +49,7 @@ describe('HealthCollector', () => {
         delivered: 2,
         failed: 1,
         deadLettered: 0,
+        deadLetteredInARow: 0,
         lastSuccessAt: '2026-12-03T11:59:58.000Z',
         lastFailureAt: '2026-12-03T11:59:59.000Z',
         lastFailureReason: 'http-503',
@@ -62,6 +63,7 @@ describe('HealthCollector', () => {
         delivered: 0,
         failed: 0,
         deadLettered: 0,
+        deadLetteredInARow: 0,
         circuit: 'closed',
         queueDepth: 0,
         deadLetters: 0,
@@ -112,6 +114,33 @@ describe('HealthCollector', () => {
     events.emit(stepEvent('orders', { kind: 'defer', at: T0 + 1_000, reason: 'rate-limited' }, T0));
     [orders] = collector.report(input()).endpoints;
     expect(orders).toMatchObject({ failed: 1, deadLettered: 1, lastFailureReason: 'timeout' });
+  });
+
+  it('counts dead letters in a row: a success ends the run, and so does the endpoint being disabled', () => {
+    const events = deliveryEvents(new Registry());
+    const collector = new HealthCollector(events);
+    const dead = (): void =>
+      events.emit(
+        stepEvent(
+          'orders',
+          { kind: 'dead', record: { at: T0, status: 503, durationMs: 1 }, reason: 'used up' },
+          T0,
+        ),
+      );
+    const inARow = (extra: Partial<ReportInput> = {}): number | undefined =>
+      collector.report(input(extra)).endpoints[0]?.deadLetteredInARow;
+    dead();
+    dead();
+    expect(inARow()).toBe(2);
+    events.emit({ kind: 'delivered', endpoint: 'orders', at: T0 });
+    expect(inARow()).toBe(0);
+    dead();
+    expect(inARow()).toBe(1);
+    // The config says the operator disabled it: that run is over, a new one starts when enabled.
+    expect(inARow({ disabled: ['orders'] })).toBe(0);
+    expect(inARow()).toBe(0);
+    // The cumulative counter is untouched by either.
+    expect(collector.report(input()).endpoints[0]?.deadLettered).toBe(3);
   });
 
   it('reports buffered ingress under its endpoint, leaves dynamic routes out, reads queue depth', () => {

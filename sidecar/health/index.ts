@@ -54,6 +54,7 @@ export function startHealthReporting(options: HealthReportingOptions): {
         namespace,
         generation: config.generation,
         endpoints: [...config.endpoints.map((e) => e.name), ...config.ingress.map((i) => i.name)],
+        disabled: config.endpoints.filter((e) => e.disabled !== undefined).map((e) => e.name),
         queue: await queue?.store.stats(now()).catch(() => undefined),
         sharedQueueScope: queue?.backend === 'redis' ? queue.scope : undefined,
       };

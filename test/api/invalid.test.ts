@@ -512,6 +512,30 @@ const cases: [string, Manifest, string, string][] = [
     'needs an https://',
   ],
   [
+    'autoDisable needs a rule',
+    webhookPolicy({ ...policy, autoDisable: {} }),
+    'spec.autoDisable',
+    'otherwise nothing ever disables an endpoint',
+  ],
+  [
+    'autoDisable.failingFor is at least 5m',
+    webhookPolicy({ ...policy, autoDisable: { failingFor: '90s' } }),
+    'spec.autoDisable.failingFor',
+    'failingFor must be at least 5m',
+  ],
+  [
+    'autoDisable.failingFor is a Go duration (no days)',
+    webhookPolicy({ ...policy, autoDisable: { failingFor: '5d' } }),
+    'spec.autoDisable.failingFor',
+    'should match',
+  ],
+  [
+    'autoDisable.deadLettersInARow is at least 1',
+    webhookPolicy({ ...policy, autoDisable: { deadLettersInARow: 0 } }),
+    'spec.autoDisable.deadLettersInARow',
+    'greater than or equal to 1',
+  ],
+  [
     'minVersion is TLSv1.2 or TLSv1.3',
     endpoint({ ...egress, tls: { minVersion: 'TLSv1.0' } }),
     'spec.tls.minVersion',
