@@ -90,3 +90,9 @@ export function onlyHealthChanged(change: CacheChange): boolean {
     withoutHealth(change.old) === withoutHealth(change.object)
   );
 }
+
+/** True when a change marked an endpoint Disabled or lifted the mark (ADR 0021): compile it. */
+export function disabledChanged(change: CacheChange): boolean {
+  const before = change.old === undefined ? undefined : disabledReason(change.old);
+  return before !== disabledReason(change.object);
+}
