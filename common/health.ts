@@ -51,6 +51,11 @@ export interface SidecarHealthReport {
   /** RFC 3339 time the report was made. */
   readonly sentAt: string;
   readonly endpoints: readonly EndpointHealthReport[];
+  /**
+   * Operational webhooks (ADR 0025) this sidecar queued since the leader last took a report:
+   * their delivery ids, so the operator stops offering them.
+   */
+  readonly operationalQueued?: readonly string[];
 }
 
 /** How often a sidecar reports, by default (the "report window" of the tests). */

@@ -53,6 +53,18 @@ export const ENDPOINT_DEFAULTS = {
   },
 } as const;
 
+/**
+ * Hookgate's own event types (ADR 0025), named as Svix and Convoy name theirs, under `hookgate.`:
+ * an egress endpoint lists those it wants in `spec.operationalEvents`.
+ */
+export const OPERATIONAL_EVENT_TYPES = [
+  'hookgate.endpoint.disabled',
+  'hookgate.endpoint.enabled',
+  'hookgate.circuit.opened',
+  'hookgate.circuit.closed',
+  'hookgate.delivery.dead_lettered',
+] as const;
+
 /** What happens to a verified webhook no ingress route takes. */
 export const UNROUTED = ['default', 'refuse', 'drop'] as const;
 

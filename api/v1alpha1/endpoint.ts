@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import {
   ENDPOINT_DEFAULTS,
+  OPERATIONAL_EVENT_TYPES,
   HMAC_ALGORITHM,
   HMAC_ENCODING,
   SIGNING_SCHEMES,
@@ -522,6 +523,15 @@ export const WebhookEndpointSpec = cel(
         .describe(
           `Egress: planned maintenance. true: nothing is sent; sync deliveries are refused at once (503 endpoint-paused with Retry-After), async ones wait in the queue and drain in order once it is false again. ${documentedDefault(ENDPOINT_DEFAULTS.paused)}`,
         ),
+      operationalEvents: z
+        .array(z.enum(OPERATIONAL_EVENT_TYPES).describe('A Hookgate event type.'))
+        .min(1)
+        .max(OPERATIONAL_EVENT_TYPES.length)
+        .meta({ 'x-kubernetes-list-type': 'set' })
+        .optional()
+        .describe(
+          `Egress: Hookgate's own events about the WebhookEndpoints of this namespace that this endpoint receives as webhooks (JSON {type, timestamp, data}), signed, retried and queued like any other: ${OPERATIONAL_EVENT_TYPES.join(', ')}. Handed by the operator to a sidecar that has this endpoint, which queues them (docs/operational-webhooks.md has each schema).`,
+        ),
       workloadSelector: labelSelector(
         'Which pods in the namespace get this endpoint, by pod labels. Default: every pod with the sidecar.',
       ).optional(),
@@ -556,9 +566,9 @@ export const WebhookEndpointSpec = cel(
       reason: 'FieldValueForbidden',
     },
     {
-      rule: "self.direction == 'Egress' || (!has(self.auth) && !has(self.tls) && !has(self.paused))",
+      rule: "self.direction == 'Egress' || (!has(self.auth) && !has(self.tls) && !has(self.paused) && !has(self.operationalEvents))",
       message:
-        'auth, tls and paused apply to Egress endpoints only: remove them or set direction: Egress',
+        'auth, tls, paused and operationalEvents apply to Egress endpoints only: remove them or set direction: Egress',
       fieldPath: '.direction',
       reason: 'FieldValueForbidden',
     },

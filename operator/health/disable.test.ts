@@ -41,6 +41,7 @@ function setup(autoDisable: Record<string, unknown> | undefined) {
     spec: { endpointSelector: {}, ...(autoDisable === undefined ? {} : { autoDisable }) },
   };
   const events: { type: string; reason: string; message: string }[] = [];
+  const operational: { type: string; data: Record<string, unknown> }[] = [];
   const client = {
     apply: (_path: string, manifest: KubeObject) =>
       Promise.resolve({
@@ -69,6 +70,7 @@ function setup(autoDisable: Record<string, unknown> | undefined) {
     log,
     settings,
     isLeader: () => true,
+    operational: { emit: (_subject, type, data) => void operational.push({ type, data }) },
   });
   const pods = new Map<string, Counters>();
   /** Pod `uid` reports `change` on top of what it said before. */
@@ -104,6 +106,31 @@ function setup(autoDisable: Record<string, unknown> | undefined) {
       { bootId: uid, generation: 1, sentAt: now, endpoints: [e] },
     );
   };
+  /** Pod `uid` reports one more failure with its breaker in `state`. */
+  const circuit = (uid: string, state: 'open' | 'closed'): void => {
+    const c = pods.get(uid)!;
+    c.failed++;
+    const now = clock.now().toISOString();
+    aggregator.onReport(
+      { namespace: 'shop', name: uid, uid, serviceAccount: 'app', labels: {} },
+      {
+        bootId: uid,
+        generation: 1,
+        sentAt: now,
+        endpoints: [
+          {
+            endpoint: 'shop/orders',
+            ...c,
+            lastFailureAt: now,
+            lastFailureReason: 'http-503',
+            circuit: state,
+            queueDepth: 0,
+            deadLetters: 0,
+          },
+        ],
+      },
+    );
+  };
   const advance = (ms: number): void => void (at += ms);
   const healthy = () =>
     (object['status'] as { conditions?: Record<string, unknown>[] }).conditions?.find(
@@ -123,10 +150,12 @@ function setup(autoDisable: Record<string, unknown> | undefined) {
   return {
     writer,
     report,
+    circuit,
     advance,
     healthy,
     deliveries,
     events,
+    operational,
     failFor,
     get object() {
       return object;
@@ -201,6 +230,13 @@ describe('auto-disable', () => {
     await t.writer.tick();
     expect(t.healthy()).toMatchObject({ status: 'False', reason: 'Disabled' });
     expect(t.healthy()?.['message']).toContain('5 deliveries dead-lettered in a row');
+    // Operational webhooks: dead letters arriving (once per burst, not per write), then disabled.
+    expect(t.operational.map((o) => o.type)).toEqual([
+      'hookgate.delivery.dead_lettered',
+      'hookgate.endpoint.disabled',
+    ]);
+    expect(t.operational[0]!.data).toMatchObject({ deadLettered: 4, windowSeconds: 60 });
+    expect(t.operational[1]!.data).toMatchObject({ reason: 'Disabled', deadLetteredInARow: 5 });
   });
 
   it.each<[string, Record<string, unknown> | undefined]>([
@@ -235,6 +271,10 @@ describe('auto-disable', () => {
       'Enabled',
       'FailingDeliveries',
     ]);
+    expect(t.operational.map((o) => o.type)).toEqual([
+      'hookgate.endpoint.disabled',
+      'hookgate.endpoint.enabled',
+    ]);
     // The run is counted from the enabling, not from the old failures.
     expect(Date.parse(String(t.deliveries()?.['failingSince']))).toBeGreaterThan(
       oldSince + 5 * MINUTE,
@@ -243,6 +283,22 @@ describe('auto-disable', () => {
     expect(t.healthy()?.['reason']).toBe('FailingDeliveries');
     await t.failFor(3);
     expect(t.healthy()?.['reason']).toBe('Disabled');
+  });
+
+  it('sends circuit.opened and circuit.closed as the breaker moves', async () => {
+    const t = setup(undefined);
+    t.report('a', {});
+    t.advance(5_000);
+    t.circuit('a', 'open');
+    await t.writer.tick();
+    t.advance(5_000);
+    t.circuit('a', 'closed');
+    await t.writer.tick();
+    expect(t.operational.map((o) => o.type)).toEqual([
+      'hookgate.circuit.opened',
+      'hookgate.circuit.closed',
+    ]);
+    expect(t.operational[0]!.data).toMatchObject({ pods: 1, lastFailure: { reason: 'http-503' } });
   });
 
   it('makes the reconciler compile when the Disabled mark changes, not for other health writes', () => {

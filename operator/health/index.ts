@@ -9,6 +9,7 @@ import type { EventRecorder } from '../events.ts';
 import type { CacheChange } from '../kube/informer.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../kube/types.ts';
+import { OperationalOutbox } from '../operational/outbox.ts';
 import { HealthAggregator } from './aggregate.ts';
 import { disabledReason } from '../lifecycle/disabled.ts';
 import { HEALTHY, healthSettings, type HealthSettings } from './settings.ts';
@@ -37,6 +38,8 @@ export interface DeliveryHealth {
   readonly sink: ReportSink;
   readonly aggregator: HealthAggregator;
   readonly writer: HealthStatusWriter;
+  /** Operational webhooks waiting for a sidecar (ADR 0025). */
+  readonly outbox: OperationalOutbox;
   stop(): Promise<void>;
 }
 
@@ -45,6 +48,11 @@ export function startDeliveryHealth(options: DeliveryHealthOptions): DeliveryHea
   const settings = healthSettings(options.settings);
   const clock = options.clock ?? systemClock;
   const aggregator = new HealthAggregator({ clock, settings });
+  const outbox = new OperationalOutbox({
+    endpoints: options.endpoints,
+    clock,
+    log: options.log.child({ component: 'operational' }),
+  });
   const writer = new HealthStatusWriter({
     client: options.client,
     endpoints: options.endpoints,
@@ -55,13 +63,23 @@ export function startDeliveryHealth(options: DeliveryHealthOptions): DeliveryHea
     log: options.log.child({ component: 'health' }),
     settings,
     isLeader: options.isLeader,
+    operational: outbox,
   });
   writer.start();
   const sink: ReportSink = {
-    onReport: (pod, report) => aggregator.onReport(pod, report),
+    onReport: (pod, report) => {
+      aggregator.onReport(pod, report);
+      // Only the leader announces, so only the leader has anything to hand over.
+      if (!options.isLeader()) {
+        outbox.clear();
+        return undefined;
+      }
+      const operational = outbox.take(pod, report);
+      return operational.length === 0 ? undefined : { operational };
+    },
     writes: options.isLeader,
   };
-  return { sink, aggregator, writer, stop: () => writer.stop() };
+  return { sink, aggregator, writer, outbox, stop: () => writer.stop() };
 }
 
 /**

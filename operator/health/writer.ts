@@ -16,6 +16,7 @@ import type { KubeObject } from '../kube/types.ts';
 import { API_VERSION, GROUP, VERSION } from '../names.ts';
 import { withTimes, type PreviousStatus } from '../status.ts';
 import type { Condition } from '../../api/v1alpha1/endpoint.ts';
+import type { OperationalEvents } from '../operational/outbox.ts';
 import type { HealthAggregator } from './aggregate.ts';
 import { deliveriesSummary, healthyCondition } from './condition.ts';
 import { autoDisableRule, disableFinding, failingSince, type AutoDisableRule } from './disable.ts';
@@ -40,6 +41,8 @@ export interface HealthWriterOptions {
   readonly settings: HealthSettings;
   /** Only the leader writes. */
   readonly isLeader: () => boolean;
+  /** Where transitions become operational webhooks (ADR 0025); absent: none are sent. */
+  readonly operational?: OperationalEvents | undefined;
   /** Status writes in flight at once. */
   readonly concurrency?: number;
 }
@@ -309,6 +312,52 @@ export class HealthStatusWriter {
     return true;
   }
 
+  /** Operational webhooks for what changed (ADR 0025): the same transitions the Events tell. */
+  #operational(
+    c: Candidate,
+    regarding: KubeObject,
+    previous: Partial<Condition> | undefined,
+    before: string,
+    after: string,
+  ): void {
+    const sink = this.#o.operational;
+    if (sink === undefined) return;
+    const next = c.next.deliveries;
+    const condition = c.next.conditions[0];
+    const lastFailure = next.lastFailure === undefined ? {} : { lastFailure: next.lastFailure };
+    if (before !== 'open' && after === 'open')
+      sink.emit(regarding, 'hookgate.circuit.opened', { pods: next.pods, ...lastFailure });
+    else if (before !== 'closed' && after === 'closed')
+      sink.emit(regarding, 'hookgate.circuit.closed', { pods: next.pods });
+    const disabledNow = condition.reason === HEALTH_REASON.disabled;
+    if (disabledNow && previous?.reason !== HEALTH_REASON.disabled) {
+      sink.emit(regarding, 'hookgate.endpoint.disabled', {
+        reason: condition.reason,
+        message: condition.message,
+        ...(next.failingSince === undefined ? {} : { failingSince: next.failingSince }),
+        ...(next.deadLetteredInARow === undefined
+          ? {}
+          : { deadLetteredInARow: next.deadLetteredInARow }),
+        ...lastFailure,
+      });
+    } else if (!disabledNow && previous?.reason === HEALTH_REASON.disabled) {
+      sink.emit(regarding, 'hookgate.endpoint.enabled', {
+        reason: condition.reason,
+        message: condition.message,
+      });
+    }
+    // Dead letters arriving after a window without any: one event per burst, with its count.
+    const deadBefore = (c.object['status'] as Status | undefined)?.deliveries?.deadLettered ?? 0;
+    if (deadBefore === 0 && next.deadLettered > 0) {
+      sink.emit(regarding, 'hookgate.delivery.dead_lettered', {
+        deadLettered: next.deadLettered,
+        windowSeconds: next.windowSeconds,
+        deadLetters: next.deadLetters,
+        ...lastFailure,
+      });
+    }
+  }
+
   /** Events for what changed: the circuit opening or closing, the condition flipping. */
   async #announce(c: Candidate, regarding: KubeObject): Promise<void> {
     const status = c.object['status'] as Status | undefined;
@@ -334,6 +383,7 @@ export class HealthStatusWriter {
       );
     }
     const previous = healthyOf(status);
+    this.#operational(c, regarding, previous, before, after);
     // A change to the resource enabled a Disabled endpoint: said once, before the new condition.
     if (
       previous?.reason === HEALTH_REASON.disabled &&

@@ -190,6 +190,66 @@ describe('HealthCollector', () => {
 describe('HealthReporter', () => {
   const collector = (): HealthCollector => new HealthCollector(deliveryEvents(new Registry()));
 
+  it('queues the operational webhooks an answer hands over and names them until the leader has a report', async () => {
+    const sent: SidecarHealthReport[] = [];
+    const answers: ReportAnswer[] = [
+      {
+        status: 200,
+        writer: true,
+        operational: [
+          {
+            deliveryId: 'hgo_1',
+            endpoint: 'platform',
+            type: 'hookgate.endpoint.disabled',
+            body: '{}',
+          },
+          {
+            deliveryId: 'hgo_2',
+            endpoint: 'elsewhere',
+            type: 'hookgate.endpoint.disabled',
+            body: '{}',
+          },
+        ],
+      },
+      // A follower took the next one: the ids are named again in the one after.
+      ...Array.from({ length: 3 }, () => ({ status: 204, writer: false })),
+      { status: 204, writer: true },
+      { status: 204, writer: true },
+    ];
+    const queued: string[][] = [];
+    const reporter = new HealthReporter({
+      collector: collector(),
+      input: () => Promise.resolve({ namespace: 'shop', generation: 4, endpoints: ['platform'] }),
+      send: (r) => {
+        sent.push(r);
+        return Promise.resolve(answers.shift()!);
+      },
+      // Only what this pod has is queued.
+      queueOperational: (ds) => {
+        queued.push(ds.map((d) => d.deliveryId));
+        return Promise.resolve(
+          ds.filter((d) => d.endpoint === 'platform').map((d) => d.deliveryId),
+        );
+      },
+      intervalMs: 5_000,
+      now: () => T0,
+      log,
+    });
+    await reporter.reportOnce();
+    await reporter.reportOnce();
+    await reporter.reportOnce();
+    await reporter.reportOnce();
+    expect(queued).toEqual([['hgo_1', 'hgo_2']]);
+    expect(sent.map((r) => r.operationalQueued)).toEqual([
+      undefined,
+      ['hgo_1'],
+      ['hgo_1'],
+      ['hgo_1'],
+      ['hgo_1'],
+      undefined,
+    ]);
+  });
+
   it('sends one report with the config in force and the time of the injected clock', async () => {
     const sent: SidecarHealthReport[] = [];
     let now = T0;

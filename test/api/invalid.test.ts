@@ -512,6 +512,27 @@ const cases: [string, Manifest, string, string][] = [
     'needs an https://',
   ],
   [
+    'operationalEvents names Hookgate event types',
+    endpoint({ ...egress, operationalEvents: ['hookgate.endpoint.deleted'] }),
+    'spec.operationalEvents[0]',
+    'supported values',
+  ],
+  [
+    'operationalEvents lists each type once',
+    endpoint({
+      ...egress,
+      operationalEvents: ['hookgate.circuit.opened', 'hookgate.circuit.opened'],
+    }),
+    'spec.operationalEvents',
+    'duplicate entries',
+  ],
+  [
+    'operationalEvents is egress-only',
+    endpoint({ ...ingress, operationalEvents: ['hookgate.endpoint.disabled'] }),
+    'spec.direction',
+    'operationalEvents apply to Egress endpoints only',
+  ],
+  [
     'autoDisable needs a rule',
     webhookPolicy({ ...policy, autoDisable: {} }),
     'spec.autoDisable',
@@ -560,10 +581,10 @@ const cases: [string, Manifest, string, string][] = [
     'expected boolean',
   ],
   [
-    'auth, tls and paused are egress-only',
+    'auth, tls, paused and operationalEvents are egress-only',
     endpoint({ ...ingress, paused: true }),
     'spec.direction',
-    'auth, tls and paused apply to Egress endpoints only',
+    'auth, tls, paused and operationalEvents apply to Egress endpoints only',
   ],
 ];
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { SIDECAR_AUDIENCE } from '../../common/config-stream.ts';
 import type { SidecarHealthReport } from '../../common/health.ts';
@@ -37,14 +38,18 @@ import {
   hookgatePath,
   policyManifest,
   read,
+  secretManifest,
   startOperator,
   type OperatorIdentity,
   type RunningOperator,
+  whsec,
 } from '../operator/support.ts';
 import { createTestNamespace, kubeClients, type KubeClients } from '../support/kube.ts';
 
 const poll = { timeout: 30_000, interval: 100 };
 const log = createLogger({}, 'warn', () => undefined);
+/** The platform team's signing secret for operational webhooks. */
+const OPS_SECRET = whsec(7);
 /** In the endpoint's URL: it must never reach status or Events. */
 const URL_SECRET = 's3cret-capability';
 
@@ -117,7 +122,33 @@ function ownPorts(
   return { configMaps, secrets: caches.secrets, endpoints: caches.endpoints };
 }
 
-describe('auto-disable of a failing endpoint', () => {
+/** The platform team's receiver of operational webhooks: keeps each request's headers and body. */
+async function opsReceiver(): Promise<{
+  url: string;
+  received: { headers: Record<string, string>; body: string }[];
+  close(): Promise<void>;
+}> {
+  const received: { headers: Record<string, string>; body: string }[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({
+        headers: req.headers as Record<string, string>,
+        body: Buffer.concat(chunks).toString(),
+      });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('auto-disable of a failing endpoint, and the operational webhooks it sends', () => {
   let kube: KubeClients;
   let adminConfig: KubeConfig;
   let identity: OperatorIdentity;
@@ -129,6 +160,7 @@ describe('auto-disable of a failing endpoint', () => {
   let server: ConfigServer;
   let sidecar: SidecarProcess;
   let receiver: Awaited<ReturnType<typeof switchableReceiver>>;
+  let ops: Awaited<ReturnType<typeof opsReceiver>>;
   let work: string;
   const reports: SidecarHealthReport[] = [];
   let waiters: { match: (r: SidecarHealthReport) => boolean; resolve: () => void }[] = [];
@@ -159,6 +191,17 @@ describe('auto-disable of a failing endpoint', () => {
     direction: 'Egress',
     url: `${receiver.url}${path}?token=${URL_SECRET}`,
   });
+
+  /** The payload of an operational webhook, once the standardwebhooks library verified it. */
+  const verified = (r: {
+    headers: Record<string, string>;
+    body: string;
+  }): { type: string; timestamp: string; data: Record<string, unknown> } =>
+    new Webhook(OPS_SECRET).verify(r.body, r.headers) as {
+      type: string;
+      timestamp: string;
+      data: Record<string, unknown>;
+    };
 
   beforeAll(async () => {
     kube = kubeClients();
@@ -203,11 +246,12 @@ describe('auto-disable of a failing endpoint', () => {
       ready: () => running.operator.readiness(),
       reports: {
         onReport: (pod, report) => {
-          health.sink.onReport(pod, report);
+          const reply = health.sink.onReport(pod, report);
           reports.push(report);
           const due = waiters.filter((w) => w.match(report));
           waiters = waiters.filter((w) => !due.includes(w));
           for (const w of due) w.resolve();
+          return reply;
         },
         writes: () => running.operator.isLeader,
       },
@@ -228,6 +272,44 @@ describe('auto-disable of a failing endpoint', () => {
     await apply(
       adminConfig,
       endpointManifest(ns, 'orders', ordersSpec('/hooks'), { team: 'shop' }),
+    );
+    // The platform team's endpoint: an ordinary egress endpoint subscribed to Hookgate's events.
+    ops = await opsReceiver();
+    await apply(adminConfig, secretManifest(ns, 'ops-signing', { secret: OPS_SECRET }));
+    await apply(
+      adminConfig,
+      policyManifest(ns, 'ops', {
+        endpointSelector: { matchLabels: { team: 'platform' } },
+        destinations: { allowedCIDRs: ['127.0.0.0/8'] },
+      }),
+    );
+    await apply(
+      adminConfig,
+      endpointManifest(
+        ns,
+        'platform-events',
+        {
+          direction: 'Egress',
+          url: `${ops.url}/hookgate`,
+          signing: { secretRef: { name: 'ops-signing' } },
+          operationalEvents: [
+            'hookgate.endpoint.disabled',
+            'hookgate.endpoint.enabled',
+            'hookgate.circuit.opened',
+            'hookgate.circuit.closed',
+            'hookgate.delivery.dead_lettered',
+          ],
+        },
+        { team: 'platform' },
+      ),
+    );
+    await vi.waitUntil(
+      async () =>
+        condition(
+          await read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'platform-events')),
+          'Ready',
+        )?.status === 'True',
+      poll,
     );
     await vi.waitUntil(async () => {
       const object = await endpoint();
@@ -275,7 +357,10 @@ describe('auto-disable of a failing endpoint', () => {
       HOOKGATE_CONFIG_SNAPSHOT: join(work, 'snapshot.json'),
       HOOKGATE_HEALTH_REPORT_INTERVAL: '200ms',
     });
-    await nextReport((r) => orders(r) !== undefined);
+    await nextReport(
+      (r) =>
+        orders(r) !== undefined && r.endpoints.some((e) => e.endpoint.endsWith('/platform-events')),
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -286,6 +371,7 @@ describe('auto-disable of a failing endpoint', () => {
     await client?.close();
     await adminClient?.close();
     await receiver?.down().catch(() => undefined);
+    await ops?.close();
     await kube.core.deleteNamespace({ name: ns });
     await identity.remove();
     rmSync(work, { recursive: true, force: true });
@@ -322,6 +408,27 @@ describe('auto-disable of a failing endpoint', () => {
       .poll(async () => (await eventsFor(adminConfig, ns, 'orders')).map((e) => e.reason), poll)
       .toContain('Disabled');
 
+    // The platform team hears of it: an operational webhook, queued and signed by the sidecar.
+    await vi.waitUntil(() => ops.received.length >= 1, poll);
+    const disabled = verified(ops.received[0]!);
+    expect(disabled).toMatchObject({
+      type: 'hookgate.endpoint.disabled',
+      data: {
+        namespace: ns,
+        endpoint: 'orders',
+        generation,
+        reason: 'Disabled',
+        failingSince: since,
+      },
+    });
+    expect(disabled.data['message']).toContain('autoDisable.failingFor 10m');
+    expect(ops.received[0]!.headers['webhook-id']).toMatch(/^hgo_[0-9a-f]{32}$/);
+    expect(ops.received[0]!.headers['hookgate-event-type']).toBe('hookgate.endpoint.disabled');
+    // Signed with the subscriber's secret, not any other.
+    expect(() =>
+      new Webhook(whsec(8)).verify(ops.received[0]!.body, ops.received[0]!.headers),
+    ).toThrow();
+
     // The reconciler publishes it; the sidecar refuses sync sends naming the reason…
     let refused: Response | undefined;
     await vi.waitUntil(async () => {
@@ -337,7 +444,11 @@ describe('auto-disable of a failing endpoint', () => {
     expect(held.status).toBe(202);
     // Refusals of a disabled endpoint are no failures of the receiver: the mark stays as it is.
     await nextReport(() => true);
-    expect(await health.writer.tick()).toBe(0);
+    await health.writer.tick();
+    expect(condition(await endpoint(), 'Healthy')).toMatchObject({
+      reason: 'Disabled',
+      observedGeneration: generation,
+    });
 
     // The receiver is fixed and the resource changed (a GitOps commit): a new generation.
     await receiver.up();
@@ -372,5 +483,19 @@ describe('auto-disable of a failing endpoint', () => {
     expect(reasons.indexOf('Disabled')).toBeLessThan(reasons.indexOf('Enabled'));
     const events = await eventsFor(adminConfig, ns, 'orders');
     expect(JSON.stringify([object?.['status'], events])).not.toContain(URL_SECRET);
+
+    // And the platform team hears it was enabled: the second operational webhook, in order.
+    await vi.waitUntil(() => ops.received.length >= 2, poll);
+    expect(verified(ops.received[1]!)).toMatchObject({
+      type: 'hookgate.endpoint.enabled',
+      data: { namespace: ns, endpoint: 'orders', generation: object?.metadata.generation },
+    });
+    expect(ops.received.map((r) => verified(r).type)).toEqual([
+      'hookgate.endpoint.disabled',
+      'hookgate.endpoint.enabled',
+    ]);
+    // Nothing of the failing endpoint's URL (a capability) in what the platform team got.
+    expect(JSON.stringify(ops.received.map((r) => r.body))).not.toContain(URL_SECRET);
+    expect(JSON.stringify(ops.received.map((r) => r.body))).not.toContain(receiver.url);
   }, 180_000);
 });
