@@ -329,6 +329,16 @@ export class HealthStatusWriter {
       sink.emit(regarding, 'hookgate.circuit.opened', { pods: next.pods, ...lastFailure });
     else if (before !== 'closed' && after === 'closed')
       sink.emit(regarding, 'hookgate.circuit.closed', { pods: next.pods });
+    // Dead letters arriving after a window without any: one event per burst, with its count.
+    const deadBefore = (c.object['status'] as Status | undefined)?.deliveries?.deadLettered ?? 0;
+    if (deadBefore === 0 && next.deadLettered > 0) {
+      sink.emit(regarding, 'hookgate.delivery.dead_lettered', {
+        deadLettered: next.deadLettered,
+        windowSeconds: next.windowSeconds,
+        deadLetters: next.deadLetters,
+        ...lastFailure,
+      });
+    }
     const disabledNow = condition.reason === HEALTH_REASON.disabled;
     if (disabledNow && previous?.reason !== HEALTH_REASON.disabled) {
       sink.emit(regarding, 'hookgate.endpoint.disabled', {
@@ -344,16 +354,6 @@ export class HealthStatusWriter {
       sink.emit(regarding, 'hookgate.endpoint.enabled', {
         reason: condition.reason,
         message: condition.message,
-      });
-    }
-    // Dead letters arriving after a window without any: one event per burst, with its count.
-    const deadBefore = (c.object['status'] as Status | undefined)?.deliveries?.deadLettered ?? 0;
-    if (deadBefore === 0 && next.deadLettered > 0) {
-      sink.emit(regarding, 'hookgate.delivery.dead_lettered', {
-        deadLettered: next.deadLettered,
-        windowSeconds: next.windowSeconds,
-        deadLetters: next.deadLetters,
-        ...lastFailure,
       });
     }
   }

@@ -498,4 +498,65 @@ describe('auto-disable of a failing endpoint, and the operational webhooks it se
     expect(JSON.stringify(ops.received.map((r) => r.body))).not.toContain(URL_SECRET);
     expect(JSON.stringify(ops.received.map((r) => r.body))).not.toContain(receiver.url);
   }, 180_000);
+
+  it('disables an endpoint after deadLettersInARow dead letters, and tells the platform team in order', async () => {
+    await apply(
+      adminConfig,
+      policyManifest(ns, 'dead-letters', {
+        endpointSelector: { matchLabels: { team: 'billing' } },
+        // One async attempt: each delivery the receiver refuses is dead-lettered at once.
+        retry: { maxAttempts: 1, schedule: ['0s'] },
+        destinations: { allowedCIDRs: ['127.0.0.0/8'] },
+        autoDisable: { deadLettersInARow: 2 },
+      }),
+    );
+    const down = await switchableReceiver();
+    await down.down();
+    await apply(
+      adminConfig,
+      endpointManifest(
+        ns,
+        'invoices',
+        { direction: 'Egress', url: `${down.url}/hooks` },
+        { team: 'billing' },
+      ),
+    );
+    const invoices = (r: SidecarHealthReport) =>
+      r.endpoints.find((e) => e.endpoint.endsWith('/invoices'));
+    await vi.waitUntil(async () => {
+      const object = await read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'invoices'));
+      return (object?.['status'] as { policy?: string } | undefined)?.policy === 'dead-letters';
+    }, poll);
+    await nextReport((r) => invoices(r) !== undefined);
+    const seen = ops.received.length;
+    for (const id of [1, 2]) {
+      const res = await fetch(`${sidecar.egress}/invoices`, {
+        method: 'POST',
+        body: `{"invoice":${id}}`,
+        headers: { prefer: 'respond-async' },
+      });
+      expect(res.status).toBe(202);
+    }
+    // The sidecar counts them in a row; the operator adds pods up and disables at two.
+    await nextReport((r) => (invoices(r)?.deadLetteredInARow ?? 0) >= 2);
+    await health.writer.tick();
+    const object = await read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'invoices'));
+    expect(condition(object, 'Healthy')).toMatchObject({ status: 'False', reason: 'Disabled' });
+    expect(condition(object, 'Healthy')?.message).toContain(
+      'autoDisable.deadLettersInARow 2): 2 deliveries dead-lettered in a row',
+    );
+    expect(object?.['status']).toMatchObject({ deliveries: { deadLetteredInARow: 2 } });
+    // Dead letters arriving, then the endpoint disabled: in that order, each verified.
+    await vi.waitUntil(() => ops.received.length >= seen + 2, poll);
+    const got = ops.received.slice(seen).map((r) => verified(r));
+    expect(got.map((e) => [e.type, e.data['endpoint']])).toEqual([
+      ['hookgate.delivery.dead_lettered', 'invoices'],
+      ['hookgate.endpoint.disabled', 'invoices'],
+    ]);
+    expect(got[0]!.data).toMatchObject({
+      deadLettered: 2,
+      lastFailure: { reason: 'connect-error' },
+    });
+    expect(got[1]!.data).toMatchObject({ reason: 'Disabled', deadLetteredInARow: 2 });
+  }, 180_000);
 });
