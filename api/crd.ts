@@ -57,7 +57,7 @@ function schemaOf(schema: z.ZodType): SchemaNode {
 /** One printer column of `kubectl get`. */
 interface PrinterColumn {
   name: string;
-  type: 'string' | 'integer' | 'date';
+  type: 'string' | 'integer' | 'boolean' | 'date';
   jsonPath: string;
   description: string;
   priority?: number;
@@ -132,6 +132,20 @@ const kinds: KindSpec[] = [
         type: 'string',
         jsonPath: '.status.conditions[?(@.type=="Healthy")].status',
         description: 'Deliveries succeed, as the sidecars report (condition Healthy).',
+      },
+      {
+        name: 'Reason',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="Healthy")].reason',
+        description:
+          'Why Healthy says so: Disabled (auto-disable turned the endpoint off), CircuitOpen, FailingDeliveries, DeadLetters, Delivering…',
+      },
+      {
+        name: 'Paused',
+        type: 'boolean',
+        jsonPath: '.spec.paused',
+        description:
+          'Egress: spec.paused, planned maintenance (nothing sent, async deliveries held).',
       },
       {
         name: 'Success',

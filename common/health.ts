@@ -19,6 +19,11 @@ export interface EndpointHealthReport {
   readonly failed: number;
   /** Deliveries moved to the dead-letter state, since start. */
   readonly deadLettered: number;
+  /**
+   * Deliveries dead-lettered since this pod's last success (not cumulative: a success sets it to
+   * 0, and so does the endpoint being disabled in the config). Absent from older sidecars.
+   */
+  readonly deadLetteredInARow?: number;
   /** RFC 3339 time of the last successful delivery, if any. */
   readonly lastSuccessAt?: string;
   /** RFC 3339 time of the last failed delivery, if any. */
@@ -46,6 +51,11 @@ export interface SidecarHealthReport {
   /** RFC 3339 time the report was made. */
   readonly sentAt: string;
   readonly endpoints: readonly EndpointHealthReport[];
+  /**
+   * Operational webhooks (ADR 0025) this sidecar queued since the leader last took a report:
+   * their delivery ids, so the operator stops offering them.
+   */
+  readonly operationalQueued?: readonly string[];
 }
 
 /** How often a sidecar reports, by default (the "report window" of the tests). */

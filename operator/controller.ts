@@ -9,7 +9,7 @@ import { secretRefNames } from './compile/secrets.ts';
 import { EventRecorder } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { CacheChange } from './kube/informer.ts';
-import { onlyHealthChanged } from './health/index.ts';
+import { disabledChanged, onlyHealthChanged } from './health/index.ts';
 import { LeaderElector, type LeaderElectionOptions } from './leader.ts';
 import { createOperatorMetrics, writtenResource, type OperatorMetrics } from './metrics.ts';
 import { CONFIG_MAP_NAME, OPT_IN_SELECTOR, SECRET_NAME } from './names.ts';
@@ -130,6 +130,11 @@ export class Operator {
     // A health write (ADR 0024) leaves nothing to compile.
     caches.endpoints.onChange(
       (c) => onlyHealthChanged(c) || this.#enqueue(c.object.metadata.namespace),
+    );
+    // The health writer's own write of a Disabled mark (no change event: it stored the answer
+    // itself) is the one health write the compile publishes.
+    caches.endpoints.onOwnWrite(
+      (c) => disabledChanged(c) && this.#enqueue(c.object.metadata.namespace),
     );
     caches.policies.onChange((c) => this.#enqueue(c.object.metadata.namespace));
     caches.configMaps.onChange((c) => this.#enqueue(c.object.metadata.namespace));

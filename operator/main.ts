@@ -187,6 +187,7 @@ if (start !== undefined && flags !== undefined) {
       : startDeliveryHealth({
           client,
           endpoints: operator.caches.endpoints,
+          policies: operator.caches.policies,
           events: new EventRecorder(client, identity, systemClock, log),
           isLeader: () => operator.isLeader,
           log,

@@ -41,6 +41,7 @@ import type { HistoryRecorder } from './history/recorder.ts';
 import { otlpTracesUrl, startTracing, type DeliveryTracer } from './history/trace.ts';
 import { DeliveryQueue } from './queue/index.ts';
 import { startHealthReporting } from './health/index.ts';
+import { queueOperational } from './health/operational.ts';
 import { openQueueStore, type OpenedStore } from './queue/open.ts';
 import {
   connectRedis,
@@ -351,6 +352,11 @@ if (start !== undefined) {
             scope: `${namespace}/${queueName}`,
           },
           log,
+          // Operational webhooks (ADR 0025) go through the queue like any async delivery.
+          queueOperational:
+            queue === undefined
+              ? undefined
+              : (deliveries) => queueOperational(deliveries, started.runtime(), queue!.accept, log),
           intervalMs: parseDuration(process.env[ENV_HEALTH_REPORT_INTERVAL] ?? '5s'),
         });
       log.info('egress listening', {

@@ -53,6 +53,18 @@ export const ENDPOINT_DEFAULTS = {
   },
 } as const;
 
+/**
+ * Hookgate's own event types (ADR 0025), named as Svix and Convoy name theirs, under `hookgate.`:
+ * an egress endpoint lists those it wants in `spec.operationalEvents`.
+ */
+export const OPERATIONAL_EVENT_TYPES = [
+  'hookgate.endpoint.disabled',
+  'hookgate.endpoint.enabled',
+  'hookgate.circuit.opened',
+  'hookgate.circuit.closed',
+  'hookgate.delivery.dead_lettered',
+] as const;
+
 /** What happens to a verified webhook no ingress route takes. */
 export const UNROUTED = ['default', 'refuse', 'drop'] as const;
 
@@ -104,6 +116,7 @@ export const POLICY_BOUNDS = {
   historyMaxBytes: { min: 65_536, max: 4_294_967_296 },
   historyMaxBodyBytes: { min: 0, max: 1_048_576 },
   historySecretHeaders: { min: 0, max: 64 },
+  deadLettersInARow: { min: 1, max: 100_000 },
 } as const satisfies Record<string, Bound>;
 
 /** An integer field within `bound`. */

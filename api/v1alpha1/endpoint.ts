@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import {
   ENDPOINT_DEFAULTS,
+  OPERATIONAL_EVENT_TYPES,
   HMAC_ALGORITHM,
   HMAC_ENCODING,
   SIGNING_SCHEMES,
@@ -522,6 +523,15 @@ export const WebhookEndpointSpec = cel(
         .describe(
           `Egress: planned maintenance. true: nothing is sent; sync deliveries are refused at once (503 endpoint-paused with Retry-After), async ones wait in the queue and drain in order once it is false again. ${documentedDefault(ENDPOINT_DEFAULTS.paused)}`,
         ),
+      operationalEvents: z
+        .array(z.enum(OPERATIONAL_EVENT_TYPES).describe('A Hookgate event type.'))
+        .min(1)
+        .max(OPERATIONAL_EVENT_TYPES.length)
+        .meta({ 'x-kubernetes-list-type': 'set' })
+        .optional()
+        .describe(
+          `Egress: Hookgate's own events about the WebhookEndpoints of this namespace that this endpoint receives as webhooks (JSON {type, timestamp, data}), signed, retried and queued like any other: ${OPERATIONAL_EVENT_TYPES.join(', ')}. Handed by the operator to a sidecar that has this endpoint, which queues them (docs/operational-webhooks.md has each schema).`,
+        ),
       workloadSelector: labelSelector(
         'Which pods in the namespace get this endpoint, by pod labels. Default: every pod with the sidecar.',
       ).optional(),
@@ -556,9 +566,9 @@ export const WebhookEndpointSpec = cel(
       reason: 'FieldValueForbidden',
     },
     {
-      rule: "self.direction == 'Egress' || (!has(self.auth) && !has(self.tls) && !has(self.paused))",
+      rule: "self.direction == 'Egress' || (!has(self.auth) && !has(self.tls) && !has(self.paused) && !has(self.operationalEvents))",
       message:
-        'auth, tls and paused apply to Egress endpoints only: remove them or set direction: Egress',
+        'auth, tls, paused and operationalEvents apply to Egress endpoints only: remove them or set direction: Egress',
       fieldPath: '.direction',
       reason: 'FieldValueForbidden',
     },
@@ -653,6 +663,20 @@ export const DeliveryHealth = z
       ),
     queueDepth: count("Deliveries waiting in the pods' queues (pending and retrying) now."),
     deadLetters: count('Dead letters held now; replay or purge them with the queue admin API.'),
+    failingSince: z.iso
+      .datetime()
+      .optional()
+      .describe(
+        "When the current run of failures began, by the operator's clock: deliveries kept failing and none succeeded since. Absent once one succeeds. A policy's autoDisable.failingFor is measured from it.",
+      ),
+    deadLetteredInARow: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        "Deliveries dead-lettered since each pod's last success, all pods together (0 once one is delivered in the window). A policy's autoDisable.deadLettersInARow is compared with it.",
+      ),
   })
   .describe(
     'Delivery health reported by the sidecars every few seconds and summed over pods; written at most every 10s per endpoint (sooner when the Healthy condition flips).',
@@ -663,7 +687,7 @@ export const WebhookEndpointStatus = z
   .object({
     ...statusBase,
     conditions: statusBase.conditions.describe(
-      'Accepted: the spec and its references are valid. Ready: published to sidecars in config generation N. Healthy: deliveries succeed (reasons CircuitOpen, DeadLetters, FailingDeliveries, NoReports, Idle, Delivering).',
+      'Accepted: the spec and its references are valid. Ready: published to sidecars in config generation N. Healthy: deliveries succeed (reasons CircuitOpen, DeadLetters, FailingDeliveries, NoReports, Idle, Delivering; Disabled when a policy autoDisable rule turned the endpoint off, until the resource is changed).',
     ),
     deliveries: DeliveryHealth.optional(),
     policy: z

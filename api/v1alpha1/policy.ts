@@ -262,6 +262,40 @@ const History = z
     "What the delivery history (console, admin API, kubectl hookgate) keeps of these endpoints' deliveries: every attempt, with the receiver's answer.",
   );
 
+/** Shortest `autoDisable.failingFor`: below a few report windows one bad minute would disable. */
+export const AUTO_DISABLE_MIN_FAILING_FOR = '5m';
+
+const AutoDisable = cel(
+  z
+    .object({
+      failingFor: duration(
+        `Disable an endpoint that failed continuously this long: deliveries (or queued attempts) kept failing, across all pods, and none succeeded since the first failure of the run, e.g. 24h (Svix disables after 5 days). At least ${AUTO_DISABLE_MIN_FAILING_FOR}.`,
+      ).optional(),
+      deadLettersInARow: boundedInt(B.deadLettersInARow)
+        .optional()
+        .describe(
+          'Disable an endpoint after this many deliveries were dead-lettered in a row: the dead letters every pod counted since its own last success, added up, with no delivery succeeding in the recent window, e.g. 100.',
+        ),
+    })
+    .describe(
+      'Auto-disable (off unless set): the operator marks a receiver that keeps failing Healthy=False with reason Disabled. A disabled endpoint refuses sync deliveries (503 endpoint-disabled naming the reason) and holds async ones in the queue, nothing dead-lettered for it, until the WebhookEndpoint is changed (kubectl edit, a GitOps commit: a new metadata.generation enables it again).',
+    ),
+  [
+    {
+      rule: 'has(self.failingFor) || has(self.deadLettersInARow)',
+      message:
+        'set failingFor, deadLettersInARow or both: otherwise nothing ever disables an endpoint',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: `!has(self.failingFor) || duration(self.failingFor) >= duration('${AUTO_DISABLE_MIN_FAILING_FOR}')`,
+      message: `failingFor must be at least ${AUTO_DISABLE_MIN_FAILING_FOR}: shorter runs of failures are what retries and the circuit breaker are for`,
+      fieldPath: '.failingFor',
+      reason: 'FieldValueInvalid',
+    },
+  ],
+);
+
 /** The spec of a WebhookPolicy. */
 export const WebhookPolicySpec = cel(
   z
@@ -293,6 +327,7 @@ export const WebhookPolicySpec = cel(
         .describe(
           'Caps fan-out (POST /_events) width, so a missing selector cannot broadcast to every customer at once. The smallest cap among the matched endpoints applies.',
         ),
+      autoDisable: AutoDisable.optional(),
       interception: z
         .object({
           unmatched: z

@@ -2,11 +2,13 @@
 // checks the report's shape; what a report means is the health aggregator's business
 // (operator/health/), which implements ReportSink and is handed to the config server in main.ts.
 import type { SidecarHealthReport } from '../../common/health.ts';
+import type { ReportReply } from '../../common/operational.ts';
 import type { PodIdentity } from './auth.ts';
 
 /** Receives each authenticated report, with the pod that sent it. */
 export interface ReportSink {
-  onReport(pod: PodIdentity, report: SidecarHealthReport): void;
+  /** May answer with operational webhooks for the pod to queue (ADR 0025). */
+  onReport(pod: PodIdentity, report: SidecarHealthReport): ReportReply | undefined | void;
   /** Whether this replica writes what it aggregates (the leader); absent: it does not say. */
   writes?(): boolean;
 }
@@ -54,6 +56,15 @@ export function parseReport(
       }
       return undefined;
     });
+  }
+  const queued = r.operationalQueued;
+  if (
+    queued !== undefined &&
+    (!Array.isArray(queued) ||
+      queued.length > 1000 ||
+      !queued.every((id) => typeof id === 'string' && /^[A-Za-z0-9_.:-]{1,128}$/.test(id)))
+  ) {
+    problems.push('operationalQueued: expected at most 1000 delivery ids');
   }
   return problems.length > 0 ? { problems } : { report: r as SidecarHealthReport };
 }

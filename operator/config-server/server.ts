@@ -27,6 +27,7 @@ import { onlyHealthChanged } from '../health/index.ts';
 import { CONFIG_KEY, CONFIG_MAP_NAME, GENERATION_ANNOTATION, SECRET_NAME } from '../names.ts';
 import type { PodIdentity } from './auth.ts';
 import { readBody } from '../read-body.ts';
+import type { ReportReply } from '../../common/operational.ts';
 import { MAX_REPORT_BYTES, noopReportSink, parseReport, type ReportSink } from './reports.ts';
 import {
   labelsKey,
@@ -290,16 +291,23 @@ export async function startConfigServer(options: ConfigServerOptions): Promise<C
       reportsTotal.inc({ result: 'refused' });
       return problem(res, 400, 'Bad Request', parsedReport.problems.slice(0, 10).join('; '));
     }
+    let reply: ReportReply | undefined | void;
     try {
-      reports.onReport(pod, parsedReport.report);
+      reply = reports.onReport(pod, parsedReport.report);
     } catch (err) {
       log.error('health report handler failed', { error: (err as Error).message });
     }
     reportsTotal.inc({ result: 'accepted' });
     const writer = reports.writes?.();
-    res
-      .writeHead(204, writer === undefined ? {} : { [REPORT_WRITER_HEADER]: String(writer) })
-      .end();
+    const headers = writer === undefined ? {} : { [REPORT_WRITER_HEADER]: String(writer) };
+    // Operational webhooks for the pod to queue (ADR 0025) ride on the answer.
+    if (reply?.operational !== undefined && reply.operational.length > 0) {
+      res
+        .writeHead(200, { ...headers, 'content-type': 'application/json' })
+        .end(JSON.stringify(reply));
+      return undefined;
+    }
+    res.writeHead(204, headers).end();
     return undefined;
   };
 

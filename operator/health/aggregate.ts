@@ -32,6 +32,8 @@ export interface EndpointAggregate {
   readonly openPods: number;
   readonly queueDepth: number;
   readonly deadLetters: number;
+  /** Dead letters each current pod counted since its own last success, added up. */
+  readonly deadLetteredInARow: number;
 }
 
 /** Counts of one slice of the window. */
@@ -204,6 +206,7 @@ export class HealthAggregator implements ReportSink {
     let circuit: CircuitState = 'closed';
     let queueDepth = 0;
     let deadLetters = 0;
+    let deadLetteredInARow = 0;
     // A queue the workload's pods share (Redis) is reported by each of them: counted once.
     const shared = new Map<string, { queueDepth: number; deadLetters: number }>();
     let lastSuccessAt: number | undefined;
@@ -213,6 +216,7 @@ export class HealthAggregator implements ReportSink {
       const r = entry?.endpoints.get(endpoint);
       if (entry === undefined || r === undefined || entry.seenAt < cutoff) continue;
       pods++;
+      deadLetteredInARow += inARow(r.report.deadLetteredInARow);
       if (r.report.circuit === 'open') openPods++;
       if (SEVERITY[r.report.circuit] > SEVERITY[circuit]) circuit = r.report.circuit;
       const scope = r.report.queueScope;
@@ -254,6 +258,7 @@ export class HealthAggregator implements ReportSink {
       openPods,
       queueDepth,
       deadLetters,
+      deadLetteredInARow,
     };
   }
 
@@ -288,6 +293,7 @@ function sameReport(a: EndpointHealthReport, b: EndpointHealthReport): boolean {
     a.delivered === b.delivered &&
     a.failed === b.failed &&
     a.deadLettered === b.deadLettered &&
+    a.deadLetteredInARow === b.deadLetteredInARow &&
     a.circuit === b.circuit &&
     a.queueDepth === b.queueDepth &&
     a.deadLetters === b.deadLetters &&
@@ -296,6 +302,11 @@ function sameReport(a: EndpointHealthReport, b: EndpointHealthReport): boolean {
     a.lastFailureReason === b.lastFailureReason &&
     a.queueScope === b.queueScope
   );
+}
+
+/** A pod's run of dead letters as reported; anything but a sane count is none. */
+function inARow(value: number | undefined): number {
+  return Number.isSafeInteger(value) && value! > 0 ? Math.min(value!, 1_000_000_000) : 0;
 }
 
 function zero(): Delta {

@@ -181,6 +181,7 @@ const base: EndpointAggregate = {
   delivered: 0,
   failed: 0,
   deadLettered: 0,
+  deadLetteredInARow: 0,
   failuresSeen: 0,
   circuit: 'closed',
   openPods: 0,

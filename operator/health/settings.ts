@@ -43,7 +43,12 @@ export const HEALTH_REASON = {
   failingDeliveries: 'FailingDeliveries',
   idle: 'Idle',
   delivering: 'Delivering',
+  /** Turned off by a policy's autoDisable (ADR 0025); the reason operator/lifecycle/ reads. */
+  disabled: 'Disabled',
 } as const;
+
+/** The Event recorded when a change to a Disabled endpoint enables it again. */
+export const ENABLED_EVENT = 'Enabled';
 
 /**
  * The field manager of health writes: its own, so server-side apply keeps the reconciler's

@@ -16,14 +16,24 @@ import type { KubeObject } from '../kube/types.ts';
 import { API_VERSION, GROUP, VERSION } from '../names.ts';
 import { withTimes, type PreviousStatus } from '../status.ts';
 import type { Condition } from '../../api/v1alpha1/endpoint.ts';
+import type { OperationalEvents } from '../operational/outbox.ts';
 import type { HealthAggregator } from './aggregate.ts';
 import { deliveriesSummary, healthyCondition } from './condition.ts';
-import { HEALTHY, HEALTH_FIELD_MANAGER, HEALTH_REASON, type HealthSettings } from './settings.ts';
+import { autoDisableRule, disableFinding, failingSince, type AutoDisableRule } from './disable.ts';
+import {
+  ENABLED_EVENT,
+  HEALTHY,
+  HEALTH_FIELD_MANAGER,
+  HEALTH_REASON,
+  type HealthSettings,
+} from './settings.ts';
 
 /** What the writer needs; all injected so tests can drive it. */
 export interface HealthWriterOptions {
   readonly client: KubeClient;
   readonly endpoints: Pick<ResourceCache, 'namespaces' | 'list' | 'get' | 'upsert'>;
+  /** WebhookPolicies, for the autoDisable rule of the policy in effect (`status.policy`). */
+  readonly policies?: Pick<ResourceCache, 'get'> | undefined;
   readonly aggregator: HealthAggregator;
   readonly events: Pick<EventRecorder, 'record'>;
   readonly clock: Clock;
@@ -31,6 +41,8 @@ export interface HealthWriterOptions {
   readonly settings: HealthSettings;
   /** Only the leader writes. */
   readonly isLeader: () => boolean;
+  /** Where transitions become operational webhooks (ADR 0025); absent: none are sent. */
+  readonly operational?: OperationalEvents | undefined;
   /** Status writes in flight at once. */
   readonly concurrency?: number;
 }
@@ -57,26 +69,46 @@ function healthyOf(status: Status | undefined): Partial<Condition> | undefined {
   return status?.conditions?.find((c) => c.type === HEALTHY);
 }
 
-/** The health status `object` should have at `now`. */
+/**
+ * The health status `object` should have at `now`; with an autoDisable `rule`, Disabled when it
+ * says so. Called only for an endpoint not disabled at its current generation.
+ */
 export function healthStatusFor(
   object: KubeObject,
   aggregator: HealthAggregator,
   settings: HealthSettings,
   now: Date,
+  rule?: AutoDisableRule,
 ): HealthStatus {
   const { namespace, name, generation } = object.metadata;
   const previous = object['status'] as Status | undefined;
   const aggregate = aggregator.aggregate(`${namespace}/${name}`, now.getTime());
+  const summary = deliveriesSummary(aggregate, previous?.deliveries, settings);
+  // A Disabled mark of an older generation: the resource changed, which enabled it; a new run
+  // of failures starts from here.
+  const enabledAgain = healthyOf(previous)?.reason === HEALTH_REASON.disabled;
+  const since = failingSince(
+    aggregate,
+    enabledAgain
+      ? { lastSuccessTime: previous?.deliveries?.lastSuccessTime }
+      : previous?.deliveries,
+    summary.lastSuccessTime,
+    now,
+  );
+  const inARow = aggregate?.deadLetteredInARow ?? 0;
+  const deliveries: DeliveryHealth = {
+    ...summary,
+    ...(since === undefined ? {} : { failingSince: since }),
+    ...(inARow === 0 ? {} : { deadLetteredInARow: inARow }),
+  };
+  const disable = disableFinding(aggregate, deliveries, rule, now);
   const [condition] = withTimes(
     previous?.conditions,
-    [healthyCondition(aggregate, settings)],
+    [disable === undefined ? healthyCondition(aggregate, settings) : { type: HEALTHY, ...disable }],
     generation ?? 0,
     now,
   ) as [Condition];
-  return {
-    conditions: [condition],
-    deliveries: deliveriesSummary(aggregate, previous?.deliveries, settings),
-  };
+  return { conditions: [condition], deliveries };
 }
 
 const keyOf = (object: KubeObject): string =>
@@ -206,7 +238,13 @@ export class HealthStatusWriter {
     if (object.metadata.deletionTimestamp !== undefined) return undefined;
     // Disabled by the operator (ADR 0021) for this spec: that decision stands until the spec changes.
     if (disabledReason(object) !== undefined) return undefined;
-    const next = healthStatusFor(object, this.#o.aggregator, this.#o.settings, now);
+    const next = healthStatusFor(
+      object,
+      this.#o.aggregator,
+      this.#o.settings,
+      now,
+      this.#ruleFor(object),
+    );
     const [condition] = next.conditions;
     if (!settled && condition.reason === HEALTH_REASON.noReports) return undefined;
     const status = object['status'] as Status | undefined;
@@ -216,6 +254,14 @@ export class HealthStatusWriter {
     const urgency = previous === undefined ? 1 : flip ? 2 : 0;
     const lastWrite = this.#lastWrite.get(object.metadata.uid ?? '') ?? 0;
     return { object, next, flip, urgency, lastWrite };
+  }
+
+  /** The autoDisable rule of the policy in effect for `object`, if it sets one. */
+  #ruleFor(object: KubeObject): AutoDisableRule | undefined {
+    const policy = (object['status'] as { policy?: unknown } | undefined)?.policy;
+    if (typeof policy !== 'string' || policy === '' || this.#o.policies === undefined)
+      return undefined;
+    return autoDisableRule(this.#o.policies.get(object.metadata.namespace ?? '', policy));
   }
 
   #object(key: string): KubeObject | undefined {
@@ -266,6 +312,52 @@ export class HealthStatusWriter {
     return true;
   }
 
+  /** Operational webhooks for what changed (ADR 0025): the same transitions the Events tell. */
+  #operational(
+    c: Candidate,
+    regarding: KubeObject,
+    previous: Partial<Condition> | undefined,
+    before: string,
+    after: string,
+  ): void {
+    const sink = this.#o.operational;
+    if (sink === undefined) return;
+    const next = c.next.deliveries;
+    const condition = c.next.conditions[0];
+    const lastFailure = next.lastFailure === undefined ? {} : { lastFailure: next.lastFailure };
+    if (before !== 'open' && after === 'open')
+      sink.emit(regarding, 'hookgate.circuit.opened', { pods: next.pods, ...lastFailure });
+    else if (before !== 'closed' && after === 'closed')
+      sink.emit(regarding, 'hookgate.circuit.closed', { pods: next.pods });
+    // Dead letters arriving after a window without any: one event per burst, with its count.
+    const deadBefore = (c.object['status'] as Status | undefined)?.deliveries?.deadLettered ?? 0;
+    if (deadBefore === 0 && next.deadLettered > 0) {
+      sink.emit(regarding, 'hookgate.delivery.dead_lettered', {
+        deadLettered: next.deadLettered,
+        windowSeconds: next.windowSeconds,
+        deadLetters: next.deadLetters,
+        ...lastFailure,
+      });
+    }
+    const disabledNow = condition.reason === HEALTH_REASON.disabled;
+    if (disabledNow && previous?.reason !== HEALTH_REASON.disabled) {
+      sink.emit(regarding, 'hookgate.endpoint.disabled', {
+        reason: condition.reason,
+        message: condition.message,
+        ...(next.failingSince === undefined ? {} : { failingSince: next.failingSince }),
+        ...(next.deadLetteredInARow === undefined
+          ? {}
+          : { deadLetteredInARow: next.deadLetteredInARow }),
+        ...lastFailure,
+      });
+    } else if (!disabledNow && previous?.reason === HEALTH_REASON.disabled) {
+      sink.emit(regarding, 'hookgate.endpoint.enabled', {
+        reason: condition.reason,
+        message: condition.message,
+      });
+    }
+  }
+
   /** Events for what changed: the circuit opening or closing, the condition flipping. */
   async #announce(c: Candidate, regarding: KubeObject): Promise<void> {
     const status = c.object['status'] as Status | undefined;
@@ -291,6 +383,20 @@ export class HealthStatusWriter {
       );
     }
     const previous = healthyOf(status);
+    this.#operational(c, regarding, previous, before, after);
+    // A change to the resource enabled a Disabled endpoint: said once, before the new condition.
+    if (
+      previous?.reason === HEALTH_REASON.disabled &&
+      condition.reason !== HEALTH_REASON.disabled
+    ) {
+      await events.record(
+        regarding,
+        'Normal',
+        ENABLED_EVENT,
+        `enabled again: the resource changed (generation ${c.object.metadata.generation ?? 0}) since it was disabled; deliveries are sent and the queue drains`,
+        'DeliveryHealth',
+      );
+    }
     // The first NoReports is every new endpoint's start, and CircuitOpen has its own Event.
     if (!c.flip || condition.reason === HEALTH_REASON.circuitOpen) return;
     if (previous === undefined && condition.reason === HEALTH_REASON.noReports) return;

@@ -17,6 +17,7 @@ import {
   type StreamEvent,
 } from '../../common/config-stream.ts';
 import type { SidecarHealthReport } from '../../common/health.ts';
+import { MAX_OPERATIONAL_PER_REPLY, type OperationalDelivery } from '../../common/operational.ts';
 import type { Logger } from '../../common/log.ts';
 import { ConfigError } from '../errors.ts';
 import { parseConfig, type LoadedConfig } from './load.ts';
@@ -217,9 +218,11 @@ export class ConfigStreamClient {
   }
 
   /** Sends a health report on the same channel; resolves with the status and who took it. */
-  async report(
-    report: SidecarHealthReport,
-  ): Promise<{ status: number; writer: boolean | undefined }> {
+  async report(report: SidecarHealthReport): Promise<{
+    status: number;
+    writer: boolean | undefined;
+    operational?: readonly OperationalDelivery[];
+  }> {
     const token = await this.#token();
     const body = JSON.stringify(report);
     const options = this.#requestOptions(REPORT_PATH, 'POST', token);
@@ -229,11 +232,12 @@ export class ConfigStreamClient {
       req.on('error', reject);
       req.end(body);
     });
-    await readAll(res);
+    const text = await readAll(res);
     const writer = res.headers[REPORT_WRITER_HEADER];
     return {
       status: res.statusCode ?? 0,
       writer: writer === undefined ? undefined : writer === 'true',
+      ...operationalIn(res.statusCode === 200 ? text : ''),
     };
   }
 
@@ -243,6 +247,30 @@ export class ConfigStreamClient {
     this.#current?.destroy();
     this.#wake?.();
     await this.#loop;
+  }
+}
+
+/** The operational webhooks a report's answer hands over (ADR 0025), when it has a body. */
+function operationalIn(text: string): { operational?: readonly OperationalDelivery[] } {
+  // The operator's answers are small; anything huge is not one.
+  if (text === '' || text.length > 1_048_576) return {};
+  try {
+    const reply = JSON.parse(text) as { operational?: unknown };
+    const list: unknown[] = Array.isArray(reply.operational) ? reply.operational : [];
+    const valid = list
+      .filter((d): d is OperationalDelivery => {
+        const o = d as Partial<Record<keyof OperationalDelivery, unknown>> | null;
+        return (
+          typeof o?.deliveryId === 'string' &&
+          typeof o.endpoint === 'string' &&
+          typeof o.type === 'string' &&
+          typeof o.body === 'string'
+        );
+      })
+      .slice(0, MAX_OPERATIONAL_PER_REPLY);
+    return valid.length === 0 ? {} : { operational: valid };
+  } catch {
+    return {};
   }
 }
 

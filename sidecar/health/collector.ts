@@ -33,6 +33,8 @@ interface Score {
   delivered: number;
   failed: number;
   deadLettered: number;
+  /** Dead letters since the last success: auto-disable's "in a row" (ADR 0025). */
+  deadLetteredInARow: number;
   lastSuccessAt?: number;
   lastFailureAt?: number;
   lastFailureReason?: string;
@@ -45,6 +47,8 @@ export interface ReportInput {
   readonly generation: number;
   /** Names of the endpoints in the config (egress and ingress): the report covers these. */
   readonly endpoints: readonly string[];
+  /** Names of the endpoints the config says are disabled: their run of dead letters is over. */
+  readonly disabled?: readonly string[] | undefined;
   /** The queue's counts now, when there is a queue. */
   readonly queue?: QueueStats | undefined;
   /** The queue's scope when the workload's pods share it (Redis). */
@@ -80,6 +84,7 @@ export class HealthCollector {
     switch (event.kind) {
       case 'delivered':
         score.delivered++;
+        score.deadLetteredInARow = 0;
         score.lastSuccessAt = event.at;
         return;
       case 'circuit':
@@ -87,7 +92,10 @@ export class HealthCollector {
         return;
       case 'failed':
         score.failed++;
-        if (event.deadLettered) score.deadLettered++;
+        if (event.deadLettered) {
+          score.deadLettered++;
+          score.deadLetteredInARow++;
+        }
         break;
       case 'attempt-failed':
         break;
@@ -103,6 +111,11 @@ export class HealthCollector {
     if (this.#scores.size > this.#maxEndpoints) {
       for (const name of this.#scores.keys()) if (!inConfig.has(name)) this.#scores.delete(name);
     }
+    // The operator disabled these for their run of dead letters: once enabled, a new run starts.
+    for (const name of input.disabled ?? []) {
+      const s = this.#scores.get(name);
+      if (s !== undefined) s.deadLetteredInARow = 0;
+    }
     const endpoints = input.endpoints.map((name): EndpointHealthReport => {
       const s = this.#scores.get(name);
       const q =
@@ -112,6 +125,7 @@ export class HealthCollector {
         delivered: s?.delivered ?? 0,
         failed: s?.failed ?? 0,
         deadLettered: s?.deadLettered ?? 0,
+        deadLetteredInARow: s?.deadLetteredInARow ?? 0,
         ...(s?.lastSuccessAt === undefined
           ? {}
           : { lastSuccessAt: new Date(s.lastSuccessAt).toISOString() }),
@@ -145,7 +159,13 @@ export class HealthCollector {
     if (score === undefined) {
       // Names come from the config, but a bound keeps a bad config from growing this forever.
       if (this.#scores.size >= this.#maxEndpoints * 2) return undefined;
-      score = { delivered: 0, failed: 0, deadLettered: 0, circuit: 'closed' };
+      score = {
+        delivered: 0,
+        failed: 0,
+        deadLettered: 0,
+        deadLetteredInARow: 0,
+        circuit: 'closed',
+      };
       this.#scores.set(name, score);
     }
     return score;

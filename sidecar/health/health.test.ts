@@ -49,6 +49,7 @@ describe('HealthCollector', () => {
         delivered: 2,
         failed: 1,
         deadLettered: 0,
+        deadLetteredInARow: 0,
         lastSuccessAt: '2026-12-03T11:59:58.000Z',
         lastFailureAt: '2026-12-03T11:59:59.000Z',
         lastFailureReason: 'http-503',
@@ -62,6 +63,7 @@ describe('HealthCollector', () => {
         delivered: 0,
         failed: 0,
         deadLettered: 0,
+        deadLetteredInARow: 0,
         circuit: 'closed',
         queueDepth: 0,
         deadLetters: 0,
@@ -114,6 +116,33 @@ describe('HealthCollector', () => {
     expect(orders).toMatchObject({ failed: 1, deadLettered: 1, lastFailureReason: 'timeout' });
   });
 
+  it('counts dead letters in a row: a success ends the run, and so does the endpoint being disabled', () => {
+    const events = deliveryEvents(new Registry());
+    const collector = new HealthCollector(events);
+    const dead = (): void =>
+      events.emit(
+        stepEvent(
+          'orders',
+          { kind: 'dead', record: { at: T0, status: 503, durationMs: 1 }, reason: 'used up' },
+          T0,
+        ),
+      );
+    const inARow = (extra: Partial<ReportInput> = {}): number | undefined =>
+      collector.report(input(extra)).endpoints[0]?.deadLetteredInARow;
+    dead();
+    dead();
+    expect(inARow()).toBe(2);
+    events.emit({ kind: 'delivered', endpoint: 'orders', at: T0 });
+    expect(inARow()).toBe(0);
+    dead();
+    expect(inARow()).toBe(1);
+    // The config says the operator disabled it: that run is over, a new one starts when enabled.
+    expect(inARow({ disabled: ['orders'] })).toBe(0);
+    expect(inARow()).toBe(0);
+    // The cumulative counter is untouched by either.
+    expect(collector.report(input()).endpoints[0]?.deadLettered).toBe(3);
+  });
+
   it('reports buffered ingress under its endpoint, leaves dynamic routes out, reads queue depth', () => {
     const events = deliveryEvents(new Registry());
     const collector = new HealthCollector(events);
@@ -160,6 +189,66 @@ describe('HealthCollector', () => {
 
 describe('HealthReporter', () => {
   const collector = (): HealthCollector => new HealthCollector(deliveryEvents(new Registry()));
+
+  it('queues the operational webhooks an answer hands over and names them until the leader has a report', async () => {
+    const sent: SidecarHealthReport[] = [];
+    const answers: ReportAnswer[] = [
+      {
+        status: 200,
+        writer: true,
+        operational: [
+          {
+            deliveryId: 'hgo_1',
+            endpoint: 'platform',
+            type: 'hookgate.endpoint.disabled',
+            body: '{}',
+          },
+          {
+            deliveryId: 'hgo_2',
+            endpoint: 'elsewhere',
+            type: 'hookgate.endpoint.disabled',
+            body: '{}',
+          },
+        ],
+      },
+      // A follower took the next one: the ids are named again in the one after.
+      ...Array.from({ length: 3 }, () => ({ status: 204, writer: false })),
+      { status: 204, writer: true },
+      { status: 204, writer: true },
+    ];
+    const queued: string[][] = [];
+    const reporter = new HealthReporter({
+      collector: collector(),
+      input: () => Promise.resolve({ namespace: 'shop', generation: 4, endpoints: ['platform'] }),
+      send: (r) => {
+        sent.push(r);
+        return Promise.resolve(answers.shift()!);
+      },
+      // Only what this pod has is queued.
+      queueOperational: (ds) => {
+        queued.push(ds.map((d) => d.deliveryId));
+        return Promise.resolve(
+          ds.filter((d) => d.endpoint === 'platform').map((d) => d.deliveryId),
+        );
+      },
+      intervalMs: 5_000,
+      now: () => T0,
+      log,
+    });
+    await reporter.reportOnce();
+    await reporter.reportOnce();
+    await reporter.reportOnce();
+    await reporter.reportOnce();
+    expect(queued).toEqual([['hgo_1', 'hgo_2']]);
+    expect(sent.map((r) => r.operationalQueued)).toEqual([
+      undefined,
+      ['hgo_1'],
+      ['hgo_1'],
+      ['hgo_1'],
+      ['hgo_1'],
+      undefined,
+    ]);
+  });
 
   it('sends one report with the config in force and the time of the injected clock', async () => {
     const sent: SidecarHealthReport[] = [];

@@ -7,6 +7,7 @@ import {
   type SidecarHealthReport,
 } from '../../common/health.ts';
 import type { Logger } from '../../common/log.ts';
+import type { OperationalDelivery } from '../../common/operational.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { deliveryEvents } from '../delivery/ended.ts';
 import type { QueueStore } from '../queue/store.ts';
@@ -25,6 +26,9 @@ export interface HealthReportingOptions {
   readonly queue?:
     { readonly store: QueueStore; readonly backend: string; readonly scope: string } | undefined;
   readonly log: Logger;
+  /** Queues operational webhooks the operator hands over (ADR 0025); absent without a queue. */
+  readonly queueOperational?:
+    ((deliveries: readonly OperationalDelivery[]) => Promise<string[]>) | undefined;
   readonly intervalMs?: number;
   readonly now?: () => number;
 }
@@ -44,6 +48,9 @@ export function startHealthReporting(options: HealthReportingOptions): {
     intervalMs: options.intervalMs ?? DEFAULT_HEALTH_REPORT_INTERVAL_MS,
     now,
     log: options.log.child({ component: 'health' }),
+    ...(options.queueOperational === undefined
+      ? {}
+      : { queueOperational: options.queueOperational }),
     input: async () => {
       const loaded = options.config();
       const namespace = loaded?.config.namespace;
@@ -54,6 +61,7 @@ export function startHealthReporting(options: HealthReportingOptions): {
         namespace,
         generation: config.generation,
         endpoints: [...config.endpoints.map((e) => e.name), ...config.ingress.map((i) => i.name)],
+        disabled: config.endpoints.filter((e) => e.disabled !== undefined).map((e) => e.name),
         queue: await queue?.store.stats(now()).catch(() => undefined),
         sharedQueueScope: queue?.backend === 'redis' ? queue.scope : undefined,
       };

@@ -4,6 +4,7 @@
 // replica), a few times at most. Reports carry cumulative counters, so a report that reaches two
 // replicas, or one that is lost, costs nothing but freshness.
 import type { SidecarHealthReport } from '../../common/health.ts';
+import type { OperationalDelivery } from '../../common/operational.ts';
 import type { Logger } from '../../common/log.ts';
 import type { HealthCollector, ReportInput } from './collector.ts';
 
@@ -12,6 +13,8 @@ export interface ReportAnswer {
   readonly status: number;
   /** False when a replica that does not write status took it; undefined when it did not say. */
   readonly writer?: boolean | undefined;
+  /** Operational webhooks the leader hands over to queue (ADR 0025). */
+  readonly operational?: readonly OperationalDelivery[] | undefined;
 }
 
 /** Options for {@link HealthReporter}. */
@@ -25,6 +28,8 @@ export interface ReporterOptions {
   readonly log: Logger;
   /** Sends of one report while it lands on replicas that do not write (default 3). */
   readonly maxSends?: number;
+  /** Queues handed-over operational webhooks; resolves with the ids stored. Absent: none taken. */
+  readonly queueOperational?: (deliveries: readonly OperationalDelivery[]) => Promise<string[]>;
 }
 
 /** Reports every interval until stopped. */
@@ -34,6 +39,8 @@ export class HealthReporter {
   #stopped = false;
   #inFlight: Promise<unknown> = Promise.resolve();
   #failures = 0;
+  /** Operational webhooks queued, named in every report until the leader has taken one. */
+  #queued: string[] = [];
 
   constructor(options: ReporterOptions) {
     this.#o = options;
@@ -56,7 +63,10 @@ export class HealthReporter {
   async reportOnce(): Promise<ReportAnswer | undefined> {
     const input = await this.#o.input();
     if (input === undefined) return undefined;
-    const report = this.#o.collector.report({ ...input, now: this.#o.now() });
+    const made = this.#o.collector.report({ ...input, now: this.#o.now() });
+    const acked = this.#queued;
+    const report: SidecarHealthReport =
+      acked.length === 0 ? made : { ...made, operationalQueued: acked };
     let answer: ReportAnswer | undefined;
     for (let sent = 0; sent < (this.#o.maxSends ?? 3); sent++) {
       try {
@@ -72,7 +82,28 @@ export class HealthReporter {
       if (answer.writer !== false) break;
     }
     this.#failures = 0;
+    if (answer?.writer !== false) {
+      // The leader has them: its outbox lets go of those ids.
+      this.#queued = this.#queued.filter((id) => !acked.includes(id));
+      await this.#queueHandedOver(answer?.operational);
+    }
     return answer;
+  }
+
+  async #queueHandedOver(deliveries: readonly OperationalDelivery[] | undefined): Promise<void> {
+    if (
+      deliveries === undefined ||
+      deliveries.length === 0 ||
+      this.#o.queueOperational === undefined
+    )
+      return;
+    try {
+      const queued = await this.#o.queueOperational(deliveries);
+      this.#queued.push(...queued.filter((id) => !this.#queued.includes(id)));
+    } catch (err) {
+      // Not acknowledged: the operator offers them again.
+      this.#warn('operational webhooks not queued', { error: (err as Error).message });
+    }
   }
 
   /** Stops reporting; an in-flight report finishes. */

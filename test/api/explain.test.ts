@@ -51,14 +51,17 @@ describe('kubectl', () => {
           direction: 'Egress',
           url: 'https://hooks.example.com/orders',
           eventTypes: ['order.*', 'invoice.paid'],
+          paused: true,
         },
       },
       { fieldManager: 'hookgate-test', namespace },
     );
     const whe = await kubectl('get', 'whe', '-n', namespace);
     expect(whe.split('\n')[0]).toMatch(
-      /^NAME\s+DIRECTION\s+URL\s+PATH\s+EVENTS\s+POLICY\s+READY\s+HEALTHY\s+SUCCESS\s+AGE$/,
+      /^NAME\s+DIRECTION\s+URL\s+PATH\s+EVENTS\s+POLICY\s+READY\s+HEALTHY\s+REASON\s+PAUSED\s+SUCCESS\s+AGE$/,
     );
+    // Paused (planned maintenance) shows on the line; Disabled shows under REASON.
+    expect(whe).toMatch(/\strue\s+\d+s$/m);
     expect(whe).toMatch(/^orders\s+Egress\s+https:\/\/hooks\.example\.com\/orders\s/m);
     // What an endpoint subscribes to, as the API server prints a list column.
     expect(whe).toContain('["order.*","invoice.paid"]');

@@ -512,6 +512,51 @@ const cases: [string, Manifest, string, string][] = [
     'needs an https://',
   ],
   [
+    'operationalEvents names Hookgate event types',
+    endpoint({ ...egress, operationalEvents: ['hookgate.endpoint.deleted'] }),
+    'spec.operationalEvents[0]',
+    'supported values',
+  ],
+  [
+    'operationalEvents lists each type once',
+    endpoint({
+      ...egress,
+      operationalEvents: ['hookgate.circuit.opened', 'hookgate.circuit.opened'],
+    }),
+    'spec.operationalEvents',
+    'duplicate entries',
+  ],
+  [
+    'operationalEvents is egress-only',
+    endpoint({ ...ingress, operationalEvents: ['hookgate.endpoint.disabled'] }),
+    'spec.direction',
+    'operationalEvents apply to Egress endpoints only',
+  ],
+  [
+    'autoDisable needs a rule',
+    webhookPolicy({ ...policy, autoDisable: {} }),
+    'spec.autoDisable',
+    'otherwise nothing ever disables an endpoint',
+  ],
+  [
+    'autoDisable.failingFor is at least 5m',
+    webhookPolicy({ ...policy, autoDisable: { failingFor: '90s' } }),
+    'spec.autoDisable.failingFor',
+    'failingFor must be at least 5m',
+  ],
+  [
+    'autoDisable.failingFor is a Go duration (no days)',
+    webhookPolicy({ ...policy, autoDisable: { failingFor: '5d' } }),
+    'spec.autoDisable.failingFor',
+    'should match',
+  ],
+  [
+    'autoDisable.deadLettersInARow is at least 1',
+    webhookPolicy({ ...policy, autoDisable: { deadLettersInARow: 0 } }),
+    'spec.autoDisable.deadLettersInARow',
+    'greater than or equal to 1',
+  ],
+  [
     'minVersion is TLSv1.2 or TLSv1.3',
     endpoint({ ...egress, tls: { minVersion: 'TLSv1.0' } }),
     'spec.tls.minVersion',
@@ -536,10 +581,10 @@ const cases: [string, Manifest, string, string][] = [
     'expected boolean',
   ],
   [
-    'auth, tls and paused are egress-only',
+    'auth, tls, paused and operationalEvents are egress-only',
     endpoint({ ...ingress, paused: true }),
     'spec.direction',
-    'auth, tls and paused apply to Egress endpoints only',
+    'auth, tls, paused and operationalEvents apply to Egress endpoints only',
   ],
 ];
 

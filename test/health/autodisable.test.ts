@@ -1,0 +1,562 @@
+// Auto-disable end to end, against the real API server: the operator (in process, under its
+// shipped RBAC) publishes an endpoint whose policy says autoDisable, a real sidecar process
+// delivers to a receiver that is down and reports on the config channel, the health writer (on
+// an injected clock) marks the endpoint Disabled with an Event, the reconciler publishes that,
+// and the sidecar refuses sync sends with endpoint-disabled and holds async ones; a change to the
+// resource enables it again. Asserted on the order of events, never on a timer.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { SIDECAR_AUDIENCE } from '../../common/config-stream.ts';
+import type { SidecarHealthReport } from '../../common/health.ts';
+import { createLogger } from '../../common/log.ts';
+import { createCertificate } from '../../operator/certs/x509.ts';
+import { SidecarAuthenticator } from '../../operator/config-server/auth.ts';
+import { startConfigServer, type ConfigServer } from '../../operator/config-server/server.ts';
+import type { Caches } from '../../operator/cache.ts';
+import { systemClock } from '../../operator/clock.ts';
+import { EventRecorder } from '../../operator/events.ts';
+import { startDeliveryHealth, type DeliveryHealth } from '../../operator/health/index.ts';
+import { KubeClient } from '../../operator/kube/client.ts';
+import { loadClusterAccess } from '../../operator/kube/config.ts';
+import type { KubeObject } from '../../operator/kube/types.ts';
+import { CONFIG_KEY } from '../../operator/names.ts';
+import { startSidecarProcess, type SidecarProcess } from '../queue/process.ts';
+import {
+  admin,
+  apply,
+  condition,
+  createOperatorIdentity,
+  endpointManifest,
+  eventsFor,
+  hookgatePath,
+  policyManifest,
+  read,
+  secretManifest,
+  startOperator,
+  type OperatorIdentity,
+  type RunningOperator,
+  whsec,
+} from '../operator/support.ts';
+import { createTestNamespace, kubeClients, type KubeClients } from '../support/kube.ts';
+
+const poll = { timeout: 30_000, interval: 100 };
+const log = createLogger({}, 'warn', () => undefined);
+/** The platform team's signing secret for operational webhooks. */
+const OPS_SECRET = whsec(7);
+/** In the endpoint's URL: it must never reach status or Events. */
+const URL_SECRET = 's3cret-capability';
+
+/** A clock the test moves: the aggregator's window and the writer's limits run on it. */
+const clock = {
+  at: Date.now(),
+  now(): Date {
+    return new Date(this.at);
+  },
+};
+
+/** A receiver that can go down (its port closed) and come back on the same port; keeps bodies. */
+async function switchableReceiver(): Promise<{
+  url: string;
+  bodies: string[];
+  down(): Promise<void>;
+  up(): Promise<void>;
+}> {
+  let server: Server | undefined;
+  let port = 0;
+  const bodies: string[] = [];
+  const up = async (): Promise<void> => {
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        bodies.push(Buffer.concat(chunks).toString());
+        res.end('{"ok":true}');
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  };
+  await up();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    bodies,
+    up,
+    down: async () => {
+      server?.closeAllConnections();
+      await new Promise<void>((resolve) => server?.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * The operator's caches as the config server reads them, the published config listening on ports
+ * of its own and queueing in `queueDir`: a pod's config binds 15001 and 15006 and queues under
+ * /var/lib/hookgate, which test files running side by side would fight over.
+ */
+function ownPorts(
+  caches: Caches,
+  queueDir: string,
+): Pick<Caches, 'configMaps' | 'secrets' | 'endpoints'> {
+  const configMaps = {
+    onChange: (handler: Parameters<Caches['configMaps']['onChange']>[0]) =>
+      caches.configMaps.onChange(handler),
+    onOwnWrite: (handler: Parameters<Caches['configMaps']['onOwnWrite']>[0]) =>
+      caches.configMaps.onOwnWrite(handler),
+    get: (namespace: string, name: string): KubeObject | undefined => {
+      const cm = caches.configMaps.get(namespace, name);
+      const text = (cm?.['data'] as Record<string, string> | undefined)?.[CONFIG_KEY];
+      if (cm === undefined || text === undefined) return cm;
+      const config = JSON.parse(text.replace(/^(#[^\n]*\n)+/, '')) as Record<string, unknown>;
+      config['listen'] = { egress: '127.0.0.1:0', ingress: '127.0.0.1:0' };
+      config['queue'] = { ...(config['queue'] as object), directory: queueDir };
+      return { ...cm, data: { [CONFIG_KEY]: JSON.stringify(config) } };
+    },
+  } as unknown as Caches['configMaps'];
+  return { configMaps, secrets: caches.secrets, endpoints: caches.endpoints };
+}
+
+/** The platform team's receiver of operational webhooks: keeps each request's headers and body. */
+async function opsReceiver(): Promise<{
+  url: string;
+  received: { headers: Record<string, string>; body: string }[];
+  close(): Promise<void>;
+}> {
+  const received: { headers: Record<string, string>; body: string }[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({
+        headers: req.headers as Record<string, string>,
+        body: Buffer.concat(chunks).toString(),
+      });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('auto-disable of a failing endpoint, and the operational webhooks it sends', () => {
+  let kube: KubeClients;
+  let adminConfig: KubeConfig;
+  let identity: OperatorIdentity;
+  let ns: string;
+  let running: RunningOperator;
+  let client: KubeClient;
+  let adminClient: KubeClient;
+  let health: DeliveryHealth;
+  let server: ConfigServer;
+  let sidecar: SidecarProcess;
+  let receiver: Awaited<ReturnType<typeof switchableReceiver>>;
+  let ops: Awaited<ReturnType<typeof opsReceiver>>;
+  let work: string;
+  const reports: SidecarHealthReport[] = [];
+  let waiters: { match: (r: SidecarHealthReport) => boolean; resolve: () => void }[] = [];
+
+  /** Resolves at the first report from now on that satisfies `match` (50 s bound for a broken run). */
+  const nextReport = (match: (r: SidecarHealthReport) => boolean): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`no matching report in 50 s; last: ${JSON.stringify(reports.at(-1))}`)),
+        50_000,
+      );
+      waiters.push({
+        match,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  const orders = (r: SidecarHealthReport) =>
+    r.endpoints.find((e) => e.endpoint.endsWith('/orders'));
+  const endpoint = (): Promise<KubeObject | undefined> =>
+    read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'orders'));
+  const send = (body = '{"id":1}', headers: Record<string, string> = {}): Promise<Response> =>
+    fetch(`${sidecar.egress}/orders`, { method: 'POST', body, headers });
+  const ordersSpec = (path: string): Record<string, unknown> => ({
+    direction: 'Egress',
+    url: `${receiver.url}${path}?token=${URL_SECRET}`,
+  });
+
+  /** The payload of an operational webhook, once the standardwebhooks library verified it. */
+  const verified = (r: {
+    headers: Record<string, string>;
+    body: string;
+  }): { type: string; timestamp: string; data: Record<string, unknown> } =>
+    new Webhook(OPS_SECRET).verify(r.body, r.headers) as {
+      type: string;
+      timestamp: string;
+      data: Record<string, unknown>;
+    };
+
+  beforeAll(async () => {
+    kube = kubeClients();
+    adminConfig = kube.kubeConfig;
+    work = mkdtempSync(join(tmpdir(), 'hookgate-autodisable-'));
+    identity = await createOperatorIdentity(adminConfig, join(inject('pkiDir'), 'ca.crt'));
+    ns = await createTestNamespace(kube.core, 'autodisable');
+    running = await startOperator(identity, [ns]);
+    client = new KubeClient(await loadClusterAccess(identity.kubeconfigPath));
+    adminClient = new KubeClient(await loadClusterAccess(inject('kubeconfig')));
+    health = startDeliveryHealth({
+      client,
+      endpoints: running.operator.caches.endpoints,
+      policies: running.operator.caches.policies,
+      events: new EventRecorder(client, 'autodisable-test', systemClock, log),
+      isLeader: () => running.operator.isLeader,
+      log,
+      clock,
+      // The test ticks the writer itself, after the report it waits for.
+      settings: { tickMs: 3_600_000 },
+    });
+    const ca = createCertificate({
+      commonName: 'autodisable-test-ca',
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 3_600_000),
+      isCA: true,
+    });
+    const certificate = createCertificate({
+      commonName: 'config-server',
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 3_600_000),
+      isCA: false,
+      hosts: ['127.0.0.1', 'localhost'],
+      issuer: ca,
+    });
+    server = await startConfigServer({
+      host: '127.0.0.1',
+      port: 0,
+      certificate,
+      caches: ownPorts(running.operator.caches, join(work, 'queue')),
+      authenticator: new SidecarAuthenticator({ client: adminClient, clock: systemClock }),
+      ready: () => running.operator.readiness(),
+      reports: {
+        onReport: (pod, report) => {
+          const reply = health.sink.onReport(pod, report);
+          reports.push(report);
+          const due = waiters.filter((w) => w.match(report));
+          waiters = waiters.filter((w) => !due.includes(w));
+          for (const w of due) w.resolve();
+          return reply;
+        },
+        writes: () => running.operator.isLeader,
+      },
+      log,
+      registry: new Registry(),
+    });
+
+    receiver = await switchableReceiver();
+    await apply(
+      adminConfig,
+      policyManifest(ns, 'auto', {
+        endpointSelector: { matchLabels: { team: 'shop' } },
+        retry: { maxAttempts: 1, schedule: ['0s', '1h'] },
+        destinations: { allowedCIDRs: ['127.0.0.0/8'] },
+        autoDisable: { failingFor: '10m' },
+      }),
+    );
+    await apply(
+      adminConfig,
+      endpointManifest(ns, 'orders', ordersSpec('/hooks'), { team: 'shop' }),
+    );
+    // The platform team's endpoint: an ordinary egress endpoint subscribed to Hookgate's events.
+    ops = await opsReceiver();
+    await apply(adminConfig, secretManifest(ns, 'ops-signing', { secret: OPS_SECRET }));
+    await apply(
+      adminConfig,
+      policyManifest(ns, 'ops', {
+        endpointSelector: { matchLabels: { team: 'platform' } },
+        destinations: { allowedCIDRs: ['127.0.0.0/8'] },
+      }),
+    );
+    await apply(
+      adminConfig,
+      endpointManifest(
+        ns,
+        'platform-events',
+        {
+          direction: 'Egress',
+          url: `${ops.url}/hookgate`,
+          signing: { secretRef: { name: 'ops-signing' } },
+          operationalEvents: [
+            'hookgate.endpoint.disabled',
+            'hookgate.endpoint.enabled',
+            'hookgate.circuit.opened',
+            'hookgate.circuit.closed',
+            'hookgate.delivery.dead_lettered',
+          ],
+        },
+        { team: 'platform' },
+      ),
+    );
+    await vi.waitUntil(
+      async () =>
+        condition(
+          await read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'platform-events')),
+          'Ready',
+        )?.status === 'True',
+      poll,
+    );
+    await vi.waitUntil(async () => {
+      const object = await endpoint();
+      return (
+        condition(object, 'Ready')?.status === 'True' &&
+        (object?.['status'] as { policy?: string } | undefined)?.policy === 'auto'
+      );
+    }, poll);
+
+    await admin(adminConfig, 'POST', `/api/v1/namespaces/${ns}/serviceaccounts`, {
+      metadata: { name: 'app' },
+    });
+    const pod = await admin<{ metadata: { uid: string } }>(
+      adminConfig,
+      'POST',
+      `/api/v1/namespaces/${ns}/pods`,
+      {
+        metadata: { name: 'app-0', labels: { app: 'shop' } },
+        spec: { serviceAccountName: 'app', containers: [{ name: 'app', image: 'app:1' }] },
+      },
+    );
+    const token = await admin<{ status: { token: string } }>(
+      adminConfig,
+      'POST',
+      `/api/v1/namespaces/${ns}/serviceaccounts/app/token`,
+      {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: {
+          audiences: [SIDECAR_AUDIENCE],
+          expirationSeconds: 3600,
+          boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'app-0', uid: pod.metadata.uid },
+        },
+      },
+    );
+    writeFileSync(join(work, 'token'), token.status.token, { mode: 0o600 });
+    writeFileSync(
+      join(work, 'sidecar.yaml'),
+      'listen: { egress: "127.0.0.1:0", ingress: "127.0.0.1:0" }\n',
+    );
+    sidecar = await startSidecarProcess(join(work, 'sidecar.yaml'), {
+      HOOKGATE_CONFIG_SERVER: `https://127.0.0.1:${server.port}`,
+      HOOKGATE_CONFIG_SERVER_CA: ca.certPem,
+      HOOKGATE_TOKEN_FILE: join(work, 'token'),
+      HOOKGATE_CONFIG_SNAPSHOT: join(work, 'snapshot.json'),
+      HOOKGATE_HEALTH_REPORT_INTERVAL: '200ms',
+    });
+    await nextReport(
+      (r) =>
+        orders(r) !== undefined && r.endpoints.some((e) => e.endpoint.endsWith('/platform-events')),
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await sidecar?.kill();
+    await server?.close();
+    await health?.stop();
+    await running?.stop();
+    await client?.close();
+    await adminClient?.close();
+    await receiver?.down().catch(() => undefined);
+    await ops?.close();
+    await kube.core.deleteNamespace({ name: ns });
+    await identity.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('disables an endpoint failing for failingFor, refuses and holds its deliveries, and is enabled by editing it', async () => {
+    // The receiver is down: failures start a run, written as failingSince.
+    await receiver.down();
+    expect((await send()).status).toBeGreaterThanOrEqual(500);
+    await nextReport((r) => (orders(r)?.failed ?? 0) >= 1);
+    await health.writer.tick();
+    let object = await endpoint();
+    expect(condition(object, 'Healthy')).toMatchObject({ reason: 'FailingDeliveries' });
+    const since = (object?.['status'] as { deliveries?: { failingSince?: string } }).deliveries
+      ?.failingSince;
+    expect(since).toBeDefined();
+
+    // Ten minutes later by the operator's clock, failures still coming and none delivered.
+    clock.at += 10 * 60_000;
+    expect((await send()).status).toBeGreaterThanOrEqual(500);
+    await nextReport((r) => (orders(r)?.failed ?? 0) >= 2);
+    await health.writer.tick();
+    object = await endpoint();
+    const generation = object?.metadata.generation;
+    expect(condition(object, 'Healthy')).toMatchObject({
+      status: 'False',
+      reason: 'Disabled',
+      observedGeneration: generation,
+    });
+    expect(condition(object, 'Healthy')?.message).toContain(
+      'disabled by WebhookPolicy auto (autoDisable.failingFor 10m)',
+    );
+    await expect
+      .poll(async () => (await eventsFor(adminConfig, ns, 'orders')).map((e) => e.reason), poll)
+      .toContain('Disabled');
+
+    // The platform team hears of it: an operational webhook, queued and signed by the sidecar.
+    await vi.waitUntil(() => ops.received.length >= 1, poll);
+    const disabled = verified(ops.received[0]!);
+    expect(disabled).toMatchObject({
+      type: 'hookgate.endpoint.disabled',
+      data: {
+        namespace: ns,
+        endpoint: 'orders',
+        generation,
+        reason: 'Disabled',
+        failingSince: since,
+      },
+    });
+    expect(disabled.data['message']).toContain('autoDisable.failingFor 10m');
+    expect(ops.received[0]!.headers['webhook-id']).toMatch(/^hgo_[0-9a-f]{32}$/);
+    expect(ops.received[0]!.headers['hookgate-event-type']).toBe('hookgate.endpoint.disabled');
+    // Signed with the subscriber's secret, not any other.
+    expect(() =>
+      new Webhook(whsec(8)).verify(ops.received[0]!.body, ops.received[0]!.headers),
+    ).toThrow();
+
+    // The reconciler publishes it; the sidecar refuses sync sends naming the reason…
+    let refused: Response | undefined;
+    await vi.waitUntil(async () => {
+      refused = await send();
+      return refused.status === 503;
+    }, poll);
+    const problem = (await refused!.json()) as { type: string; detail: string };
+    expect(problem.type).toBe('https://hookgate.io/problems/endpoint-disabled');
+    expect(problem.detail).toContain('autoDisable.failingFor 10m');
+    expect(problem.detail).not.toContain(URL_SECRET);
+    // …and holds async ones in the queue (accepted, not sent, not dead-lettered).
+    const held = await send('{"id":"held"}', { prefer: 'respond-async' });
+    expect(held.status).toBe(202);
+    // Refusals of a disabled endpoint are no failures of the receiver: the mark stays as it is.
+    await nextReport(() => true);
+    await health.writer.tick();
+    expect(condition(await endpoint(), 'Healthy')).toMatchObject({
+      reason: 'Disabled',
+      observedGeneration: generation,
+    });
+
+    // The receiver is fixed and the resource changed (a GitOps commit): a new generation.
+    await receiver.up();
+    await apply(
+      adminConfig,
+      endpointManifest(ns, 'orders', ordersSpec('/hooks/v2'), { team: 'shop' }),
+    );
+    await vi.waitUntil(async () => (await send('{"id":2}')).status === 200, poll);
+    // The held delivery drains once enabled.
+    await vi.waitUntil(() => receiver.bodies.includes('{"id":"held"}'), poll);
+    // Once the old failures have left the window, a delivery and its report.
+    clock.at += 61_000;
+    const delivered = orders(reports.at(-1)!)?.delivered ?? 0;
+    expect((await send('{"id":3}')).status).toBe(200);
+    await nextReport((r) => (orders(r)?.delivered ?? 0) > delivered);
+    await health.writer.tick();
+    object = await endpoint();
+    expect(object?.metadata.generation).toBeGreaterThan(generation ?? 0);
+    expect(condition(object, 'Healthy')).toMatchObject({
+      status: 'True',
+      observedGeneration: object?.metadata.generation,
+    });
+    expect(
+      (object?.['status'] as { deliveries?: { failingSince?: string } }).deliveries?.failingSince,
+    ).toBeUndefined();
+    // Events in order: failing, disabled, enabled again.
+    await expect
+      .poll(async () => (await eventsFor(adminConfig, ns, 'orders')).map((e) => e.reason), poll)
+      .toEqual(expect.arrayContaining(['FailingDeliveries', 'Disabled', 'Enabled']));
+    const reasons = (await eventsFor(adminConfig, ns, 'orders')).map((e) => e.reason);
+    expect(reasons.indexOf('FailingDeliveries')).toBeLessThan(reasons.indexOf('Disabled'));
+    expect(reasons.indexOf('Disabled')).toBeLessThan(reasons.indexOf('Enabled'));
+    const events = await eventsFor(adminConfig, ns, 'orders');
+    expect(JSON.stringify([object?.['status'], events])).not.toContain(URL_SECRET);
+
+    // And the platform team hears it was enabled: the second operational webhook, in order.
+    await vi.waitUntil(() => ops.received.length >= 2, poll);
+    expect(verified(ops.received[1]!)).toMatchObject({
+      type: 'hookgate.endpoint.enabled',
+      data: { namespace: ns, endpoint: 'orders', generation: object?.metadata.generation },
+    });
+    expect(ops.received.map((r) => verified(r).type)).toEqual([
+      'hookgate.endpoint.disabled',
+      'hookgate.endpoint.enabled',
+    ]);
+    // Nothing of the failing endpoint's URL (a capability) in what the platform team got.
+    expect(JSON.stringify(ops.received.map((r) => r.body))).not.toContain(URL_SECRET);
+    expect(JSON.stringify(ops.received.map((r) => r.body))).not.toContain(receiver.url);
+  }, 180_000);
+
+  it('disables an endpoint after deadLettersInARow dead letters, and tells the platform team in order', async () => {
+    await apply(
+      adminConfig,
+      policyManifest(ns, 'dead-letters', {
+        endpointSelector: { matchLabels: { team: 'billing' } },
+        // One async attempt: each delivery the receiver refuses is dead-lettered at once.
+        retry: { maxAttempts: 1, schedule: ['0s'] },
+        destinations: { allowedCIDRs: ['127.0.0.0/8'] },
+        autoDisable: { deadLettersInARow: 2 },
+      }),
+    );
+    const down = await switchableReceiver();
+    await down.down();
+    await apply(
+      adminConfig,
+      endpointManifest(
+        ns,
+        'invoices',
+        { direction: 'Egress', url: `${down.url}/hooks` },
+        { team: 'billing' },
+      ),
+    );
+    const invoices = (r: SidecarHealthReport) =>
+      r.endpoints.find((e) => e.endpoint.endsWith('/invoices'));
+    await vi.waitUntil(async () => {
+      const object = await read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'invoices'));
+      return (object?.['status'] as { policy?: string } | undefined)?.policy === 'dead-letters';
+    }, poll);
+    await nextReport((r) => invoices(r) !== undefined);
+    const seen = ops.received.length;
+    for (const id of [1, 2]) {
+      const res = await fetch(`${sidecar.egress}/invoices`, {
+        method: 'POST',
+        body: `{"invoice":${id}}`,
+        headers: { prefer: 'respond-async' },
+      });
+      expect(res.status).toBe(202);
+    }
+    // The sidecar counts them in a row; the operator adds pods up and disables at two.
+    await nextReport((r) => (invoices(r)?.deadLetteredInARow ?? 0) >= 2);
+    await health.writer.tick();
+    const object = await read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'invoices'));
+    expect(condition(object, 'Healthy')).toMatchObject({ status: 'False', reason: 'Disabled' });
+    expect(condition(object, 'Healthy')?.message).toContain(
+      'autoDisable.deadLettersInARow 2): 2 deliveries dead-lettered in a row',
+    );
+    expect(object?.['status']).toMatchObject({ deliveries: { deadLetteredInARow: 2 } });
+    // Dead letters arriving, then the endpoint disabled: in that order, each verified.
+    await vi.waitUntil(() => ops.received.length >= seen + 2, poll);
+    const got = ops.received.slice(seen).map((r) => verified(r));
+    expect(got.map((e) => [e.type, e.data['endpoint']])).toEqual([
+      ['hookgate.delivery.dead_lettered', 'invoices'],
+      ['hookgate.endpoint.disabled', 'invoices'],
+    ]);
+    expect(got[0]!.data).toMatchObject({
+      deadLettered: 2,
+      lastFailure: { reason: 'connect-error' },
+    });
+    expect(got[1]!.data).toMatchObject({ reason: 'Disabled', deadLetteredInARow: 2 });
+  }, 180_000);
+});
