@@ -5,53 +5,20 @@
 // admin's: it takes port-forward rights in the operator's namespace). `kubectl hookgate status`
 // goes through the API server's service proxy to the same pods. Turned off again afterwards, so
 // the other files run on the chart's defaults.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startPlugin } from '../kubectl/ground.ts';
 import { OPERATOR_NAMESPACE, upgradeChart } from './chart.ts';
 import { apply, kubectl, until } from './kube.ts';
 import { prepareNamespace } from './workloads.ts';
 
 const unsupported = inject('nodeUnsupported');
-const PLUGIN = resolve(import.meta.dirname, '../../operator/kubectl/main.ts');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Starts `kubectl-hookgate args` with `kubeconfig`; `stop()` is Ctrl-C. */
-function plugin(
-  kubeconfig: string,
-  args: readonly string[],
-): { output: () => string; closed: Promise<Run>; stop: () => Promise<Run> } {
-  const child = spawn(
-    process.execPath,
-    [PLUGIN, ...args, '--hookgate-namespace', OPERATOR_NAMESPACE],
-    { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const closed = new Promise<Run>((done) =>
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    }),
-  );
-  return {
-    output: () => stdout + stderr,
-    closed,
-    stop: () => {
-      child.kill('SIGINT');
-      return closed;
-    },
-  };
+/** `kubectl-hookgate args` against the node's operator. */
+function plugin(kubeconfig: string, args: readonly string[]): ReturnType<typeof startPlugin> {
+  return startPlugin(kubeconfig, [...args, '--hookgate-namespace', OPERATOR_NAMESPACE]);
 }
 
 describe.skipIf(unsupported !== '')('the console on the node', () => {
@@ -113,6 +80,7 @@ describe.skipIf(unsupported !== '')('the console on the node', () => {
     if (namespace !== undefined)
       await kubectl(['delete', 'namespace', namespace, '--wait=false']).catch(() => undefined);
     await upgradeChart(kubeconfig, ['console.enabled=false']);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('is reached by kubectl hookgate console through a real port-forward, and shows the user what RBAC allows', async () => {
