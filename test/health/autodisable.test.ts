@@ -4,123 +4,40 @@
 // an injected clock) marks the endpoint Disabled with an Event, the reconciler publishes that,
 // and the sidecar refuses sync sends with endpoint-disabled and holds async ones; a change to the
 // resource enables it again. Asserted on the order of events, never on a timer.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { SIDECAR_AUDIENCE } from '../../common/config-stream.ts';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SidecarHealthReport } from '../../common/health.ts';
-import { createLogger } from '../../common/log.ts';
-import { createCertificate } from '../../operator/certs/x509.ts';
-import { SidecarAuthenticator } from '../../operator/config-server/auth.ts';
-import { startConfigServer, type ConfigServer } from '../../operator/config-server/server.ts';
-import type { Caches } from '../../operator/cache.ts';
-import { systemClock } from '../../operator/clock.ts';
-import { EventRecorder } from '../../operator/events.ts';
-import { startDeliveryHealth, type DeliveryHealth } from '../../operator/health/index.ts';
-import { KubeClient } from '../../operator/kube/client.ts';
-import { loadClusterAccess } from '../../operator/kube/config.ts';
+import type { DeliveryHealth } from '../../operator/health/index.ts';
 import type { KubeObject } from '../../operator/kube/types.ts';
-import { CONFIG_KEY } from '../../operator/names.ts';
-import { startSidecarProcess, type SidecarProcess } from '../queue/process.ts';
+import type { SidecarProcess } from '../queue/process.ts';
 import {
-  admin,
   apply,
   condition,
-  createOperatorIdentity,
   endpointManifest,
   eventsFor,
   hookgatePath,
   policyManifest,
   read,
   secretManifest,
-  startOperator,
-  type OperatorIdentity,
-  type RunningOperator,
   whsec,
 } from '../operator/support.ts';
-import { createTestNamespace, kubeClients, type KubeClients } from '../support/kube.ts';
+import {
+  startHealthGround,
+  switchableReceiver,
+  testClock,
+  type HealthGround,
+  type SwitchableReceiver,
+} from './ground.ts';
 
 const poll = { timeout: 30_000, interval: 100 };
-const log = createLogger({}, 'warn', () => undefined);
 /** The platform team's signing secret for operational webhooks. */
 const OPS_SECRET = whsec(7);
 /** In the endpoint's URL: it must never reach status or Events. */
 const URL_SECRET = 's3cret-capability';
-
-/** A clock the test moves: the aggregator's window and the writer's limits run on it. */
-const clock = {
-  at: Date.now(),
-  now(): Date {
-    return new Date(this.at);
-  },
-};
-
-/** A receiver that can go down (its port closed) and come back on the same port; keeps bodies. */
-async function switchableReceiver(): Promise<{
-  url: string;
-  bodies: string[];
-  down(): Promise<void>;
-  up(): Promise<void>;
-}> {
-  let server: Server | undefined;
-  let port = 0;
-  const bodies: string[] = [];
-  const up = async (): Promise<void> => {
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        bodies.push(Buffer.concat(chunks).toString());
-        res.end('{"ok":true}');
-      });
-    });
-    await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
-  };
-  await up();
-  return {
-    url: `http://127.0.0.1:${port}`,
-    bodies,
-    up,
-    down: async () => {
-      server?.closeAllConnections();
-      await new Promise<void>((resolve) => server?.close(() => resolve()));
-    },
-  };
-}
-
-/**
- * The operator's caches as the config server reads them, the published config listening on ports
- * of its own and queueing in `queueDir`: a pod's config binds 15001 and 15006 and queues under
- * /var/lib/hookgate, which test files running side by side would fight over.
- */
-function ownPorts(
-  caches: Caches,
-  queueDir: string,
-): Pick<Caches, 'configMaps' | 'secrets' | 'endpoints'> {
-  const configMaps = {
-    onChange: (handler: Parameters<Caches['configMaps']['onChange']>[0]) =>
-      caches.configMaps.onChange(handler),
-    onOwnWrite: (handler: Parameters<Caches['configMaps']['onOwnWrite']>[0]) =>
-      caches.configMaps.onOwnWrite(handler),
-    get: (namespace: string, name: string): KubeObject | undefined => {
-      const cm = caches.configMaps.get(namespace, name);
-      const text = (cm?.['data'] as Record<string, string> | undefined)?.[CONFIG_KEY];
-      if (cm === undefined || text === undefined) return cm;
-      const config = JSON.parse(text.replace(/^(#[^\n]*\n)+/, '')) as Record<string, unknown>;
-      config['listen'] = { egress: '127.0.0.1:0', ingress: '127.0.0.1:0' };
-      config['queue'] = { ...(config['queue'] as object), directory: queueDir };
-      return { ...cm, data: { [CONFIG_KEY]: JSON.stringify(config) } };
-    },
-  } as unknown as Caches['configMaps'];
-  return { configMaps, secrets: caches.secrets, endpoints: caches.endpoints };
-}
+const clock = testClock();
 
 /** The platform team's receiver of operational webhooks: keeps each request's headers and body. */
 async function opsReceiver(): Promise<{
@@ -149,38 +66,16 @@ async function opsReceiver(): Promise<{
 }
 
 describe('auto-disable of a failing endpoint, and the operational webhooks it sends', () => {
-  let kube: KubeClients;
+  let ground: HealthGround;
   let adminConfig: KubeConfig;
-  let identity: OperatorIdentity;
   let ns: string;
-  let running: RunningOperator;
-  let client: KubeClient;
-  let adminClient: KubeClient;
   let health: DeliveryHealth;
-  let server: ConfigServer;
   let sidecar: SidecarProcess;
-  let receiver: Awaited<ReturnType<typeof switchableReceiver>>;
+  let receiver: SwitchableReceiver;
   let ops: Awaited<ReturnType<typeof opsReceiver>>;
-  let work: string;
-  const reports: SidecarHealthReport[] = [];
-  let waiters: { match: (r: SidecarHealthReport) => boolean; resolve: () => void }[] = [];
-
-  /** Resolves at the first report from now on that satisfies `match` (50 s bound for a broken run). */
+  let reports: readonly SidecarHealthReport[];
   const nextReport = (match: (r: SidecarHealthReport) => boolean): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(new Error(`no matching report in 50 s; last: ${JSON.stringify(reports.at(-1))}`)),
-        50_000,
-      );
-      waiters.push({
-        match,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-    });
+    ground.nextReport(match);
   const orders = (r: SidecarHealthReport) =>
     r.endpoints.find((e) => e.endpoint.endsWith('/orders'));
   const endpoint = (): Promise<KubeObject | undefined> =>
@@ -204,61 +99,8 @@ describe('auto-disable of a failing endpoint, and the operational webhooks it se
     };
 
   beforeAll(async () => {
-    kube = kubeClients();
-    adminConfig = kube.kubeConfig;
-    work = mkdtempSync(join(tmpdir(), 'hookgate-autodisable-'));
-    identity = await createOperatorIdentity(adminConfig, join(inject('pkiDir'), 'ca.crt'));
-    ns = await createTestNamespace(kube.core, 'autodisable');
-    running = await startOperator(identity, [ns]);
-    client = new KubeClient(await loadClusterAccess(identity.kubeconfigPath));
-    adminClient = new KubeClient(await loadClusterAccess(inject('kubeconfig')));
-    health = startDeliveryHealth({
-      client,
-      endpoints: running.operator.caches.endpoints,
-      policies: running.operator.caches.policies,
-      events: new EventRecorder(client, 'autodisable-test', systemClock, log),
-      isLeader: () => running.operator.isLeader,
-      log,
-      clock,
-      // The test ticks the writer itself, after the report it waits for.
-      settings: { tickMs: 3_600_000 },
-    });
-    const ca = createCertificate({
-      commonName: 'autodisable-test-ca',
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 3_600_000),
-      isCA: true,
-    });
-    const certificate = createCertificate({
-      commonName: 'config-server',
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 3_600_000),
-      isCA: false,
-      hosts: ['127.0.0.1', 'localhost'],
-      issuer: ca,
-    });
-    server = await startConfigServer({
-      host: '127.0.0.1',
-      port: 0,
-      certificate,
-      caches: ownPorts(running.operator.caches, join(work, 'queue')),
-      authenticator: new SidecarAuthenticator({ client: adminClient, clock: systemClock }),
-      ready: () => running.operator.readiness(),
-      reports: {
-        onReport: (pod, report) => {
-          const reply = health.sink.onReport(pod, report);
-          reports.push(report);
-          const due = waiters.filter((w) => w.match(report));
-          waiters = waiters.filter((w) => !due.includes(w));
-          for (const w of due) w.resolve();
-          return reply;
-        },
-        writes: () => running.operator.isLeader,
-      },
-      log,
-      registry: new Registry(),
-    });
-
+    ground = await startHealthGround('autodisable', clock);
+    ({ adminConfig, ns, health, reports } = ground);
     receiver = await switchableReceiver();
     await apply(
       adminConfig,
@@ -319,44 +161,7 @@ describe('auto-disable of a failing endpoint, and the operational webhooks it se
       );
     }, poll);
 
-    await admin(adminConfig, 'POST', `/api/v1/namespaces/${ns}/serviceaccounts`, {
-      metadata: { name: 'app' },
-    });
-    const pod = await admin<{ metadata: { uid: string } }>(
-      adminConfig,
-      'POST',
-      `/api/v1/namespaces/${ns}/pods`,
-      {
-        metadata: { name: 'app-0', labels: { app: 'shop' } },
-        spec: { serviceAccountName: 'app', containers: [{ name: 'app', image: 'app:1' }] },
-      },
-    );
-    const token = await admin<{ status: { token: string } }>(
-      adminConfig,
-      'POST',
-      `/api/v1/namespaces/${ns}/serviceaccounts/app/token`,
-      {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'TokenRequest',
-        spec: {
-          audiences: [SIDECAR_AUDIENCE],
-          expirationSeconds: 3600,
-          boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'app-0', uid: pod.metadata.uid },
-        },
-      },
-    );
-    writeFileSync(join(work, 'token'), token.status.token, { mode: 0o600 });
-    writeFileSync(
-      join(work, 'sidecar.yaml'),
-      'listen: { egress: "127.0.0.1:0", ingress: "127.0.0.1:0" }\n',
-    );
-    sidecar = await startSidecarProcess(join(work, 'sidecar.yaml'), {
-      HOOKGATE_CONFIG_SERVER: `https://127.0.0.1:${server.port}`,
-      HOOKGATE_CONFIG_SERVER_CA: ca.certPem,
-      HOOKGATE_TOKEN_FILE: join(work, 'token'),
-      HOOKGATE_CONFIG_SNAPSHOT: join(work, 'snapshot.json'),
-      HOOKGATE_HEALTH_REPORT_INTERVAL: '200ms',
-    });
+    sidecar = await ground.startSidecar();
     await nextReport(
       (r) =>
         orders(r) !== undefined && r.endpoints.some((e) => e.endpoint.endsWith('/platform-events')),
@@ -364,17 +169,9 @@ describe('auto-disable of a failing endpoint, and the operational webhooks it se
   }, 120_000);
 
   afterAll(async () => {
-    await sidecar?.kill();
-    await server?.close();
-    await health?.stop();
-    await running?.stop();
-    await client?.close();
-    await adminClient?.close();
+    await ground?.stop();
     await receiver?.down().catch(() => undefined);
     await ops?.close();
-    await kube.core.deleteNamespace({ name: ns });
-    await identity.remove();
-    rmSync(work, { recursive: true, force: true });
   });
 
   it('disables an endpoint failing for failingFor, refuses and holds its deliveries, and is enabled by editing it', async () => {

@@ -4,148 +4,44 @@
 // and reports on the channel, and the health writer turns the reports into the endpoint's
 // Healthy condition and status.deliveries. Asserted on the order of events: the first report
 // after the receiver went down, then the condition; never on a timer.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { SIDECAR_AUDIENCE } from '../../common/config-stream.ts';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SidecarHealthReport } from '../../common/health.ts';
-import { createLogger } from '../../common/log.ts';
-import { createCertificate } from '../../operator/certs/x509.ts';
-import { SidecarAuthenticator } from '../../operator/config-server/auth.ts';
-import { startConfigServer, type ConfigServer } from '../../operator/config-server/server.ts';
-import type { Caches } from '../../operator/cache.ts';
-import { systemClock } from '../../operator/clock.ts';
-import { EventRecorder } from '../../operator/events.ts';
-import { startDeliveryHealth, type DeliveryHealth } from '../../operator/health/index.ts';
-import { KubeClient } from '../../operator/kube/client.ts';
-import { loadClusterAccess } from '../../operator/kube/config.ts';
+import type { DeliveryHealth } from '../../operator/health/index.ts';
 import type { KubeObject } from '../../operator/kube/types.ts';
-import { CONFIG_KEY } from '../../operator/names.ts';
-import { startSidecarProcess, type SidecarProcess } from '../queue/process.ts';
+import type { SidecarProcess } from '../queue/process.ts';
 import {
-  admin,
   apply,
   condition,
-  createOperatorIdentity,
   endpointManifest,
   eventsFor,
   hookgatePath,
   policyManifest,
   read,
-  startOperator,
-  type OperatorIdentity,
-  type RunningOperator,
 } from '../operator/support.ts';
-import { createTestNamespace, kubeClients, type KubeClients } from '../support/kube.ts';
+import {
+  startHealthGround,
+  switchableReceiver,
+  testClock,
+  type HealthGround,
+  type SwitchableReceiver,
+} from './ground.ts';
 
 const poll = { timeout: 30_000, interval: 100 };
-const log = createLogger({}, 'warn', () => undefined);
 /** In the endpoint's URL: it must never reach status or Events. */
 const URL_SECRET = 's3cret-capability';
-
-/** A clock the test moves: the aggregator's window and the writer's limits run on it. */
-const clock = {
-  at: Date.now(),
-  now(): Date {
-    return new Date(this.at);
-  },
-};
-
-/** A receiver that can go down (its port closed) and come back on the same port. */
-async function switchableReceiver(): Promise<{
-  url: string;
-  down(): Promise<void>;
-  up(): Promise<void>;
-}> {
-  let server: Server | undefined;
-  let port = 0;
-  const up = async (): Promise<void> => {
-    server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => res.end('{"ok":true}'));
-    });
-    await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
-  };
-  await up();
-  return {
-    url: `http://127.0.0.1:${port}`,
-    up,
-    down: async () => {
-      server?.closeAllConnections();
-      await new Promise<void>((resolve) => server?.close(() => resolve()));
-    },
-  };
-}
-
-/**
- * The operator's caches as the config server reads them, the published config listening on ports
- * of its own and queueing in `queueDir`: a pod's config binds 15001 and 15006 and queues under
- * /var/lib/hookgate, which test files running side by side would fight over.
- */
-function ownPorts(
-  caches: Caches,
-  queueDir: string,
-): Pick<Caches, 'configMaps' | 'secrets' | 'endpoints'> {
-  const configMaps = {
-    onChange: (handler: Parameters<Caches['configMaps']['onChange']>[0]) =>
-      caches.configMaps.onChange(handler),
-    onOwnWrite: (handler: Parameters<Caches['configMaps']['onOwnWrite']>[0]) =>
-      caches.configMaps.onOwnWrite(handler),
-    get: (namespace: string, name: string): KubeObject | undefined => {
-      const cm = caches.configMaps.get(namespace, name);
-      const text = (cm?.['data'] as Record<string, string> | undefined)?.[CONFIG_KEY];
-      if (cm === undefined || text === undefined) return cm;
-      const config = JSON.parse(text.replace(/^(#[^\n]*\n)+/, '')) as Record<string, unknown>;
-      config['listen'] = { egress: '127.0.0.1:0', ingress: '127.0.0.1:0' };
-      config['queue'] = { ...(config['queue'] as object), directory: queueDir };
-      return { ...cm, data: { [CONFIG_KEY]: JSON.stringify(config) } };
-    },
-  } as unknown as Caches['configMaps'];
-  return { configMaps, secrets: caches.secrets, endpoints: caches.endpoints };
-}
+const clock = testClock();
 
 describe('delivery health in WebhookEndpoint status', () => {
-  let kube: KubeClients;
+  let ground: HealthGround;
   let adminConfig: KubeConfig;
-  let identity: OperatorIdentity;
   let ns: string;
-  let running: RunningOperator;
-  let client: KubeClient;
-  let adminClient: KubeClient;
   let health: DeliveryHealth;
-  let server: ConfigServer;
   let sidecar: SidecarProcess;
-  let receiver: Awaited<ReturnType<typeof switchableReceiver>>;
-  let work: string;
-  /** Reports in order of arrival, and who waits for the next matching one. */
-  const reports: SidecarHealthReport[] = [];
-  let waiters: { match: (r: SidecarHealthReport) => boolean; resolve: () => void }[] = [];
-
-  /**
-   * Resolves at the first report received from now on that satisfies `match`; fails after 50 s
-   * naming the last report seen (a bound for a broken run, not a timing assertion).
-   */
+  let receiver: SwitchableReceiver;
+  let reports: readonly SidecarHealthReport[];
   const nextReport = (match: (r: SidecarHealthReport) => boolean): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(new Error(`no matching report in 50 s; last: ${JSON.stringify(reports.at(-1))}`)),
-        50_000,
-      );
-      waiters.push({
-        match,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-    });
+    ground.nextReport(match);
   const orders = (r: SidecarHealthReport) =>
     r.endpoints.find((e) => e.endpoint.endsWith('/orders'));
   const endpoint = (): Promise<KubeObject | undefined> =>
@@ -156,60 +52,8 @@ describe('delivery health in WebhookEndpoint status', () => {
     (await eventsFor(adminConfig, ns, name)).map((e) => e.reason);
 
   beforeAll(async () => {
-    kube = kubeClients();
-    adminConfig = kube.kubeConfig;
-    work = mkdtempSync(join(tmpdir(), 'hookgate-health-'));
-    identity = await createOperatorIdentity(adminConfig, join(inject('pkiDir'), 'ca.crt'));
-    ns = await createTestNamespace(kube.core, 'health');
-    running = await startOperator(identity, [ns]);
-    client = new KubeClient(await loadClusterAccess(identity.kubeconfigPath));
-    // TokenReview and pod reads: the config server's RBAC is not this test's subject.
-    adminClient = new KubeClient(await loadClusterAccess(inject('kubeconfig')));
-    health = startDeliveryHealth({
-      client,
-      endpoints: running.operator.caches.endpoints,
-      events: new EventRecorder(client, 'health-test', systemClock, log),
-      isLeader: () => running.operator.isLeader,
-      log,
-      clock,
-      // The test ticks the writer itself, after the report it waits for.
-      settings: { tickMs: 3_600_000 },
-    });
-    const ca = createCertificate({
-      commonName: 'health-test-ca',
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 3_600_000),
-      isCA: true,
-    });
-    const certificate = createCertificate({
-      commonName: 'config-server',
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 3_600_000),
-      isCA: false,
-      hosts: ['127.0.0.1', 'localhost'],
-      issuer: ca,
-    });
-    server = await startConfigServer({
-      host: '127.0.0.1',
-      port: 0,
-      certificate,
-      caches: ownPorts(running.operator.caches, join(work, 'queue')),
-      authenticator: new SidecarAuthenticator({ client: adminClient, clock: systemClock }),
-      ready: () => running.operator.readiness(),
-      reports: {
-        onReport: (pod, report) => {
-          health.sink.onReport(pod, report);
-          reports.push(report);
-          const due = waiters.filter((w) => w.match(report));
-          waiters = waiters.filter((w) => !due.includes(w));
-          for (const w of due) w.resolve();
-        },
-        writes: () => running.operator.isLeader,
-      },
-      log,
-      registry: new Registry(),
-    });
-
+    ground = await startHealthGround('health', clock);
+    ({ adminConfig, ns, health, reports } = ground);
     receiver = await switchableReceiver();
     await apply(
       adminConfig,
@@ -229,60 +73,12 @@ describe('delivery health in WebhookEndpoint status', () => {
       ),
     );
     await vi.waitUntil(async () => condition(await endpoint(), 'Ready')?.status === 'True', poll);
-
-    // The sidecar's identity: a pod (never scheduled: no node runs it) and a token bound to it.
-    await admin(adminConfig, 'POST', `/api/v1/namespaces/${ns}/serviceaccounts`, {
-      metadata: { name: 'app' },
-    });
-    const pod = await admin<{ metadata: { uid: string } }>(
-      adminConfig,
-      'POST',
-      `/api/v1/namespaces/${ns}/pods`,
-      {
-        metadata: { name: 'app-0', labels: { app: 'shop' } },
-        spec: { serviceAccountName: 'app', containers: [{ name: 'app', image: 'app:1' }] },
-      },
-    );
-    const token = await admin<{ status: { token: string } }>(
-      adminConfig,
-      'POST',
-      `/api/v1/namespaces/${ns}/serviceaccounts/app/token`,
-      {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'TokenRequest',
-        spec: {
-          audiences: [SIDECAR_AUDIENCE],
-          expirationSeconds: 3600,
-          boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'app-0', uid: pod.metadata.uid },
-        },
-      },
-    );
-    writeFileSync(join(work, 'token'), token.status.token, { mode: 0o600 });
-    // The fallback file: used only if the stream gives nothing.
-    writeFileSync(
-      join(work, 'sidecar.yaml'),
-      'listen: { egress: "127.0.0.1:0", ingress: "127.0.0.1:0" }\n',
-    );
-    sidecar = await startSidecarProcess(join(work, 'sidecar.yaml'), {
-      HOOKGATE_CONFIG_SERVER: `https://127.0.0.1:${server.port}`,
-      HOOKGATE_CONFIG_SERVER_CA: ca.certPem,
-      HOOKGATE_TOKEN_FILE: join(work, 'token'),
-      HOOKGATE_CONFIG_SNAPSHOT: join(work, 'snapshot.json'),
-      HOOKGATE_HEALTH_REPORT_INTERVAL: '200ms',
-    });
+    sidecar = await ground.startSidecar();
   });
 
   afterAll(async () => {
-    await sidecar?.kill();
-    await server?.close();
-    await health?.stop();
-    await running?.stop();
-    await client?.close();
-    await adminClient?.close();
+    await ground?.stop();
     await receiver?.down().catch(() => undefined);
-    await kube.core.deleteNamespace({ name: ns });
-    await identity.remove();
-    rmSync(work, { recursive: true, force: true });
   });
 
   it('turns Healthy False within one report of the receiver going down, and True once it recovers', async () => {
