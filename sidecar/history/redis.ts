@@ -38,33 +38,36 @@ function prefixOf(namespace: string): string {
 }
 
 // KEYS[1] the prefix; ARGV: maxDeliveries, age cutoff (epoch ms), maxBytes, stream length,
-// stream MINID, then (id, endpoint, first-update ms, update JSON) per update.
+// stream MINID, then (id, endpoint, first-update ms, update JSON, outcome, attempt) per update.
+// Per new delivery (most take one attempt) that is HSETNX, two ZADDs and an XADD; the byte
+// counter moves once per batch.
 const APPEND = new RedisScript(`
 local P = KEYS[1]
 local records, index, bytes, stream = P..'records', P..'index', P..'bytes', P..'stream'
+local added = 0
 local function drop(member)
   local sep = string.find(member, '|', 1, true)
   local ep, id = string.sub(member, 1, sep - 1), string.sub(member, sep + 1)
-  redis.call('DECRBY', bytes, redis.call('HSTRLEN', records, id))
+  added = added - redis.call('HSTRLEN', records, id)
   redis.call('HDEL', records, id)
   redis.call('ZREM', index, member)
   redis.call('ZREM', P..'endpoint:'..ep, id)
 end
-for i = 6, #ARGV, 4 do
+for i = 6, #ARGV, 6 do
   local id, ep, at, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local old = redis.call('HGET', records, id)
-  local value
-  if old then
-    value = string.sub(old, 1, -2)..','..json..']'
-    redis.call('INCRBY', bytes, #value - #old)
-  else
-    value = '['..json..']'
+  if redis.call('HSETNX', records, id, '['..json..']') == 1 then
+    added = added + #json + 2
     redis.call('ZADD', index, at, ep..'|'..id)
     redis.call('ZADD', P..'endpoint:'..ep, at, id)
-    redis.call('INCRBY', bytes, #value)
+  else
+    local old = redis.call('HGET', records, id)
+    local value = string.sub(old, 1, -2)..','..json..']'
+    added = added + #value - #old
+    redis.call('HSET', records, id, value)
   end
-  redis.call('HSET', records, id, value)
-  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[4], '*', 'u', json)
+  -- The live tail's entry names the delivery and what changed; the record holds the rest.
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[4], '*', 'id', id, 'endpoint', ep, 'outcome',
+    ARGV[i + 4], 'attempt', ARGV[i + 5])
 end
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', '('..ARGV[2], 'LIMIT', 0, 1000)) do
   drop(m)
@@ -73,10 +76,14 @@ local over = redis.call('ZCARD', index) - tonumber(ARGV[1])
 if over > 0 then
   for _, m in ipairs(redis.call('ZRANGE', index, 0, over - 1)) do drop(m) end
 end
-while tonumber(redis.call('GET', bytes) or '0') > tonumber(ARGV[3]) do
+local total = redis.call('INCRBY', bytes, added)
+local limit = tonumber(ARGV[3])
+while total > limit do
   local m = redis.call('ZRANGE', index, 0, 0)[1]
   if m == nil then break end
+  added = 0
   drop(m)
+  total = redis.call('INCRBY', bytes, added)
 end
 redis.call('XTRIM', stream, 'MINID', '~', ARGV[5])
 return 1
@@ -118,7 +125,14 @@ export class RedisHistoryStore implements HistoryStore {
       `${Math.max(0, cutoff)}-0`,
     ];
     for (const u of updates)
-      args.push(u.deliveryId, u.endpoint, Date.parse(u.at), JSON.stringify(u));
+      args.push(
+        u.deliveryId,
+        u.endpoint,
+        Date.parse(u.at),
+        JSON.stringify(u),
+        u.outcome,
+        u.attempt?.attempt ?? 0,
+      );
     await APPEND.run(this.#redis, REDIS_TIMEOUT_MS, this.#prefix, ...args);
   }
 
