@@ -72,7 +72,6 @@ interface Segment {
   readonly number: number;
   bytes: number;
   newestAt: number;
-  readonly ids: Set<string>;
 }
 
 /** Options of the disk store. */
@@ -123,7 +122,7 @@ export class DiskHistoryStore implements HistoryStore {
       .map(Number)
       .sort((a, b) => a - b);
     for (const number of numbers) {
-      const segment: Segment = { number, bytes: 0, newestAt: 0, ids: new Set() };
+      const segment: Segment = { number, bytes: 0, newestAt: 0 };
       this.#segments.push(segment);
       const data = readFileSync(join(this.#dir, segmentName(number)));
       let offset = 0;
@@ -155,7 +154,6 @@ export class DiskHistoryStore implements HistoryStore {
       entry.summary = advanceSummary(entry.summary, update);
       (entry.more ??= []).push(location);
     }
-    segment.ids.add(update.deliveryId);
     if (at > segment.newestAt) segment.newestAt = at;
   }
 
@@ -211,7 +209,7 @@ export class DiskHistoryStore implements HistoryStore {
     await this.#file?.close();
     const number = (this.#segments.at(-1)?.number ?? 0) + 1;
     this.#file = await open(join(this.#dir, segmentName(number)), 'a', 0o600);
-    const segment: Segment = { number, bytes: 0, newestAt: 0, ids: new Set() };
+    const segment: Segment = { number, bytes: 0, newestAt: 0 };
     this.#segments.push(segment);
     return segment;
   }
@@ -235,7 +233,12 @@ export class DiskHistoryStore implements HistoryStore {
   #dropSegment(segment: Segment): void {
     this.#segments.shift();
     // A delivery with a line in a deleted segment goes whole: never a record with a hole in it.
-    for (const id of segment.ids) this.#entries.delete(id);
+    // Its first line is in the oldest segment (later lines only follow it), and the index is in
+    // first-line order: those deliveries are the index's first entries.
+    for (const entry of this.#entries.values()) {
+      if (entry.segment > segment.number) break;
+      this.#entries.delete(entry.summary.deliveryId);
+    }
     rmSync(join(this.#dir, segmentName(segment.number)), { force: true });
   }
 
