@@ -89,51 +89,34 @@ redis.call('XTRIM', stream, 'MINID', '~', ARGV[5])
 return 1
 `);
 
-/** Options of the Redis store. */
-export interface RedisHistoryOptions {
+/** Where a reader finds one namespace's history. */
+export interface RedisHistoryReaderOptions {
   readonly redis: RedisClient;
   readonly namespace: string;
+}
+
+/** Options of the Redis store. */
+export interface RedisHistoryOptions extends RedisHistoryReaderOptions {
   /** Read at every append, so a reload's new bounds apply at once. */
   readonly limits: () => HistoryLimits;
 }
 
-/** History in Redis. */
-export class RedisHistoryStore implements HistoryStore {
-  readonly backend = 'redis' as const;
+/**
+ * One namespace's history in Redis, read-only: what the sidecars' admin API and the console (which
+ * reads Redis directly, ADR 0023) list and fold, with the same filters and cursors for both.
+ */
+export class RedisHistoryReader {
   readonly #redis: RedisClient;
   readonly #namespace: string;
-  readonly #prefix: string;
-  readonly #limits: () => HistoryLimits;
 
-  constructor(options: RedisHistoryOptions) {
+  constructor(options: RedisHistoryReaderOptions) {
     this.#redis = options.redis;
     this.#namespace = options.namespace;
-    this.#prefix = prefixOf(options.namespace);
-    this.#limits = options.limits;
   }
 
-  async append(updates: readonly HistoryUpdate[], now: number): Promise<void> {
-    if (updates.length === 0) return;
-    const limits = this.#limits();
-    const cutoff = now - limits.maxAgeMs;
-    const args: (string | number)[] = [
-      limits.maxDeliveries,
-      cutoff,
-      limits.maxBytes,
-      // The stream is the live tail: a few updates per delivery, trimmed approximately.
-      limits.maxDeliveries * 4,
-      `${Math.max(0, cutoff)}-0`,
-    ];
-    for (const u of updates)
-      args.push(
-        u.deliveryId,
-        u.endpoint,
-        Date.parse(u.at),
-        JSON.stringify(u),
-        u.outcome,
-        u.attempt?.attempt ?? 0,
-      );
-    await APPEND.run(this.#redis, REDIS_TIMEOUT_MS, this.#prefix, ...args);
+  /** Whether this namespace has history in Redis at all (its index exists). */
+  async exists(): Promise<boolean> {
+    return (await this.#redis.exists(historyKeys.index(this.#namespace))) === 1;
   }
 
   async list(query: HistoryQuery): Promise<HistoryPage> {
@@ -205,6 +188,45 @@ export class RedisHistoryStore implements HistoryStore {
       this.#redis.get(historyKeys.bytes(this.#namespace)),
     ]);
     return { deliveries, bytes: Number(bytes ?? 0) };
+  }
+}
+
+/** History in Redis: the reader, and appends through one script per batch. */
+export class RedisHistoryStore extends RedisHistoryReader implements HistoryStore {
+  readonly backend = 'redis' as const;
+  readonly #redis: RedisClient;
+  readonly #prefix: string;
+  readonly #limits: () => HistoryLimits;
+
+  constructor(options: RedisHistoryOptions) {
+    super(options);
+    this.#redis = options.redis;
+    this.#prefix = prefixOf(options.namespace);
+    this.#limits = options.limits;
+  }
+
+  async append(updates: readonly HistoryUpdate[], now: number): Promise<void> {
+    if (updates.length === 0) return;
+    const limits = this.#limits();
+    const cutoff = now - limits.maxAgeMs;
+    const args: (string | number)[] = [
+      limits.maxDeliveries,
+      cutoff,
+      limits.maxBytes,
+      // The stream is the live tail: a few updates per delivery, trimmed approximately.
+      limits.maxDeliveries * 4,
+      `${Math.max(0, cutoff)}-0`,
+    ];
+    for (const u of updates)
+      args.push(
+        u.deliveryId,
+        u.endpoint,
+        Date.parse(u.at),
+        JSON.stringify(u),
+        u.outcome,
+        u.attempt?.attempt ?? 0,
+      );
+    await APPEND.run(this.#redis, REDIS_TIMEOUT_MS, this.#prefix, ...args);
   }
 
   close(): Promise<void> {
