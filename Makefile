@@ -157,6 +157,10 @@ bench-egress: deps ## Benchmark: direct vs through the sidecar vs through nginx 
 	@command -v nginx >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq nginx-light >/dev/null; }
 	node bench/egress/run.ts
 
+.PHONY: bench-history
+bench-history: deps redis-server ## Benchmark: the delivery history's CPU per recorded attempt, no-op vs disk vs Redis store (recorder alone, no HTTP)
+	node bench/history/run.ts
+
 .PHONY: bench-ingress
 bench-ingress: deps ## Benchmark: verified webhooks/s through the sidecar vs direct to the app
 	node bench/ingress/run.ts

@@ -111,7 +111,11 @@ export function redactHeaders(
   alsoSecret?: ReadonlySet<string>,
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [rawName, raw] of Object.entries(headers)) {
+  // for…in, not Object.entries: this runs for every recorded attempt (own enumerable keys only:
+  // header records are plain objects).
+  for (const rawName in headers) {
+    if (!Object.hasOwn(headers, rawName)) continue;
+    const raw = headers[rawName];
     if (raw === undefined) continue;
     const name = rawName.toLowerCase();
     const value = typeof raw === 'string' ? raw : raw.join(', ');
@@ -164,36 +168,31 @@ export function advanceSummary(
   previous: DeliverySummary | undefined,
   u: HistoryUpdate,
 ): DeliverySummary {
+  // Built field by field (no spread, no delete): stores index every update this way.
   const a = u.attempt;
-  const base: DeliverySummary = previous ?? {
-    deliveryId: u.deliveryId,
-    namespace: u.namespace,
-    endpoint: u.endpoint,
-    direction: u.direction,
+  const attemptsBefore = previous?.attempts ?? 0;
+  const newest = a !== undefined && a.attempt >= attemptsBefore;
+  const summary: { -readonly [K in keyof DeliverySummary]: DeliverySummary[K] } = {
+    deliveryId: previous?.deliveryId ?? u.deliveryId,
+    namespace: previous?.namespace ?? u.namespace,
+    endpoint: previous?.endpoint ?? u.endpoint,
+    direction: previous?.direction ?? u.direction,
     mode: u.mode,
     outcome: u.outcome,
-    attempts: 0,
-    firstAttemptAt: u.at,
-    lastAttemptAt: u.at,
-    pod: u.pod,
-    ...(u.traceparent !== undefined ? { traceparent: u.traceparent } : {}),
+    attempts: a === undefined ? attemptsBefore : Math.max(attemptsBefore, a.attempt),
+    firstAttemptAt: previous?.firstAttemptAt ?? u.at,
+    lastAttemptAt: newest ? a.at : (previous?.lastAttemptAt ?? u.at),
+    pod: previous?.pod ?? u.pod,
   };
+  const eventType = previous?.eventType ?? u.eventType;
+  if (eventType !== undefined) summary.eventType = eventType;
   // The problem is the latest update's own: a delivered retry clears an earlier one.
-  const rest: Partial<Record<keyof DeliverySummary, unknown>> = { ...base };
-  delete rest.problem;
-  const eventType = base.eventType ?? u.eventType;
-  const newest = a !== undefined && a.attempt >= base.attempts;
-  const lastStatus = newest ? a.status : base.lastStatus;
-  return {
-    ...(rest as DeliverySummary),
-    ...(eventType !== undefined ? { eventType } : {}),
-    mode: u.mode,
-    outcome: u.outcome,
-    ...(u.problem !== undefined ? { problem: u.problem } : {}),
-    attempts: a === undefined ? base.attempts : Math.max(base.attempts, a.attempt),
-    lastAttemptAt: newest ? a.at : base.lastAttemptAt,
-    ...(lastStatus !== undefined ? { lastStatus } : {}),
-  };
+  if (u.problem !== undefined) summary.problem = u.problem;
+  const lastStatus = newest ? a.status : previous?.lastStatus;
+  if (lastStatus !== undefined) summary.lastStatus = lastStatus;
+  const traceparent = previous === undefined ? u.traceparent : previous.traceparent;
+  if (traceparent !== undefined) summary.traceparent = traceparent;
+  return summary;
 }
 
 /**
@@ -287,7 +286,11 @@ export interface HistoryPage {
 
 /** Redis keys of the history, per namespace (hash tag keeps one namespace in one cluster slot). */
 export const historyKeys = {
-  /** Capped stream (XADD MAXLEN ~, MINID for age) of HistoryUpdate JSON: the live tail. */
+  /**
+   * Capped stream (XADD MAXLEN ~, MINID for age), one entry per update with fields `id`,
+   * `endpoint`, `outcome` and `attempt` (0: no attempt, a change of outcome): the live tail reads it
+   * and the record from `records`.
+   */
   stream: (namespace: string): string => `hookgate:history:{${namespace}}:stream`,
   /** Hash deliveryId -> JSON array of the delivery's HistoryUpdates, oldest first. */
   records: (namespace: string): string => `hookgate:history:{${namespace}}:records`,

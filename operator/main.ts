@@ -14,7 +14,7 @@ import { USAGE, parseFlags, type OperatorFlags } from './cli.ts';
 import { Operator } from './controller.ts';
 import { KubeClient } from './kube/client.ts';
 import { loadClusterAccess } from './kube/config.ts';
-import { ENV_ADMIN_TOKEN, ENV_REDIS_URL } from '../common/env.ts';
+import { ENV_ADMIN_TOKEN, ENV_REDIS_SENTINEL_PASSWORD, ENV_REDIS_URL } from '../common/env.ts';
 import { adminTokens, ensureAdminKey } from './console/admin-token.ts';
 import { startConsoleFor } from './console/index.ts';
 import { CONFIG_MAP_NAME, DEFAULT_LEASE_NAMESPACE, GENERATION_ANNOTATION } from './names.ts';
@@ -282,6 +282,9 @@ if (start !== undefined && flags !== undefined) {
           host: flags.console.host,
           port: flags.console.port,
           adminToken: sidecarAdminTokens ?? fixedAdminToken,
+          // The sidecars keep their history in the Redis they are given: read it there directly.
+          historyRedisUrl: sidecarRedisUrl,
+          sentinelPassword: process.env[ENV_REDIS_SENTINEL_PASSWORD],
         });
   const reason = await apiServerReachable();
   if (reason === undefined) log.info('connected to the API server', { apiServer: client.server });

@@ -6,23 +6,33 @@
 // ratios, each proxy's CPU time per delivery (from /proc, over the throughput run), and the
 // sidecar's peak RSS under that load. Run: make bench-egress (installs nginx when missing;
 // BENCH_SIDECAR=path/to/main.js measures another build, e.g. dist/sidecar/main.js).
+// The history's cost alone: BENCH_ONLY=history runs only the sidecar on and off, BENCH_ROUNDS=n
+// alternates the pair n times (on, off, then off, on: two shared cores drift, and a pair measured
+// back to back in both orders cancels most of it) and prints each round's ratio and the median;
+// BENCH_HISTORY_STORES=disk,redis adds a pair on a real Redis (both sidecars given
+// HOOKGATE_REDIS_URL, the Redis server's CPU counted with the sidecar's).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../test/cluster/process.ts';
+import { startRedis, type RedisServer } from '../../test/cluster/redis.ts';
 import { childPids, cpuMicros, latencyAtRate, rssMb, throughput } from '../lib/load.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const entry = process.env['BENCH_SIDECAR'] ?? join(root, 'sidecar/main.ts');
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 32);
+const historyOnly = process.env['BENCH_ONLY'] === 'history';
+const rounds = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 1));
+const stores = (process.env['BENCH_HISTORY_STORES'] ?? 'disk').split(',').filter((s) => s !== '');
 const body = Buffer.from(
   JSON.stringify({ type: 'order.created', data: 'x'.repeat(1000) }).slice(0, 1024),
 );
 const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'hookgate-bench-'));
+let redis: RedisServer | undefined;
 
 async function waitHttp(url: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
@@ -58,6 +68,7 @@ try {
   const startSidecar = async (
     name: string,
     history: string,
+    env: NodeJS.ProcessEnv = {},
   ): Promise<{ child: ChildProcess; url: string }> => {
     const egressPort = await freePort();
     const config = join(dir, `${name}.yaml`);
@@ -68,93 +79,152 @@ try {
     const child = start(process.execPath, [entry, '--config', config], {
       HOOKGATE_ADMIN_ADDR: `127.0.0.1:${await freePort()}`,
       HOOKGATE_LOG_LEVEL: 'warn',
+      ...env,
     });
     const url = `http://127.0.0.1:${egressPort}/bench`;
     await waitHttp(url);
     return { child, url };
   };
-  const { child: sidecar, url: viaSidecar } = await startSidecar(
-    'sidecar',
-    `{ directory: ${join(dir, 'sidecar', 'history')} }`,
-  );
-  const { child: noHistory, url: viaNoHistory } = await startSidecar(
-    'nohist',
-    '{ enabled: false }',
-  );
+  // Each history pair: the sidecar with history on and off, started alike but for `history`.
+  const pairs: { on: string; off: string; extraPids: number[] }[] = [];
+  const targets: [string, string, () => Promise<number[]>][] = [];
+  for (const store of stores) {
+    const env: NodeJS.ProcessEnv = {};
+    const extraPids: number[] = [];
+    if (store === 'redis') {
+      redis ??= await startRedis({ dir: join(dir, 'redis') });
+      env['HOOKGATE_REDIS_URL'] = redis.url;
+      extraPids.push(redis.process.pid);
+    } else if (store !== 'disk') throw new Error(`BENCH_HISTORY_STORES: unknown store ${store}`);
+    const on = store === 'disk' ? 'sidecar' : `${store}`;
+    const off = store === 'disk' ? 'nohist' : `${store}-off`;
+    const withHistory = await startSidecar(on, `{ directory: ${join(dir, on, 'history')} }`, env);
+    const without = await startSidecar(off, '{ enabled: false }', env);
+    targets.push(
+      [on, withHistory.url, () => Promise.resolve([withHistory.child.pid!, ...extraPids])],
+      [off, without.url, () => Promise.resolve([without.child.pid!, ...extraPids])],
+    );
+    pairs.push({ on, off, extraPids });
+  }
+  const sidecar = targets[0]!;
 
-  const nginxPort = await freePort();
-  writeFileSync(
-    join(dir, 'nginx.conf'),
-    `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/nginx-error.log;
-events { worker_connections 1024; }
-http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
-  upstream r { server 127.0.0.1:${receiverPort}; keepalive 64; }
-  server { listen 127.0.0.1:${nginxPort}; location / { proxy_pass http://r; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`,
-  );
-  const nginx = start('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
-  const viaNginx = `http://127.0.0.1:${nginxPort}/hook`;
-  await waitHttp(viaNginx);
+  if (!historyOnly) {
+    const nginxPort = await freePort();
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/nginx-error.log;
+  events { worker_connections 1024; }
+  http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
+    upstream r { server 127.0.0.1:${receiverPort}; keepalive 64; }
+    server { listen 127.0.0.1:${nginxPort}; location / { proxy_pass http://r; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`,
+    );
+    const nginx = start('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
+    const viaNginx = `http://127.0.0.1:${nginxPort}/hook`;
+    await waitHttp(viaNginx);
 
-  const barePort = await freePort();
-  const bare = start(process.execPath, [
-    join(root, 'bench/lib/bare-proxy.ts'),
-    String(barePort),
-    `http://127.0.0.1:${receiverPort}`,
-  ]);
-  const viaBare = `http://127.0.0.1:${barePort}/hook`;
-  await waitHttp(viaBare);
-
-  // Each target with the processes whose CPU time it costs (none for direct: the receiver's
-  // share is the same everywhere).
-  const nginxPid = nginx.pid!;
-  const targets: [string, string, () => Promise<number[]>][] = [
-    ['direct', direct, () => Promise.resolve([])],
-    ['sidecar', viaSidecar, () => Promise.resolve([sidecar.pid!])],
-    ['nohist', viaNoHistory, () => Promise.resolve([noHistory.pid!])],
-    ['bare', viaBare, () => Promise.resolve([bare.pid!])],
-    ['nginx', viaNginx, async () => [nginxPid, ...(await childPids(nginxPid))]],
-  ];
+    const barePort = await freePort();
+    const bare = start(process.execPath, [
+      join(root, 'bench/lib/bare-proxy.ts'),
+      String(barePort),
+      `http://127.0.0.1:${receiverPort}`,
+    ]);
+    const viaBare = `http://127.0.0.1:${barePort}/hook`;
+    await waitHttp(viaBare);
+    // Each target with the processes whose CPU time it costs (none for direct: the receiver's
+    // share is the same everywhere).
+    const nginxPid = nginx.pid!;
+    targets.unshift(['direct', direct, () => Promise.resolve([])]);
+    targets.push(
+      ['bare', viaBare, () => Promise.resolve([bare.pid!])],
+      ['nginx', viaNginx, async () => [nginxPid, ...(await childPids(nginxPid))]],
+    );
+  }
   console.log(
     `bench/egress: 1 KB POSTs, ${connections} connections, ${seconds}s per run, Node ${process.versions.node}, sidecar ${entry.replace(`${root}/`, '')}, load ${loadavg()[0]!.toFixed(1)}`,
   );
-  const rows: Record<
-    string,
-    { rps: number; p50: number; p99: number; errors: number; cpuUs: number }
-  > = {};
+  type Row = { rps: number; p50: number; p99: number; errors: number; cpuUs: number };
   let sidecarPeakRss = 0;
-  for (const [name, url, pids] of targets) {
+  const sidecarPid = (await sidecar[2]())[0]!;
+  const measure = async (
+    url: string,
+    pids: () => Promise<number[]>,
+    sampleRss: boolean,
+  ): Promise<Row> => {
     await throughput(url, body, 4, 1); // warm-up
     const cpuBefore = await cpuMicros(await pids());
-    const sampling =
-      name === 'sidecar'
-        ? setInterval(() => {
-            void rssMb(sidecar.pid!).then((mb) => (sidecarPeakRss = Math.max(sidecarPeakRss, mb)));
-          }, 200)
-        : undefined;
+    const sampling = sampleRss
+      ? setInterval(() => {
+          void rssMb(sidecarPid).then((mb) => (sidecarPeakRss = Math.max(sidecarPeakRss, mb)));
+        }, 200)
+      : undefined;
     const t = await throughput(url, body, connections, seconds);
     clearInterval(sampling);
     const cpuUs = ((await cpuMicros(await pids())) - cpuBefore) / t.requests;
     const l = await latencyAtRate(url, body, 1000, seconds);
-    rows[name] = { rps: t.rps, p50: l.p50, p99: l.p99, errors: t.errors + l.errors, cpuUs };
-  }
-  const d = rows['direct']!;
-  const b = rows['bare']!;
+    return { rps: t.rps, p50: l.p50, p99: l.p99, errors: t.errors + l.errors, cpuUs };
+  };
+  // Round 1 measures every target in order; later rounds only the history pairs, alternating.
+  const runs: Record<string, Row[]> = {};
+  const run = async (name: string): Promise<void> => {
+    const [, url, pids] = targets.find((t) => t[0] === name)!;
+    const row = await measure(url, pids, name === sidecar[0] && runs[name] === undefined);
+    (runs[name] ??= []).push(row);
+  };
+  for (const [name] of targets) await run(name);
+  for (let round = 2; round <= rounds; round++)
+    for (const pair of pairs)
+      for (const name of round % 2 === 0 ? [pair.off, pair.on] : [pair.on, pair.off])
+        await run(name);
+
+  const median = (xs: number[]): number => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  const d = runs['direct']?.[0];
+  const b = runs['bare']?.[0];
+  const ratio = (x: number, base: number | undefined, width: number): string =>
+    (base === undefined ? '-' : (x / base).toFixed(2)).padStart(width);
   console.log(
-    'target    req/s  ×direct  ×bare   CPU µs/req   p50 ms  +p50 ms   p99 ms  +p99 ms  errors   (latency at 1000 req/s)',
+    `target       req/s  ×direct  ×bare   CPU µs/req   p50 ms  +p50 ms   p99 ms  +p99 ms  errors   (latency at 1000 req/s${rounds > 1 ? '; history pairs: median of ' + rounds + ' rounds' : ''})`,
   );
-  for (const [name, r] of Object.entries(rows)) {
+  const dp50 = d?.p50 ?? 0;
+  const dp99 = d?.p99 ?? 0;
+  for (const [name, rs] of Object.entries(runs)) {
+    const r: Row = {
+      rps: median(rs.map((x) => x.rps)),
+      p50: median(rs.map((x) => x.p50)),
+      p99: median(rs.map((x) => x.p99)),
+      errors: rs.reduce((sum, x) => sum + x.errors, 0),
+      cpuUs: median(rs.map((x) => x.cpuUs)),
+    };
     console.log(
-      `${name.padEnd(8)} ${r.rps.toFixed(0).padStart(6)}  ${(r.rps / d.rps).toFixed(2).padStart(7)}  ${(r.rps / b.rps).toFixed(2).padStart(5)}  ${(name === 'direct' ? '-' : r.cpuUs.toFixed(0)).padStart(11)}  ${r.p50.toFixed(2).padStart(7)}  ${(r.p50 - d.p50).toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}  ${(r.p99 - d.p99).toFixed(2).padStart(7)}  ${String(r.errors).padStart(6)}`,
+      `${name.padEnd(11)} ${r.rps.toFixed(0).padStart(6)}  ${ratio(r.rps, d?.rps, 7)}  ${ratio(r.rps, b?.rps, 5)}  ${(name === 'direct' ? '-' : r.cpuUs.toFixed(0)).padStart(11)}  ${r.p50.toFixed(2).padStart(7)}  ${(r.p50 - dp50).toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}  ${(r.p99 - dp99).toFixed(2).padStart(7)}  ${String(r.errors).padStart(6)}`,
     );
   }
-  const s = rows['sidecar']!;
-  const n = rows['nohist']!;
+  for (const pair of pairs) {
+    const on = runs[pair.on]!;
+    const off = runs[pair.off]!;
+    const label = pair.on === 'sidecar' ? 'disk' : pair.on;
+    const per = on.map((r, i) => ({
+      rps: r.rps / off[i]!.rps,
+      cpu: r.cpuUs - off[i]!.cpuUs,
+      p99: r.p99 - off[i]!.p99,
+    }));
+    if (rounds > 1)
+      per.forEach((x, i) =>
+        console.log(
+          `history cost (${label}) round ${i + 1}: throughput ×${x.rps.toFixed(3)} (on/off), CPU ${x.cpu.toFixed(0)} µs/req, p99 ${x.p99.toFixed(2)} ms`,
+        ),
+      );
+    console.log(
+      `history cost (${label})${rounds > 1 ? ' median' : ''}: throughput ×${median(per.map((x) => x.rps)).toFixed(3)} (on/off), CPU ${median(per.map((x) => x.cpu)).toFixed(0)} µs/req${pair.extraPids.length > 0 ? ' (Redis server included)' : ''}, p99 ${median(per.map((x) => x.p99)).toFixed(2)} ms`,
+    );
+  }
   console.log(
-    `history cost: throughput ×${(s.rps / n.rps).toFixed(3)} (on/off), CPU ${(s.cpuUs - n.cpuUs).toFixed(0)} µs/req, p99 ${(s.p99 - n.p99).toFixed(2)} ms`,
-  );
-  console.log(
-    `sidecar RSS: peak ${sidecarPeakRss.toFixed(1)} MB during its throughput run, ${(await rssMb(sidecar.pid!)).toFixed(1)} MB after the runs; load ${loadavg()[0]!.toFixed(1)}`,
+    `sidecar RSS: peak ${sidecarPeakRss.toFixed(1)} MB during its throughput run, ${(await rssMb(sidecarPid)).toFixed(1)} MB after the runs; load ${loadavg()[0]!.toFixed(1)}`,
   );
 } finally {
   for (const c of children) c.kill('SIGTERM');
+  await redis?.stop();
 }

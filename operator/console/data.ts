@@ -1,11 +1,14 @@
 // What the pages and the JSON API show, gathered per request from the API server (endpoints and
 // their status) and the sidecars (deliveries, health), and cut down to the namespaces the caller
-// may see before anything is read from a pod. Filtering happens in the sidecars (server-side);
-// here lists are merged newest first, de-duplicated (pods sharing a Redis queue all list its
-// dead letters) and paged with a cursor.
+// may see before anything is read from a pod or from Redis. Deliveries come from the history in
+// Redis when the namespace's sidecars keep it there (read directly: history.ts), else from each
+// pod's admin API. Filtering happens in Redis or in the sidecars (server-side); here lists are
+// merged newest first, de-duplicated (pods sharing a Redis queue all list its dead letters) and
+// paged with a cursor.
 import type { DeliveryRecord, Outcome } from '../../common/history.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { ConsoleUser, Access } from './auth.ts';
+import type { RedisHistory } from './history.ts';
 import type { DeliveryQuery, ListedDelivery, PodHealth, QueueDepth, Sidecars } from './sidecars.ts';
 
 /** How long the cluster-wide endpoint list is reused between requests. */
@@ -110,12 +113,39 @@ export class ConsoleData {
   readonly #client: KubeClient;
   readonly #access: Access;
   readonly #sidecars: Sidecars;
+  readonly #history: RedisHistory | undefined;
   #endpoints: { at: number; items: readonly EndpointJson[] } | undefined;
 
-  constructor(client: KubeClient, access: Access, sidecars: Sidecars) {
+  /** `history`: the sidecars' Redis, when the operator gives them one. */
+  constructor(client: KubeClient, access: Access, sidecars: Sidecars, history?: RedisHistory) {
     this.#client = client;
     this.#access = access;
     this.#sidecars = sidecars;
+    this.#history = history;
+  }
+
+  /**
+   * One namespace's deliveries matching `query`: from Redis when its history is there, else from
+   * every pod (each pod that does not answer is added to `unreachable`). Call only for namespaces
+   * the caller may see.
+   */
+  async #namespaceDeliveries(
+    namespace: string,
+    query: DeliveryQuery,
+    unreachable: string[],
+  ): Promise<ListedDelivery[]> {
+    const fromRedis = await this.#history?.deliveries(namespace, query).catch(() => undefined);
+    if (fromRedis !== undefined) return fromRedis;
+    const pods = await this.#sidecars.pods(namespace);
+    const perPod = await Promise.all(
+      pods.map((p) =>
+        this.#sidecars.deliveries(p, query).catch(() => {
+          unreachable.push(`${namespace}/${p.name}`);
+          return [];
+        }),
+      ),
+    );
+    return perPod.flat();
   }
 
   async #allEndpoints(): Promise<readonly EndpointJson[]> {
@@ -153,7 +183,7 @@ export class ConsoleData {
       scope.map(async (ns) => {
         const pods = await this.#sidecars.pods(ns);
         const health = await Promise.all(pods.map((p) => this.#sidecars.health(p)));
-        const failures = await this.#recentFailures(ns, pods);
+        const failures = await this.#recentFailures(ns);
         for (const e of all.filter((x) => x.metadata.namespace === ns))
           out.push(endpointHealth(e, health, failures.get(e.metadata.name)));
       }),
@@ -187,15 +217,10 @@ export class ConsoleData {
   }
 
   /** The newest failed or dead delivery per endpoint among the pods' recent deliveries. */
-  async #recentFailures(
-    namespace: string,
-    pods: Awaited<ReturnType<Sidecars['pods']>>,
-  ): Promise<Map<string, ListedDelivery>> {
-    const lists = await Promise.all(
-      pods.map((p) => this.#sidecars.deliveries(p, { limit: 200 }).catch(() => [])),
-    );
+  async #recentFailures(namespace: string): Promise<Map<string, ListedDelivery>> {
+    const recent = await this.#namespaceDeliveries(namespace, { limit: 200 }, []);
     const failures = new Map<string, ListedDelivery>();
-    for (const d of lists.flat().sort(newestFirst)) {
+    for (const d of recent.sort(newestFirst)) {
       if (d.namespace !== namespace || failures.has(d.endpoint)) continue;
       if (d.outcome !== 'delivered' && (d.attempts > 0 || d.problem !== undefined))
         failures.set(d.endpoint, d);
@@ -207,29 +232,20 @@ export class ConsoleData {
   async deliveries(user: ConsoleUser, filter: DeliveryFilter): Promise<DeliveryPage> {
     const scope = await this.#scope(user, filter.namespace);
     const cursor = decodeCursor(filter.cursor);
-    // One more than a page, to know whether there is a next one.
+    // One more than a page, to know whether there is a next one; after a cursor, the sources
+    // answer again the deliveries of the cursor's own millisecond that were shown already (at
+    // most a page of them, unless a millisecond holds more), which are skipped below.
     const query: DeliveryQuery = {
       endpoint: filter.endpoint,
       eventType: filter.eventType,
       outcome: filter.outcome,
       from: filter.from,
       to: cursor === undefined ? filter.to : Math.min(filter.to ?? Infinity, cursor[0] + 1),
-      limit: filter.limit + 1,
+      limit: filter.limit + 1 + (cursor === undefined ? 0 : filter.limit),
     };
     const unreachable: string[] = [];
     const lists = await Promise.all(
-      scope.map(async (ns) => {
-        const pods = await this.#sidecars.pods(ns);
-        const perPod = await Promise.all(
-          pods.map((p) =>
-            this.#sidecars.deliveries(p, query).catch(() => {
-              unreachable.push(`${ns}/${p.name}`);
-              return [];
-            }),
-          ),
-        );
-        return perPod.flat();
-      }),
+      scope.map((ns) => this.#namespaceDeliveries(ns, query, unreachable)),
     );
     const seen = new Set<string>();
     const merged: ListedDelivery[] = [];
@@ -261,6 +277,8 @@ export class ConsoleData {
     namespace?: string,
   ): Promise<DeliveryRecord | undefined> {
     for (const ns of await this.#scope(user, namespace)) {
+      const fromRedis = await this.#history?.delivery(ns, deliveryId).catch(() => undefined);
+      if (fromRedis !== undefined) return fromRedis;
       for (const pod of await this.#sidecars.pods(ns)) {
         const record = await this.#sidecars.delivery(pod, deliveryId).catch(() => undefined);
         if (record !== undefined) return record;

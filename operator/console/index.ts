@@ -1,10 +1,13 @@
-// The console composed in one place: who is asking (auth.ts), where the deliveries are
-// (sidecars.ts), what a page shows (data.ts), and the HTTP server (server.ts).
+// The console composed in one place: who is asking (auth.ts), where the deliveries are (the
+// sidecars' Redis, history.ts, else each pod's admin API, sidecars.ts), what a page shows
+// (data.ts), and the HTTP server (server.ts).
 import type { Logger } from '../../common/log.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { AdminTokens } from './admin-token.ts';
+import { connectRedis, parseRedisUrl, type RedisClient } from '../../sidecar/redis-connect.ts';
 import { Access } from './auth.ts';
 import { ConsoleData } from './data.ts';
+import { RedisHistory } from './history.ts';
 import { startConsole, type ConsoleServer } from './server.ts';
 import { Sidecars } from './sidecars.ts';
 
@@ -21,17 +24,34 @@ export interface ConsoleSetup {
   readonly adminToken: string | AdminTokens | undefined;
   /** How often a live tail polls the sidecars (default 2 s); tests shorten it. */
   readonly pollMs?: number;
+  /**
+   * The Redis the operator gives the sidecars (--sidecar-redis-url): their history is read there
+   * directly. Absent: through each pod's admin API only.
+   */
+  readonly historyRedisUrl?: string | undefined;
+  /** Sentinel's own password, for a `redis+sentinel://` URL. */
+  readonly sentinelPassword?: string | undefined;
 }
 
 /** Starts the console; close() stops it and its connection pool. */
 export async function startConsoleFor(setup: ConsoleSetup): Promise<ConsoleServer> {
   const access = new Access(setup.client);
   const sidecars = new Sidecars(setup.client, setup.adminToken);
+  let redis: RedisClient | undefined;
+  if (setup.historyRedisUrl !== undefined && setup.historyRedisUrl !== '') {
+    // A bad URL is the operator's configuration error: it fails the start, as in the sidecars.
+    redis = await connectRedis(parseRedisUrl(setup.historyRedisUrl), {
+      log: setup.log,
+      name: 'console redis',
+      sentinelPassword: setup.sentinelPassword,
+    });
+  }
+  const history = redis === undefined ? undefined : new RedisHistory(redis, setup.log);
   const server = await startConsole({
     host: setup.host,
     port: setup.port,
     access,
-    data: new ConsoleData(setup.client, access, sidecars),
+    data: new ConsoleData(setup.client, access, sidecars, history),
     log: setup.log,
     ...(setup.pollMs === undefined ? {} : { pollMs: setup.pollMs }),
   });
@@ -40,6 +60,7 @@ export async function startConsoleFor(setup: ConsoleSetup): Promise<ConsoleServe
     close: async (): Promise<void> => {
       await server.close();
       await sidecars.close();
+      redis?.disconnect();
     },
   };
 }

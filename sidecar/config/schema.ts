@@ -527,8 +527,18 @@ export const HistorySettings = z
      * beside the queue's folder (/var/lib/hookgate/history in the emptyDir).
      */
     directory: z.string().min(1).optional(),
-    /** Updates waiting to be written; past it they are dropped and counted, never waited for. */
+    /** Updates waiting to be written; past it the oldest is dropped and counted, never waited for. */
     bufferSize: z.number().int().min(16).max(1_000_000).default(10_000),
+    /**
+     * Bytes the waiting updates may hold (their bodies, roughly); past it, as past bufferSize,
+     * the oldest waiting update is dropped and counted.
+     */
+    bufferBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(1024 * 1024 * 1024)
+      .default(16 * 1024 * 1024),
   })
   .strict();
 /** History settings, defaults applied. */

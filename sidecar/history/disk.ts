@@ -30,6 +30,8 @@ import {
 const MIN_SEGMENT_BYTES = 64 * 1024;
 /** Segments a byte bound is split into: the bound is kept to within one eighth. */
 const SEGMENTS_PER_BOUND = 8;
+/** The encoding buffer: a batch of 512 updates of a few KB each fits. */
+const SCRATCH_BYTES = 2 * 1024 * 1024;
 const SEGMENT_FILE = /^history-(\d{8})\.jsonl$/;
 
 interface Location {
@@ -38,17 +40,38 @@ interface Location {
   readonly length: number;
 }
 
-interface Entry {
+/**
+ * One delivery in the index. The first line's place is kept inline; only a delivery with more
+ * lines (retries, async attempts) gets an array of the others: most deliveries take one attempt.
+ */
+class Entry {
   summary: DeliverySummary;
   readonly firstAt: number;
-  readonly locations: Location[];
+  readonly segment: number;
+  readonly offset: number;
+  readonly length: number;
+  more: Location[] | undefined;
+
+  constructor(summary: DeliverySummary, firstAt: number, first: Location) {
+    this.summary = summary;
+    this.firstAt = firstAt;
+    this.segment = first.segment;
+    this.offset = first.offset;
+    this.length = first.length;
+    this.more = undefined;
+  }
+
+  /** Where every line of the delivery is, oldest first. */
+  locations(): Location[] {
+    const first = { segment: this.segment, offset: this.offset, length: this.length };
+    return this.more === undefined ? [first] : [first, ...this.more];
+  }
 }
 
 interface Segment {
   readonly number: number;
   bytes: number;
   newestAt: number;
-  readonly ids: Set<string>;
 }
 
 /** Options of the disk store. */
@@ -72,6 +95,8 @@ export class DiskHistoryStore implements HistoryStore {
   #file: FileHandle | undefined;
   #chain: Promise<void> = Promise.resolve();
   #lock: OwnerLock | undefined;
+  /** Where a batch's lines are encoded before their one write; reused batch after batch. */
+  #scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 
   private constructor(options: DiskHistoryOptions) {
     this.#dir = options.directory;
@@ -97,7 +122,7 @@ export class DiskHistoryStore implements HistoryStore {
       .map(Number)
       .sort((a, b) => a - b);
     for (const number of numbers) {
-      const segment: Segment = { number, bytes: 0, newestAt: 0, ids: new Set() };
+      const segment: Segment = { number, bytes: 0, newestAt: 0 };
       this.#segments.push(segment);
       const data = readFileSync(join(this.#dir, segmentName(number)));
       let offset = 0;
@@ -119,14 +144,17 @@ export class DiskHistoryStore implements HistoryStore {
 
   #index(update: HistoryUpdate, location: Location, segment: Segment): void {
     const at = Date.parse(update.at);
-    let entry = this.#entries.get(update.deliveryId);
-    if (entry === undefined) {
-      entry = { summary: advanceSummary(undefined, update), firstAt: at, locations: [] };
-      this.#entries.set(update.deliveryId, entry);
-    } else entry.summary = advanceSummary(entry.summary, update);
-    entry.locations.push(location);
-    segment.ids.add(update.deliveryId);
-    segment.newestAt = Math.max(segment.newestAt, at);
+    const entry = this.#entries.get(update.deliveryId);
+    if (entry === undefined)
+      this.#entries.set(
+        update.deliveryId,
+        new Entry(advanceSummary(undefined, update), at, location),
+      );
+    else {
+      entry.summary = advanceSummary(entry.summary, update);
+      (entry.more ??= []).push(location);
+    }
+    if (at > segment.newestAt) segment.newestAt = at;
   }
 
   append(updates: readonly HistoryUpdate[], now: number): Promise<void> {
@@ -144,36 +172,44 @@ export class DiskHistoryStore implements HistoryStore {
         limits.maxBytes / SEGMENTS_PER_BOUND,
       ),
     );
-    let pending: Buffer[] = [];
+    // Each line encoded once, straight into one buffer: one write for the batch (per segment).
+    let start = 0;
+    let end = 0;
     for (const update of updates) {
       let segment = this.#segments.at(-1);
       if (segment === undefined || this.#file === undefined || segment.bytes >= segmentBytes) {
-        await this.#flush(pending);
-        pending = [];
+        await this.#flush(start, end);
+        start = end = 0;
         segment = await this.#rotate();
       }
-      const line = Buffer.from(JSON.stringify(update) + '\n');
-      this.#index(
-        update,
-        { segment: segment.number, offset: segment.bytes, length: line.length - 1 },
-        segment,
-      );
-      segment.bytes += line.length;
-      pending.push(line);
+      const line = JSON.stringify(update);
+      // UTF-8 takes at most three bytes per UTF-16 unit.
+      if (end + line.length * 3 + 1 > this.#scratch.length) {
+        await this.#flush(start, end);
+        start = end = 0;
+        if (line.length * 3 + 1 > this.#scratch.length)
+          this.#scratch = Buffer.allocUnsafe(line.length * 3 + 1);
+      }
+      const length = this.#scratch.write(line, end);
+      this.#scratch[end + length] = 0x0a;
+      end += length + 1;
+      this.#index(update, { segment: segment.number, offset: segment.bytes, length }, segment);
+      segment.bytes += length + 1;
     }
-    await this.#flush(pending);
+    await this.#flush(start, end);
     this.#enforce(limits, now);
   }
 
-  async #flush(lines: Buffer[]): Promise<void> {
-    if (lines.length > 0) await this.#file!.write(Buffer.concat(lines));
+  /** Writes scratch[start, end): appends are chained, so the buffer is free again after. */
+  async #flush(start: number, end: number): Promise<void> {
+    if (end > start) await this.#file!.write(this.#scratch, start, end - start);
   }
 
   async #rotate(): Promise<Segment> {
     await this.#file?.close();
     const number = (this.#segments.at(-1)?.number ?? 0) + 1;
     this.#file = await open(join(this.#dir, segmentName(number)), 'a', 0o600);
-    const segment: Segment = { number, bytes: 0, newestAt: 0, ids: new Set() };
+    const segment: Segment = { number, bytes: 0, newestAt: 0 };
     this.#segments.push(segment);
     return segment;
   }
@@ -181,22 +217,28 @@ export class DiskHistoryStore implements HistoryStore {
   /** Applies the bounds: old segments go whole, then the index is trimmed to the count. */
   #enforce(limits: HistoryLimits, now: number): void {
     const cutoff = now - limits.maxAgeMs;
-    const total = (): number => this.#segments.reduce((sum, s) => sum + s.bytes, 0);
+    let total = this.#segments.reduce((sum, s) => sum + s.bytes, 0);
     while (this.#segments.length > 1) {
       const oldest = this.#segments[0]!;
-      if (total() <= limits.maxBytes && oldest.newestAt >= cutoff) break;
+      if (total <= limits.maxBytes && oldest.newestAt >= cutoff) break;
+      total -= oldest.bytes;
       this.#dropSegment(oldest);
     }
-    for (const [id, entry] of this.#entries) {
+    for (const entry of this.#entries.values()) {
       if (this.#entries.size <= limits.maxDeliveries && entry.firstAt >= cutoff) break;
-      this.#entries.delete(id);
+      this.#entries.delete(entry.summary.deliveryId);
     }
   }
 
   #dropSegment(segment: Segment): void {
     this.#segments.shift();
     // A delivery with a line in a deleted segment goes whole: never a record with a hole in it.
-    for (const id of segment.ids) this.#entries.delete(id);
+    // Its first line is in the oldest segment (later lines only follow it), and the index is in
+    // first-line order: those deliveries are the index's first entries.
+    for (const entry of this.#entries.values()) {
+      if (entry.segment > segment.number) break;
+      this.#entries.delete(entry.summary.deliveryId);
+    }
     rmSync(join(this.#dir, segmentName(segment.number)), { force: true });
   }
 
@@ -227,7 +269,7 @@ export class DiskHistoryStore implements HistoryStore {
     await this.#chain;
     const updates: HistoryUpdate[] = [];
     try {
-      for (const location of entry.locations) {
+      for (const location of entry.locations()) {
         const file = await open(join(this.#dir, segmentName(location.segment)), 'r');
         try {
           const buffer = Buffer.alloc(location.length);

@@ -76,6 +76,7 @@ export async function openHistory(o: OpenHistoryOptions): Promise<HistoryRecorde
       store,
       source: { namespace, pod: o.pod ?? hostname() },
       bufferSize: settings.bufferSize,
+      bufferBytes: settings.bufferBytes,
       clock: o.clock,
       registry: o.registry,
       log: o.log,

@@ -1,6 +1,6 @@
-// The recorder never holds a delivery up: with the store stalled, updates past the buffer are
-// dropped and counted, the observer call returns at once, and what was buffered is written once
-// the store answers.
+// The recorder never holds a delivery up: with the store stalled, the observer call returns at
+// once; past the buffer's count or byte cap the oldest waiting updates are dropped and counted,
+// and what was kept is written, in order, once the store answers.
 import { Registry } from 'prom-client';
 import { describe, expect, it, vi } from 'vitest';
 import type { HistoryUpdate } from '../../common/history.ts';
@@ -40,14 +40,14 @@ function stalledStore(): HistoryStore & {
 }
 
 const plan = compileEndpointPlan(Policy.parse({}));
-const observation = (n: number): AttemptObservation => ({
+const observation = (n: number, body = '{}'): AttemptObservation => ({
   delivery: {
     deliveryId: `msg_${n}`,
     endpointName: 'orders',
     url: new URL('https://receiver.example/h'),
     method: 'POST',
     headers: { authorization: 'Bearer t' },
-    body: Buffer.from('{}'),
+    body: Buffer.from(body),
     deadline: 0,
   },
   attempt: 1,
@@ -63,32 +63,62 @@ const observation = (n: number): AttemptObservation => ({
   plan,
 });
 
+function recorderOn(
+  store: HistoryStore,
+  caps: { bufferSize?: number; bufferBytes?: number } = {},
+): { recorder: HistoryRecorder; registry: Registry } {
+  const registry = new Registry();
+  const recorder = new HistoryRecorder({
+    store,
+    source: { namespace: 'shop', pod: 'p' },
+    bufferSize: caps.bufferSize ?? 16,
+    bufferBytes: caps.bufferBytes ?? 16 * 1024 * 1024,
+    clock: new ManualClock(0),
+    registry,
+    log: createLogger({}, 'error'),
+  });
+  return { recorder, registry };
+}
+
+const dropped = async (registry: Registry): Promise<string> =>
+  /result="dropped"\} (\d+)/.exec(
+    await registry.getSingleMetricAsString('hookgate_history_updates_total'),
+  )?.[1] ?? '0';
+
 describe('HistoryRecorder', () => {
-  it('drops and counts past its buffer while the store is stalled, then writes what it kept', async () => {
+  it('drops and counts the oldest past its count while the store is stalled, then writes what it kept', async () => {
     const store = stalledStore();
-    const registry = new Registry();
-    const recorder = new HistoryRecorder({
-      store,
-      source: { namespace: 'shop', pod: 'p' },
-      bufferSize: 16,
-      clock: new ManualClock(0),
-      registry,
-      log: createLogger({}, 'error'),
-    });
+    const { recorder, registry } = recorderOn(store, { bufferSize: 16 });
     const heard: string[] = [];
     recorder.subscribe((u) => heard.push(u.deliveryId));
     // The first batch leaves the buffer for the stalled store; the buffer then fills again.
     recorder.onAttempt(observation(0));
     await vi.waitFor(() => expect(store.calls).toBe(1));
     for (let n = 1; n <= 20; n++) recorder.onAttempt(observation(n));
-    const metrics = await registry.getSingleMetricAsString('hookgate_history_updates_total');
-    expect(metrics).toMatch(/result="dropped"\} 4/);
-    expect(heard).toHaveLength(17);
+    expect(await dropped(registry)).toBe('4');
     store.release();
     await recorder.flushed();
-    expect(store.written.map((u) => u.deliveryId)).toEqual(
-      Array.from({ length: 17 }, (_, n) => `msg_${n}`),
-    );
+    // msg_1..msg_4 made room: the newest sixteen are kept.
+    const kept = ['msg_0', ...Array.from({ length: 16 }, (_, n) => `msg_${n + 5}`)];
+    expect(store.written.map((u) => u.deliveryId)).toEqual(kept);
+    expect(heard).toEqual(kept);
     expect(store.written[0]!.requestHeaders['authorization']).toBe('[redacted]');
+  });
+
+  it('drops the oldest past its byte cap: bodies held while the store is stalled are bounded', async () => {
+    const store = stalledStore();
+    // Room for about three 100 KB bodies.
+    const { recorder, registry } = recorderOn(store, {
+      bufferSize: 1000,
+      bufferBytes: 350 * 1024,
+    });
+    recorder.onAttempt(observation(0));
+    await vi.waitFor(() => expect(store.calls).toBe(1));
+    const big = 'x'.repeat(100 * 1024);
+    for (let n = 1; n <= 10; n++) recorder.onAttempt(observation(n, big));
+    expect(await dropped(registry)).toBe('7');
+    store.release();
+    await recorder.flushed();
+    expect(store.written.map((u) => u.deliveryId)).toEqual(['msg_0', 'msg_8', 'msg_9', 'msg_10']);
   });
 });

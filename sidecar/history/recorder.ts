@@ -1,7 +1,10 @@
-// The history recorder: a delivery observer that never holds a request up. Each attempt becomes
-// an update (update.ts) pushed onto a bounded buffer — full, it is dropped and counted — and a
-// writer drains the buffer into the store in batches off the request path. Live-tail listeners
-// hear each update as it is recorded.
+// The history recorder: a delivery observer that costs a request one push. The observer call
+// keeps a reference to what it saw (the delivery and the attempt's result, both immutable) on a
+// bounded buffer — capped by count and by the bytes those references hold; past either cap the
+// oldest unwritten one is dropped and counted, never waited for — and a writer a few
+// milliseconds later turns the whole batch into updates (update.ts: redaction, bodies as the
+// policy says) and hands it to the store in one call: one file write, or one Redis round trip.
+// Live-tail listeners hear each update as its batch is written.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { HistoryUpdate } from '../../common/history.ts';
 import type { Logger } from '../../common/log.ts';
@@ -12,25 +15,35 @@ import { attemptUpdate, endUpdate, type UpdateSource } from './update.ts';
 
 /** Updates written to the store in one call at most. */
 const BATCH = 512;
-/** How long updates gather before a write: one write per many deliveries under load. */
-const GATHER_MS = 25;
+/** How long observations gather before a write: one write per many deliveries under load. */
+const GATHER_MS = 10;
+/** What a buffered observation holds besides its bodies (objects, headers), roughly. */
+const OVERHEAD_BYTES = 512;
 
 /** What the recorder needs. */
 export interface HistoryRecorderOptions {
   readonly store: HistoryStore;
   readonly source: UpdateSource;
-  /** Updates waiting to be written at most. */
+  /** Observations waiting to be written at most. */
   readonly bufferSize: number;
+  /** Bytes (bodies and overhead) the waiting observations may hold at most. */
+  readonly bufferBytes: number;
   readonly clock: Clock;
   readonly registry: Registry;
   readonly log: Logger;
 }
 
+/** One observation waiting to be written: an attempt, or an async delivery's death. */
+type Pending =
+  | { readonly attempt: AttemptObservation; readonly bytes: number }
+  | { readonly end: DeliveryEnd; readonly bytes: number };
+
 /** Records every attempt into a history store. */
 export class HistoryRecorder implements DeliveryObserver {
   readonly store: HistoryStore;
   readonly #o: HistoryRecorderOptions;
-  readonly #buffer: HistoryUpdate[] = [];
+  #buffer: Pending[] = [];
+  #bufferedBytes = 0;
   readonly #listeners = new Set<(u: HistoryUpdate) => void>();
   readonly #updates: Counter<'result'>;
   #writing: Promise<void> | undefined;
@@ -41,63 +54,100 @@ export class HistoryRecorder implements DeliveryObserver {
     this.store = options.store;
     this.#updates = new Counter({
       name: 'hookgate_history_updates_total',
-      help: 'Delivery history updates by result: recorded, dropped (buffer full) or failed (store error).',
+      help: 'Delivery history updates by result: recorded, dropped (buffer full: the oldest unwritten goes) or failed (store error).',
       labelNames: ['result'],
       registers: [options.registry],
     });
-    const buffer = this.#buffer;
+    const buffered = (): number => this.#buffer.length;
     new Gauge({
       name: 'hookgate_history_buffered',
       help: 'Delivery history updates waiting to be written.',
       registers: [options.registry],
       collect() {
-        this.set(buffer.length);
+        this.set(buffered());
       },
     });
   }
 
   onAttempt(observation: AttemptObservation): void {
-    this.#push(attemptUpdate(observation, this.#o.source));
+    const r = observation.result;
+    const bytes =
+      OVERHEAD_BYTES +
+      (observation.attempt === 1 ? observation.delivery.body.length : 0) +
+      (r.kind === 'response' ? r.body.length : 0);
+    this.#push({ attempt: observation, bytes });
   }
 
   onDeliveryEnd(end: DeliveryEnd): void {
-    const update = endUpdate(end, this.#o.source);
-    if (update !== undefined) this.#push(update);
+    // Only a death adds to what the attempts told (endUpdate).
+    if (end.outcome === 'dead') this.#push({ end, bytes: OVERHEAD_BYTES });
   }
 
-  /** Hears every update as it is recorded (the live tail); returns the unsubscription. */
+  /** Hears every update as it is written (the live tail); returns the unsubscription. */
   subscribe(listener: (u: HistoryUpdate) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
-  #push(update: HistoryUpdate): void {
-    if (this.#buffer.length >= this.#o.bufferSize) {
+  #push(pending: Pending): void {
+    this.#buffer.push(pending);
+    this.#bufferedBytes += pending.bytes;
+    // Full: the oldest waiting observation makes room (the newest says more about now).
+    while (
+      this.#buffer.length > this.#o.bufferSize ||
+      (this.#bufferedBytes > this.#o.bufferBytes && this.#buffer.length > 1)
+    ) {
+      this.#bufferedBytes -= this.#buffer.shift()!.bytes;
       this.#updates.inc({ result: 'dropped' });
-      return;
     }
-    this.#buffer.push(update);
-    for (const listener of this.#listeners) listener(update);
     // Written a moment later: the request's answer goes first, updates go in batches.
     this.#writing ??= new Promise<void>((resolve) => setTimeout(resolve, GATHER_MS)).then(() =>
       this.#drain(),
     );
   }
 
+  #take(): Pending[] {
+    if (this.#buffer.length <= BATCH) {
+      const all = this.#buffer;
+      this.#buffer = [];
+      this.#bufferedBytes = 0;
+      return all;
+    }
+    const batch = this.#buffer.splice(0, BATCH);
+    for (const p of batch) this.#bufferedBytes -= p.bytes;
+    return batch;
+  }
+
   async #drain(): Promise<void> {
     while (this.#buffer.length > 0) {
-      const batch = this.#buffer.splice(0, BATCH);
+      const batch = this.#take();
+      const updates: HistoryUpdate[] = [];
+      for (const p of batch) {
+        const update =
+          'attempt' in p
+            ? attemptUpdate(p.attempt, this.#o.source)
+            : endUpdate(p.end, this.#o.source);
+        if (update !== undefined) updates.push(update);
+      }
+      for (const listener of this.#listeners)
+        for (const u of updates) {
+          try {
+            listener(u);
+          } catch {
+            // a tail that cannot take an update misses it; the batch is still written
+          }
+        }
       try {
-        await this.store.append(batch, this.#o.clock.now());
-        this.#updates.inc({ result: 'recorded' }, batch.length);
+        await this.store.append(updates, this.#o.clock.now());
+        this.#updates.inc({ result: 'recorded' }, updates.length);
         this.#failures = 0;
       } catch (err) {
-        this.#updates.inc({ result: 'failed' }, batch.length);
+        this.#updates.inc({ result: 'failed' }, updates.length);
         this.#failures++;
         if (this.#failures === 1 || this.#failures % 100 === 0)
           this.#o.log.warn('delivery history not written', {
             error: (err as Error).message,
-            updates: batch.length,
+            updates: updates.length,
             failures: this.#failures,
           });
       }

@@ -38,33 +38,36 @@ function prefixOf(namespace: string): string {
 }
 
 // KEYS[1] the prefix; ARGV: maxDeliveries, age cutoff (epoch ms), maxBytes, stream length,
-// stream MINID, then (id, endpoint, first-update ms, update JSON) per update.
+// stream MINID, then (id, endpoint, first-update ms, update JSON, outcome, attempt) per update.
+// Per new delivery (most take one attempt) that is HSETNX, two ZADDs and an XADD; the byte
+// counter moves once per batch.
 const APPEND = new RedisScript(`
 local P = KEYS[1]
 local records, index, bytes, stream = P..'records', P..'index', P..'bytes', P..'stream'
+local added = 0
 local function drop(member)
   local sep = string.find(member, '|', 1, true)
   local ep, id = string.sub(member, 1, sep - 1), string.sub(member, sep + 1)
-  redis.call('DECRBY', bytes, redis.call('HSTRLEN', records, id))
+  added = added - redis.call('HSTRLEN', records, id)
   redis.call('HDEL', records, id)
   redis.call('ZREM', index, member)
   redis.call('ZREM', P..'endpoint:'..ep, id)
 end
-for i = 6, #ARGV, 4 do
+for i = 6, #ARGV, 6 do
   local id, ep, at, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local old = redis.call('HGET', records, id)
-  local value
-  if old then
-    value = string.sub(old, 1, -2)..','..json..']'
-    redis.call('INCRBY', bytes, #value - #old)
-  else
-    value = '['..json..']'
+  if redis.call('HSETNX', records, id, '['..json..']') == 1 then
+    added = added + #json + 2
     redis.call('ZADD', index, at, ep..'|'..id)
     redis.call('ZADD', P..'endpoint:'..ep, at, id)
-    redis.call('INCRBY', bytes, #value)
+  else
+    local old = redis.call('HGET', records, id)
+    local value = string.sub(old, 1, -2)..','..json..']'
+    added = added + #value - #old
+    redis.call('HSET', records, id, value)
   end
-  redis.call('HSET', records, id, value)
-  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[4], '*', 'u', json)
+  -- The live tail's entry names the delivery and what changed; the record holds the rest.
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[4], '*', 'id', id, 'endpoint', ep, 'outcome',
+    ARGV[i + 4], 'attempt', ARGV[i + 5])
 end
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', '('..ARGV[2], 'LIMIT', 0, 1000)) do
   drop(m)
@@ -73,53 +76,47 @@ local over = redis.call('ZCARD', index) - tonumber(ARGV[1])
 if over > 0 then
   for _, m in ipairs(redis.call('ZRANGE', index, 0, over - 1)) do drop(m) end
 end
-while tonumber(redis.call('GET', bytes) or '0') > tonumber(ARGV[3]) do
+local total = redis.call('INCRBY', bytes, added)
+local limit = tonumber(ARGV[3])
+while total > limit do
   local m = redis.call('ZRANGE', index, 0, 0)[1]
   if m == nil then break end
+  added = 0
   drop(m)
+  total = redis.call('INCRBY', bytes, added)
 end
 redis.call('XTRIM', stream, 'MINID', '~', ARGV[5])
 return 1
 `);
 
-/** Options of the Redis store. */
-export interface RedisHistoryOptions {
+/** Where a reader finds one namespace's history. */
+export interface RedisHistoryReaderOptions {
   readonly redis: RedisClient;
   readonly namespace: string;
+}
+
+/** Options of the Redis store. */
+export interface RedisHistoryOptions extends RedisHistoryReaderOptions {
   /** Read at every append, so a reload's new bounds apply at once. */
   readonly limits: () => HistoryLimits;
 }
 
-/** History in Redis. */
-export class RedisHistoryStore implements HistoryStore {
-  readonly backend = 'redis' as const;
+/**
+ * One namespace's history in Redis, read-only: what the sidecars' admin API and the console (which
+ * reads Redis directly, ADR 0023) list and fold, with the same filters and cursors for both.
+ */
+export class RedisHistoryReader {
   readonly #redis: RedisClient;
   readonly #namespace: string;
-  readonly #prefix: string;
-  readonly #limits: () => HistoryLimits;
 
-  constructor(options: RedisHistoryOptions) {
+  constructor(options: RedisHistoryReaderOptions) {
     this.#redis = options.redis;
     this.#namespace = options.namespace;
-    this.#prefix = prefixOf(options.namespace);
-    this.#limits = options.limits;
   }
 
-  async append(updates: readonly HistoryUpdate[], now: number): Promise<void> {
-    if (updates.length === 0) return;
-    const limits = this.#limits();
-    const cutoff = now - limits.maxAgeMs;
-    const args: (string | number)[] = [
-      limits.maxDeliveries,
-      cutoff,
-      limits.maxBytes,
-      // The stream is the live tail: a few updates per delivery, trimmed approximately.
-      limits.maxDeliveries * 4,
-      `${Math.max(0, cutoff)}-0`,
-    ];
-    for (const u of updates)
-      args.push(u.deliveryId, u.endpoint, Date.parse(u.at), JSON.stringify(u));
-    await APPEND.run(this.#redis, REDIS_TIMEOUT_MS, this.#prefix, ...args);
+  /** Whether this namespace has history in Redis at all (its index exists). */
+  async exists(): Promise<boolean> {
+    return (await this.#redis.exists(historyKeys.index(this.#namespace))) === 1;
   }
 
   async list(query: HistoryQuery): Promise<HistoryPage> {
@@ -191,6 +188,45 @@ export class RedisHistoryStore implements HistoryStore {
       this.#redis.get(historyKeys.bytes(this.#namespace)),
     ]);
     return { deliveries, bytes: Number(bytes ?? 0) };
+  }
+}
+
+/** History in Redis: the reader, and appends through one script per batch. */
+export class RedisHistoryStore extends RedisHistoryReader implements HistoryStore {
+  readonly backend = 'redis' as const;
+  readonly #redis: RedisClient;
+  readonly #prefix: string;
+  readonly #limits: () => HistoryLimits;
+
+  constructor(options: RedisHistoryOptions) {
+    super(options);
+    this.#redis = options.redis;
+    this.#prefix = prefixOf(options.namespace);
+    this.#limits = options.limits;
+  }
+
+  async append(updates: readonly HistoryUpdate[], now: number): Promise<void> {
+    if (updates.length === 0) return;
+    const limits = this.#limits();
+    const cutoff = now - limits.maxAgeMs;
+    const args: (string | number)[] = [
+      limits.maxDeliveries,
+      cutoff,
+      limits.maxBytes,
+      // The stream is the live tail: a few updates per delivery, trimmed approximately.
+      limits.maxDeliveries * 4,
+      `${Math.max(0, cutoff)}-0`,
+    ];
+    for (const u of updates)
+      args.push(
+        u.deliveryId,
+        u.endpoint,
+        Date.parse(u.at),
+        JSON.stringify(u),
+        u.outcome,
+        u.attempt?.attempt ?? 0,
+      );
+    await APPEND.run(this.#redis, REDIS_TIMEOUT_MS, this.#prefix, ...args);
   }
 
   close(): Promise<void> {

@@ -1,6 +1,7 @@
 // One observed attempt (or delivery end) as the history update a store keeps: redacted headers,
 // bodies as the policy allows, the outcome as of that attempt. Pure, so the rules of what is kept
 // are tested without a store.
+import { isAscii } from 'node:buffer';
 import {
   historyUrl,
   redactHeaders,
@@ -33,6 +34,8 @@ export function keptBody(body: Buffer, plan: HistoryPlan): KeptBody | undefined 
   if (plan.bodies === 'none' || body.length === 0) return undefined;
   const truncated = plan.bodies === 'truncated' && body.length > plan.maxBodyBytes;
   const kept = truncated ? body.subarray(0, plan.maxBodyBytes) : body;
+  // Most webhook payloads are ASCII JSON: copied as they are, no decoder needed.
+  if (isAscii(kept)) return { text: kept.toString('latin1'), encoding: 'utf8', truncated };
   try {
     // `stream` tolerates a character the cut split in two; anything else invalid is binary.
     return { text: utf8.decode(kept, { stream: truncated }), encoding: 'utf8', truncated };
@@ -48,56 +51,59 @@ function outcomeOf(o: AttemptObservation, async: boolean): Outcome {
   return r.kind === 'local' ? 'refused' : 'failed';
 }
 
-function attemptRecord(o: AttemptObservation, plan: HistoryPlan): AttemptRecord {
+/** A type's fields made writable: updates are built field by field, never by spreading. */
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+// Built by assignment rather than by spreading `{...(x ? { a } : {})}`: this runs for every
+// attempt, and spreads allocate a temporary per optional field.
+function attemptRecord(o: AttemptObservation, plan: HistoryPlan, at: string): AttemptRecord {
   const r = o.result;
-  const at = new Date(o.startedAt).toISOString();
   const error = resultReason(r);
-  if (r.kind !== 'response')
-    return {
-      attempt: o.attempt,
-      at,
-      latencyMs: r.kind === 'error' ? r.durationMs : 0,
-      ...(error !== undefined ? { error } : {}),
-    };
-  const body = keptBody(r.body, plan);
-  return {
+  const record: Writable<AttemptRecord> = {
     attempt: o.attempt,
     at,
-    latencyMs: r.durationMs,
-    status: r.status,
-    ...(error !== undefined ? { error } : {}),
-    ...(body !== undefined
-      ? {
-          responseBody: body.text,
-          responseBodyEncoding: body.encoding,
-          responseBodyTruncated: body.truncated || r.truncated,
-        }
-      : {}),
-    responseHeaders: redactHeaders(r.headers, plan.secretHeaders),
+    latencyMs: r.kind === 'local' ? 0 : r.durationMs,
   };
+  if (r.kind === 'response') record.status = r.status;
+  if (error !== undefined) record.error = error;
+  if (r.kind !== 'response') return record;
+  const body = keptBody(r.body, plan);
+  if (body !== undefined) {
+    record.responseBody = body.text;
+    record.responseBodyEncoding = body.encoding;
+    record.responseBodyTruncated = body.truncated || r.truncated;
+  }
+  record.responseHeaders = redactHeaders(r.headers, plan.secretHeaders);
+  return record;
 }
 
+/** The fields every update of `delivery` carries, `outcome` and `at` given. */
 function identity(
   delivery: Delivery,
   source: UpdateSource,
-): Pick<
-  HistoryUpdate,
-  'deliveryId' | 'namespace' | 'endpoint' | 'direction' | 'mode' | 'pod' | 'url' | 'method'
-> & { eventType?: string; traceparent?: string } {
-  const traceparent = delivery.headers['traceparent'];
-  return {
+  outcome: Outcome,
+  at: string,
+): Writable<HistoryUpdate> {
+  const update: Writable<HistoryUpdate> = {
     deliveryId: delivery.deliveryId,
     namespace: source.namespace,
     endpoint: delivery.endpointName,
     direction: delivery.direction ?? 'egress',
-    ...(delivery.eventType !== undefined ? { eventType: delivery.eventType } : {}),
     mode: delivery.mode ?? 'sync',
+    outcome,
     pod: source.pod,
-    ...(traceparent !== undefined ? { traceparent } : {}),
+    at,
     url: historyUrl(delivery.url),
     method: delivery.method,
+    requestHeaders: EMPTY,
   };
+  if (delivery.eventType !== undefined) update.eventType = delivery.eventType;
+  const traceparent = delivery.headers['traceparent'];
+  if (traceparent !== undefined) update.traceparent = traceparent;
+  return update;
 }
+
+const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
  * The update of one attempt. The request (headers, body) rides on the first attempt only: a
@@ -106,39 +112,30 @@ function identity(
 export function attemptUpdate(o: AttemptObservation, source: UpdateSource): HistoryUpdate {
   const plan = o.plan.history;
   const outcome = outcomeOf(o, o.delivery.mode === 'async');
+  const at = new Date(o.startedAt).toISOString();
+  const update = identity(o.delivery, source, outcome, at);
   const problem = outcome === 'delivered' ? undefined : resultReason(o.result);
-  const first = o.attempt === 1;
-  const body = first ? keptBody(o.delivery.body, plan) : undefined;
-  return {
-    ...identity(o.delivery, source),
-    outcome,
-    ...(problem !== undefined ? { problem } : {}),
-    at: new Date(o.startedAt).toISOString(),
-    requestHeaders: first
-      ? redactHeaders(
-          { ...o.delivery.headers, 'webhook-id': o.delivery.deliveryId },
-          plan.secretHeaders,
-        )
-      : {},
-    ...(body !== undefined
-      ? {
-          requestBody: body.text,
-          requestBodyEncoding: body.encoding,
-          requestBodyTruncated: body.truncated,
-        }
-      : {}),
-    attempt: attemptRecord(o, plan),
-  };
+  if (problem !== undefined) update.problem = problem;
+  if (o.attempt === 1) {
+    update.requestHeaders = redactHeaders(
+      { ...o.delivery.headers, 'webhook-id': o.delivery.deliveryId },
+      plan.secretHeaders,
+    );
+    const body = keptBody(o.delivery.body, plan);
+    if (body !== undefined) {
+      update.requestBody = body.text;
+      update.requestBodyEncoding = body.encoding;
+      update.requestBodyTruncated = body.truncated;
+    }
+  }
+  update.attempt = attemptRecord(o, plan, at);
+  return update;
 }
 
 /** The update of an async delivery that turned dead; undefined for ends the attempts told. */
 export function endUpdate(end: DeliveryEnd, source: UpdateSource): HistoryUpdate | undefined {
   if (end.outcome !== 'dead') return undefined;
-  return {
-    ...identity(end.delivery, source),
-    outcome: 'dead',
-    ...(end.reason !== undefined ? { problem: end.reason } : {}),
-    at: new Date(end.at).toISOString(),
-    requestHeaders: {},
-  };
+  const update = identity(end.delivery, source, 'dead', new Date(end.at).toISOString());
+  if (end.reason !== undefined) update.problem = end.reason;
+  return update;
 }

@@ -161,11 +161,21 @@ describe('the console in Chromium', () => {
     await signIn(ground.operatorToken);
     const { visible } = ground.tenants;
     const id = await ground.syncPod.send({ order: 5, customer: 'umbrella' });
-    await page.goto(`${ground.url}/deliveries?outcome=failed`);
-    await expect.poll(() => page.locator(`tr[data-delivery="${id}"]`).count()).toBe(1);
-    await page.goto(`${ground.url}/deliveries/${visible.namespace}/${id}`);
+    // The history is written a few milliseconds after the app has its answer: reload until then.
+    await expect
+      .poll(async () => {
+        await page.goto(`${ground.url}/deliveries?outcome=failed`);
+        return page.locator(`tr[data-delivery="${id}"]`).count();
+      })
+      .toBe(1);
+    // Its three attempts may have been written in more than one batch.
     const attempts = page.locator('.timeline li');
-    expect(await attempts.count()).toBe(3);
+    await expect
+      .poll(async () => {
+        await page.goto(`${ground.url}/deliveries/${visible.namespace}/${id}`);
+        return attempts.count();
+      })
+      .toBe(3);
     for (const text of await attempts.allInnerTexts()) {
       expect(text).toContain('status 500');
       expect(text).toContain('database locked');

@@ -312,7 +312,8 @@ export async function seedDeadLetters(
   return { deadIds, hiddenId };
 }
 
-async function userToken(
+/** A ServiceAccount in `namespace` that may `verbs` WebhookEndpoints there, and its token. */
+export async function userToken(
   admin: KubeClient,
   namespace: string,
   name: string,
