@@ -41,6 +41,7 @@ import type { HistoryRecorder } from './history/recorder.ts';
 import { otlpTracesUrl, startTracing, type DeliveryTracer } from './history/trace.ts';
 import { DeliveryQueue } from './queue/index.ts';
 import { startHealthReporting } from './health/index.ts';
+import { exhaustedNotifier } from './health/exhausted.ts';
 import { queueOperational } from './health/operational.ts';
 import { openQueueStore, type OpenedStore } from './queue/open.ts';
 import {
@@ -303,6 +304,16 @@ if (start !== undefined) {
         observers.add(tracer);
         log.info('exporting delivery traces', { otlp: new URL(tracesUrl).origin });
       }
+      // Dead letters named one by one to the endpoints that subscribe (ADR 0025); read when a
+      // delivery dies, so the egress server and the queue below need not exist yet.
+      observers.add(
+        exhaustedNotifier({
+          config: () => current.current,
+          runtime: () => egress?.runtime(),
+          accept: () => queue?.accept,
+          log: log.child({ component: 'operational' }),
+        }),
+      );
       if (queueStore !== undefined) {
         queue = new DeliveryQueue({
           store: queueStore.store,

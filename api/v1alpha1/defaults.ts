@@ -63,7 +63,15 @@ export const OPERATIONAL_EVENT_TYPES = [
   'hookgate.circuit.opened',
   'hookgate.circuit.closed',
   'hookgate.delivery.dead_lettered',
+  'hookgate.delivery.attempts_exhausted',
 ] as const;
+
+/**
+ * The operational events a sidecar sends itself, one per delivery, the moment it sees them (the
+ * operator sends the rest, from the health it aggregates): an async delivery that used up its
+ * attempts and was dead-lettered (Svix's `message.attempt.exhausted`).
+ */
+export const SIDECAR_OPERATIONAL_EVENT_TYPES = ['hookgate.delivery.attempts_exhausted'] as const;
 
 /** What happens to a verified webhook no ingress route takes. */
 export const UNROUTED = ['default', 'refuse', 'drop'] as const;

@@ -530,7 +530,7 @@ export const WebhookEndpointSpec = cel(
         .meta({ 'x-kubernetes-list-type': 'set' })
         .optional()
         .describe(
-          `Egress: Hookgate's own events about the WebhookEndpoints of this namespace that this endpoint receives as webhooks (JSON {type, timestamp, data}), signed, retried and queued like any other: ${OPERATIONAL_EVENT_TYPES.join(', ')}. Handed by the operator to a sidecar that has this endpoint, which queues them (docs/operational-webhooks.md has each schema).`,
+          `Egress: Hookgate's own events about the WebhookEndpoints of this namespace that this endpoint receives as webhooks (JSON {type, timestamp, data}), signed, retried and queued like any other: ${OPERATIONAL_EVENT_TYPES.join(', ')}. Handed by the operator to a sidecar that has this endpoint, which queues them; hookgate.delivery.attempts_exhausted (one per dead-lettered delivery) is queued by the sidecar that dead-lettered it. Each schema: docs/adr/0025-operational-webhooks.md.`,
         ),
       workloadSelector: labelSelector(
         'Which pods in the namespace get this endpoint, by pod labels. Default: every pod with the sidecar.',

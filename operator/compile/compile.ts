@@ -4,6 +4,7 @@
 // restarted operator find nothing to write.
 import type { z } from 'zod';
 import { WebhookEndpoint, type WebhookEndpointSpec } from '../../api/v1alpha1/endpoint.ts';
+import { SIDECAR_OPERATIONAL_EVENT_TYPES } from '../../api/v1alpha1/defaults.ts';
 import { WebhookPolicy, type WebhookPolicySpec } from '../../api/v1alpha1/policy.ts';
 import { formatIssues } from '../../sidecar/config/load.ts';
 import {
@@ -246,6 +247,14 @@ function source(
   return { file: publishedFile(key) };
 }
 
+/** The subscriptions a sidecar serves itself, or undefined when there are none. */
+function sidecarOperationalEvents(
+  types: readonly string[] | undefined,
+): (typeof SIDECAR_OPERATIONAL_EVENT_TYPES)[number][] | undefined {
+  const own = SIDECAR_OPERATIONAL_EVENT_TYPES.filter((t) => types?.includes(t) === true);
+  return own.length === 0 ? undefined : own;
+}
+
 function compileSigning(
   signing: SigningSpec,
   refs: readonly SecretReference[],
@@ -425,6 +434,8 @@ export function compileNamespace(input: CompileInput): Compiled {
         policy: entryPolicy,
         eventTypes: spec.eventTypes,
         filter: spec.filter,
+        // Only the events sidecars send themselves; the operator's own go through its outbox.
+        operationalEvents: sidecarOperationalEvents(spec.operationalEvents),
       });
       schema = EgressEndpoint;
     } else {

@@ -18,6 +18,7 @@ import {
   RATE_PER,
   RATE_SCOPE,
   RETRY_ON,
+  SIDECAR_OPERATIONAL_EVENT_TYPES,
   SIGNING_SCHEMES,
   TLS_VERSIONS,
   UNROUTED,
@@ -380,6 +381,11 @@ export const EgressEndpoint = z
     eventTypes: eventTypes.default([]),
     /** Payload condition for subscribed events. */
     filter: filterExpression.optional(),
+    /**
+     * Hookgate's own events this sidecar sends this endpoint itself (ADR 0025): one per delivery
+     * it dead-letters. The operator sends the others through its outbox.
+     */
+    operationalEvents: z.array(z.enum(SIDECAR_OPERATIONAL_EVENT_TYPES)).max(8).default([]),
   })
   .strict();
 

@@ -57,9 +57,12 @@ export class DeliveryObservers {
     };
   }
 
-  /** Whether anyone listens (the layer is left out of pipelines when no one does). */
+  /**
+   * Whether no one watches attempts (the observe layer is left out of pipelines then). Observers
+   * of delivery ends alone do not need the layer: the sync loop and the queue worker tell them.
+   */
   get empty(): boolean {
-    return this.#list.length === 0;
+    return !this.#list.some((o) => o.onAttempt !== undefined);
   }
 
   /** Tells every observer an attempt ended. */

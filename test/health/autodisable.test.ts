@@ -356,4 +356,78 @@ describe('auto-disable of a failing endpoint, and the operational webhooks it se
     });
     expect(got[1]!.data).toMatchObject({ reason: 'Disabled', deadLetteredInARow: 2 });
   }, 180_000);
+
+  it('names each dead-lettered delivery to an endpoint subscribed to attempts_exhausted, from the sidecar that dead-lettered it', async () => {
+    // A second platform endpoint, subscribed only to the per-delivery event.
+    const exhausted = await opsReceiver();
+    await apply(
+      adminConfig,
+      endpointManifest(
+        ns,
+        'platform-exhausted',
+        {
+          direction: 'Egress',
+          url: `${exhausted.url}/hookgate`,
+          signing: { secretRef: { name: 'ops-signing' } },
+          operationalEvents: ['hookgate.delivery.attempts_exhausted'],
+        },
+        { team: 'platform' },
+      ),
+    );
+    await apply(
+      adminConfig,
+      policyManifest(ns, 'refunds', {
+        endpointSelector: { matchLabels: { team: 'refunds' } },
+        retry: { maxAttempts: 1, schedule: ['0s'] },
+        destinations: { allowedCIDRs: ['127.0.0.0/8'] },
+      }),
+    );
+    const down = await switchableReceiver();
+    await down.down();
+    await apply(
+      adminConfig,
+      endpointManifest(
+        ns,
+        'refunds',
+        { direction: 'Egress', url: `${down.url}/hooks?token=${URL_SECRET}` },
+        { team: 'refunds' },
+      ),
+    );
+    // Both in force in the sidecar once a report names them.
+    await nextReport(
+      (r) =>
+        r.endpoints.some((e) => e.endpoint.endsWith('/refunds')) &&
+        r.endpoints.some((e) => e.endpoint.endsWith('/platform-exhausted')),
+    );
+    const ids: string[] = [];
+    for (const id of [1, 2]) {
+      const res = await fetch(`${sidecar.egress}/refunds`, {
+        method: 'POST',
+        body: `{"refund":${id}}`,
+        headers: { prefer: 'respond-async' },
+      });
+      expect(res.status).toBe(202);
+      ids.push(res.headers.get('hookgate-delivery-id')!);
+    }
+    await vi.waitUntil(() => exhausted.received.length >= 2, poll);
+    const events = exhausted.received.map((r) => verified(r));
+    expect(events.map((e) => e.type)).toEqual([
+      'hookgate.delivery.attempts_exhausted',
+      'hookgate.delivery.attempts_exhausted',
+    ]);
+    expect(events.map((e) => e.data['deliveryId']).sort()).toEqual([...ids].sort());
+    expect(events[0]!.data).toMatchObject({
+      namespace: ns,
+      endpoint: 'refunds',
+      direction: 'egress',
+      attempts: 1,
+      reason: 'connect-error',
+    });
+    // The platform endpoint of the other cases is not subscribed to it; nothing leaks.
+    expect(
+      ops.received.map((r) => verified(r).type).filter((t) => t.endsWith('attempts_exhausted')),
+    ).toEqual([]);
+    expect(JSON.stringify(exhausted.received.map((r) => r.body))).not.toContain(URL_SECRET);
+    await exhausted.close();
+  }, 180_000);
 });
