@@ -2,7 +2,8 @@
 // writes Secrets only in namespaces labelled hookgate.io/injection=enabled. It watches those
 // namespaces; for each, the leader creates a RoleBinding to the chart's Secret ClusterRole (the
 // operator holds `bind` on exactly that role; it also grants reading ConfigMaps, for CA bundles)
-// and every replica starts a Secret informer and a CA ConfigMap informer scoped to it. On opt-out the informer stops and the leader deletes the binding. See ADR 0012.
+// and every replica starts a Secret informer and a CA ConfigMap informer scoped to it. On opt-out
+// the informers stop and the leader deletes the binding. See ADR 0012 and ADR 0021.
 import type { Logger } from '../common/log.ts';
 import type { ResourceCache } from './cache.ts';
 import { isStatus } from './errors.ts';
