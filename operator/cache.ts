@@ -13,8 +13,12 @@ import {
 } from './kube/informer.ts';
 import type { KubeObject } from './kube/types.ts';
 
-/** The resources the operator watches. */
-export type Resource = 'webhookendpoints' | 'webhookpolicies' | 'secrets' | 'configmaps';
+/**
+ * The caches the operator keeps. `configmaps` is its own published ConfigMap only; `cabundles`
+ * are users' ConfigMaps, read where Secrets are read, slimmed to their CA certificates.
+ */
+export type Resource =
+  'webhookendpoints' | 'webhookpolicies' | 'secrets' | 'configmaps' | 'cabundles';
 
 /** Every watched resource, in start order. */
 export const RESOURCES: readonly Resource[] = [
@@ -22,7 +26,11 @@ export const RESOURCES: readonly Resource[] = [
   'webhookpolicies',
   'secrets',
   'configmaps',
+  'cabundles',
 ];
+
+/** What marks a ConfigMap value as a CA bundle worth keeping. */
+export const PEM_CERTIFICATE_MARK = '-----BEGIN CERTIFICATE-----';
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -54,12 +62,42 @@ function slimSecret(object: KubeObject): KubeObject {
   };
 }
 
+/**
+ * CA ConfigMaps: identity, version, the data keys whose value holds a PEM certificate, and the
+ * names of the other keys (binaryData's too). A namespace full of large application ConfigMaps
+ * then costs a few names each; a CA bundle is kept whole, as the sidecar needs it.
+ */
+export function slimCaConfigMap(object: KubeObject): KubeObject {
+  const { name, namespace, uid, resourceVersion } = object.metadata;
+  const data: Record<string, string> = {};
+  const otherKeys: string[] = [];
+  for (const [key, value] of Object.entries((object['data'] as Record<string, unknown>) ?? {})) {
+    if (typeof value === 'string' && value.includes(PEM_CERTIFICATE_MARK)) data[key] = value;
+    else otherKeys.push(key);
+  }
+  otherKeys.push(...Object.keys((object['binaryData'] as Record<string, unknown>) ?? {}));
+  return {
+    metadata: { name, namespace, uid, resourceVersion } as KubeObject['metadata'],
+    data,
+    otherKeys,
+  };
+}
+
+const TRANSFORM: Record<Resource, (object: KubeObject) => KubeObject> = {
+  webhookendpoints: slimMetadata,
+  webhookpolicies: slimMetadata,
+  secrets: slimSecret,
+  configmaps: slimMetadata,
+  cabundles: slimCaConfigMap,
+};
+
 function collectionPath(resource: Resource, namespace: string | undefined): string {
-  const prefix =
-    resource === 'secrets' || resource === 'configmaps' ? '/api/v1' : `/apis/${GROUP}/${VERSION}`;
+  const core = resource === 'secrets' || resource === 'configmaps' || resource === 'cabundles';
+  const prefix = core ? '/api/v1' : `/apis/${GROUP}/${VERSION}`;
+  const plural = resource === 'cabundles' ? 'configmaps' : resource;
   return namespace === undefined
-    ? `${prefix}/${resource}`
-    : `${prefix}/namespaces/${namespace}/${resource}`;
+    ? `${prefix}/${plural}`
+    : `${prefix}/namespaces/${namespace}/${plural}`;
 }
 
 /** Options for {@link ResourceCache}. */
@@ -107,7 +145,7 @@ export class ResourceCache {
         // Only the operator's own ConfigMap: RBAC then needs no read access to any other.
         ...(resource === 'configmaps' ? { fieldSelector: `metadata.name=${CONFIG_MAP_NAME}` } : {}),
       }),
-      transform: resource === 'secrets' ? slimSecret : slimMetadata,
+      transform: TRANSFORM[resource],
       watchdogMs: options.watchTimeoutSeconds * 1000 + options.watchdogGraceMs,
       ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
       onRestart: (reason) => options.onRestart?.(resource, reason),
@@ -218,17 +256,21 @@ export class ResourceCache {
   }
 }
 
-/** The four caches the reconciler reads. */
+/** The caches the reconciler reads. */
 export interface Caches {
   readonly endpoints: ResourceCache;
   readonly policies: ResourceCache;
   readonly secrets: ResourceCache;
+  /** The operator's own published ConfigMap per namespace. */
   readonly configMaps: ResourceCache;
+  /** Users' ConfigMaps, slimmed to CA certificates; scoped like {@link Caches.secrets}. */
+  readonly caBundles: ResourceCache;
 }
 
 /**
- * Creates the caches (not started). `secretNamespaces` overrides the Secrets' scope: `[]` starts
- * with none, for namespaces added as they opt in.
+ * Creates the caches (not started). `secretNamespaces` overrides the scope of Secrets and CA
+ * ConfigMaps (read where Secrets are read): `[]` starts with none, for namespaces added as they
+ * opt in.
  */
 export function createCaches(
   options: ResourceCacheOptions,
@@ -239,10 +281,11 @@ export function createCaches(
     policies: new ResourceCache('webhookpolicies', options),
     secrets: new ResourceCache('secrets', { ...options, namespaces: secretNamespaces }),
     configMaps: new ResourceCache('configmaps', options),
+    caBundles: new ResourceCache('cabundles', { ...options, namespaces: secretNamespaces }),
   };
 }
 
 /** The caches as a list. */
 export function allCaches(caches: Caches): ResourceCache[] {
-  return [caches.endpoints, caches.policies, caches.secrets, caches.configMaps];
+  return [caches.endpoints, caches.policies, caches.secrets, caches.configMaps, caches.caBundles];
 }

@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../common/log.ts';
 import { allCaches, createCaches, type Caches } from './cache.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { secretRefNames } from './compile/secrets.ts';
+import { configMapRefNames, secretRefNames } from './compile/secrets.ts';
 import { EventRecorder } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { CacheChange } from './kube/informer.ts';
@@ -100,6 +100,7 @@ export class Operator {
         client: options.client,
         log: options.log,
         secrets: caches.secrets,
+        caBundles: caches.caBundles,
         selector: optIn.selector ?? OPT_IN_SELECTOR,
         role: optIn.role,
         serviceAccount: optIn.serviceAccount,
@@ -139,6 +140,7 @@ export class Operator {
     caches.policies.onChange((c) => this.#enqueue(c.object.metadata.namespace));
     caches.configMaps.onChange((c) => this.#enqueue(c.object.metadata.namespace));
     caches.secrets.onChange((c) => this.#onSecret(c));
+    caches.caBundles.onChange((c) => this.#onCaBundle(c));
     if (options.leaderElection !== undefined) {
       this.#elector = new LeaderElector(
         options.client,
@@ -165,6 +167,7 @@ export class Operator {
       policies: this.caches.policies.size,
       secrets: this.caches.secrets.size,
       configMaps: this.caches.configMaps.size,
+      caBundles: this.caches.caBundles.size,
     });
     // Only after every cache is listed: an empty Secret cache would refuse every endpoint.
     if (this.#elector === undefined) this.#startLeading();
@@ -192,7 +195,8 @@ export class Operator {
     for (const cache of allCaches(this.caches)) {
       // Opt-in Secret informers are per namespace: one still refused (its binding not yet
       // effective) holds back that namespace's reconcile, not the replica's readiness.
-      if (this.#access !== undefined && cache === this.caches.secrets) continue;
+      const perNamespace = cache === this.caches.secrets || cache === this.caches.caBundles;
+      if (this.#access !== undefined && perNamespace) continue;
       const reason = cache.unhealthy(maxDownMs);
       if (reason !== undefined) return reason;
     }
@@ -217,6 +221,16 @@ export class Operator {
       [...this.caches.endpoints.list(namespace), ...this.caches.policies.list(namespace)].some(
         (o) => secretRefNames(o['spec']).has(name),
       );
+    if (referenced) this.#queue.add(namespace);
+  }
+
+  #onCaBundle(change: CacheChange): void {
+    const { name, namespace } = change.object.metadata;
+    if (namespace === undefined || this.#queue === undefined) return;
+    // Only ConfigMaps an endpoint names as its CA bundle; every other change is no news.
+    const referenced = this.caches.endpoints
+      .list(namespace)
+      .some((o) => configMapRefNames(o['spec']).has(name));
     if (referenced) this.#queue.add(namespace);
   }
 

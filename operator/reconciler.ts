@@ -5,7 +5,7 @@ import type { Logger } from '../common/log.ts';
 import type { Caches } from './cache.ts';
 import type { Clock } from './clock.ts';
 import { compileNamespace } from './compile/compile.ts';
-import type { SecretView } from './compile/secrets.ts';
+import type { ConfigMapView, SecretView } from './compile/secrets.ts';
 import { isStatus } from './errors.ts';
 import type { EventRecorder, EventType } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
@@ -82,6 +82,15 @@ function secretView(object: KubeObject): SecretView {
     name: object.metadata.name,
     resourceVersion: object.metadata.resourceVersion ?? '',
     data: (object['data'] as Record<string, string> | undefined) ?? {},
+  };
+}
+
+function configMapView(object: KubeObject): ConfigMapView {
+  return {
+    name: object.metadata.name,
+    resourceVersion: object.metadata.resourceVersion ?? '',
+    data: (object['data'] as Record<string, string> | undefined) ?? {},
+    otherKeys: (object['otherKeys'] as string[] | undefined) ?? [],
   };
 }
 
@@ -173,6 +182,9 @@ export class Reconciler {
       endpoints,
       policies,
       secrets: new Map(caches.secrets.list(namespace).map((s) => [s.metadata.name, secretView(s)])),
+      configMaps: new Map(
+        caches.caBundles.list(namespace).map((c) => [c.metadata.name, configMapView(c)]),
+      ),
     });
     const configMap = caches.configMaps.get(namespace, CONFIG_MAP_NAME);
     const previousEntries = this.#publishedEntries(namespace, configMap);

@@ -1,8 +1,9 @@
 // Least-privilege Secret access when every namespace is reconciled: the operator reads and
 // writes Secrets only in namespaces labelled hookgate.io/injection=enabled. It watches those
 // namespaces; for each, the leader creates a RoleBinding to the chart's Secret ClusterRole (the
-// operator holds `bind` on exactly that role) and every replica starts a Secret informer scoped
-// to it. On opt-out the informer stops and the leader deletes the binding. See ADR 0012.
+// operator holds `bind` on exactly that role; it also grants reading ConfigMaps, for CA bundles)
+// and every replica starts a Secret informer and a CA ConfigMap informer scoped to it. On opt-out
+// the informers stop and the leader deletes the binding. See ADR 0012 and ADR 0021.
 import type { Logger } from '../common/log.ts';
 import type { ResourceCache } from './cache.ts';
 import { isStatus } from './errors.ts';
@@ -19,6 +20,8 @@ export interface SecretAccessOptions {
   readonly log: Logger;
   /** The per-namespace Secret cache this grows and shrinks. */
   readonly secrets: ResourceCache;
+  /** The per-namespace CA ConfigMap cache, grown and shrunk with it (same role, same binding). */
+  readonly caBundles: ResourceCache;
   /** Label selector of opted-in namespaces. */
   readonly selector: string;
   /** The ClusterRole bound in each opted-in namespace; the RoleBinding has the same name. */
@@ -84,9 +87,10 @@ export class SecretAccess {
     return this.#namespaces.get('', namespace) !== undefined;
   }
 
-  /** True when `namespace` opted in and its Secrets are listed: it can be reconciled. */
+  /** True when `namespace` opted in and its Secrets and CA ConfigMaps are listed. */
   ready(namespace: string): boolean {
-    return this.optedIn(namespace) && this.#options.secrets.synced(namespace);
+    const { secrets, caBundles } = this.#options;
+    return this.optedIn(namespace) && secrets.synced(namespace) && caBundles.synced(namespace);
   }
 
   /** The leader writes the bindings: every opted-in namespace gets one, stale ones go. */
@@ -103,8 +107,12 @@ export class SecretAccess {
   }
 
   #optIn(namespace: string): void {
-    const listed = this.#options.secrets.addNamespace(namespace);
-    // Until the binding is effective the informer is refused (403) and retries with backoff.
+    const { secrets, caBundles } = this.#options;
+    const started = [secrets.addNamespace(namespace), caBundles.addNamespace(namespace)].filter(
+      (listing): listing is Promise<void> => listing !== undefined,
+    );
+    const listed = started.length === 0 ? undefined : Promise.all(started);
+    // Until the binding is effective the informers are refused (403) and retry with backoff.
     void listed?.then(() => {
       if (this.optedIn(namespace)) this.#options.onChange(namespace);
     });
@@ -115,6 +123,7 @@ export class SecretAccess {
     clearTimeout(this.#retries.get(namespace));
     this.#retries.delete(namespace);
     await this.#options.secrets.removeNamespace(namespace);
+    await this.#options.caBundles.removeNamespace(namespace);
     this.#options.onChange(namespace);
     if (this.#leading) await this.#unbind(namespace);
   }

@@ -65,6 +65,36 @@ export function secretKeySelector(
     );
 }
 
+/**
+ * A key in a ConfigMap in the resource's own namespace: CA bundles, which trust-manager and
+ * cert-manager's CA injection publish as ConfigMaps (kube-root-ca.crt is one too).
+ */
+export function configMapKeySelector(
+  defaultKey: string,
+  what: string,
+): z.ZodObject<{
+  name: z.ZodString;
+  key: z.ZodOptional<z.ZodString>;
+}> {
+  return z
+    .object({
+      name: z
+        .string()
+        .min(1)
+        .max(253)
+        .regex(DNS_SUBDOMAIN)
+        .describe('Name of a ConfigMap in the same namespace as this resource.'),
+      key: z
+        .string()
+        .min(1)
+        .max(253)
+        .regex(/^[-._a-zA-Z0-9]+$/)
+        .optional()
+        .describe(`Key inside the ConfigMap's data. Default: "${defaultKey}".`),
+    })
+    .describe(what);
+}
+
 /** The name of a Secret in the resource's own namespace; `what` is the description. */
 export function secretName(what: string): z.ZodString {
   return z.string().min(1).max(253).regex(DNS_SUBDOMAIN).describe(what);

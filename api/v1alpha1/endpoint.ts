@@ -16,6 +16,7 @@ import type { Condition } from './common.ts';
 import {
   ObjectMeta,
   cel,
+  configMapKeySelector,
   duration,
   eventTypeList,
   labelSelector,
@@ -302,17 +303,30 @@ const Tls = z
       .describe(
         'mTLS: the client certificate presented to the receiver. cert-manager Certificates write exactly this Secret; a renewed certificate is used by new connections while open ones finish.',
       ),
-    caBundle: z
-      .object({
-        secretKeyRef: secretKeySelector(
-          'ca.crt',
-          "PEM certificates of the CAs trusted for the receiver's certificate.",
+    caBundle: cel(
+      z
+        .object({
+          secretKeyRef: secretKeySelector(
+            'ca.crt',
+            "PEM certificates of the CAs trusted for the receiver's certificate.",
+          ).optional(),
+          configMapKeyRef: configMapKeySelector(
+            'ca.crt',
+            "PEM certificates of the CAs trusted for the receiver's certificate, from a ConfigMap (as trust-manager and cert-manager's CA injection publish them). The operator reads ConfigMaps only in namespaces it reads Secrets in, and keeps only keys holding PEM certificates.",
+          ).optional(),
+        })
+        .describe(
+          "CAs trusted for the receiver's certificate, instead of the public roots: set exactly one of secretKeyRef and configMapKeyRef. Default: the public roots Node.js ships.",
         ),
-      })
-      .optional()
-      .describe(
-        "CAs trusted for the receiver's certificate, instead of the public roots. Default: the public roots Node.js ships.",
-      ),
+      [
+        {
+          rule: 'has(self.secretKeyRef) != has(self.configMapKeyRef)',
+          message:
+            'set exactly one of caBundle.secretKeyRef and caBundle.configMapKeyRef: remove one, or set one of them',
+          reason: 'FieldValueInvalid',
+        },
+      ],
+    ).optional(),
     serverName: z
       .string()
       .min(1)

@@ -1,7 +1,14 @@
 // Acceptance checks as ordered chains: each entry is a small function returning a problem or
 // nothing; the first problem wins, so an object reports the most fundamental thing to fix first.
-import { REASON, SECRET_NAME } from '../names.ts';
-import { decodedValue, valueProblem, type SecretReference, type SecretView } from './secrets.ts';
+import { CONFIG_MAP_NAME, REASON, SECRET_NAME } from '../names.ts';
+import {
+  decodedValue,
+  valueProblem,
+  type ConfigMapReference,
+  type ConfigMapView,
+  type SecretReference,
+  type SecretView,
+} from './secrets.ts';
 
 /** Why an object is not accepted: a condition reason and a message naming what to fix. */
 export interface Problem {
@@ -13,6 +20,8 @@ export interface Problem {
 export interface CheckContext {
   readonly namespace: string;
   readonly secrets: ReadonlyMap<string, SecretView>;
+  /** The namespace's CA ConfigMaps by name, slimmed (certificate keys only). */
+  readonly configMaps: ReadonlyMap<string, ConfigMapView>;
 }
 
 /** One check: a problem, or undefined when the subject passes. */
@@ -71,5 +80,45 @@ export const referenceChecks: readonly Check<readonly SecretReference[]>[] = [
       if (problem !== undefined) return { reason: REASON.secretValueInvalid, message: problem };
     }
     return undefined;
+  },
+];
+
+/** Checks on the ConfigMap keys an endpoint reads (CA bundles), most basic first. */
+export const configMapReferenceChecks: readonly Check<readonly ConfigMapReference[]>[] = [
+  // The operator's own ConfigMap is an output, and no CA bundle.
+  (refs: readonly ConfigMapReference[]): Problem | undefined => {
+    const ref = refs.find((r) => r.name === CONFIG_MAP_NAME);
+    return ref === undefined
+      ? undefined
+      : {
+          reason: REASON.configMapNotFound,
+          message: `${ref.path} names ConfigMap "${CONFIG_MAP_NAME}", which the operator writes; reference the ConfigMap holding the CA bundle`,
+        };
+  },
+  // Every referenced ConfigMap exists in the resource's namespace.
+  (
+    refs: readonly ConfigMapReference[],
+    { namespace, configMaps }: CheckContext,
+  ): Problem | undefined => {
+    const ref = refs.find((r) => !configMaps.has(r.name));
+    return ref === undefined
+      ? undefined
+      : {
+          reason: REASON.configMapNotFound,
+          message: `ConfigMap "${ref.name}" (${ref.path}) does not exist in namespace "${namespace}"`,
+        };
+  },
+  // Each referenced ConfigMap holds the referenced key (a certificate or not: that is the next check).
+  (refs: readonly ConfigMapReference[], { configMaps }: CheckContext): Problem | undefined => {
+    const ref = refs.find((r) => {
+      const view = configMaps.get(r.name);
+      return !Object.hasOwn(view?.data ?? {}, r.key) && !(view?.otherKeys.includes(r.key) ?? false);
+    });
+    return ref === undefined
+      ? undefined
+      : {
+          reason: REASON.configMapKeyNotFound,
+          message: `ConfigMap "${ref.name}" has no key "${ref.key}" in its data (${ref.path})`,
+        };
   },
 ];

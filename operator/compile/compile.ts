@@ -17,9 +17,16 @@ import { compileFilter } from '../../sidecar/filter/index.ts';
 import { OperatorError } from '../errors.ts';
 import { disabledReason } from '../lifecycle/disabled.ts';
 import { REASON } from '../names.ts';
-import { firstProblem, referenceChecks, type Check, type Problem } from './checks.ts';
+import {
+  configMapReferenceChecks,
+  firstProblem,
+  referenceChecks,
+  type Check,
+  type Problem,
+} from './checks.ts';
 import { compact } from './compact.ts';
 import {
+  configMapReferenceList,
   credentialBlocks,
   credentialReferenceList,
   credentialReferences,
@@ -28,6 +35,8 @@ import {
 import {
   publishedFile,
   publishedKey,
+  type ConfigMapReference,
+  type ConfigMapView,
   type SecretFormat,
   type SecretReference,
   type SecretView,
@@ -66,6 +75,8 @@ export interface CompileInput {
   readonly policies: readonly ObjectInput[];
   /** The namespace's Secrets by name. */
   readonly secrets: ReadonlyMap<string, SecretView>;
+  /** The namespace's CA ConfigMaps by name (certificate keys only); default: none. */
+  readonly configMaps?: ReadonlyMap<string, ConfigMapView>;
 }
 
 /** Whether an object is accepted, with the reason and message its condition carries. */
@@ -255,6 +266,19 @@ function sidecarOperationalEvents(
   return own.length === 0 ? undefined : own;
 }
 
+/** Where the sidecar reads a referenced CA ConfigMap key: a file in the published Secret too. */
+function configMapSource(
+  ref: ConfigMapReference,
+  configMaps: ReadonlyMap<string, ConfigMapView>,
+  published: Record<string, string>,
+): NonNullable<SecretSourceInput> {
+  const configMap = configMaps.get(ref.name);
+  if (configMap === undefined) throw new Error(`unchecked reference ${ref.path}`);
+  const key = publishedKey(configMap, ref.key, 'ConfigMap');
+  published[key] = Buffer.from(configMap.data[ref.key] ?? '').toString('base64');
+  return { file: publishedFile(key) };
+}
+
 function compileSigning(
   signing: SigningSpec,
   refs: readonly SecretReference[],
@@ -329,7 +353,8 @@ interface AcceptedPolicy {
  * the sidecar's schema anyway — a bug, and nothing is published.
  */
 export function compileNamespace(input: CompileInput): Compiled {
-  const context = { namespace: input.namespace, secrets: input.secrets };
+  const configMaps = input.configMaps ?? new Map<string, ConfigMapView>();
+  const context = { namespace: input.namespace, secrets: input.secrets, configMaps };
   const published: Record<string, string> = {};
 
   // Policies: accepted ones take part in selection, oldest first.
@@ -390,6 +415,7 @@ export function compileNamespace(input: CompileInput): Compiled {
     const problem =
       firstProblem(endpointSpecChecks, spec, context) ??
       firstProblem(referenceChecks, refs, context) ??
+      firstProblem(configMapReferenceChecks, configMapReferenceList(credentials), context) ??
       // Only once every key exists: Node's TLS stack must accept the certificate material.
       tlsMaterialProblem(credentials, context);
     if (problem !== undefined) {
@@ -428,7 +454,12 @@ export function compileNamespace(input: CompileInput): Compiled {
                 scratch,
               ),
         headers: sortedRecord(spec.headers),
-        ...credentialBlocks(spec, credentials, (ref) => source(ref, input.secrets, scratch)),
+        ...credentialBlocks(
+          spec,
+          credentials,
+          (ref) => source(ref, input.secrets, scratch),
+          (ref) => configMapSource(ref, configMaps, scratch),
+        ),
         paused: spec.paused,
         disabled: disabled === undefined ? undefined : { reason: disabled },
         policy: entryPolicy,

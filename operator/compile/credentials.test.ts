@@ -4,7 +4,14 @@ import { SidecarConfig } from '../../sidecar/config/schema.ts';
 import { scopeConfig } from '../config-server/scope.ts';
 import { REASON, SECRET_MOUNT_PATH } from '../names.ts';
 import { compileNamespace, type ObjectInput } from './compile.ts';
-import { secretRefNames, type SecretView } from './secrets.ts';
+import { slimCaConfigMap } from '../cache.ts';
+import {
+  configMapRefNames,
+  publishedKey,
+  secretRefNames,
+  type ConfigMapView,
+  type SecretView,
+} from './secrets.ts';
 
 const namespace = 'shop';
 const now = new Date();
@@ -55,12 +62,41 @@ function endpoint(name: string, spec: Record<string, unknown>): ObjectInput {
   };
 }
 
-function compile(endpoints: ObjectInput[], secrets: SecretView[] = allSecrets) {
+// What the CA ConfigMap cache keeps of a ConfigMap (operator/cache.ts).
+function configMap(
+  name: string,
+  data: Record<string, string>,
+  resourceVersion = '9',
+  binaryData: Record<string, string> = {},
+): ConfigMapView {
+  const slim = slimCaConfigMap({
+    metadata: { name, namespace, resourceVersion },
+    data,
+    binaryData,
+  });
+  return {
+    name,
+    resourceVersion,
+    data: slim['data'] as Record<string, string>,
+    otherKeys: slim['otherKeys'] as string[],
+  };
+}
+
+const allConfigMaps = [
+  configMap('receiver-ca', { 'ca.crt': ca.certPem, 'app.json': '{"big":"config"}' }),
+];
+
+function compile(
+  endpoints: ObjectInput[],
+  secrets: SecretView[] = allSecrets,
+  configMaps: ConfigMapView[] = allConfigMaps,
+) {
   return compileNamespace({
     namespace,
     endpoints,
     policies: [],
     secrets: new Map(secrets.map((s) => [s.name, s])),
+    configMaps: new Map(configMaps.map((c) => [c.name, c])),
   });
 }
 
@@ -80,6 +116,9 @@ const oauth2 = {
       audience: 'https://hooks.example.com',
     },
   },
+};
+const caFromConfigMap = {
+  tls: { caBundle: { configMapKeyRef: { name: 'receiver-ca' } }, serverName: 'hooks.internal' },
 };
 const mtls = {
   tls: {
@@ -231,5 +270,102 @@ describe('receiver credentials in the compile', () => {
       'receiver-ca',
       'receiver-key',
     ]);
+  });
+
+  it('publishes a CA bundle from a ConfigMap under a key that names the kind', () => {
+    // One endpoint trusts the Secret "receiver-ca", the other the ConfigMap of the same name.
+    const out = compile([
+      endpoint('orders', caFromConfigMap),
+      endpoint('billing', { tls: { caBundle: { secretKeyRef: { name: 'receiver-ca' } } } }),
+    ]);
+    expect(out.endpoints.map((e) => e.accepted)).toEqual([{ ok: true }, { ok: true }]);
+    const tls = (name: string) => out.config.endpoints!.find((e) => e.name === name)!.tls;
+    expect(tls('orders')).toEqual({
+      ca: { file: `${SECRET_MOUNT_PATH}/ConfigMap_receiver-ca_ca.crt_9` },
+      serverName: 'hooks.internal',
+    });
+    expect(tls('billing')?.ca).toEqual({ file: `${SECRET_MOUNT_PATH}/receiver-ca_ca.crt_7` });
+    expect(
+      Buffer.from(out.secretData['ConfigMap_receiver-ca_ca.crt_9']!, 'base64').toString(),
+    ).toBe(ca.certPem);
+    expect(Object.keys(out.secretData).sort()).toEqual([
+      'ConfigMap_receiver-ca_ca.crt_9',
+      'receiver-ca_ca.crt_7',
+    ]);
+  });
+
+  it('never gives a ConfigMap and a Secret one published key, even past the length limit', () => {
+    const long = 'a'.repeat(250);
+    const source = { name: long, resourceVersion: '5' };
+    expect(publishedKey(source, 'ca.crt', 'ConfigMap')).not.toBe(publishedKey(source, 'ca.crt'));
+    expect(publishedKey(source, 'ca.crt', 'ConfigMap')).toMatch(/^ConfigMap_h_[0-9a-f]{32}_5$/);
+  });
+
+  it('keeps only certificate keys of a ConfigMap, and the names of the others', () => {
+    const slim = slimCaConfigMap({
+      metadata: { name: 'app', namespace, resourceVersion: '3', labels: { a: 'b' } },
+      data: { 'ca.crt': ca.certPem, 'settings.json': 'x'.repeat(100_000) },
+      binaryData: { 'truststore.jks': 'AAAA' },
+    });
+    expect(slim).toEqual({
+      metadata: { name: 'app', namespace, uid: undefined, resourceVersion: '3' },
+      data: { 'ca.crt': ca.certPem },
+      otherKeys: ['settings.json', 'truststore.jks'],
+    });
+  });
+
+  // Each row: a ConfigMap reference that cannot be used; the message says ConfigMap (never
+  // Secret), names the field, and repeats no value of the ConfigMap.
+  it.each([
+    ['ConfigMap missing', [], REASON.configMapNotFound, 'ConfigMap "receiver-ca" (spec.tls'],
+    [
+      'key missing',
+      [configMap('receiver-ca', { 'tls.crt': ca.certPem })],
+      REASON.configMapKeyNotFound,
+      'ConfigMap "receiver-ca" has no key "ca.crt"',
+    ],
+    [
+      'value is not PEM',
+      [configMap('receiver-ca', { 'ca.crt': 'not-a-certificate-4e1f' })],
+      REASON.configMapValueInvalid,
+      'is not a PEM CA bundle',
+    ],
+    [
+      'key only in binaryData',
+      [configMap('receiver-ca', {}, '9', { 'ca.crt': 'AAAA' })],
+      REASON.configMapValueInvalid,
+      'is not a PEM CA bundle',
+    ],
+    [
+      'a certificate mark around garbage',
+      [
+        configMap('receiver-ca', {
+          'ca.crt': '-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----',
+        }),
+      ],
+      REASON.configMapValueInvalid,
+      'is not a PEM CA bundle',
+    ],
+  ] as const)('%s', (_what, configMaps, reason, words) => {
+    const out = compile(
+      [endpoint('orders', caFromConfigMap), endpoint('billing', {})],
+      allSecrets,
+      [...configMaps],
+    );
+    const orders = out.endpoints.find((e) => e.name === 'orders')!;
+    expect(orders.accepted).toMatchObject({ ok: false, reason });
+    const message = (orders.accepted as { message: string }).message;
+    expect(message).toContain(words);
+    expect(message).toContain('spec.tls.caBundle.configMapKeyRef');
+    expect(message).not.toContain('Secret');
+    expect(message).not.toContain('not-a-certificate-4e1f');
+    expect(message).not.toContain('garbage');
+    expect(out.config.endpoints!.map((e) => e.name)).toEqual(['billing']);
+  });
+
+  it('watches the ConfigMaps a CA bundle names, apart from Secrets', () => {
+    const spec = { ...caFromConfigMap, auth: basicAndKey.auth };
+    expect([...configMapRefNames(spec)]).toEqual(['receiver-ca']);
+    expect(secretRefNames(spec).has('receiver-ca')).toBe(false);
   });
 });

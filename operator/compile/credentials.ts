@@ -1,5 +1,5 @@
 // An egress endpoint's receiver credentials (spec.auth, spec.tls) in the compile: which Secret
-// keys they read, one check Node's TLS stack makes on the certificate material, and the sidecar
+// keys (and, for a CA bundle, which ConfigMap key) they read, one check Node's TLS stack makes on the certificate material, and the sidecar
 // config blocks that point at the published copies. The values only ever travel as published
 // Secret data, which the config stream ships to the pods the endpoint selects (ADR 0021).
 import { createSecureContext } from 'node:tls';
@@ -10,7 +10,7 @@ import { parseBundle } from '../certs/x509.ts';
 import { REASON } from '../names.ts';
 import type { CheckContext, Problem } from './checks.ts';
 import { compact } from './compact.ts';
-import { decodedValue, type SecretReference } from './secrets.ts';
+import { decodedValue, type ConfigMapReference, type SecretReference } from './secrets.ts';
 
 type EgressInput = z.input<typeof EgressEndpoint>;
 type SourceInput = NonNullable<NonNullable<EgressInput['auth']>['basic']>['username'];
@@ -24,7 +24,10 @@ export interface CredentialRefs {
     readonly certificate: SecretReference;
     readonly key: SecretReference;
   };
+  /** spec.tls.caBundle.secretKeyRef. */
   readonly ca?: SecretReference;
+  /** spec.tls.caBundle.configMapKeyRef: the CRD lets only one of the two be set. */
+  readonly caConfigMap?: ConfigMapReference;
 }
 
 function ref(path: string, name: string, key: string): SecretReference {
@@ -38,6 +41,7 @@ export function credentialReferences(spec: WebhookEndpointSpec): CredentialRefs 
   const oauth2 = auth?.oauth2;
   const cert = tls?.clientCertificate;
   const ca = tls?.caBundle?.secretKeyRef;
+  const caConfigMap = tls?.caBundle?.configMapKeyRef;
   const path = {
     basic: 'spec.auth.basic.secretRef',
     clientId: 'spec.auth.oauth2.clientId.secretKeyRef',
@@ -77,10 +81,17 @@ export function credentialReferences(spec: WebhookEndpointSpec): CredentialRefs 
       },
     }),
     ...(ca && { ca: ref('spec.tls.caBundle.secretKeyRef', ca.name, ca.key ?? 'ca.crt') }),
+    ...(caConfigMap && {
+      caConfigMap: {
+        path: 'spec.tls.caBundle.configMapKeyRef',
+        name: caConfigMap.name,
+        key: caConfigMap.key ?? 'ca.crt',
+      },
+    }),
   };
 }
 
-/** Every reference in `refs`, in a fixed order. */
+/** Every Secret reference in `refs`, in a fixed order (the ConfigMap one is apart). */
 export function credentialReferenceList(refs: CredentialRefs): SecretReference[] {
   return [
     ...(refs.basic ? [refs.basic.username, refs.basic.password] : []),
@@ -93,6 +104,11 @@ export function credentialReferenceList(refs: CredentialRefs): SecretReference[]
   ];
 }
 
+/** The ConfigMap references in `refs`. */
+export function configMapReferenceList(refs: CredentialRefs): ConfigMapReference[] {
+  return refs.caConfigMap ? [refs.caConfigMap] : [];
+}
+
 /**
  * The certificate material is what Node's TLS stack accepts: PEM, a key matching its certificate.
  * Checked here so one endpoint's bad Secret is reported on that endpoint; the sidecar would
@@ -100,7 +116,7 @@ export function credentialReferenceList(refs: CredentialRefs): SecretReference[]
  */
 export function tlsMaterialProblem(
   refs: CredentialRefs,
-  { secrets }: CheckContext,
+  { secrets, configMaps }: CheckContext,
 ): Problem | undefined {
   const value = (r: SecretReference | undefined): string | undefined =>
     r && decodedValue(secrets.get(r.name)?.data[r.key] ?? '');
@@ -121,6 +137,17 @@ export function tlsMaterialProblem(
       message: `key "${refs.ca.key}" of Secret "${refs.ca.name}" (${refs.ca.path}) is not a PEM CA bundle: store one or more -----BEGIN CERTIFICATE----- blocks`,
     };
   }
+  // The cache keeps only values holding a certificate: a dropped one reads as empty here.
+  const fromConfigMap = refs.caConfigMap;
+  if (
+    fromConfigMap !== undefined &&
+    parseBundle(configMaps.get(fromConfigMap.name)?.data[fromConfigMap.key] ?? '').length === 0
+  ) {
+    return {
+      reason: REASON.configMapValueInvalid,
+      message: `key "${fromConfigMap.key}" of ConfigMap "${fromConfigMap.name}" (${fromConfigMap.path}) is not a PEM CA bundle: store one or more -----BEGIN CERTIFICATE----- blocks in its data`,
+    };
+  }
   return undefined;
 }
 
@@ -129,6 +156,7 @@ export function credentialBlocks(
   spec: WebhookEndpointSpec,
   refs: CredentialRefs,
   source: (ref: SecretReference) => SourceInput,
+  configMapSource: (ref: ConfigMapReference) => SourceInput,
 ): Pick<EgressInput, 'auth' | 'tls'> {
   const { auth, tls } = spec;
   const oauth2 = auth?.oauth2;
@@ -164,7 +192,7 @@ export function credentialBlocks(
               certificate: source(refs.clientCertificate.certificate),
               key: source(refs.clientCertificate.key),
             },
-            ca: refs.ca && source(refs.ca),
+            ca: refs.ca ? source(refs.ca) : refs.caConfigMap && configMapSource(refs.caConfigMap),
             serverName: tls.serverName,
             minVersion: tls.minVersion,
           }),

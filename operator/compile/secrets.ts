@@ -12,6 +12,28 @@ export interface SecretView {
   readonly data: Readonly<Record<string, string>>;
 }
 
+/**
+ * A CA ConfigMap as the compiler sees it (operator/cache.ts keeps no more): the data keys whose
+ * value holds a PEM certificate, as text, and the names of every other key, so that "no such
+ * key" and "not a PEM bundle" stay apart without keeping the values.
+ */
+export interface ConfigMapView {
+  readonly name: string;
+  readonly resourceVersion: string;
+  /** Keys whose value contains `-----BEGIN CERTIFICATE-----`, by key (plain text). */
+  readonly data: Readonly<Record<string, string>>;
+  /** Keys present whose value was dropped (not a certificate, or in binaryData). */
+  readonly otherKeys: readonly string[];
+}
+
+/** One key of one ConfigMap that a resource reads: a CA bundle. */
+export interface ConfigMapReference {
+  /** Where the reference is written: `spec.tls.caBundle.configMapKeyRef`. */
+  readonly path: string;
+  readonly name: string;
+  readonly key: string;
+}
+
 /** What a referenced value must look like beyond "not empty". */
 export type SecretFormat = 'any' | 'standard-webhooks-signing' | 'standard-webhooks-verify';
 
@@ -34,11 +56,18 @@ const MAX_KEY_LENGTH = 253;
  * ConfigMap — a config naming a file not there yet is refused by the sidecar and retried, never
  * loaded with a stale key. `_` cannot occur in a Secret name, so the parts never run together.
  */
-export function publishedKey(secret: SecretView, key: string): string {
-  const readable = `${secret.name}_${key}_${secret.resourceVersion}`;
+export function publishedKey(
+  source: { readonly name: string; readonly resourceVersion: string },
+  key: string,
+  kind: 'Secret' | 'ConfigMap' = 'Secret',
+): string {
+  // A ConfigMap's copy starts with `ConfigMap_`: Secret names are lower case and the digest
+  // form starts with `h_`, so a Secret and a ConfigMap of one name never share a key.
+  const prefix = kind === 'ConfigMap' ? 'ConfigMap_' : '';
+  const readable = `${prefix}${source.name}_${key}_${source.resourceVersion}`;
   if (readable.length <= MAX_KEY_LENGTH) return readable;
-  const digest = createHash('sha256').update(`${secret.name}/${key}`).digest('hex').slice(0, 32);
-  return `h_${digest}_${secret.resourceVersion}`;
+  const digest = createHash('sha256').update(`${source.name}/${key}`).digest('hex').slice(0, 32);
+  return `${prefix}h_${digest}_${source.resourceVersion}`;
 }
 
 /** The file a published key is mounted as inside the pod. */
@@ -88,6 +117,26 @@ export function secretRefNames(spec: unknown): Set<string> {
     if ((key === 'secretRef' || key === 'secretKeyRef') && typeof name === 'string')
       names.add(name);
     if (key === 'clientCertificate' && typeof secretName === 'string') names.add(secretName);
+    for (const [k, v] of Object.entries(value)) visit(v, k);
+  };
+  visit(spec, undefined);
+  return names;
+}
+
+/**
+ * Names of the ConfigMaps a spec references (`configMapKeyRef`), read without validating it:
+ * used to decide whether a CA ConfigMap's change concerns a namespace.
+ */
+export function configMapRefNames(spec: unknown): Set<string> {
+  const names = new Set<string>();
+  const visit = (value: unknown, key: string | undefined): void => {
+    if (value === null || typeof value !== 'object') return;
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item, undefined);
+      return;
+    }
+    const { name } = value as { name?: unknown };
+    if (key === 'configMapKeyRef' && typeof name === 'string') names.add(name);
     for (const [k, v] of Object.entries(value)) visit(v, k);
   };
   visit(spec, undefined);

@@ -569,6 +569,41 @@ const cases: [string, Manifest, string, string][] = [
     'should match',
   ],
   [
+    'caBundle takes one source: both secretKeyRef and configMapKeyRef is refused',
+    endpoint({
+      ...egress,
+      tls: {
+        caBundle: {
+          secretKeyRef: { name: 'receiver-ca' },
+          configMapKeyRef: { name: 'receiver-ca' },
+        },
+      },
+    }),
+    'spec.tls.caBundle',
+    'set exactly one of caBundle.secretKeyRef and caBundle.configMapKeyRef',
+  ],
+  [
+    'caBundle takes one source: neither is refused',
+    endpoint({ ...egress, tls: { caBundle: {} } }),
+    'spec.tls.caBundle',
+    'set exactly one of caBundle.secretKeyRef and caBundle.configMapKeyRef',
+  ],
+  [
+    'a ConfigMap key is a data key name',
+    endpoint({
+      ...egress,
+      tls: { caBundle: { configMapKeyRef: { name: 'receiver-ca', key: 'ca crt' } } },
+    }),
+    'spec.tls.caBundle.configMapKeyRef.key',
+    'should match',
+  ],
+  [
+    'a ConfigMap name is a DNS subdomain',
+    endpoint({ ...egress, tls: { caBundle: { configMapKeyRef: { name: 'Trust_Bundle' } } } }),
+    'spec.tls.caBundle.configMapKeyRef.name',
+    'should match',
+  ],
+  [
     'serverName is a DNS name',
     endpoint({ ...egress, tls: { serverName: 'hooks example' } }),
     'spec.tls.serverName',

@@ -302,6 +302,19 @@ describe('what the operator and the injector rely on', () => {
         resourceNames: ['hookgate-sidecar-secrets'],
         verbs: ['create', 'patch'],
       },
+      // CA bundles in ConfigMaps (spec.tls.caBundle.configMapKeyRef), read where Secrets are.
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
+    ]);
+    // Its own ClusterRole reads no ConfigMap but the one it publishes, by name.
+    expect(
+      rulesOf('ClusterRole', 'hookgate-operator').filter((r) => r.resources.includes('configmaps')),
+    ).toEqual([
+      {
+        apiGroups: [''],
+        resources: ['configmaps'],
+        resourceNames: ['hookgate-sidecar-config'],
+        verbs: ['get', 'list', 'watch', 'create', 'patch'],
+      },
     ]);
     // Nothing binds the Secret role in the chart; the operator may bind that role and no other.
     const bound = objects
@@ -355,6 +368,11 @@ describe('what the operator and the injector rely on', () => {
       expect(role?.rules, namespace).toContainEqual({
         apiGroups: [''],
         resources: ['secrets'],
+        verbs: ['get', 'list', 'watch'],
+      });
+      expect(role?.rules, namespace).toContainEqual({
+        apiGroups: [''],
+        resources: ['configmaps'],
         verbs: ['get', 'list', 'watch'],
       });
       const binding = listed.find(

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createCertificate } from '../../operator/certs/x509.ts';
 import { kubeRequest } from '../cluster/apply.ts';
 import { createTestNamespace, kubeClients, type KubeClients } from '../support/kube.ts';
 import {
@@ -220,5 +221,63 @@ describe('operator Secret access when every namespace is reconciled (chart defau
       await first.stop(true).catch(() => undefined);
       await second.stop(true);
     }
+  });
+
+  it('reads a CA ConfigMap where a namespace opted in, and no ConfigMap where it did not', async () => {
+    const notBefore = new Date(Date.now() - 60_000);
+    const ca = createCertificate({
+      commonName: 'receiver-ca',
+      notBefore,
+      notAfter: new Date(notBefore.getTime() + 86_400_000),
+      isCA: true,
+    });
+    const withCa = async (optIn: boolean): Promise<string> => {
+      const ns = await namespaceWithEndpoint(optIn);
+      await apply(adminConfig, {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'receiver-ca', namespace: ns },
+        data: { 'ca.crt': ca.certPem },
+      });
+      await apply(
+        adminConfig,
+        endpointManifest(ns, 'orders', {
+          direction: 'Egress',
+          url: 'https://hooks.example.com/orders',
+          signing: { secretRef: { name: 'orders-signing' } },
+          tls: { caBundle: { configMapKeyRef: { name: 'receiver-ca' } } },
+        }),
+      );
+      return ns;
+    };
+    const optedIn = await withCa(true);
+    const other = await withCa(false);
+    const caPath = (ns: string): string => `/api/v1/namespaces/${ns}/configmaps/receiver-ca`;
+    // The chart's RBAC alone reads no user ConfigMap anywhere.
+    expect(await asOperator('GET', caPath(optedIn))).toBe(403);
+    expect(await asOperator('GET', '/api/v1/configmaps?limit=1')).toBe(403);
+
+    running = await startOperator(identity, [], {
+      namespaces: undefined,
+      secretAccess: {
+        role,
+        serviceAccount: { namespace: identity.namespace, name: 'hookgate-operator' },
+        selector: `hookgate.io/injection=enabled,hookgate-test-run=${run}`,
+        retryMs: 200,
+      },
+    });
+    await expect.poll(async () => (await ready(optedIn))?.status, poll).toBe('True');
+    const published = await loadPublished(adminConfig, optedIn);
+    expect(published?.loaded.egress.endpoints.get('orders')?.tls?.ca).toBe(ca.certPem.trim());
+    expect(await asOperator('GET', caPath(optedIn))).toBe(200);
+    expect(running.operator.caches.caBundles.scopes).toContain(optedIn);
+
+    // Not opted in: no ConfigMap read, no cache, the usual NamespaceNotEnabled.
+    expect(await asOperator('GET', caPath(other))).toBe(403);
+    expect(await asOperator('GET', `/api/v1/namespaces/${other}/configmaps`)).toBe(403);
+    expect(running.operator.caches.caBundles.scopes).not.toContain(other);
+    await expect.poll(async () => (await ready(other))?.reason, poll).toBe('NamespaceNotEnabled');
+    await running.stop();
+    running = undefined;
   });
 });

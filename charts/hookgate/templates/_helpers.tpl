@@ -73,6 +73,8 @@ hookgate-redis
 The operator's Secret access in a namespace it reconciles: read the Secrets endpoints and
 policies reference (values are copied only into the same namespace), write only the one it
 publishes. In the ClusterRole when every namespace is reconciled, else in a Role per namespace.
+ConfigMaps are read where Secrets are, for CA bundles (spec.tls.caBundle.configMapKeyRef); the
+operator keeps only their certificate keys (ADR 0021).
 */}}
 {{- define "hookgate.secretRules" -}}
 - apiGroups: ['']
@@ -82,4 +84,7 @@ publishes. In the ClusterRole when every namespace is reconciled, else in a Role
   resources: [secrets]
   resourceNames: [hookgate-sidecar-secrets]
   verbs: [create, patch]
+- apiGroups: ['']
+  resources: [configmaps]
+  verbs: [get, list, watch]
 {{- end }}
