@@ -36,14 +36,11 @@ export function duration(what: string): z.ZodString {
 /** RFC 1123 DNS subdomain: names of Secrets and most Kubernetes objects. */
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-/** A key in a Secret in the resource's own namespace. */
-export function secretKeySelector(
-  defaultKey: string,
-  what: string,
-): z.ZodObject<{
-  name: z.ZodString;
-  key: z.ZodOptional<z.ZodString>;
-}> {
+/** The shape of a `{name, key}` reference to one key of an object in the same namespace. */
+type KeySelector = z.ZodObject<{ name: z.ZodString; key: z.ZodOptional<z.ZodString> }>;
+
+/** A `{name, key}` reference to a `kind` (Secret, ConfigMap) in the resource's own namespace. */
+function keySelector(kind: string, defaultKey: string, what: string): KeySelector {
   return z
     .object({
       name: z
@@ -51,48 +48,33 @@ export function secretKeySelector(
         .min(1)
         .max(253)
         .regex(DNS_SUBDOMAIN)
-        .describe('Name of a Secret in the same namespace as this resource.'),
+        .describe(`Name of a ${kind} in the same namespace as this resource.`),
       key: z
         .string()
         .min(1)
         .max(253)
         .regex(/^[-._a-zA-Z0-9]+$/)
         .optional()
-        .describe(`Key inside the Secret's data. Default: "${defaultKey}".`),
+        .describe(`Key inside the ${kind}'s data. Default: "${defaultKey}".`),
     })
-    .describe(
-      `${what} Secrets never leave their namespace and never appear in status, events or logs.`,
-    );
+    .describe(what);
+}
+
+/** A key in a Secret in the resource's own namespace. */
+export function secretKeySelector(defaultKey: string, what: string): KeySelector {
+  return keySelector(
+    'Secret',
+    defaultKey,
+    `${what} Secrets never leave their namespace and never appear in status, events or logs.`,
+  );
 }
 
 /**
  * A key in a ConfigMap in the resource's own namespace: CA bundles, which trust-manager and
  * cert-manager's CA injection publish as ConfigMaps (kube-root-ca.crt is one too).
  */
-export function configMapKeySelector(
-  defaultKey: string,
-  what: string,
-): z.ZodObject<{
-  name: z.ZodString;
-  key: z.ZodOptional<z.ZodString>;
-}> {
-  return z
-    .object({
-      name: z
-        .string()
-        .min(1)
-        .max(253)
-        .regex(DNS_SUBDOMAIN)
-        .describe('Name of a ConfigMap in the same namespace as this resource.'),
-      key: z
-        .string()
-        .min(1)
-        .max(253)
-        .regex(/^[-._a-zA-Z0-9]+$/)
-        .optional()
-        .describe(`Key inside the ConfigMap's data. Default: "${defaultKey}".`),
-    })
-    .describe(what);
+export function configMapKeySelector(defaultKey: string, what: string): KeySelector {
+  return keySelector('ConfigMap', defaultKey, what);
 }
 
 /** The name of a Secret in the resource's own namespace; `what` is the description. */
