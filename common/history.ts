@@ -124,6 +124,23 @@ export function redactHeaders(
   return out;
 }
 
+/**
+ * `record` with its request and response headers redacted again: readers (the console, the
+ * plugin) do it whatever the writer did, so a record written before a header was known to be
+ * secret shows it no more.
+ */
+export function redactRecord(record: DeliveryRecord): DeliveryRecord {
+  return {
+    ...record,
+    requestHeaders: redactHeaders(record.requestHeaders),
+    attemptLog: record.attemptLog.map((a) =>
+      a.responseHeaders === undefined
+        ? a
+        : { ...a, responseHeaders: redactHeaders(a.responseHeaders) },
+    ),
+  };
+}
+
 /** A URL as history shows it: origin and path, never userinfo or the query (it may hold keys). */
 export function historyUrl(url: URL | string): string {
   const u = typeof url === 'string' ? new URL(url) : url;

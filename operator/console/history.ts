@@ -10,7 +10,7 @@ import { RedisHistoryReader } from '../../sidecar/history/redis.ts';
 import { MAX_PAGE } from '../../sidecar/history/store.ts';
 import type { RedisClient } from '../../sidecar/redis-connect.ts';
 import type { DeliveryQuery, ListedDelivery } from './sidecars.ts';
-import { redactHeaders } from './redact.ts';
+import { redactRecord } from './redact.ts';
 
 /** Pages of the reader's scan budget one console list follows at most before it answers. */
 const MAX_PAGES = 4;
@@ -82,14 +82,6 @@ export class RedisHistory {
     const record = await this.#reader(namespace).get(deliveryId);
     if (record === undefined) return undefined;
     // Redacted at write; again here, as for what the pods answer.
-    return {
-      ...record,
-      requestHeaders: redactHeaders(record.requestHeaders),
-      attemptLog: record.attemptLog.map((a) =>
-        a.responseHeaders === undefined
-          ? a
-          : { ...a, responseHeaders: redactHeaders(a.responseHeaders) },
-      ),
-    };
+    return redactRecord(record);
   }
 }

@@ -2,4 +2,4 @@
 // returns the headers the app sent, and an app may put its own credentials there. The one
 // redaction function (common/history.ts) is applied again before anything reaches a page or the
 // plugin's output.
-export { isSecretHeader, redactHeaders } from '../../common/history.ts';
+export { isSecretHeader, redactHeaders, redactRecord } from '../../common/history.ts';

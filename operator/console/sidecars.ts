@@ -16,7 +16,7 @@ import type { KubeClient } from '../kube/client.ts';
 import { PORT_NAME, SIDECAR_CONTAINER } from '../inject/sidecar.ts';
 import { SIDECAR_PORTS } from '../inject/annotations.ts';
 import type { AdminTokens } from './admin-token.ts';
-import { redactHeaders } from './redact.ts';
+import { redactRecord } from './redact.ts';
 
 /** How long one admin call may take before the pod is reported unreachable. */
 const ADMIN_TIMEOUT_MS = 5_000;
@@ -220,16 +220,7 @@ export class Sidecars {
       [`/queue/deliveries/${id}`, (r: unknown) => recordFromQueue(pod, r as QueueSummary)],
     ] as const) {
       try {
-        const record = map(await this.#call<unknown>(pod, 'GET', path));
-        return {
-          ...record,
-          requestHeaders: redactHeaders(record.requestHeaders),
-          attemptLog: record.attemptLog.map((a) =>
-            a.responseHeaders === undefined
-              ? a
-              : { ...a, responseHeaders: redactHeaders(a.responseHeaders) },
-          ),
-        };
+        return redactRecord(map(await this.#call<unknown>(pod, 'GET', path)));
       } catch (err) {
         if (!(err instanceof AdminCallError && err.status === 404)) throw err;
       }
