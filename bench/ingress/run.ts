@@ -8,11 +8,15 @@
 //   node bench/ingress/run.ts [--seconds 5] [--concurrency 32] [--body-bytes 1024]
 //
 // Each phase warms up for 1 s, then measures for --seconds (shortened so that all phases fit);
-// the whole run stops itself after 30 s. With HOOKGATE_REDIS_URL set, one more phase
-// de-duplicates through that Redis.
+// the whole run stops itself after 30 s. The sidecar runs twice: history off, then recording every
+// forward to its disk store (a pod's default), for the history's price in the same run. With
+// HOOKGATE_REDIS_URL set, one more phase de-duplicates through that Redis.
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
@@ -21,6 +25,9 @@ import { Agent, Pool } from 'undici';
 import { stringify } from 'yaml';
 import { createLogger } from '../../common/log.ts';
 import { parseConfig } from '../../sidecar/config/load.ts';
+import { systemClock } from '../../sidecar/delivery/delivery.ts';
+import { DeliveryObservers } from '../../sidecar/delivery/observe.ts';
+import { openHistory } from '../../sidecar/history/open.ts';
 import { startIngressServer } from '../../sidecar/ingress/server.ts';
 import { createSigner } from '../../sidecar/signing/index.ts';
 
@@ -32,7 +39,12 @@ const WARMUP_MS = 1_000;
 type Role =
   | { role: 'app' }
   | { role: 'bare-proxy'; appPort: number }
-  | { role: 'sidecar'; appPort: number; redisUrl: string | undefined };
+  | {
+      role: 'sidecar';
+      appPort: number;
+      redisUrl: string | undefined;
+      /** Record every forward into this folder. */ history?: string;
+    };
 
 /** Messages between the main thread and the workers. */
 type WorkerMessage = { port: number } | { received: number };
@@ -82,10 +94,18 @@ async function runBareProxy(appPort: number): Promise<void> {
   parentPort?.postMessage({ port: (server.address() as AddressInfo).port } satisfies WorkerMessage);
 }
 
-/** The sidecar: the real ingress server, one Standard Webhooks endpoint. */
-async function runSidecar(appPort: number, redisUrl: string | undefined): Promise<void> {
+/**
+ * The sidecar: the real ingress server, one Standard Webhooks endpoint; with `history`, every
+ * forward recorded to the disk store as a pod records it by default (ADR 0022).
+ */
+async function runSidecar(
+  appPort: number,
+  redisUrl: string | undefined,
+  history: string | undefined,
+): Promise<void> {
   const loaded = await parseConfig(
     stringify({
+      history: history === undefined ? { enabled: false } : { directory: history },
       ingress: [
         {
           name: 'bench',
@@ -101,10 +121,24 @@ async function runSidecar(appPort: number, redisUrl: string | undefined): Promis
   );
   const redis =
     redisUrl === undefined ? undefined : new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const registry = new Registry();
+  const log = createLogger({ program: 'bench' }, 'error');
+  const observers = new DeliveryObservers();
+  if (history !== undefined)
+    await openHistory({
+      config: () => loaded,
+      redis: undefined,
+      observers,
+      registry,
+      log,
+      clock: systemClock,
+      pod: 'bench-0',
+    });
   const server = await startIngressServer('127.0.0.1', 0, {
     config: () => loaded,
-    registry: new Registry(),
-    log: createLogger({ program: 'bench' }, 'error'),
+    registry,
+    log,
+    observers,
     ...(redis === undefined ? {} : { redis }),
   });
   parentPort?.postMessage({ port: server.port } satisfies WorkerMessage);
@@ -215,7 +249,7 @@ function flag(name: string, fallback: number): number {
 
 async function main(): Promise<void> {
   const redisUrl = process.env['HOOKGATE_REDIS_URL'] || undefined;
-  const phases = redisUrl === undefined ? 3 : 4;
+  const phases = redisUrl === undefined ? 4 : 5;
   // Every phase's warm-up and measurement inside 27 s, leaving room to start and stop.
   const measureMs = Math.min(flag('seconds', 5) * 1000, Math.floor(27_000 / phases) - WARMUP_MS);
   const concurrency = Math.floor(flag('concurrency', 32));
@@ -240,6 +274,23 @@ async function main(): Promise<void> {
   const through = await phase('through the sidecar', sidecar.port, concurrency, measureMs, body);
   results.push(through);
   const forwarded = (await appReceived(app.worker)) - before;
+  // The same sidecar recording every forward (a pod's default), to price the history in one run.
+  const historyDir = mkdtempSync(join(tmpdir(), 'hookgate-bench-ingress-'));
+  const recording = await startWorker({
+    role: 'sidecar',
+    appPort: app.port,
+    redisUrl: undefined,
+    history: historyDir,
+  });
+  workers.push(recording.worker);
+  const recorded = await phase(
+    'through the sidecar, history on',
+    recording.port,
+    concurrency,
+    measureMs,
+    body,
+  );
+  results.push(recorded);
   if (redisUrl !== undefined) {
     const withRedis = await startWorker({ role: 'sidecar', appPort: app.port, redisUrl });
     workers.push(withRedis.worker);
@@ -273,9 +324,12 @@ async function main(): Promise<void> {
     `\nsidecar: ${(through.perSecond / direct.perSecond).toFixed(2)}x the direct rate, ` +
       `${(through.perSecond / proxy.perSecond).toFixed(2)}x the bare proxy's, ` +
       `+${(through.p50Ms - direct.p50Ms).toFixed(2)} ms at p50 over direct; ` +
-      `the app received ${forwarded} webhooks from it for ${through.answered} answered 200\n`,
+      `the app received ${forwarded} webhooks from it for ${through.answered} answered 200\n` +
+      `history cost: ×${(recorded.perSecond / through.perSecond).toFixed(3)} (on/off), ` +
+      `+${(recorded.p50Ms - through.p50Ms).toFixed(2)} ms at p50\n`,
   );
   await Promise.all(workers.map((w) => w.terminate()));
+  rmSync(historyDir, { recursive: true, force: true });
 }
 
 if (isMainThread) {
@@ -284,5 +338,5 @@ if (isMainThread) {
   const role = workerData as Role;
   if (role.role === 'app') await runApp();
   else if (role.role === 'bare-proxy') await runBareProxy(role.appPort);
-  else await runSidecar(role.appPort, role.redisUrl);
+  else await runSidecar(role.appPort, role.redisUrl, role.history);
 }
