@@ -153,9 +153,9 @@ test-chart: deps controlplane helm lua ## Run only the packaging tests: chart, k
 	npx vitest run test/chart test/argocd
 
 .PHONY: bench-egress
-bench-egress: deps ## Benchmark: direct vs through the sidecar vs through nginx (installs nginx when missing)
+bench-egress: build ## Benchmark: direct vs the compiled sidecar vs a bare Node proxy (plain and signing) vs nginx (installs nginx when missing)
 	@command -v nginx >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq nginx-light >/dev/null; }
-	node bench/egress/run.ts
+	BENCH_SIDECAR=dist/sidecar/main.js node bench/egress/run.ts
 
 .PHONY: bench-history
 bench-history: deps redis-server ## Benchmark: the delivery history's CPU per recorded attempt, no-op vs disk vs Redis store (recorder alone, no HTTP)

@@ -1,18 +1,19 @@
 // bench/egress: the same load (1 KB POSTs) sent direct to a receiver with undici, through the
 // Hookgate sidecar (Standard Webhooks signing on), through a bare Node proxy (node:http in, undici
 // out, nothing else: the Node ceiling, bench/lib/bare-proxy.ts) and through Debian's nginx as a
-// plain reverse proxy — in one run, on loopback; the sidecar twice, with delivery history on (the
+// plain reverse proxy, and through the bare proxy signing as the sidecar does (`bare-sign`: the
+// ceiling for any proxy that signs) — in one run, on loopback; the sidecar twice, with delivery history on (the
 // default: every attempt recorded to its disk store) and off (`nohist`). Prints throughput and added p50/p99 latency as
 // ratios, each proxy's CPU time per delivery (from /proc, over the throughput run), and the
-// sidecar's peak RSS under that load. Run: make bench-egress (installs nginx when missing;
-// BENCH_SIDECAR=path/to/main.js measures another build, e.g. dist/sidecar/main.js).
+// each sidecar's peak RSS under that load. Run: make bench-egress (builds, measures the compiled
+// sidecar, installs nginx when missing); BENCH_SIDECAR=path/to/main.js measures another build.
 // The history's cost alone: BENCH_ONLY=history runs only the sidecar on and off, BENCH_ROUNDS=n
 // alternates the pair n times (on, off, then off, on: two shared cores drift, and a pair measured
 // back to back in both orders cancels most of it) and prints each round's ratio and the median;
 // BENCH_HISTORY_STORES=disk,redis adds a pair on a real Redis (both sidecars given
 // HOOKGATE_REDIS_URL, the Redis server's CPU counted with the sidecar's).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +22,9 @@ import { startRedis, type RedisServer } from '../../test/cluster/redis.ts';
 import { childPids, cpuMicros, latencyAtRate, rssMb, throughput } from '../lib/load.ts';
 
 const root = resolve(import.meta.dirname, '../..');
+// `make bench-egress` measures the compiled sidecar, as the image runs it (BENCH_SIDECAR=
+// dist/sidecar/main.js after `make build`); run by hand it takes the TypeScript source, which
+// costs ~15 MB more resident memory (Node's type stripper) and no CPU per request.
 const entry = process.env['BENCH_SIDECAR'] ?? join(root, 'sidecar/main.ts');
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 32);
@@ -106,7 +110,6 @@ try {
     );
     pairs.push({ on, off, extraPids });
   }
-  const sidecar = targets[0]!;
 
   if (!historyOnly) {
     const nginxPort = await freePort();
@@ -130,12 +133,24 @@ try {
     ]);
     const viaBare = `http://127.0.0.1:${barePort}/hook`;
     await waitHttp(viaBare);
+    // The same bare proxy signing each request as the sidecar does: the part of the sidecar's
+    // price no implementation can skip, so the ceiling a signing proxy can reach on this Node.
+    const signPort = await freePort();
+    const bareSign = start(process.execPath, [
+      join(root, 'bench/lib/bare-proxy.ts'),
+      String(signPort),
+      `http://127.0.0.1:${receiverPort}`,
+      readFileSync(secret, 'utf8'),
+    ]);
+    const viaBareSign = `http://127.0.0.1:${signPort}/hook`;
+    await waitHttp(viaBareSign);
     // Each target with the processes whose CPU time it costs (none for direct: the receiver's
     // share is the same everywhere).
     const nginxPid = nginx.pid!;
     targets.unshift(['direct', direct, () => Promise.resolve([])]);
     targets.push(
       ['bare', viaBare, () => Promise.resolve([bare.pid!])],
+      ['bare-sign', viaBareSign, () => Promise.resolve([bareSign.pid!])],
       ['nginx', viaNginx, async () => [nginxPid, ...(await childPids(nginxPid))]],
     );
   }
@@ -143,20 +158,25 @@ try {
     `bench/egress: 1 KB POSTs, ${connections} connections, ${seconds}s per run, Node ${process.versions.node}, sidecar ${entry.replace(`${root}/`, '')}, load ${loadavg()[0]!.toFixed(1)}`,
   );
   type Row = { rps: number; p50: number; p99: number; errors: number; cpuUs: number };
-  let sidecarPeakRss = 0;
-  const sidecarPid = (await sidecar[2]())[0]!;
+  // Each sidecar's peak RSS during its first throughput run (the saturating load).
+  const sidecarNames = new Set(pairs.flatMap((p) => [p.on, p.off]));
+  const peakRss = new Map<string, { pid: number; mb: number }>();
   const measure = async (
+    name: string,
     url: string,
     pids: () => Promise<number[]>,
-    sampleRss: boolean,
   ): Promise<Row> => {
     await throughput(url, body, 4, 1); // warm-up
     const cpuBefore = await cpuMicros(await pids());
-    const sampling = sampleRss
-      ? setInterval(() => {
-          void rssMb(sidecarPid).then((mb) => (sidecarPeakRss = Math.max(sidecarPeakRss, mb)));
-        }, 200)
-      : undefined;
+    const peak =
+      sidecarNames.has(name) && !peakRss.has(name) ? { pid: (await pids())[0]!, mb: 0 } : undefined;
+    if (peak !== undefined) peakRss.set(name, peak);
+    const sampling =
+      peak === undefined
+        ? undefined
+        : setInterval(() => {
+            void rssMb(peak.pid).then((mb) => (peak.mb = Math.max(peak.mb, mb)));
+          }, 50);
     const t = await throughput(url, body, connections, seconds);
     clearInterval(sampling);
     const cpuUs = ((await cpuMicros(await pids())) - cpuBefore) / t.requests;
@@ -167,7 +187,7 @@ try {
   const runs: Record<string, Row[]> = {};
   const run = async (name: string): Promise<void> => {
     const [, url, pids] = targets.find((t) => t[0] === name)!;
-    const row = await measure(url, pids, name === sidecar[0] && runs[name] === undefined);
+    const row = await measure(name, url, pids);
     (runs[name] ??= []).push(row);
   };
   for (const [name] of targets) await run(name);
@@ -221,9 +241,17 @@ try {
       `history cost (${label})${rounds > 1 ? ' median' : ''}: throughput ×${median(per.map((x) => x.rps)).toFixed(3)} (on/off), CPU ${median(per.map((x) => x.cpu)).toFixed(0)} µs/req${pair.extraPids.length > 0 ? ' (Redis server included)' : ''}, p99 ${median(per.map((x) => x.p99)).toFixed(2)} ms`,
     );
   }
-  console.log(
-    `sidecar RSS: peak ${sidecarPeakRss.toFixed(1)} MB during its throughput run, ${(await rssMb(sidecarPid)).toFixed(1)} MB after the runs; load ${loadavg()[0]!.toFixed(1)}`,
-  );
+  const bs = runs['bare-sign']?.[0];
+  const nohist = runs['nohist'];
+  if (b !== undefined && bs !== undefined && nohist !== undefined)
+    console.log(
+      `signing alone (bare-sign/bare): throughput ×${(bs.rps / b.rps).toFixed(2)}, +${(bs.cpuUs - b.cpuUs).toFixed(0)} CPU µs/req; sidecar without history ×${(median(nohist.map((x) => x.rps)) / bs.rps).toFixed(2)} of bare-sign`,
+    );
+  for (const [name, peak] of peakRss)
+    console.log(
+      `${name} RSS: peak ${peak.mb.toFixed(1)} MB during its throughput run, ${(await rssMb(peak.pid)).toFixed(1)} MB after the runs`,
+    );
+  console.log(`load ${loadavg()[0]!.toFixed(1)}`);
 } finally {
   for (const c of children) c.kill('SIGTERM');
   await redis?.stop();
