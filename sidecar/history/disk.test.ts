@@ -101,6 +101,20 @@ describe('DiskHistoryStore on its own', () => {
     );
   });
 
+  it('deletes whole segments whose newest line is past the age bound, at an append', async () => {
+    const directory = mkdtempSync(join(root, 'age-'));
+    const store = await openIn(directory, { ...small, maxAgeMs: 60_000 });
+    const u = updateMaker();
+    for (let n = 1; n <= 40; n++) await store.append([u(n, { requestBody: kb })], T0 + 40_000);
+    const before = segments(directory);
+    expect(before.length).toBeGreaterThan(2);
+    // An hour later: every segment but the one written to holds only lines past the age.
+    await store.append([u(3600)], T0 + 3600_000);
+    expect(segments(directory)).toEqual([before.at(-1)]);
+    expect(await ids(store)).toEqual([u(3600).deliveryId]);
+    expect((await store.usage()).deliveries).toBe(1);
+  });
+
   it('a segment gone before the first read leaves the others readable', async () => {
     const directory = mkdtempSync(join(root, 'gone-'));
     const store = await openIn(directory, small);

@@ -78,8 +78,11 @@ interface Segment {
   readonly number: number;
   /** Bytes written (whole lines, once their write completed): what a reader may read. */
   bytes: number;
-  /** The newest line's time (epoch ms): the age bound deletes by it. */
-  newestAt: number;
+  /**
+   * The newest line's time (RFC 3339 in UTC, as `toISOString` writes it: the later time is the
+   * larger string, so the writer compares without parsing); the age bound deletes by it.
+   */
+  newestAt: string;
 }
 
 /** Options of the disk store. */
@@ -141,7 +144,11 @@ export class DiskHistoryStore implements HistoryStore {
       // short by a crash stays at the end of its segment, which is never appended to again: the
       // first append opens a new one.
       const stat = statSync(join(this.#dir, segmentName(number)));
-      this.#segments.push({ number, bytes: stat.size, newestAt: stat.mtimeMs });
+      this.#segments.push({
+        number,
+        bytes: stat.size,
+        newestAt: stat.mtime.toISOString(),
+      });
     }
   }
 
@@ -180,9 +187,7 @@ export class DiskHistoryStore implements HistoryStore {
       }
       end += this.#scratch.write(line, end);
       this.#scratch[end++] = 0x0a;
-      // ISO 8601 in UTC, one format: the later time is the larger string; parsed once per batch.
-      const at = Date.parse(update.at);
-      if (at > segment.newestAt) segment.newestAt = at;
+      if (update.at > segment.newestAt) segment.newestAt = update.at;
     }
     if (segment !== undefined) await this.#flush(segment, end);
     this.#enforce(limits, now);
@@ -210,7 +215,7 @@ export class DiskHistoryStore implements HistoryStore {
     this.#file = this.#writing = undefined;
     const number = (this.#segments.at(-1)?.number ?? 0) + 1;
     this.#file = await open(join(this.#dir, segmentName(number)), 'a', 0o600);
-    const segment: Segment = { number, bytes: 0, newestAt: 0 };
+    const segment: Segment = { number, bytes: 0, newestAt: '' };
     this.#segments.push(segment);
     this.#writing = segment;
     return segment;
@@ -222,7 +227,7 @@ export class DiskHistoryStore implements HistoryStore {
     let total = this.#segments.reduce((sum, s) => sum + s.bytes, 0);
     while (this.#segments.length > 1) {
       const oldest = this.#segments[0]!;
-      if (total <= limits.maxBytes && oldest.newestAt >= cutoff) break;
+      if (total <= limits.maxBytes && Date.parse(oldest.newestAt) >= cutoff) break;
       total -= oldest.bytes;
       this.#segments.shift();
       rmSync(join(this.#dir, segmentName(oldest.number)), { force: true });
