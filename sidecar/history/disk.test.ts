@@ -115,6 +115,23 @@ describe('DiskHistoryStore on its own', () => {
     expect((await store.usage()).deliveries).toBe(1);
   });
 
+  it('a delivery whose first line went with a segment deleted before any read is not listed: no record with a hole', async () => {
+    const directory = mkdtempSync(join(root, 'hole-'));
+    const store = await openIn(directory, small);
+    const u = updateMaker();
+    await store.append([u(1, { status: 500, requestBody: kb })], T0);
+    for (let n = 2; n <= 60; n++) {
+      await store.append([u(n, { requestBody: kb })], T0);
+      // Its retry lands in a segment that outlives the first one.
+      if (n === 40) await store.append([u(1, { attemptNo: 2 })], T0);
+    }
+    expect(segments(directory)[0]).not.toBe('history-00000001.jsonl');
+    const kept = await ids(store);
+    expect(kept).not.toContain(u(1).deliveryId);
+    expect(await store.get(u(1).deliveryId)).toBeUndefined();
+    expect(kept[0]).toBe(u(60).deliveryId);
+  });
+
   it('a segment gone before the first read leaves the others readable', async () => {
     const directory = mkdtempSync(join(root, 'gone-'));
     const store = await openIn(directory, small);

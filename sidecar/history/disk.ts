@@ -408,6 +408,10 @@ class LazyIndex {
     }
     const location = { segment, offset: base + start, length: end - start };
     const entry = this.entries.get(update.deliveryId);
+    // A delivery's first line is its attempt 1 (every line of a disk store comes from this pod).
+    // A later line of a delivery the index does not know is what is left of one whose start went
+    // with a deleted segment, or past the count or the age: never a record with a hole.
+    if (entry === undefined && update.attempt?.attempt !== 1) return;
     if (entry === undefined)
       this.entries.set(
         update.deliveryId,
