@@ -118,10 +118,18 @@ export function redactHeaders(
     const raw = headers[rawName];
     if (raw === undefined) continue;
     const name = rawName.toLowerCase();
-    const value = typeof raw === 'string' ? raw : raw.join(', ');
-    out[name] = isSecretHeader(name, alsoSecret) || SECRET_VALUE.test(value) ? REDACTED : value;
+    out[name] = redactedValue(name, typeof raw === 'string' ? raw : raw.join(', '), alsoSecret);
   }
   return out;
+}
+
+/** `value` of the lower-case header `name` as {@link redactHeaders} keeps it. */
+export function redactedValue(
+  name: string,
+  value: string,
+  alsoSecret?: ReadonlySet<string>,
+): string {
+  return isSecretHeader(name, alsoSecret) || SECRET_VALUE.test(value) ? REDACTED : value;
 }
 
 /**

@@ -3,7 +3,8 @@
 // nothing (the baseline), over the disk store and over the Redis store (a real redis-server,
 // whose CPU is counted too). Attempts look like bench/egress's: 1 KB JSON bodies, a 2xx answer.
 // Prints CPU µs per attempt (user + system, every thread of this process) and each store's share
-// over the baseline. Run: node bench/history/run.ts (BENCH_ATTEMPTS=n, default 60,000;
+// over the baseline, and what the disk store's first read after a restart costs (its index built
+// from the segments). Run: node bench/history/run.ts (BENCH_ATTEMPTS=n, default 60,000;
 // BENCH_SIDECAR_ROOT=path measures another tree's sidecar/, e.g. an older checkout).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,6 +119,17 @@ try {
     limits: () => limits,
   });
   const [onDisk] = await measure(disk, attempts, []);
+  // What a reader pays for the disk store's history: open it again and list (the index built
+  // from every segment on disk, as the first read after a restart does).
+  const readStart = process.cpuUsage();
+  const reopened = await DiskHistoryStore.open({
+    directory: join(dir, 'disk'),
+    limits: () => limits,
+  });
+  await reopened.list({ limit: 100 });
+  const readCpu = process.cpuUsage(readStart);
+  const held = await reopened.usage();
+  await reopened.close();
   const store = new RedisHistoryStore({ redis, namespace: 'bench', limits: () => limits });
   const [onRedis, redisServerCpu] = await measure(store, attempts, [redisServer.process.pid]);
   redis.disconnect();
@@ -125,6 +137,9 @@ try {
   console.log(`none       ${baseline!.toFixed(2).padStart(14)}   -`);
   console.log(
     `disk       ${onDisk!.toFixed(2).padStart(14)}   +${(onDisk! - baseline!).toFixed(2)}`,
+  );
+  console.log(
+    `disk read: open + first list over ${(held.bytes / 2 ** 20).toFixed(0)} MiB on disk: ${((readCpu.user + readCpu.system) / 1000).toFixed(0)} CPU ms (${held.deliveries} deliveries indexed)`,
   );
   console.log(
     `redis      ${onRedis!.toFixed(2).padStart(14)}   +${(onRedis! - baseline!).toFixed(2)} (+ ${redisServerCpu!.toFixed(2)} in redis-server)`,

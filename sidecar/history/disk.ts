@@ -1,8 +1,11 @@
 // The embedded history backend: append-only segment files of HistoryUpdate JSON lines in the
-// pod's emptyDir, the oldest segment deleted past the byte bound or the age bound. In memory only
-// an index bounded by maxDeliveries: each delivery's summary (for server-side filtering) and where
-// its lines are (for reading one record back). On open the index is rebuilt from the segments.
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+// pod's emptyDir, the oldest segment deleted past the byte bound or the age bound. Writing only
+// encodes and appends: recording is on every delivery's path, reading is rare (the console, the
+// plugin, the admin API). So the index (each delivery's summary, for server-side filters, and
+// where its lines are, for reading one record back) is built on the first read and caught up from
+// the segments' new bytes on each later one; the count and age bounds apply to it then, and it
+// never holds more than maxDeliveries. Opening reads no segment: only their sizes.
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { acquireOwnerLock, type OwnerLock } from '../queue/disk/lock.ts';
@@ -32,6 +35,8 @@ const MIN_SEGMENT_BYTES = 64 * 1024;
 const SEGMENTS_PER_BOUND = 8;
 /** The encoding buffer: a batch of 512 updates of a few KB each fits. */
 const SCRATCH_BYTES = 2 * 1024 * 1024;
+/** What a catch-up reads at once; a longer line grows it. */
+const READ_CHUNK_BYTES = 1024 * 1024;
 const SEGMENT_FILE = /^history-(\d{8})\.jsonl$/;
 
 interface Location {
@@ -68,17 +73,23 @@ class Entry {
   }
 }
 
+/** A segment as the writer knows it: what the bounds need, nothing about its lines. */
 interface Segment {
   readonly number: number;
+  /** Bytes written (whole lines, once their write completed): what a reader may read. */
   bytes: number;
-  newestAt: number;
+  /**
+   * The newest line's time (RFC 3339 in UTC, as `toISOString` writes it: the later time is the
+   * larger string, so the writer compares without parsing); the age bound deletes by it.
+   */
+  newestAt: string;
 }
 
 /** Options of the disk store. */
 export interface DiskHistoryOptions {
   /** A folder of its own (created when missing), e.g. /var/lib/hookgate/history. */
   readonly directory: string;
-  /** Read at every append, so a reload's new bounds apply at once. */
+  /** Read at every append and every read, so a reload's new bounds apply at once. */
   readonly limits: () => HistoryLimits;
 }
 
@@ -89,14 +100,20 @@ export class DiskHistoryStore implements HistoryStore {
   readonly backend = 'disk' as const;
   readonly #dir: string;
   readonly #limits: () => HistoryLimits;
-  /** Insertion order is first-update order: the oldest delivery is the first key. */
-  readonly #entries = new Map<string, Entry>();
   readonly #segments: Segment[] = [];
+  /** The segment the file is open on; undefined until the first append (then a new segment). */
+  #writing: Segment | undefined;
   #file: FileHandle | undefined;
   #chain: Promise<void> = Promise.resolve();
   #lock: OwnerLock | undefined;
   /** Where a batch's lines are encoded before their one write; reused batch after batch. */
   #scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  /** The latest append's `now`: the age bound of what a read returns. */
+  #now = 0;
+  /** The read side, built at the first read. */
+  readonly #index = new LazyIndex();
+  /** Catch-ups run one after the other; each reads what the one before left. */
+  #reading: Promise<void> = Promise.resolve();
 
   private constructor(options: DiskHistoryOptions) {
     this.#dir = options.directory;
@@ -104,8 +121,9 @@ export class DiskHistoryStore implements HistoryStore {
   }
 
   /**
-   * Opens the store in `directory`, indexing the segments already there. One process per folder:
-   * a second one is refused (the queue's owner lock), never allowed to interleave its segments.
+   * Opens the store in `directory`, taking note of the segments already there (their lines are
+   * read at the first read). One process per folder: a second one is refused (the queue's owner
+   * lock), never allowed to interleave its segments.
    */
   static async open(options: DiskHistoryOptions): Promise<DiskHistoryStore> {
     const store = new DiskHistoryStore(options);
@@ -122,39 +140,16 @@ export class DiskHistoryStore implements HistoryStore {
       .map(Number)
       .sort((a, b) => a - b);
     for (const number of numbers) {
-      const segment: Segment = { number, bytes: 0, newestAt: 0 };
-      this.#segments.push(segment);
-      const data = readFileSync(join(this.#dir, segmentName(number)));
-      let offset = 0;
-      while (offset < data.length) {
-        const end = data.indexOf(0x0a, offset);
-        // A line cut short by a crash ends the segment; the next append starts a new one.
-        if (end === -1) break;
-        try {
-          const update = JSON.parse(data.subarray(offset, end).toString('utf8')) as HistoryUpdate;
-          this.#index(update, { segment: number, offset, length: end - offset }, segment);
-        } catch {
-          // an unreadable line is skipped, the rest of the segment still counts
-        }
-        offset = end + 1;
-      }
-      segment.bytes = data.length;
+      // The last write's time stands for the newest line's (it is never earlier). A line cut
+      // short by a crash stays at the end of its segment, which is never appended to again: the
+      // first append opens a new one.
+      const stat = statSync(join(this.#dir, segmentName(number)));
+      this.#segments.push({
+        number,
+        bytes: stat.size,
+        newestAt: stat.mtime.toISOString(),
+      });
     }
-  }
-
-  #index(update: HistoryUpdate, location: Location, segment: Segment): void {
-    const at = Date.parse(update.at);
-    const entry = this.#entries.get(update.deliveryId);
-    if (entry === undefined)
-      this.#entries.set(
-        update.deliveryId,
-        new Entry(advanceSummary(undefined, update), at, location),
-      );
-    else {
-      entry.summary = advanceSummary(entry.summary, update);
-      (entry.more ??= []).push(location);
-    }
-    if (at > segment.newestAt) segment.newestAt = at;
   }
 
   append(updates: readonly HistoryUpdate[], now: number): Promise<void> {
@@ -165,6 +160,7 @@ export class DiskHistoryStore implements HistoryStore {
 
   async #append(updates: readonly HistoryUpdate[], now: number): Promise<void> {
     const limits = this.#limits();
+    if (now > this.#now) this.#now = now;
     // An eighth of the bound, at least 64 KiB unless the bound itself is that small.
     const segmentBytes = Math.floor(
       Math.max(
@@ -173,81 +169,95 @@ export class DiskHistoryStore implements HistoryStore {
       ),
     );
     // Each line encoded once, straight into one buffer: one write for the batch (per segment).
-    let start = 0;
+    let segment = this.#writing;
     let end = 0;
     for (const update of updates) {
-      let segment = this.#segments.at(-1);
-      if (segment === undefined || this.#file === undefined || segment.bytes >= segmentBytes) {
-        await this.#flush(start, end);
-        start = end = 0;
+      if (segment === undefined || segment.bytes + end >= segmentBytes) {
+        if (segment !== undefined) await this.#flush(segment, end);
+        end = 0;
         segment = await this.#rotate();
       }
       const line = JSON.stringify(update);
       // UTF-8 takes at most three bytes per UTF-16 unit.
       if (end + line.length * 3 + 1 > this.#scratch.length) {
-        await this.#flush(start, end);
-        start = end = 0;
+        await this.#flush(segment, end);
+        end = 0;
         if (line.length * 3 + 1 > this.#scratch.length)
           this.#scratch = Buffer.allocUnsafe(line.length * 3 + 1);
       }
-      const length = this.#scratch.write(line, end);
-      this.#scratch[end + length] = 0x0a;
-      end += length + 1;
-      this.#index(update, { segment: segment.number, offset: segment.bytes, length }, segment);
-      segment.bytes += length + 1;
+      end += this.#scratch.write(line, end);
+      this.#scratch[end++] = 0x0a;
+      if (update.at > segment.newestAt) segment.newestAt = update.at;
     }
-    await this.#flush(start, end);
+    if (segment !== undefined) await this.#flush(segment, end);
     this.#enforce(limits, now);
   }
 
-  /** Writes scratch[start, end): appends are chained, so the buffer is free again after. */
-  async #flush(start: number, end: number): Promise<void> {
-    if (end > start) await this.#file!.write(this.#scratch, start, end - start);
+  /**
+   * Writes scratch[0, end) to `segment` (appends are chained, so the buffer is free again after);
+   * its bytes count for readers once written. A failed write leaves the segment behind: the next
+   * append starts a new one, so a line it cut short is never followed by another.
+   */
+  async #flush(segment: Segment, end: number): Promise<void> {
+    if (end === 0) return;
+    try {
+      await this.#file!.write(this.#scratch, 0, end);
+    } catch (err) {
+      await this.#file?.close().catch(() => undefined);
+      this.#file = this.#writing = undefined;
+      throw err;
+    }
+    segment.bytes += end;
   }
 
   async #rotate(): Promise<Segment> {
     await this.#file?.close();
+    this.#file = this.#writing = undefined;
     const number = (this.#segments.at(-1)?.number ?? 0) + 1;
     this.#file = await open(join(this.#dir, segmentName(number)), 'a', 0o600);
-    const segment: Segment = { number, bytes: 0, newestAt: 0 };
+    const segment: Segment = { number, bytes: 0, newestAt: '' };
     this.#segments.push(segment);
+    this.#writing = segment;
     return segment;
   }
 
-  /** Applies the bounds: old segments go whole, then the index is trimmed to the count. */
+  /** Old segments go whole past the byte or age bound; the index forgets them at its next read. */
   #enforce(limits: HistoryLimits, now: number): void {
     const cutoff = now - limits.maxAgeMs;
     let total = this.#segments.reduce((sum, s) => sum + s.bytes, 0);
     while (this.#segments.length > 1) {
       const oldest = this.#segments[0]!;
-      if (total <= limits.maxBytes && oldest.newestAt >= cutoff) break;
+      if (total <= limits.maxBytes && Date.parse(oldest.newestAt) >= cutoff) break;
       total -= oldest.bytes;
-      this.#dropSegment(oldest);
-    }
-    for (const entry of this.#entries.values()) {
-      if (this.#entries.size <= limits.maxDeliveries && entry.firstAt >= cutoff) break;
-      this.#entries.delete(entry.summary.deliveryId);
+      this.#segments.shift();
+      rmSync(join(this.#dir, segmentName(oldest.number)), { force: true });
     }
   }
 
-  #dropSegment(segment: Segment): void {
-    this.#segments.shift();
-    // A delivery with a line in a deleted segment goes whole: never a record with a hole in it.
-    // Its first line is in the oldest segment (later lines only follow it), and the index is in
-    // first-line order: those deliveries are the index's first entries.
-    for (const entry of this.#entries.values()) {
-      if (entry.segment > segment.number) break;
-      this.#entries.delete(entry.summary.deliveryId);
-    }
-    rmSync(join(this.#dir, segmentName(segment.number)), { force: true });
+  /** Brings the index up to every line written so far, then applies the bounds to it. */
+  #catchUp(): Promise<LazyIndex> {
+    const run = this.#reading.then(() =>
+      this.#index.catchUp(this.#dir, this.#segments, this.#writing, this.#bounds()),
+    );
+    this.#reading = run.catch(() => undefined);
+    return run.then(() => this.#index);
   }
 
-  // eslint-disable-next-line @typescript-eslint/require-await -- a bad cursor rejects, like Redis's
+  #bounds(): IndexBounds {
+    const limits = this.#limits();
+    return {
+      maxDeliveries: limits.maxDeliveries,
+      cutoff: this.#now === 0 ? -Infinity : this.#now - limits.maxAgeMs,
+      oldestSegment: () => this.#segments[0]?.number ?? Infinity,
+    };
+  }
+
   async list(query: HistoryQuery): Promise<HistoryPage> {
     const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
     const limit = Math.min(MAX_PAGE, query.limit);
+    const index = await this.#catchUp();
     const matched: { at: number; id: string; summary: DeliverySummary }[] = [];
-    for (const [id, entry] of this.#entries) {
+    for (const [id, entry] of index.entries) {
       if (!isAfterCursor(entry.firstAt, id, cursor) || !matchesQuery(entry.summary, query))
         continue;
       matched.push({ at: entry.firstAt, id, summary: entry.summary });
@@ -264,9 +274,9 @@ export class DiskHistoryStore implements HistoryStore {
   }
 
   async get(deliveryId: string): Promise<DeliveryRecord | undefined> {
-    const entry = this.#entries.get(deliveryId);
-    if (entry === undefined) return undefined;
     await this.#chain;
+    const entry = (await this.#catchUp()).entries.get(deliveryId);
+    if (entry === undefined) return undefined;
     const updates: HistoryUpdate[] = [];
     try {
       for (const location of entry.locations()) {
@@ -287,18 +297,148 @@ export class DiskHistoryStore implements HistoryStore {
     return foldHistory(updates);
   }
 
-  usage(): Promise<HistoryUsage> {
-    return Promise.resolve({
-      deliveries: this.#entries.size,
+  async usage(): Promise<HistoryUsage> {
+    const index = await this.#catchUp();
+    return {
+      deliveries: index.entries.size,
       bytes: this.#segments.reduce((sum, s) => sum + s.bytes, 0),
-    });
+    };
   }
 
   async close(): Promise<void> {
     await this.#chain;
+    await this.#reading;
     await this.#file?.close();
-    this.#file = undefined;
+    this.#file = this.#writing = undefined;
     await this.#lock?.release();
     this.#lock = undefined;
+  }
+}
+
+/** What the index keeps, as of a read. */
+interface IndexBounds {
+  readonly maxDeliveries: number;
+  /** Deliveries whose first update is before this (epoch ms) are forgotten. */
+  readonly cutoff: number;
+  /** The oldest segment still on disk, asked again after every await (the writer deletes). */
+  readonly oldestSegment: () => number;
+}
+
+/**
+ * The read side's index: deliveries in first-line order (the oldest is the first key), and how
+ * far each segment has been read. Bounded by maxDeliveries, also while it is being built.
+ */
+class LazyIndex {
+  readonly entries = new Map<string, Entry>();
+  /** Segment number → bytes read (always at a line's start). */
+  readonly #read = new Map<number, number>();
+  #buffer: Buffer | undefined;
+
+  /** Reads every segment's bytes past what was read before, whole lines only. */
+  async catchUp(
+    dir: string,
+    segments: readonly Segment[],
+    writing: Segment | undefined,
+    bounds: IndexBounds,
+  ): Promise<void> {
+    // A snapshot: the writer may add and delete segments while this reads.
+    for (const segment of [...segments]) {
+      const size = segment.bytes;
+      let offset = this.#read.get(segment.number) ?? 0;
+      if (offset >= size) continue;
+      let file: FileHandle;
+      try {
+        file = await open(join(dir, segmentName(segment.number)), 'r');
+      } catch (err) {
+        // Deleted by the bounds before we got to it: its deliveries are gone (pruned below).
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      try {
+        offset = await this.#readSegment(file, segment, offset, size, bounds);
+      } finally {
+        await file.close();
+      }
+      // Only the segment being written grows; a cut-short line at the end of another (a crash)
+      // never completes, so it is not read again.
+      this.#read.set(segment.number, segment === writing ? offset : size);
+    }
+    this.#prune(bounds);
+  }
+
+  async #readSegment(
+    file: FileHandle,
+    segment: Segment,
+    from: number,
+    size: number,
+    bounds: IndexBounds,
+  ): Promise<number> {
+    let offset = from;
+    this.#buffer ??= Buffer.allocUnsafe(READ_CHUNK_BYTES);
+    while (offset < size) {
+      const want = Math.min(this.#buffer.length, size - offset);
+      const { bytesRead } = await file.read(this.#buffer, 0, want, offset);
+      if (bytesRead === 0) break;
+      const data = this.#buffer;
+      let start = 0;
+      for (let end = data.indexOf(0x0a, 0); end !== -1 && end < bytesRead;) {
+        this.#line(data, start, end, segment.number, offset);
+        start = end + 1;
+        end = start < bytesRead ? data.indexOf(0x0a, start) : -1;
+      }
+      if (start === 0) {
+        // No whole line in a full buffer: a longer line than it holds, read again with room.
+        if (bytesRead < want || offset + bytesRead >= size) break;
+        this.#buffer = Buffer.allocUnsafe(this.#buffer.length * 2);
+        continue;
+      }
+      offset += start;
+      this.#read.set(segment.number, offset);
+      this.#prune(bounds);
+    }
+    return offset;
+  }
+
+  #line(data: Buffer, start: number, end: number, segment: number, base: number): void {
+    let update: HistoryUpdate;
+    try {
+      update = JSON.parse(data.toString('utf8', start, end)) as HistoryUpdate;
+    } catch {
+      return; // an unreadable line is skipped, the rest of the segment still counts
+    }
+    const location = { segment, offset: base + start, length: end - start };
+    const entry = this.entries.get(update.deliveryId);
+    // A delivery's first line is its attempt 1 (every line of a disk store comes from this pod).
+    // A later line of a delivery the index does not know is what is left of one whose start went
+    // with a deleted segment, or past the count or the age: never a record with a hole.
+    if (entry === undefined && update.attempt?.attempt !== 1) return;
+    if (entry === undefined)
+      this.entries.set(
+        update.deliveryId,
+        new Entry(advanceSummary(undefined, update), Date.parse(update.at), location),
+      );
+    else {
+      entry.summary = advanceSummary(entry.summary, update);
+      (entry.more ??= []).push(location);
+    }
+  }
+
+  /**
+   * Forgets, oldest first: deliveries with a line in a deleted segment (whole: never a record
+   * with a hole; their first line is in the oldest segment and they are the first entries),
+   * then past the age and the count. Also forgets read offsets of deleted segments.
+   */
+  #prune(bounds: IndexBounds): void {
+    const oldest = bounds.oldestSegment();
+    for (const number of this.#read.keys()) if (number < oldest) this.#read.delete(number);
+    for (const [id, entry] of this.entries) {
+      if (
+        entry.segment >= oldest &&
+        entry.firstAt >= bounds.cutoff &&
+        this.entries.size <= bounds.maxDeliveries
+      )
+        break;
+      this.entries.delete(id);
+    }
   }
 }

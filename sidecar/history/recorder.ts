@@ -20,6 +20,8 @@ const GATHER_MS = 10;
 /** What a buffered observation holds besides its bodies (objects, headers), roughly. */
 const OVERHEAD_BYTES = 512;
 
+const gather = (): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, GATHER_MS));
+
 /** What the recorder needs. */
 export interface HistoryRecorderOptions {
   readonly store: HistoryStore;
@@ -101,9 +103,7 @@ export class HistoryRecorder implements DeliveryObserver {
       this.#updates.inc({ result: 'dropped' });
     }
     // Written a moment later: the request's answer goes first, updates go in batches.
-    this.#writing ??= new Promise<void>((resolve) => setTimeout(resolve, GATHER_MS)).then(() =>
-      this.#drain(),
-    );
+    this.#writing ??= gather().then(() => this.#drain());
   }
 
   #take(): Pending[] {
@@ -151,6 +151,10 @@ export class HistoryRecorder implements DeliveryObserver {
             failures: this.#failures,
           });
       }
+      // Under load more arrived during the write. Taking them at once would make a write per
+      // write's latency (a small batch every fraction of a millisecond, each one a round trip
+      // to the thread pool or to Redis); they gather again instead, unless a full batch waits.
+      if (this.#buffer.length > 0 && this.#buffer.length < BATCH) await gather();
     }
     this.#writing = undefined;
   }

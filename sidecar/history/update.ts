@@ -5,6 +5,7 @@ import { isAscii } from 'node:buffer';
 import {
   historyUrl,
   redactHeaders,
+  redactedValue,
   type AttemptRecord,
   type HistoryUpdate,
   type Outcome,
@@ -117,10 +118,10 @@ export function attemptUpdate(o: AttemptObservation, source: UpdateSource): Hist
   const problem = outcome === 'delivered' ? undefined : resultReason(o.result);
   if (problem !== undefined) update.problem = problem;
   if (o.attempt === 1) {
-    update.requestHeaders = redactHeaders(
-      { ...o.delivery.headers, 'webhook-id': o.delivery.deliveryId },
-      plan.secretHeaders,
-    );
+    // The id the receiver got, added after redaction rather than spread into a copy first.
+    const headers = redactHeaders(o.delivery.headers, plan.secretHeaders);
+    headers['webhook-id'] = redactedValue('webhook-id', o.delivery.deliveryId, plan.secretHeaders);
+    update.requestHeaders = headers;
     const body = keptBody(o.delivery.body, plan);
     if (body !== undefined) {
       update.requestBody = body.text;
