@@ -68,12 +68,15 @@ export interface DeliveryRequest {
  * signer writes, the endpoint's static headers on top, and the plan's sync deadline.
  */
 export function newDelivery(endpoint: EndpointRuntime, request: DeliveryRequest): Delivery {
+  const headers = outboundHeaders(request.headers, endpoint.reservedHeaders);
+  // The endpoint's static headers win over the app's (a fresh object: no copy needed).
+  Object.assign(headers, endpoint.headers);
   return {
     deliveryId: request.deliveryId,
     endpointName: request.label,
     url: request.url,
     method: request.method,
-    headers: { ...outboundHeaders(request.headers, endpoint.reservedHeaders), ...endpoint.headers },
+    headers,
     body: request.body,
     deadline: request.started + endpoint.plan.retry.syncDeadlineMs,
     ...(request.eventType !== undefined ? { eventType: request.eventType } : {}),
