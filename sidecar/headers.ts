@@ -24,10 +24,14 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
 /** Prefix of the headers only the sidecar may set. */
 export const HOOKGATE_HEADER_PREFIX = 'hookgate-';
 
+const NO_OPTIONS: ReadonlySet<string> = new Set();
+
 /** Header names the `Connection` header lists as hop-by-hop for this message. */
-function connectionOptions(headers: HeaderMap): Set<string> {
+function connectionOptions(headers: HeaderMap): ReadonlySet<string> {
   const value = headers['connection'];
-  const joined = typeof value === 'string' ? value : (value ?? []).join(',');
+  // The common value names only a hop-by-hop header, dropped anyway: nothing to parse.
+  if (value === undefined || value === 'keep-alive') return NO_OPTIONS;
+  const joined = typeof value === 'string' ? value : value.join(',');
   return new Set(
     joined
       .split(',')
@@ -42,12 +46,13 @@ function connectionOptions(headers: HeaderMap): Set<string> {
  */
 export function endToEndHeaders(
   headers: HeaderMap,
-  drop: ReadonlySet<string> = new Set(),
+  drop: ReadonlySet<string> = NO_OPTIONS,
 ): Record<string, string | string[]> {
   const named = connectionOptions(headers);
   const kept: Record<string, string | string[]> = {};
-  for (const [rawName, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
+  for (const rawName in headers) {
+    const value = headers[rawName];
+    if (value === undefined || !Object.hasOwn(headers, rawName)) continue;
     const name = rawName.toLowerCase();
     if (HOP_BY_HOP.has(name) || named.has(name) || drop.has(name)) continue;
     if (name.startsWith(HOOKGATE_HEADER_PREFIX)) continue;

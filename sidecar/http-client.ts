@@ -24,3 +24,9 @@ export type ConnectorOptions = Undici.buildConnector.BuildOptions;
 export type Connector = Undici.buildConnector.connector;
 /** undici's error classes. */
 export const errors = load('undici/lib/core/errors.js') as typeof Undici.errors;
+/**
+ * The option under which a pool hands a queued request's handler the function that takes it out
+ * of the queue (what `request({ signal })` uses, so an abort need not wait for a connection).
+ */
+export const kQueuedAbort = (load('undici/lib/core/symbols.js') as { kQueuedAbort: symbol })
+  .kQueuedAbort;

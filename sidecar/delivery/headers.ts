@@ -21,20 +21,33 @@ const SIDECAR_OWNED = [
 /** Incoming header values as node:http gives them. */
 export type IncomingHeaders = HeaderMap;
 
+const NONE_EXTRA: readonly string[] = [];
+const SIDECAR_OWNED_SET: ReadonlySet<string> = new Set(SIDECAR_OWNED);
+// The drop set of each endpoint's reserved names, built once (they are frozen per plan).
+const dropSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+function dropSet(extraReserved: readonly string[]): ReadonlySet<string> {
+  if (extraReserved.length === 0) return SIDECAR_OWNED_SET;
+  let set = dropSets.get(extraReserved);
+  if (set === undefined)
+    dropSets.set(extraReserved, (set = new Set([...SIDECAR_OWNED, ...extraReserved])));
+  return set;
+}
+
 /**
  * The app's headers as they may go to the receiver: end-to-end headers without the sidecar's
  * own, including `extraReserved` (a generic HMAC scheme's header names, lower-case).
  */
 export function outboundHeaders(
   incoming: IncomingHeaders,
-  extraReserved: readonly string[] = [],
+  extraReserved: readonly string[] = NONE_EXTRA,
 ): Record<string, string> {
-  const kept = endToEndHeaders(incoming, new Set([...SIDECAR_OWNED, ...extraReserved]));
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(kept)) {
-    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  const out = endToEndHeaders(incoming, dropSet(extraReserved));
+  for (const name in out) {
+    const value = out[name]!;
+    if (typeof value !== 'string') out[name] = value.join(', ');
   }
-  return out;
+  return out as Record<string, string>;
 }
 
 const RESPONSE_FRAMING = new Set(['content-length']);

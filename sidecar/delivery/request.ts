@@ -1,7 +1,7 @@
 // What every path reads off an incoming request the same way: the delivery id (the app's own, or
 // a new one), whether the app prefers an async answer, and the Delivery it becomes. The egress route and fan-out both call
 // these, so the two cannot disagree on what `Prefer: respond-async` means.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import type { HeaderMap } from '../headers.ts';
 import type { Delivery } from './delivery.ts';
 import { outboundHeaders } from './headers.ts';
@@ -10,10 +10,21 @@ import type { EndpointRuntime } from './runtime.ts';
 /** Delivery ids the app may choose: 1–128 of `[A-Za-z0-9_.:-]` (ADR 0006). */
 export const DELIVERY_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 
+// 256 ids' worth of CSPRNG bytes, refilled when spent: no syscall per delivery (as randomUUID's
+// own pool), and one hex string per id instead of a UUID's pieces and a replaceAll (ADR 0019).
+const ID_BYTES = 16;
+const idPool = Buffer.alloc(ID_BYTES * 256);
+let idOffset = idPool.length;
+
 /** A new delivery id in the Standard Webhooks style: `msg_` and 32 random hex digits. */
 export function newDeliveryId(): string {
-  // randomUUID draws from a buffered entropy pool: no syscall per delivery, unlike randomBytes.
-  return `msg_${randomUUID().replaceAll('-', '')}`;
+  if (idOffset === idPool.length) {
+    randomFillSync(idPool);
+    idOffset = 0;
+  }
+  const id = `msg_${idPool.toString('hex', idOffset, idOffset + ID_BYTES)}`;
+  idOffset += ID_BYTES;
+  return id;
 }
 
 /** The app's own `Hookgate-Delivery-Id` when it is a valid id, else undefined. */
@@ -68,12 +79,15 @@ export interface DeliveryRequest {
  * signer writes, the endpoint's static headers on top, and the plan's sync deadline.
  */
 export function newDelivery(endpoint: EndpointRuntime, request: DeliveryRequest): Delivery {
+  const headers = outboundHeaders(request.headers, endpoint.reservedHeaders);
+  // The endpoint's static headers win over the app's (a fresh object: no copy needed).
+  Object.assign(headers, endpoint.headers);
   return {
     deliveryId: request.deliveryId,
     endpointName: request.label,
     url: request.url,
     method: request.method,
-    headers: { ...outboundHeaders(request.headers, endpoint.reservedHeaders), ...endpoint.headers },
+    headers,
     body: request.body,
     deadline: request.started + endpoint.plan.retry.syncDeadlineMs,
     ...(request.eventType !== undefined ? { eventType: request.eventType } : {}),

@@ -80,11 +80,12 @@ export function answerSync(res: ServerResponse, delivery: Delivery, done: SyncDe
     );
     return;
   }
-  res.writeHead(result.status, {
-    ...inboundHeaders(result.headers),
-    ...ours,
-    ...(result.truncated ? { 'hookgate-response-truncated': 'true' } : {}),
-    'content-length': result.body.length,
-  });
+  // One fresh object (inboundHeaders copies), then head and body in one write.
+  const headers: Record<string, string | string[] | number> = inboundHeaders(result.headers);
+  headers['hookgate-delivery-id'] = ours['hookgate-delivery-id'];
+  headers['hookgate-attempts'] = ours['hookgate-attempts'];
+  if (result.truncated) headers['hookgate-response-truncated'] = 'true';
+  headers['content-length'] = result.body.length;
+  res.writeHead(result.status, headers);
   res.end(result.body);
 }

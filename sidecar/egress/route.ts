@@ -36,6 +36,9 @@ function routeDynamic(destination: string, rt: EgressRuntime): Routed | Problem 
   return { endpoint: dynamic, url: target, label: 'dynamic' };
 }
 
+/** A target of one path segment of unreserved characters that is not `.` or `..`. */
+const PLAIN_NAME = /^\/[A-Za-z0-9_~-][A-Za-z0-9._~-]*$/;
+
 /** Finds the endpoint and target URL of a request, or the problem that refuses it. */
 export function routeRequest(
   req: IncomingMessage,
@@ -47,7 +50,10 @@ export function routeRequest(
     if (claimed !== undefined)
       return { endpoint: claimed, url: intercepted.url, label: claimed.name };
   }
-  const url = new URL(req.url ?? '/', 'http://egress');
+  const target = req.url ?? '/';
+  // The common case, `/<name>` with nothing URL parsing could change, skips the parser.
+  if (PLAIN_NAME.test(target)) return routeNamed(target.slice(1), [], '', rt);
+  const url = new URL(target, 'http://egress');
   const [, first = '', ...rest] = url.pathname.split('/');
   if (first === '') {
     const destination = req.headers['hookgate-destination'];
@@ -57,7 +63,16 @@ export function routeRequest(
       'POST /<endpoint-name>[/path], or POST / with a Hookgate-Destination header',
     );
   }
-  const name = decodeURIComponent(first);
+  return routeNamed(decodeURIComponent(first), rest, url.search, rt);
+}
+
+/** The named endpoint `name`, its URL extended by `rest` and `search`. */
+function routeNamed(
+  name: string,
+  rest: readonly string[],
+  search: string,
+  rt: EgressRuntime,
+): Routed | Problem {
   const endpoint = rt.endpoints.get(name);
   if (endpoint?.url === undefined) {
     return problem(
@@ -68,7 +83,7 @@ export function routeRequest(
   }
   const target = new URL(endpoint.url);
   if (rest.length > 0) target.pathname = `${target.pathname.replace(/\/$/, '')}/${rest.join('/')}`;
-  if (url.search !== '') target.search = url.search;
+  if (search !== '') target.search = search;
   return { endpoint, url: target, label: endpoint.name };
 }
 

@@ -2,7 +2,7 @@
 // is SSRF-guarded. Redirects are not followed (undici never does unless asked). The response body
 // is read with a cap, since the app gets it back whole.
 import type { Dispatcher } from 'undici';
-import { errors } from '../../http-client.ts';
+import { errors, kQueuedAbort } from '../../http-client.ts';
 import type { Attempt, AttemptResult, Clock } from '../delivery.ts';
 import type { TransportErrorKind } from '../retry-classifier.ts';
 import { DestinationNotAllowedError } from '../ssrf/ssrf.ts';
@@ -54,6 +54,128 @@ function lent(dispatcher: Dispatcher | LentDispatcher): LentDispatcher {
   return { acquire: () => dispatcher, release: () => undefined };
 }
 
+/** The parts of a response an attempt keeps. */
+interface Collected {
+  readonly status: number;
+  readonly headers: Record<string, string | string[]>;
+  readonly body: Buffer;
+  readonly truncated: boolean;
+}
+
+/** A request's deadline passed (the attempt reports a timeout). */
+class DeadlineError extends Error {
+  override readonly name = 'AbortError';
+}
+
+/**
+ * undici's dispatch handler for one attempt: collects the response body (up to
+ * {@link MAX_RESPONSE_BYTES}) into one promise and aborts the request once `budget` ms passed,
+ * whether it is still queued for a connection, waiting for headers or reading the body. One
+ * object, one timer and one promise per attempt — no AbortController, no Readable, no async
+ * iterator (ADR 0019).
+ */
+class ResponseCollector implements Dispatcher.DispatchHandler {
+  readonly done: Promise<Collected>;
+  timedOut = false;
+  #resolve!: (value: Collected) => void;
+  #reject!: (err: Error) => void;
+  #settled = false;
+  #timer: NodeJS.Timeout;
+  #controller: Dispatcher.DispatchController | undefined;
+  #cancelQueued: ((reason: Error) => void) | undefined;
+  #status = 0;
+  #headers: Record<string, string | string[]> = {};
+  #chunks: Buffer[] = [];
+  #size = 0;
+
+  constructor(budget: number) {
+    this.done = new Promise<Collected>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#timer = setTimeout(this.#onDeadline, budget);
+  }
+
+  /** Pools call this while the request waits for a connection (see http-client.ts). */
+  readonly onQueued = (cancel: (reason: Error) => void): void => {
+    this.#cancelQueued = cancel;
+  };
+
+  readonly #onDeadline = (): void => {
+    if (this.#settled) return;
+    this.timedOut = true;
+    const reason = new DeadlineError('the attempt passed its deadline');
+    if (this.#controller !== undefined) this.#controller.abort(reason);
+    else if (this.#cancelQueued !== undefined) this.#cancelQueued(reason);
+    // Neither yet: the dispatch is still under way; onRequestStart aborts it.
+    this.#fail(reason);
+  };
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.#settled) {
+      controller.abort(new DeadlineError('the attempt passed its deadline'));
+      return;
+    }
+    this.#controller = controller;
+    this.#cancelQueued = undefined;
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    // 1xx (informational) answers are not the response.
+    if (statusCode < 200) return;
+    this.#status = statusCode;
+    this.#headers = headers as Record<string, string | string[]>;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#settled) return;
+    this.#size += chunk.length;
+    if (this.#size > MAX_RESPONSE_BYTES) {
+      // The app gets the first MAX_RESPONSE_BYTES; the rest is not read.
+      this.#succeed(true);
+      controller.abort(new Error('response body over the cap'));
+      return;
+    }
+    this.#chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.#succeed(false);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    this.#fail(err);
+  }
+
+  /** The attempt is over: the timer goes. */
+  settle(): void {
+    this.#settled = true;
+    clearTimeout(this.#timer);
+  }
+
+  #succeed(truncated: boolean): void {
+    if (this.#settled) return;
+    this.settle();
+    const chunks = this.#chunks;
+    this.#resolve({
+      status: this.#status,
+      headers: this.#headers,
+      body: Buffer.concat(chunks),
+      truncated,
+    });
+  }
+
+  #fail(err: Error): void {
+    if (this.#settled) return;
+    this.settle();
+    this.#reject(err);
+  }
+}
+
 /** Sends each attempt with `dispatcher`, giving up after `timeoutMs` or at the deadline. */
 export function sendStage(
   source: Dispatcher | LentDispatcher,
@@ -65,56 +187,50 @@ export function sendStage(
     const started = clock.now();
     const dispatcher = pool.acquire();
     const budget = Math.max(1, Math.min(timeoutMs, delivery.deadline - started));
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), budget);
+    const url = delivery.url;
+    const collector = new ResponseCollector(budget);
     try {
-      const res = await dispatcher.request({
-        origin: delivery.url.origin,
-        path: `${delivery.url.pathname}${delivery.url.search}`,
-        method: delivery.method,
-        headers: { ...delivery.headers, host: delivery.url.host },
-        body: delivery.body,
-        signal: abort.signal,
-        headersTimeout: budget,
-        bodyTimeout: budget,
-      });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let truncated = false;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > MAX_RESPONSE_BYTES) {
-          truncated = true;
-          res.body.destroy();
-          break;
-        }
-        chunks.push(chunk);
-      }
+      dispatcher.dispatch(
+        {
+          origin: url.origin,
+          path: `${url.pathname}${url.search}`,
+          method: delivery.method,
+          headers: { ...delivery.headers, host: url.host },
+          body: delivery.body,
+          headersTimeout: budget,
+          bodyTimeout: budget,
+          [kQueuedAbort]: collector.onQueued,
+        },
+        collector,
+      );
+      const res = await collector.done;
       return {
         kind: 'response',
-        status: res.statusCode,
-        headers: res.headers as Record<string, string | string[]>,
-        body: Buffer.concat(chunks),
-        truncated,
+        status: res.status,
+        headers: res.headers,
+        body: res.body,
+        truncated: res.truncated,
         durationMs: clock.now() - started,
       };
     } catch (err) {
       const refusal = destinationRefusal(err);
-      const error =
-        refusal === undefined
-          ? transportErrorKind(abort.signal.aborted ? abort.signal.reason : err)
-          : 'destination-not-allowed';
+      const timedOut = collector.timedOut;
       return {
         kind: 'error',
-        error,
+        error:
+          refusal !== undefined
+            ? 'destination-not-allowed'
+            : timedOut
+              ? 'timeout'
+              : transportErrorKind(err),
         ...(refusal !== undefined ? { range: refusal.range } : {}),
         message:
           refusal?.message ??
-          (abort.signal.aborted ? `no response within ${budget} ms` : (err as Error).message),
+          (timedOut ? `no response within ${budget} ms` : (err as Error).message),
         durationMs: clock.now() - started,
       };
     } finally {
-      clearTimeout(timer);
+      collector.settle();
       pool.release();
     }
   };
