@@ -210,13 +210,19 @@ describe('operator Secret access when every namespace is reconciled (chart defau
       // …but it wrote nothing: no binding, no status.
       expect(second.operator.isLeader).toBe(false);
       expect(second.writes.filter((w) => !w.includes('/leases'))).toEqual([]);
-      expect(first.writes).toContain(`POST ${RBAC}/namespaces/${ns}/rolebindings`);
+      await expect
+        .poll(() => first.writes, poll)
+        .toContain(`POST ${RBAC}/namespaces/${ns}/rolebindings`);
 
       await first.stop(true);
       await expect.poll(() => second.operator.isLeader, poll).toBe(true);
       await optInLabel(ns, null);
       await expect.poll(async () => binding(ns), poll).toBeUndefined();
-      expect(second.writes).toContain(`DELETE ${RBAC}/namespaces/${ns}/rolebindings/${role}`);
+      // The binding can be gone (the admin's GET) a moment before the standby's client has its
+      // answer to the DELETE, which is when the write is recorded.
+      await expect
+        .poll(() => second.writes, poll)
+        .toContain(`DELETE ${RBAC}/namespaces/${ns}/rolebindings/${role}`);
     } finally {
       await first.stop(true).catch(() => undefined);
       await second.stop(true);
