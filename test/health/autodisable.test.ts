@@ -25,6 +25,7 @@ import {
   whsec,
 } from '../operator/support.ts';
 import {
+  endpointIn,
   startHealthGround,
   switchableReceiver,
   testClock,
@@ -76,8 +77,7 @@ describe('auto-disable of a failing endpoint, and the operational webhooks it se
   let reports: readonly SidecarHealthReport[];
   const nextReport = (match: (r: SidecarHealthReport) => boolean): Promise<void> =>
     ground.nextReport(match);
-  const orders = (r: SidecarHealthReport) =>
-    r.endpoints.find((e) => e.endpoint.endsWith('/orders'));
+  const orders = (r: SidecarHealthReport) => endpointIn(r, 'orders');
   const endpoint = (): Promise<KubeObject | undefined> =>
     read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'orders'));
   const send = (body = '{"id":1}', headers: Record<string, string> = {}): Promise<Response> =>
@@ -318,8 +318,7 @@ describe('auto-disable of a failing endpoint, and the operational webhooks it se
         { team: 'billing' },
       ),
     );
-    const invoices = (r: SidecarHealthReport) =>
-      r.endpoints.find((e) => e.endpoint.endsWith('/invoices'));
+    const invoices = (r: SidecarHealthReport) => endpointIn(r, 'invoices');
     await vi.waitUntil(async () => {
       const object = await read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'invoices'));
       return (object?.['status'] as { policy?: string } | undefined)?.policy === 'dead-letters';

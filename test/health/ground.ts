@@ -117,6 +117,14 @@ function ownPorts(
 }
 
 /** The running ground of one test file. */
+/** The report's entry for endpoint `name` of the ground's namespace, if it names it. */
+export function endpointIn(
+  report: SidecarHealthReport,
+  name: string,
+): SidecarHealthReport['endpoints'][number] | undefined {
+  return report.endpoints.find((e) => e.endpoint.endsWith(`/${name}`));
+}
+
 export interface HealthGround {
   readonly kube: KubeClients;
   readonly adminConfig: KubeConfig;

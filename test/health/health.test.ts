@@ -20,6 +20,7 @@ import {
   read,
 } from '../operator/support.ts';
 import {
+  endpointIn,
   startHealthGround,
   switchableReceiver,
   testClock,
@@ -42,8 +43,7 @@ describe('delivery health in WebhookEndpoint status', () => {
   let reports: readonly SidecarHealthReport[];
   const nextReport = (match: (r: SidecarHealthReport) => boolean): Promise<void> =>
     ground.nextReport(match);
-  const orders = (r: SidecarHealthReport) =>
-    r.endpoints.find((e) => e.endpoint.endsWith('/orders'));
+  const orders = (r: SidecarHealthReport) => endpointIn(r, 'orders');
   const endpoint = (): Promise<KubeObject | undefined> =>
     read(adminConfig, hookgatePath(ns, 'webhookendpoints', 'orders'));
   const send = async (name = 'orders'): Promise<number> =>
@@ -177,8 +177,7 @@ describe('delivery health in WebhookEndpoint status', () => {
         { breaker: 'one-failure' },
       ),
     );
-    const invoices = (r: SidecarHealthReport) =>
-      r.endpoints.find((e) => e.endpoint.endsWith('/invoices'));
+    const invoices = (r: SidecarHealthReport) => endpointIn(r, 'invoices');
     // Published, then in force in the sidecar once a report names it.
     await vi.waitUntil(
       async () =>

@@ -54,6 +54,13 @@ describe('operator Secret access when every namespace is reconciled (chart defau
   });
 
   /** A namespace with a signing Secret and an endpoint using it; opted in when `optIn`. */
+  /** The chart-default opt-in mode, selecting only this run's namespaces. */
+  const secretAccess = () => ({
+    role,
+    serviceAccount: { namespace: identity.namespace, name: 'hookgate-operator' },
+    selector: `hookgate.io/injection=enabled,hookgate-test-run=${run}`,
+    retryMs: 200,
+  });
   const namespaceWithEndpoint = async (optIn: boolean): Promise<string> => {
     const ns = await createTestNamespace(kube.core, 'sa', {
       'hookgate-test-run': run,
@@ -117,12 +124,7 @@ describe('operator Secret access when every namespace is reconciled (chart defau
 
     running = await startOperator(identity, [], {
       namespaces: undefined,
-      secretAccess: {
-        role,
-        serviceAccount: { namespace: identity.namespace, name: 'hookgate-operator' },
-        selector: `hookgate.io/injection=enabled,hookgate-test-run=${run}`,
-        retryMs: 200,
-      },
+      secretAccess: secretAccess(),
     });
 
     // The opted-in namespace: bound, reconciled, its endpoint Ready with its Secret published.
@@ -192,12 +194,7 @@ describe('operator Secret access when every namespace is reconciled (chart defau
       startOperator(identity, [], {
         namespaces: undefined,
         leaderElection: { ...lease, identity: name },
-        secretAccess: {
-          role,
-          serviceAccount: { namespace: identity.namespace, name: 'hookgate-operator' },
-          selector: `hookgate.io/injection=enabled,hookgate-test-run=${run}`,
-          retryMs: 200,
-        },
+        secretAccess: secretAccess(),
       });
     const first = await replica('first');
     await expect.poll(() => first.operator.isLeader, poll).toBe(true);
@@ -265,12 +262,7 @@ describe('operator Secret access when every namespace is reconciled (chart defau
 
     running = await startOperator(identity, [], {
       namespaces: undefined,
-      secretAccess: {
-        role,
-        serviceAccount: { namespace: identity.namespace, name: 'hookgate-operator' },
-        selector: `hookgate.io/injection=enabled,hookgate-test-run=${run}`,
-        retryMs: 200,
-      },
+      secretAccess: secretAccess(),
     });
     await expect.poll(async () => (await ready(optedIn))?.status, poll).toBe('True');
     const published = await loadPublished(adminConfig, optedIn);
