@@ -234,20 +234,72 @@ export function foldHistory(updates: readonly HistoryUpdate[]): DeliveryRecord |
     summary = advanceSummary(summary, u);
     if (u.attempt !== undefined) byNumber.set(u.attempt.attempt, u.attempt);
   }
+  const request =
+    first.requestBody === undefined
+      ? undefined
+      : shownBody(
+          first.requestBody,
+          first.requestBodyEncoding,
+          first.requestBodyTruncated ?? false,
+        );
   return {
     ...summary!,
     url: first.url,
     method: first.method,
     requestHeaders: first.requestHeaders,
-    ...(first.requestBody !== undefined
+    ...(request !== undefined
       ? {
-          requestBody: first.requestBody,
-          requestBodyEncoding: first.requestBodyEncoding ?? 'utf8',
+          requestBody: request.text,
+          requestBodyEncoding: request.encoding,
           requestBodyTruncated: first.requestBodyTruncated ?? false,
         }
       : {}),
-    attemptLog: [...byNumber.values()].sort((x, y) => x.attempt - y.attempt),
+    attemptLog: [...byNumber.values()]
+      .sort((x, y) => x.attempt - y.attempt)
+      .map((a) => {
+        if (a.responseBody === undefined || a.responseBodyEncoding !== 'base64') return a;
+        const shown = shownBody(a.responseBody, 'base64', a.responseBodyTruncated ?? false);
+        return { ...a, responseBody: shown.text, responseBodyEncoding: shown.encoding };
+      }),
   };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A body as readers show it: the sidecar writes every body's bytes as base64 (no escaping on the
+ * delivery's path, ADR 0022), and a reader shows them as text when they are UTF-8 — a body cut
+ * at the policy's limit may end inside a character, which is left out — else as base64.
+ */
+export function shownBody(
+  text: string,
+  encoding: 'utf8' | 'base64' | undefined,
+  truncated: boolean,
+): { readonly text: string; readonly encoding: 'utf8' | 'base64' } {
+  if (encoding !== 'base64') return { text, encoding: 'utf8' };
+  const bytes = Buffer.from(text, 'base64');
+  try {
+    return {
+      text: utf8.decode(truncated ? bytes.subarray(0, wholeCharacters(bytes)) : bytes),
+      encoding: 'utf8',
+    };
+  } catch {
+    return { text, encoding: 'base64' };
+  }
+}
+
+/** How many bytes of `bytes` end on a whole UTF-8 character (a cut may split the last one). */
+function wholeCharacters(bytes: Uint8Array): number {
+  // A character is at most four bytes: look back at most three for the last one's first byte.
+  for (let i = bytes.length - 1; i >= 0 && i >= bytes.length - 4; i--) {
+    const b = bytes[i]!;
+    if (b < 0x80) return bytes.length; // ASCII: whole
+    if (b >= 0xc0) {
+      const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+      return i + length <= bytes.length ? bytes.length : i;
+    }
+  }
+  return bytes.length;
 }
 
 /** Whether `summary` passes every filter of `q` but the cursor and the endpoint index. */

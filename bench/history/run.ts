@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import type { HistoryUpdate } from '../../common/history.ts';
 import { createLogger } from '../../common/log.ts';
 import type { AttemptObservation } from '../../sidecar/delivery/observe.ts';
 import type { HistoryStore } from '../../sidecar/history/store.ts';
+import type { EncodedUpdate } from '../../sidecar/history/update.ts';
 import type * as RecorderModule from '../../sidecar/history/recorder.ts';
 import type * as DiskModule from '../../sidecar/history/disk.ts';
 import type * as RedisModule from '../../sidecar/history/redis.ts';
@@ -72,7 +72,7 @@ const observation = (): AttemptObservation => ({
 
 const nullStore: HistoryStore = {
   backend: 'disk',
-  append: (_u: readonly HistoryUpdate[]) => Promise.resolve(),
+  append: (_u: readonly EncodedUpdate[]) => Promise.resolve(),
   list: () => Promise.resolve({ items: [] }),
   get: () => Promise.resolve(undefined),
   usage: () => Promise.resolve({ deliveries: 0, bytes: 0 }),

@@ -536,7 +536,7 @@ export const HistorySettings = z
     /** Updates waiting to be written; past it the oldest is dropped and counted, never waited for. */
     bufferSize: z.number().int().min(16).max(1_000_000).default(10_000),
     /**
-     * Bytes the waiting updates may hold (their bodies, roughly); past it, as past bufferSize,
+     * Bytes the waiting updates may hold (their encoded text); past it, as past bufferSize,
      * the oldest waiting update is dropped and counted.
      */
     bufferBytes: z

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HistoryUpdate, Outcome } from '../../common/history.ts';
 import type { HistoryLimits, HistoryStore } from './store.ts';
+import { encodeUpdate } from './update.ts';
 
 /** A fresh, empty store with these bounds, and a way to open it again on the same data. */
 export interface OpenedHistoryStore {
@@ -24,6 +25,15 @@ export const roomyHistoryLimits: HistoryLimits = {
   maxAgeMs: 30 * 24 * 3600_000,
   maxBytes: 256 * 1024 * 1024,
 };
+
+/** Appends updates built as objects, encoded as the recorder encodes a death. */
+export function put(
+  store: HistoryStore,
+  updates: readonly HistoryUpdate[],
+  now: number,
+): Promise<void> {
+  return store.append(updates.map(encodeUpdate), now);
+}
 
 /** Builds updates with ids unique across runs (a shared Redis keeps old keys). */
 export function updateMaker(): (
@@ -81,14 +91,16 @@ export function describeHistoryStore(name: string, factory: HistoryStoreFactory)
     it('folds a delivery from its updates: request from the first, attempts in order, outcome from the last', async () => {
       const { store } = await fresh();
       const u = updateMaker();
-      await store.append(
+      await put(
+        store,
         [
           u(1, { attemptNo: 1, status: 503, outcome: 'retrying', mode: 'async' }),
           u(1, { attemptNo: 2, status: 500, outcome: 'retrying', mode: 'async' }),
         ],
         T0,
       );
-      await store.append(
+      await put(
+        store,
         [u(1, { attemptNo: 3, status: 200, outcome: 'delivered', mode: 'async' })],
         T0,
       );
@@ -114,7 +126,7 @@ export function describeHistoryStore(name: string, factory: HistoryStoreFactory)
       const failed = u(1, { status: 500, outcome: 'retrying', mode: 'async' });
       const dead: HistoryUpdate = { ...failed, outcome: 'dead', problem: 'dead-lettered' };
       delete (dead as { attempt?: unknown }).attempt;
-      await store.append([failed, dead], T0);
+      await put(store, [failed, dead], T0);
       const record = await store.get(failed.deliveryId);
       expect(record).toMatchObject({
         outcome: 'dead',
@@ -129,7 +141,7 @@ export function describeHistoryStore(name: string, factory: HistoryStoreFactory)
     it('lists newest first, each delivery once, without requests or attempts', async () => {
       const { store } = await fresh();
       const u = updateMaker();
-      await store.append([u(1), u(2, { status: 500 }), u(2, { attemptNo: 2 }), u(3)], T0);
+      await put(store, [u(1), u(2, { status: 500 }), u(2, { attemptNo: 2 }), u(3)], T0);
       const page = await store.list({ limit: 10 });
       expect(ids(page.items)).toEqual([u(3).deliveryId, u(2).deliveryId, u(1).deliveryId]);
       expect(page.items[1]).toMatchObject({ attempts: 2, outcome: 'delivered' });
@@ -150,7 +162,8 @@ export function describeHistoryStore(name: string, factory: HistoryStoreFactory)
     ])('filters by %s on the server', async (_name, filter, kept) => {
       const { store } = await fresh();
       const u = updateMaker();
-      await store.append(
+      await put(
+        store,
         [
           u(1),
           u(2, { status: 500 }),
@@ -171,7 +184,7 @@ export function describeHistoryStore(name: string, factory: HistoryStoreFactory)
       const updates = Array.from({ length: 23 }, (_, i) =>
         i % 3 === 0 ? u(i + 1, { at: same }) : u(i + 1),
       );
-      await store.append(updates, T0);
+      await put(store, updates, T0);
       const seen: string[] = [];
       let cursor: string | undefined;
       for (let pages = 0; pages < 20; pages++) {
@@ -188,7 +201,7 @@ export function describeHistoryStore(name: string, factory: HistoryStoreFactory)
     it('keeps at most maxDeliveries, the newest', async () => {
       const { store } = await fresh({ ...roomyHistoryLimits, maxDeliveries: 5 });
       const u = updateMaker();
-      for (let n = 1; n <= 12; n++) await store.append([u(n)], T0 + 20_000);
+      for (let n = 1; n <= 12; n++) await put(store, [u(n)], T0 + 20_000);
       const page = await store.list({ limit: 100 });
       expect(ids(page.items)).toEqual([12, 11, 10, 9, 8].map((n) => u(n).deliveryId));
       expect((await store.usage()).deliveries).toBe(5);
@@ -198,10 +211,10 @@ export function describeHistoryStore(name: string, factory: HistoryStoreFactory)
     it('forgets deliveries older than maxAge at the next append', async () => {
       const { store } = await fresh({ ...roomyHistoryLimits, maxAgeMs: 60_000 });
       const u = updateMaker();
-      await store.append([u(1), u(2)], T0 + 2000);
+      await put(store, [u(1), u(2)], T0 + 2000);
       expect((await store.list({ limit: 10 })).items).toHaveLength(2);
       // An hour later the two are past their age; the new one stays.
-      await store.append([u(3600)], T0 + 3600_000);
+      await put(store, [u(3600)], T0 + 3600_000);
       const page = await store.list({ limit: 10 });
       expect(ids(page.items)).toEqual([u(3600).deliveryId]);
       expect(await store.get(u(1).deliveryId)).toBeUndefined();
@@ -212,8 +225,7 @@ export function describeHistoryStore(name: string, factory: HistoryStoreFactory)
       const { store } = await fresh({ ...roomyHistoryLimits, maxBytes });
       const u = updateMaker();
       const body = 'x'.repeat(1000);
-      for (let n = 1; n <= 300; n++)
-        await store.append([u(n, { requestBody: body })], T0 + 400_000);
+      for (let n = 1; n <= 300; n++) await put(store, [u(n, { requestBody: body })], T0 + 400_000);
       const usage = await store.usage();
       expect(usage.bytes).toBeLessThanOrEqual(maxBytes);
       expect(usage.deliveries).toBeGreaterThan(10);
@@ -226,7 +238,7 @@ export function describeHistoryStore(name: string, factory: HistoryStoreFactory)
     it('keeps the history across a restart', async () => {
       const { store, reopen } = await fresh();
       const u = updateMaker();
-      await store.append([u(1, { status: 500 }), u(1, { attemptNo: 2 }), u(2)], T0);
+      await put(store, [u(1, { status: 500 }), u(1, { attemptNo: 2 }), u(2)], T0);
       await store.close();
       const again = await reopen();
       expect(ids((await again.list({ limit: 10 })).items)).toEqual([

@@ -5,7 +5,7 @@ import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { T0, describeHistoryStore, roomyHistoryLimits, updateMaker } from './contract.ts';
+import { T0, describeHistoryStore, put, roomyHistoryLimits, updateMaker } from './contract.ts';
 import { DiskHistoryStore } from './disk.ts';
 import type { HistoryLimits } from './store.ts';
 
@@ -46,13 +46,13 @@ describe('DiskHistoryStore on its own', () => {
     const directory = mkdtempSync(join(root, 'crash-'));
     const u = updateMaker();
     const store = await DiskHistoryStore.open({ directory, limits: () => roomyHistoryLimits });
-    await store.append([u(1), u(2)], T0);
+    await put(store, [u(1), u(2)], T0);
     await store.close();
     const [segment] = readdirSync(directory).filter((f) => f.endsWith('.jsonl'));
     appendFileSync(join(directory, segment!), '{"deliveryId":"msg_half');
     const again = await openIn(directory);
     expect(await ids(again)).toEqual([u(2).deliveryId, u(1).deliveryId]);
-    await again.append([u(3)], T0);
+    await put(again, [u(3)], T0);
     // The cut-short segment is never appended to: the next line starts a segment of its own.
     expect(segments(directory)).toHaveLength(2);
     expect(await ids(again)).toEqual([u(3).deliveryId, u(2).deliveryId, u(1).deliveryId]);
@@ -62,10 +62,11 @@ describe('DiskHistoryStore on its own', () => {
   it('catches up with what was appended since the last read: new deliveries and new lines of known ones', async () => {
     const store = await openIn(mkdtempSync(join(root, 'catch-up-')));
     const u = updateMaker();
-    await store.append([u(1, { status: 500, outcome: 'retrying', mode: 'async' }), u(2)], T0);
+    await put(store, [u(1, { status: 500, outcome: 'retrying', mode: 'async' }), u(2)], T0);
     expect(await ids(store)).toEqual([u(2).deliveryId, u(1).deliveryId]);
     expect((await store.usage()).deliveries).toBe(2);
-    await store.append(
+    await put(
+      store,
       [u(1, { attemptNo: 2, status: 200, outcome: 'delivered', mode: 'async' }), u(3)],
       T0,
     );
@@ -81,12 +82,12 @@ describe('DiskHistoryStore on its own', () => {
     const store = await openIn(directory, small);
     const u = updateMaker();
     // Delivery 1 has a line in the first segment and a retry in a later one.
-    await store.append([u(1, { status: 500, requestBody: kb })], T0);
-    for (let n = 2; n <= 20; n++) await store.append([u(n, { requestBody: kb })], T0);
-    await store.append([u(1, { attemptNo: 2, requestBody: kb })], T0);
+    await put(store, [u(1, { status: 500, requestBody: kb })], T0);
+    for (let n = 2; n <= 20; n++) await put(store, [u(n, { requestBody: kb })], T0);
+    await put(store, [u(1, { attemptNo: 2, requestBody: kb })], T0);
     expect(await ids(store)).toContain(u(1).deliveryId);
     expect(segments(directory)[0]).toBe('history-00000001.jsonl');
-    for (let n = 21; n <= 200; n++) await store.append([u(n, { requestBody: kb })], T0);
+    for (let n = 21; n <= 200; n++) await put(store, [u(n, { requestBody: kb })], T0);
     expect(segments(directory)[0]).not.toBe('history-00000001.jsonl');
     const kept = await ids(store);
     expect(kept[0]).toBe(u(200).deliveryId);
@@ -105,11 +106,11 @@ describe('DiskHistoryStore on its own', () => {
     const directory = mkdtempSync(join(root, 'age-'));
     const store = await openIn(directory, { ...small, maxAgeMs: 60_000 });
     const u = updateMaker();
-    for (let n = 1; n <= 40; n++) await store.append([u(n, { requestBody: kb })], T0 + 40_000);
+    for (let n = 1; n <= 40; n++) await put(store, [u(n, { requestBody: kb })], T0 + 40_000);
     const before = segments(directory);
     expect(before.length).toBeGreaterThan(2);
     // An hour later: every segment but the one written to holds only lines past the age.
-    await store.append([u(3600)], T0 + 3600_000);
+    await put(store, [u(3600)], T0 + 3600_000);
     expect(segments(directory)).toEqual([before.at(-1)]);
     expect(await ids(store)).toEqual([u(3600).deliveryId]);
     expect((await store.usage()).deliveries).toBe(1);
@@ -119,11 +120,11 @@ describe('DiskHistoryStore on its own', () => {
     const directory = mkdtempSync(join(root, 'hole-'));
     const store = await openIn(directory, small);
     const u = updateMaker();
-    await store.append([u(1, { status: 500, requestBody: kb })], T0);
+    await put(store, [u(1, { status: 500, requestBody: kb })], T0);
     for (let n = 2; n <= 60; n++) {
-      await store.append([u(n, { requestBody: kb })], T0);
+      await put(store, [u(n, { requestBody: kb })], T0);
       // Its retry lands in a segment that outlives the first one.
-      if (n === 40) await store.append([u(1, { attemptNo: 2 })], T0);
+      if (n === 40) await put(store, [u(1, { attemptNo: 2 })], T0);
     }
     expect(segments(directory)[0]).not.toBe('history-00000001.jsonl');
     const kept = await ids(store);
@@ -136,7 +137,7 @@ describe('DiskHistoryStore on its own', () => {
     const directory = mkdtempSync(join(root, 'gone-'));
     const store = await openIn(directory, small);
     const u = updateMaker();
-    for (let n = 1; n <= 40; n++) await store.append([u(n, { requestBody: kb })], T0);
+    for (let n = 1; n <= 40; n++) await put(store, [u(n, { requestBody: kb })], T0);
     const files = segments(directory);
     expect(files.length).toBeGreaterThan(2);
     // As when the writer deletes a segment between the reader's snapshot and its open.
@@ -152,7 +153,7 @@ describe('DiskHistoryStore on its own', () => {
     const store = await openIn(mkdtempSync(join(root, 'long-')));
     const u = updateMaker();
     const big = 'y'.repeat(3 * 1024 * 1024);
-    await store.append([u(1), u(2, { requestBody: big }), u(3)], T0);
+    await put(store, [u(1), u(2, { requestBody: big }), u(3)], T0);
     expect(await ids(store)).toEqual([3, 2, 1].map((n) => u(n).deliveryId));
     expect((await store.get(u(2).deliveryId))?.requestBody).toBe(big);
   });
@@ -161,16 +162,16 @@ describe('DiskHistoryStore on its own', () => {
     const directory = mkdtempSync(join(root, 'restart-'));
     const u = updateMaker();
     const store = await DiskHistoryStore.open({ directory, limits: () => small });
-    await store.append([u(1, { status: 500, requestBody: kb })], T0);
-    for (let n = 2; n <= 20; n++) await store.append([u(n, { requestBody: kb })], T0);
-    await store.append([u(1, { attemptNo: 2, requestBody: kb })], T0);
+    await put(store, [u(1, { status: 500, requestBody: kb })], T0);
+    for (let n = 2; n <= 20; n++) await put(store, [u(n, { requestBody: kb })], T0);
+    await put(store, [u(1, { attemptNo: 2, requestBody: kb })], T0);
     await store.close();
     expect(segments(directory).length).toBeGreaterThan(1);
     const again = await openIn(directory, small);
     expect((await again.usage()).deliveries).toBe(20);
     expect((await again.get(u(1).deliveryId))?.attemptLog.map((a) => a.status)).toEqual([500, 200]);
     // Appends after the restart go on from there.
-    await again.append([u(21)], T0);
+    await put(again, [u(21)], T0);
     expect((await ids(again)).slice(0, 2)).toEqual([u(21).deliveryId, u(20).deliveryId]);
   });
 
@@ -179,7 +180,7 @@ describe('DiskHistoryStore on its own', () => {
     const u = updateMaker();
     const limits: HistoryLimits = { ...roomyHistoryLimits, maxDeliveries: 7 };
     const store = await openIn(directory, limits);
-    for (let n = 1; n <= 60; n++) await store.append([u(n)], T0);
+    for (let n = 1; n <= 60; n++) await put(store, [u(n)], T0);
     expect(await ids(store)).toEqual([60, 59, 58, 57, 56, 55, 54].map((n) => u(n).deliveryId));
     expect((await store.usage()).deliveries).toBe(7);
   });
@@ -189,7 +190,7 @@ describe('DiskHistoryStore on its own', () => {
     const u = updateMaker();
     const reads: Promise<string[]>[] = [];
     for (let n = 1; n <= 60; n++) {
-      const appended = store.append([u(n, { requestBody: kb })], T0);
+      const appended = put(store, [u(n, { requestBody: kb })], T0);
       if (n % 10 === 0) reads.push(appended.then(() => ids(store)));
     }
     const pages = await Promise.all(reads);

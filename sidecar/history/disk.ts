@@ -1,6 +1,6 @@
 // The embedded history backend: append-only segment files of HistoryUpdate JSON lines in the
 // pod's emptyDir, the oldest segment deleted past the byte bound or the age bound. Writing only
-// encodes and appends: recording is on every delivery's path, reading is rare (the console, the
+// appends what the recorder encoded: recording is on every delivery's path, reading is rare (the console, the
 // plugin, the admin API). So the index (each delivery's summary, for server-side filters, and
 // where its lines are, for reading one record back) is built on the first read and caught up from
 // the segments' new bytes on each later one; the count and age bounds apply to it then, and it
@@ -28,6 +28,7 @@ import {
   type HistoryStore,
   type HistoryUsage,
 } from './store.ts';
+import type { EncodedUpdate } from './update.ts';
 
 /** Smallest segment: fewer, larger files are cheaper to append to and to delete. */
 const MIN_SEGMENT_BYTES = 64 * 1024;
@@ -78,11 +79,8 @@ interface Segment {
   readonly number: number;
   /** Bytes written (whole lines, once their write completed): what a reader may read. */
   bytes: number;
-  /**
-   * The newest line's time (RFC 3339 in UTC, as `toISOString` writes it: the later time is the
-   * larger string, so the writer compares without parsing); the age bound deletes by it.
-   */
-  newestAt: string;
+  /** The newest line's time (epoch ms); the age bound deletes by it. */
+  newestAt: number;
 }
 
 /** Options of the disk store. */
@@ -106,7 +104,7 @@ export class DiskHistoryStore implements HistoryStore {
   #file: FileHandle | undefined;
   #chain: Promise<void> = Promise.resolve();
   #lock: OwnerLock | undefined;
-  /** Where a batch's lines are encoded before their one write; reused batch after batch. */
+  /** Where a batch's lines are gathered before their one write; reused batch after batch. */
   #scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
   /** The latest append's `now`: the age bound of what a read returns. */
   #now = 0;
@@ -147,18 +145,18 @@ export class DiskHistoryStore implements HistoryStore {
       this.#segments.push({
         number,
         bytes: stat.size,
-        newestAt: stat.mtime.toISOString(),
+        newestAt: stat.mtimeMs,
       });
     }
   }
 
-  append(updates: readonly HistoryUpdate[], now: number): Promise<void> {
+  append(updates: readonly EncodedUpdate[], now: number): Promise<void> {
     const run = this.#chain.then(() => this.#append(updates, now));
     this.#chain = run.catch(() => undefined);
     return run;
   }
 
-  async #append(updates: readonly HistoryUpdate[], now: number): Promise<void> {
+  async #append(updates: readonly EncodedUpdate[], now: number): Promise<void> {
     const limits = this.#limits();
     if (now > this.#now) this.#now = now;
     // An eighth of the bound, at least 64 KiB unless the bound itself is that small.
@@ -168,7 +166,7 @@ export class DiskHistoryStore implements HistoryStore {
         limits.maxBytes / SEGMENTS_PER_BOUND,
       ),
     );
-    // Each line encoded once, straight into one buffer: one write for the batch (per segment).
+    // Every line into one buffer: one write for the batch (per segment).
     let segment = this.#writing;
     let end = 0;
     for (const update of updates) {
@@ -177,7 +175,7 @@ export class DiskHistoryStore implements HistoryStore {
         end = 0;
         segment = await this.#rotate();
       }
-      const line = JSON.stringify(update);
+      const line = update.json;
       // UTF-8 takes at most three bytes per UTF-16 unit.
       if (end + line.length * 3 + 1 > this.#scratch.length) {
         await this.#flush(segment, end);
@@ -215,7 +213,7 @@ export class DiskHistoryStore implements HistoryStore {
     this.#file = this.#writing = undefined;
     const number = (this.#segments.at(-1)?.number ?? 0) + 1;
     this.#file = await open(join(this.#dir, segmentName(number)), 'a', 0o600);
-    const segment: Segment = { number, bytes: 0, newestAt: '' };
+    const segment: Segment = { number, bytes: 0, newestAt: 0 };
     this.#segments.push(segment);
     this.#writing = segment;
     return segment;
@@ -227,7 +225,7 @@ export class DiskHistoryStore implements HistoryStore {
     let total = this.#segments.reduce((sum, s) => sum + s.bytes, 0);
     while (this.#segments.length > 1) {
       const oldest = this.#segments[0]!;
-      if (total <= limits.maxBytes && Date.parse(oldest.newestAt) >= cutoff) break;
+      if (total <= limits.maxBytes && oldest.newestAt >= cutoff) break;
       total -= oldest.bytes;
       this.#segments.shift();
       rmSync(join(this.#dir, segmentName(oldest.number)), { force: true });

@@ -11,6 +11,7 @@ import type { AttemptObservation } from '../delivery/observe.ts';
 import { ManualClock } from '../delivery/testing/manual-clock.ts';
 import { HistoryRecorder } from './recorder.ts';
 import type { HistoryStore } from './store.ts';
+import type { EncodedUpdate } from './update.ts';
 
 /** A store whose appends wait until `release()`. */
 function stalledStore(): HistoryStore & {
@@ -26,10 +27,10 @@ function stalledStore(): HistoryStore & {
     written,
     calls: 0,
     release: () => release(),
-    append: async (updates: readonly HistoryUpdate[]) => {
+    append: async (updates: readonly EncodedUpdate[]) => {
       store.calls++;
       await gate;
-      written.push(...updates);
+      written.push(...updates.map((u) => JSON.parse(u.json) as HistoryUpdate));
     },
     list: () => Promise.resolve({ items: [] }),
     get: () => Promise.resolve(undefined),
@@ -40,7 +41,7 @@ function stalledStore(): HistoryStore & {
 }
 
 const plan = compileEndpointPlan(Policy.parse({}));
-const observation = (n: number, body = '{}'): AttemptObservation => ({
+const observation = (n: number, body = '{}', p = plan): AttemptObservation => ({
   delivery: {
     deliveryId: `msg_${n}`,
     endpointName: 'orders',
@@ -60,7 +61,7 @@ const observation = (n: number, body = '{}'): AttemptObservation => ({
     truncated: false,
     durationMs: 3,
   },
-  plan,
+  plan: p,
 });
 
 function recorderOn(
@@ -107,15 +108,16 @@ describe('HistoryRecorder', () => {
 
   it('drops the oldest past its byte cap: bodies held while the store is stalled are bounded', async () => {
     const store = stalledStore();
-    // Room for about three 100 KB bodies.
+    // Room for three 100 KB bodies (about 137 KB each in their update: bodies are base64).
     const { recorder, registry } = recorderOn(store, {
       bufferSize: 1000,
-      bufferBytes: 350 * 1024,
+      bufferBytes: 450 * 1024,
     });
     recorder.onAttempt(observation(0));
     await vi.waitFor(() => expect(store.calls).toBe(1));
     const big = 'x'.repeat(100 * 1024);
-    for (let n = 1; n <= 10; n++) recorder.onAttempt(observation(n, big));
+    const whole = compileEndpointPlan(Policy.parse({ history: { bodies: 'full' } }));
+    for (let n = 1; n <= 10; n++) recorder.onAttempt(observation(n, big, whole));
     expect(await dropped(registry)).toBe('7');
     store.release();
     await recorder.flushed();

@@ -1,30 +1,29 @@
-// The history recorder: a delivery observer that costs a request one push. The observer call
-// keeps a reference to what it saw (the delivery and the attempt's result, both immutable) on a
-// bounded buffer — capped by count and by the bytes those references hold; past either cap the
+// The history recorder: a delivery observer that costs a request the encoding of its update
+// (update.ts: redaction, bodies as the policy says, one JSON text) and one push. The encoded
+// updates wait on a bounded buffer — capped by count and by their bytes; past either cap the
 // oldest unwritten one is dropped and counted, never waited for — and a writer a few
-// milliseconds later turns the whole batch into updates (update.ts: redaction, bodies as the
-// policy says) and hands it to the store in one call: one file write, or one Redis round trip.
-// Live-tail listeners hear each update as its batch is written.
+// milliseconds later hands the whole batch to the store in one call: one file write, or one
+// Redis round trip. Live-tail listeners hear each update as its batch is written.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { HistoryUpdate } from '../../common/history.ts';
 import type { Logger } from '../../common/log.ts';
 import type { Clock } from '../delivery/delivery.ts';
 import type { AttemptObservation, DeliveryEnd, DeliveryObserver } from '../delivery/observe.ts';
 import type { HistoryStore } from './store.ts';
-import { attemptUpdate, endUpdate, type UpdateSource } from './update.ts';
+import { UpdateEncoder, type EncodedUpdate, type UpdateSource } from './update.ts';
 
 /** Updates written to the store in one call at most. */
 const BATCH = 512;
 /**
- * How long observations gather before a write: one write per many deliveries under load, but
- * short, because what waits is the delivery's and the answer's objects, and whatever is still
- * waiting when V8 scavenges is copied (and, waiting longer, promoted). Measured on the egress
- * path under load (ADR 0022, "Cost"): 10 ms cost ~5 CPU µs per request more than 3–5 ms; 1 ms
- * or less pays for the extra writes.
+ * How long updates gather before a write: one write per many deliveries under load, and short,
+ * because whatever still waits when V8 scavenges is copied (ADR 0022, "Cost").
  */
 const GATHER_MS = 5;
-/** What a buffered observation holds besides its bodies (objects, headers), roughly. */
-const OVERHEAD_BYTES = 512;
+/** What a buffered update holds besides its JSON (the object, its fields), roughly. */
+const OVERHEAD_BYTES = 64;
+
+/** What an update waiting in the buffer holds, roughly (its JSON is mostly one byte a unit). */
+const bytesOf = (u: EncodedUpdate): number => OVERHEAD_BYTES + u.json.length;
 
 const gather = (): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, GATHER_MS));
 
@@ -41,16 +40,12 @@ export interface HistoryRecorderOptions {
   readonly log: Logger;
 }
 
-/** One observation waiting to be written: an attempt, or an async delivery's death. */
-type Pending =
-  | { readonly attempt: AttemptObservation; readonly bytes: number }
-  | { readonly end: DeliveryEnd; readonly bytes: number };
-
 /** Records every attempt into a history store. */
 export class HistoryRecorder implements DeliveryObserver {
   readonly store: HistoryStore;
   readonly #o: HistoryRecorderOptions;
-  #buffer: Pending[] = [];
+  readonly #encoder: UpdateEncoder;
+  #buffer: EncodedUpdate[] = [];
   #bufferedBytes = 0;
   readonly #listeners = new Set<(u: HistoryUpdate) => void>();
   readonly #updates: Counter<'result'>;
@@ -60,6 +55,7 @@ export class HistoryRecorder implements DeliveryObserver {
   constructor(options: HistoryRecorderOptions) {
     this.#o = options;
     this.store = options.store;
+    this.#encoder = new UpdateEncoder(options.source);
     this.#updates = new Counter({
       name: 'hookgate_history_updates_total',
       help: 'Delivery history updates by result: recorded, dropped (buffer full: the oldest unwritten goes) or failed (store error).',
@@ -78,17 +74,13 @@ export class HistoryRecorder implements DeliveryObserver {
   }
 
   onAttempt(observation: AttemptObservation): void {
-    const r = observation.result;
-    const bytes =
-      OVERHEAD_BYTES +
-      (observation.attempt === 1 ? observation.delivery.body.length : 0) +
-      (r.kind === 'response' ? r.body.length : 0);
-    this.#push({ attempt: observation, bytes });
+    this.#push(this.#encoder.attempt(observation));
   }
 
   onDeliveryEnd(end: DeliveryEnd): void {
-    // Only a death adds to what the attempts told (endUpdate).
-    if (end.outcome === 'dead') this.#push({ end, bytes: OVERHEAD_BYTES });
+    // Only a death adds to what the attempts told.
+    const update = this.#encoder.end(end);
+    if (update !== undefined) this.#push(update);
   }
 
   /** Hears every update as it is written (the live tail); returns the unsubscription. */
@@ -97,22 +89,22 @@ export class HistoryRecorder implements DeliveryObserver {
     return () => this.#listeners.delete(listener);
   }
 
-  #push(pending: Pending): void {
-    this.#buffer.push(pending);
-    this.#bufferedBytes += pending.bytes;
-    // Full: the oldest waiting observation makes room (the newest says more about now).
+  #push(update: EncodedUpdate): void {
+    this.#buffer.push(update);
+    this.#bufferedBytes += bytesOf(update);
+    // Full: the oldest waiting update makes room (the newest says more about now).
     while (
       this.#buffer.length > this.#o.bufferSize ||
       (this.#bufferedBytes > this.#o.bufferBytes && this.#buffer.length > 1)
     ) {
-      this.#bufferedBytes -= this.#buffer.shift()!.bytes;
+      this.#bufferedBytes -= bytesOf(this.#buffer.shift()!);
       this.#updates.inc({ result: 'dropped' });
     }
     // Written a moment later: the request's answer goes first, updates go in batches.
     this.#writing ??= gather().then(() => this.#drain());
   }
 
-  #take(): Pending[] {
+  #take(): EncodedUpdate[] {
     if (this.#buffer.length <= BATCH) {
       const all = this.#buffer;
       this.#buffer = [];
@@ -120,29 +112,14 @@ export class HistoryRecorder implements DeliveryObserver {
       return all;
     }
     const batch = this.#buffer.splice(0, BATCH);
-    for (const p of batch) this.#bufferedBytes -= p.bytes;
+    for (const u of batch) this.#bufferedBytes -= bytesOf(u);
     return batch;
   }
 
   async #drain(): Promise<void> {
     while (this.#buffer.length > 0) {
-      const batch = this.#take();
-      const updates: HistoryUpdate[] = [];
-      for (const p of batch) {
-        const update =
-          'attempt' in p
-            ? attemptUpdate(p.attempt, this.#o.source)
-            : endUpdate(p.end, this.#o.source);
-        if (update !== undefined) updates.push(update);
-      }
-      for (const listener of this.#listeners)
-        for (const u of updates) {
-          try {
-            listener(u);
-          } catch {
-            // a tail that cannot take an update misses it; the batch is still written
-          }
-        }
+      const updates = this.#take();
+      if (this.#listeners.size > 0) this.#tell(updates);
       try {
         await this.store.append(updates, this.#o.clock.now());
         this.#updates.inc({ result: 'recorded' }, updates.length);
@@ -163,6 +140,20 @@ export class HistoryRecorder implements DeliveryObserver {
       if (this.#buffer.length > 0 && this.#buffer.length < BATCH) await gather();
     }
     this.#writing = undefined;
+  }
+
+  /** Tells the live tails (parsed once for all of them: tails are rare, updates are not). */
+  #tell(updates: readonly EncodedUpdate[]): void {
+    for (const encoded of updates) {
+      const u = JSON.parse(encoded.json) as HistoryUpdate;
+      for (const listener of this.#listeners) {
+        try {
+          listener(u);
+        } catch {
+          // a tail that cannot take an update misses it; the batch is still written
+        }
+      }
+    }
   }
 
   /** Resolves once every update pushed so far is written (or failed). */

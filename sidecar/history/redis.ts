@@ -26,6 +26,7 @@ import {
   type HistoryStore,
   type HistoryUsage,
 } from './store.ts';
+import type { EncodedUpdate } from './update.ts';
 
 /** How long one Redis call may take before the caller gives up on it. */
 const REDIS_TIMEOUT_MS = 2000;
@@ -205,7 +206,7 @@ export class RedisHistoryStore extends RedisHistoryReader implements HistoryStor
     this.#limits = options.limits;
   }
 
-  async append(updates: readonly HistoryUpdate[], now: number): Promise<void> {
+  async append(updates: readonly EncodedUpdate[], now: number): Promise<void> {
     if (updates.length === 0) return;
     const limits = this.#limits();
     const cutoff = now - limits.maxAgeMs;
@@ -218,14 +219,7 @@ export class RedisHistoryStore extends RedisHistoryReader implements HistoryStor
       `${Math.max(0, cutoff)}-0`,
     ];
     for (const u of updates)
-      args.push(
-        u.deliveryId,
-        u.endpoint,
-        Date.parse(u.at),
-        JSON.stringify(u),
-        u.outcome,
-        u.attempt?.attempt ?? 0,
-      );
+      args.push(u.deliveryId, u.endpoint, u.at, u.json, u.outcome, u.attempt);
     await APPEND.run(this.#redis, REDIS_TIMEOUT_MS, this.#prefix, ...args);
   }
 

@@ -2,12 +2,8 @@
 // and the console list and read folded records. Two backends, one contract (contract.ts): Redis
 // when the sidecar has it (readers may read it directly), else capped segment files on the pod's
 // emptyDir. Both are bounded by count, bytes and age; neither holds history unbounded in memory.
-import type {
-  DeliveryRecord,
-  HistoryPage,
-  HistoryQuery,
-  HistoryUpdate,
-} from '../../common/history.ts';
+import type { DeliveryRecord, HistoryPage, HistoryQuery } from '../../common/history.ts';
+import type { EncodedUpdate } from './update.ts';
 
 /** How much history a store keeps; the oldest deliveries go first past any bound. */
 export interface HistoryLimits {
@@ -31,8 +27,8 @@ export const SCAN_BUDGET = 5000;
 /** A delivery-history backend. */
 export interface HistoryStore {
   readonly backend: 'redis' | 'disk';
-  /** Appends updates in order, then applies the bounds as of `now` (epoch ms). */
-  append(updates: readonly HistoryUpdate[], now: number): Promise<void>;
+  /** Appends updates (as the recorder encoded them) in order, then applies the bounds as of `now` (epoch ms). */
+  append(updates: readonly EncodedUpdate[], now: number): Promise<void>;
   /** Deliveries matching `query`, newest first (by first update), paged by an opaque cursor. */
   list(query: HistoryQuery): Promise<HistoryPage>;
   /** One delivery folded from its updates, or undefined. */

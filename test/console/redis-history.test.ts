@@ -12,7 +12,7 @@ import { startConsoleFor } from '../../operator/console/index.ts';
 import type { ConsoleServer } from '../../operator/console/server.ts';
 import { KubeClient } from '../../operator/kube/client.ts';
 import { fromKubeconfig } from '../../operator/kube/config.ts';
-import { T0, roomyHistoryLimits, updateMaker } from '../../sidecar/history/contract.ts';
+import { T0, put, roomyHistoryLimits, updateMaker } from '../../sidecar/history/contract.ts';
 import { RedisHistoryStore } from '../../sidecar/history/redis.ts';
 import { createTestNamespace, kubeClients, uniqueName } from '../support/kube.ts';
 import { ADMIN_TOKEN, APP_SECRET, userToken } from './harness.ts';
@@ -62,7 +62,7 @@ beforeAll(async () => {
   redis = new Redis(inject('redisUrl'));
   const write = async (namespace: string, updates: HistoryUpdate[]): Promise<void> => {
     const store = new RedisHistoryStore({ redis, namespace, limits: () => roomyHistoryLimits });
-    await store.append(updates, T0 + 3600_000);
+    await put(store, updates, T0 + 3600_000);
   };
   const updates: HistoryUpdate[] = [];
   for (let n = 1; n <= 5; n++) {

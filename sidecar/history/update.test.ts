@@ -1,0 +1,256 @@
+// What an attempt's update keeps, read back as a reader does (JSON.parse, then foldHistory): the
+// hand-written JSON must parse whatever the headers hold, redact what history never shows, and keep
+// bodies as the policy says, shown as text again when they are UTF-8.
+import { describe, expect, it } from 'vitest';
+import { foldHistory, REDACTED, type HistoryUpdate } from '../../common/history.ts';
+import { Policy } from '../config/schema.ts';
+import type { AttemptResult, Delivery } from '../delivery/delivery.ts';
+import type { AttemptObservation } from '../delivery/observe.ts';
+import { compileEndpointPlan } from '../delivery/plan.ts';
+import { problem } from '../problem.ts';
+import { UpdateEncoder } from './update.ts';
+
+const T = 1_767_225_600_123;
+const encoder = new UpdateEncoder({ namespace: 'shop', pod: 'shop-7d9f' });
+const plan = (history: object = {}) => compileEndpointPlan(Policy.parse({ history }));
+
+function delivery(overrides: Partial<Delivery> = {}): Delivery {
+  return {
+    deliveryId: 'msg_1',
+    endpointName: 'orders',
+    url: new URL('https://user:pw@receiver.example/hooks?key=k'),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.from('{"n":1}'),
+    deadline: 0,
+    ...overrides,
+  };
+}
+
+const ok: AttemptResult = {
+  kind: 'response',
+  status: 200,
+  headers: { 'content-length': '2' },
+  body: Buffer.from('ok'),
+  truncated: false,
+  durationMs: 12.5,
+};
+
+function encode(
+  o: Partial<AttemptObservation> & { delivery?: Delivery },
+): HistoryUpdate & { json: string } {
+  const encoded = encoder.attempt({
+    delivery: delivery(),
+    attempt: 1,
+    startedAt: T,
+    result: ok,
+    plan: plan(),
+    ...o,
+  });
+  return { ...(JSON.parse(encoded.json) as HistoryUpdate), json: encoded.json };
+}
+
+describe('UpdateEncoder', () => {
+  it('writes a first attempt with its request, redacted, and the answer', () => {
+    const u = encode({
+      delivery: delivery({
+        headers: {
+          'content-type': 'application/json',
+          authorization: 'Bearer secret-token',
+          'x-custom-auth': 'k',
+          'x-note': 'plain words',
+          'x-app': 'token abc',
+          traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+        },
+        eventType: 'order.created',
+      }),
+      plan: plan({ secretHeaders: ['X-Custom-Auth'] }),
+    });
+    expect(u.json).not.toContain('secret-token');
+    const { json, ...update } = u;
+    expect(json).toBeTypeOf('string');
+    expect(update).toEqual({
+      deliveryId: 'msg_1',
+      namespace: 'shop',
+      endpoint: 'orders',
+      direction: 'egress',
+      mode: 'sync',
+      outcome: 'delivered',
+      pod: 'shop-7d9f',
+      at: new Date(T).toISOString(),
+      url: 'https://receiver.example/hooks',
+      method: 'POST',
+      requestHeaders: {
+        'content-type': 'application/json',
+        authorization: REDACTED,
+        'x-custom-auth': REDACTED,
+        'x-note': 'plain words',
+        'x-app': REDACTED,
+        traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+        'webhook-id': 'msg_1',
+      },
+      requestBody: Buffer.from('{"n":1}').toString('base64'),
+      requestBodyEncoding: 'base64',
+      requestBodyTruncated: false,
+      eventType: 'order.created',
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      attempt: {
+        attempt: 1,
+        at: new Date(T).toISOString(),
+        latencyMs: 12.5,
+        status: 200,
+        responseBody: Buffer.from('ok').toString('base64'),
+        responseBodyEncoding: 'base64',
+        responseBodyTruncated: false,
+        responseHeaders: { 'content-length': '2' },
+      },
+    });
+    // Readers see text.
+    const record = foldHistory([update]);
+    expect(record?.requestBody).toBe('{"n":1}');
+    expect(record?.requestBodyEncoding).toBe('utf8');
+    expect(record?.attemptLog[0]?.responseBody).toBe('ok');
+    expect(record?.attemptLog[0]?.responseBodyEncoding).toBe('utf8');
+  });
+
+  it('parses whatever header names and values hold: quotes, backslashes, controls, any Unicode', () => {
+    const awkward = [
+      'say "hi"',
+      'C:\\path\\',
+      'tab\there',
+      'line\nbreak\u0000',
+      'café ☕ 𝄞',
+      'lone \ud800 high',
+      'lone \udc00 low',
+      '\u2028\u2029',
+      '</script>',
+    ];
+    const headers: Record<string, string | string[]> = {};
+    awkward.forEach((v, i) => (headers[`x-h${i}`] = v));
+    headers['X-Mixed-Case'] = ['a', 'b "c"'];
+    const u = encode({
+      delivery: delivery({ headers: headers as Record<string, string> }),
+      result: { ...ok, headers },
+    });
+    awkward.forEach((v, i) => {
+      expect(u.requestHeaders[`x-h${i}`]).toBe(v);
+      expect(u.attempt?.responseHeaders?.[`x-h${i}`]).toBe(v);
+    });
+    expect(u.requestHeaders['x-mixed-case']).toBe('a, b "c"');
+    // An awkward delivery id, event type and URL path are escaped too.
+    const odd = encode({
+      delivery: delivery({
+        deliveryId: 'id"1',
+        eventType: 'a\\b',
+        url: new URL('https://receiver.example/p"a th'),
+      }),
+    });
+    expect([odd.deliveryId, odd.eventType, odd.url]).toEqual([
+      'id"1',
+      'a\\b',
+      'https://receiver.example/p%22a%20th',
+    ]);
+  });
+
+  it('keeps bodies as the policy says: none, cut at maxBodyBytes (never inside a character), or full', () => {
+    const body = Buffer.from(`${'é'.repeat(10)}`); // 20 bytes, two per character
+    expect(
+      encode({ delivery: delivery({ body }), plan: plan({ bodies: 'none' }) }),
+    ).not.toHaveProperty('requestBody');
+    const cut = encode({
+      delivery: delivery({ body }),
+      plan: plan({ bodies: 'truncated', maxBodyBytes: 5 }),
+    });
+    expect(cut.requestBodyTruncated).toBe(true);
+    const record = foldHistory([cut]);
+    expect(record?.requestBody).toBe('éé'); // 5 bytes cut: the third character's half is left out
+    expect(record?.requestBodyEncoding).toBe('utf8');
+    const full = foldHistory([
+      encode({ delivery: delivery({ body }), plan: plan({ bodies: 'full', maxBodyBytes: 5 }) }),
+    ]);
+    expect([full?.requestBody, full?.requestBodyTruncated]).toEqual(['é'.repeat(10), false]);
+    // Bytes that are not UTF-8 stay base64.
+    const binary = Buffer.from([0xff, 0x00, 0xfe, 0x41]);
+    const shown = foldHistory([encode({ delivery: delivery({ body: binary }) })]);
+    expect([shown?.requestBody, shown?.requestBodyEncoding]).toEqual([
+      binary.toString('base64'),
+      'base64',
+    ]);
+    // An empty body is no body; a response cut at the capture cap says so.
+    expect(encode({ delivery: delivery({ body: Buffer.alloc(0) }) })).not.toHaveProperty(
+      'requestBody',
+    );
+    expect(encode({ result: { ...ok, truncated: true } }).attempt?.responseBodyTruncated).toBe(
+      true,
+    );
+  });
+
+  it('writes each attempt at its own time, in any order, as RFC 3339 in UTC', () => {
+    const times = [T, T + 1, T - 999, T + 1000, T + 5, 0, 951_782_400_000, 253_402_300_800_007];
+    for (const t of times) {
+      const u = encode({ startedAt: t });
+      expect([u.at, u.attempt?.at]).toEqual([new Date(t).toISOString(), new Date(t).toISOString()]);
+    }
+  });
+
+  it('writes retries without the request, failures with their reason, local answers as refused', () => {
+    const retry = encode({
+      attempt: 2,
+      delivery: delivery({ mode: 'async' }),
+      result: { kind: 'error', error: 'timeout', message: 'timed out', durationMs: 30_000 },
+    });
+    expect(retry.requestHeaders).toEqual({});
+    expect(retry).not.toHaveProperty('requestBody');
+    expect(retry.outcome).toBe('retrying');
+    expect(retry.problem).toBe('timeout');
+    expect(retry.attempt).toEqual({
+      attempt: 2,
+      at: new Date(T).toISOString(),
+      latencyMs: 30_000,
+      error: 'timeout',
+    });
+    const failed = encode({ result: { ...ok, status: 503 } });
+    expect([failed.outcome, failed.problem, failed.attempt?.error]).toEqual([
+      'failed',
+      'http-503',
+      'http-503',
+    ]);
+    const refused = encode({
+      result: { kind: 'local', problem: problem('rate-limited', 'over the limit') },
+    });
+    expect([refused.outcome, refused.problem, refused.attempt?.latencyMs]).toEqual([
+      'refused',
+      'rate-limited',
+      0,
+    ]);
+    expect(refused.attempt).not.toHaveProperty('responseHeaders');
+  });
+
+  it('writes a death as a change of outcome alone; other ends write nothing', () => {
+    const d = delivery({ mode: 'async', eventType: 'order.created' });
+    const dead = encoder.end({
+      delivery: d,
+      outcome: 'dead',
+      attempts: 5,
+      reason: 'http-500',
+      at: T,
+    });
+    expect(dead?.attempt).toBe(0);
+    expect(JSON.parse(dead!.json)).toEqual({
+      deliveryId: 'msg_1',
+      namespace: 'shop',
+      endpoint: 'orders',
+      direction: 'egress',
+      mode: 'async',
+      outcome: 'dead',
+      pod: 'shop-7d9f',
+      at: new Date(T).toISOString(),
+      url: 'https://receiver.example/hooks',
+      method: 'POST',
+      requestHeaders: {},
+      eventType: 'order.created',
+      problem: 'http-500',
+    });
+    expect(encoder.end({ delivery: d, outcome: 'delivered', attempts: 1, at: T })).toBeUndefined();
+  });
+});
