@@ -5,7 +5,7 @@
 // where its lines are, for reading one record back) is built on the first read and caught up from
 // the segments' new bytes on each later one; the count and age bounds apply to it then, and it
 // never holds more than maxDeliveries. Opening reads no segment: only their sizes.
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { acquireOwnerLock, type OwnerLock } from '../queue/disk/lock.ts';
@@ -36,6 +36,16 @@ const MIN_SEGMENT_BYTES = 64 * 1024;
 const SEGMENTS_PER_BOUND = 8;
 /** The encoding buffer: a batch of 512 updates of a few KB each fits. */
 const SCRATCH_BYTES = 2 * 1024 * 1024;
+/**
+ * A batch is written in one call on the event loop's own thread: a write into the page cache of
+ * the pod's emptyDir takes tens of microseconds, and a write through the thread pool costs more
+ * than it does (waking a worker and being woken again: ~2 CPU µs per 2 KB update against ~0.8
+ * here, ADR 0022 "Cost"). A write that took longer than this (the disk behind the page cache is
+ * not keeping up) sends the writes through the thread pool for POOL_WRITES_MS, so that a slow
+ * disk never holds deliveries up.
+ */
+const SLOW_WRITE_MS = 10;
+const POOL_WRITES_MS = 60_000;
 /** What a catch-up reads at once; a longer line grows it. */
 const READ_CHUNK_BYTES = 1024 * 1024;
 const SEGMENT_FILE = /^history-(\d{8})\.jsonl$/;
@@ -104,6 +114,8 @@ export class DiskHistoryStore implements HistoryStore {
   #file: FileHandle | undefined;
   #chain: Promise<void> = Promise.resolve();
   #lock: OwnerLock | undefined;
+  /** Until when (performance.now()) writes go through the thread pool: the disk was slow. */
+  #poolUntil = 0;
   /** Where a batch's lines are gathered before their one write; reused batch after batch. */
   #scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
   /** The latest append's `now`: the age bound of what a read returns. */
@@ -198,8 +210,17 @@ export class DiskHistoryStore implements HistoryStore {
    */
   async #flush(segment: Segment, end: number): Promise<void> {
     if (end === 0) return;
+    const file = this.#file!;
     try {
-      await this.#file!.write(this.#scratch, 0, end);
+      const started = performance.now();
+      if (started < this.#poolUntil) {
+        for (let at = 0; at < end;)
+          at += (await file.write(this.#scratch, at, end - at)).bytesWritten;
+      } else {
+        for (let at = 0; at < end;) at += writeSync(file.fd, this.#scratch, at, end - at);
+        if (performance.now() - started > SLOW_WRITE_MS)
+          this.#poolUntil = performance.now() + POOL_WRITES_MS;
+      }
     } catch (err) {
       await this.#file?.close().catch(() => undefined);
       this.#file = this.#writing = undefined;
