@@ -19,6 +19,14 @@ describeHistoryStore('disk', async (limits) => {
   return { store: await open(), reopen: open };
 });
 
+// The same contract once every write goes through the thread pool (as after a slow write).
+describeHistoryStore('disk, writing through the thread pool', async (limits) => {
+  const directory = mkdtempSync(join(root, 'pool-'));
+  const open = (): Promise<DiskHistoryStore> =>
+    DiskHistoryStore.open({ directory, limits: () => limits, slowWriteMs: -1 });
+  return { store: await open(), reopen: open };
+});
+
 describe('DiskHistoryStore on its own', () => {
   const opened: DiskHistoryStore[] = [];
   afterEach(async () => {

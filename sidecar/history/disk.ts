@@ -99,6 +99,8 @@ export interface DiskHistoryOptions {
   readonly directory: string;
   /** Read at every append and every read, so a reload's new bounds apply at once. */
   readonly limits: () => HistoryLimits;
+  /** A write slower than this sends writes through the thread pool for a while (default 10 ms). */
+  readonly slowWriteMs?: number;
 }
 
 const segmentName = (n: number): string => `history-${String(n).padStart(8, '0')}.jsonl`;
@@ -116,6 +118,7 @@ export class DiskHistoryStore implements HistoryStore {
   #lock: OwnerLock | undefined;
   /** Until when (performance.now()) writes go through the thread pool: the disk was slow. */
   #poolUntil = 0;
+  readonly #slowWriteMs: number;
   /** Where a batch's lines are gathered before their one write; reused batch after batch. */
   #scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
   /** The latest append's `now`: the age bound of what a read returns. */
@@ -128,6 +131,7 @@ export class DiskHistoryStore implements HistoryStore {
   private constructor(options: DiskHistoryOptions) {
     this.#dir = options.directory;
     this.#limits = options.limits;
+    this.#slowWriteMs = options.slowWriteMs ?? SLOW_WRITE_MS;
   }
 
   /**
@@ -218,7 +222,7 @@ export class DiskHistoryStore implements HistoryStore {
           at += (await file.write(this.#scratch, at, end - at)).bytesWritten;
       } else {
         for (let at = 0; at < end;) at += writeSync(file.fd, this.#scratch, at, end - at);
-        if (performance.now() - started > SLOW_WRITE_MS)
+        if (performance.now() - started > this.#slowWriteMs)
           this.#poolUntil = performance.now() + POOL_WRITES_MS;
       }
     } catch (err) {
