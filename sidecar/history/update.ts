@@ -256,7 +256,7 @@ export class UpdateEncoder {
     const traceparent = d.headers['traceparent'];
     if (traceparent !== undefined) json += `,"traceparent":${str(traceparent)}`;
     if (outcome !== 'delivered' && reason !== undefined) json += `,"problem":${str(reason)}`;
-    json += `,"attempt":{"attempt":${o.attempt},"at":"${at}","latencyMs":${r.kind === 'local' ? 0 : r.durationMs}`;
+    json += `,"attempt":{"attempt":${o.attempt},"at":"${at}","latencyMs":${r.kind === 'local' || !Number.isFinite(r.durationMs) ? 0 : r.durationMs}`;
     if (r.kind === 'response') json += `,"status":${r.status}`;
     if (reason !== undefined) json += `,"error":${str(reason)}`;
     if (r.kind === 'response') {
