@@ -277,14 +277,21 @@ export function shownBody(
   truncated: boolean,
 ): { readonly text: string; readonly encoding: 'utf8' | 'base64' } {
   if (encoding !== 'base64') return { text, encoding: 'utf8' };
-  const bytes = Buffer.from(text, 'base64');
+  return bodyText(Buffer.from(text, 'base64'), truncated);
+}
+
+/** A body's bytes as {@link shownBody} shows them: UTF-8 text when they are, else base64. */
+export function bodyText(
+  bytes: Buffer,
+  truncated: boolean,
+): { readonly text: string; readonly encoding: 'utf8' | 'base64' } {
   try {
     return {
       text: utf8.decode(truncated ? bytes.subarray(0, wholeCharacters(bytes)) : bytes),
       encoding: 'utf8',
     };
   } catch {
-    return { text, encoding: 'base64' };
+    return { text: bytes.toString('base64'), encoding: 'base64' };
   }
 }
 

@@ -1,13 +1,17 @@
 // The shared HistoryStore contract judging the disk backend, each store in a folder of its own;
 // then what only segment files can get wrong: a line cut short by a crash, and the index that is
 // built at the first read and caught up from the segments' new bytes at every later one.
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { T0, describeHistoryStore, put, roomyHistoryLimits, updateMaker } from './contract.ts';
+import { Policy } from '../config/schema.ts';
+import type { AttemptObservation } from '../delivery/observe.ts';
+import { compileEndpointPlan } from '../delivery/plan.ts';
 import { DiskHistoryStore } from './disk.ts';
 import type { HistoryLimits } from './store.ts';
+import { UpdateEncoder } from './update.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hookgate-history-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -203,5 +207,99 @@ describe('DiskHistoryStore on its own', () => {
     }
     const pages = await Promise.all(reads);
     pages.forEach((page, i) => expect(page).toContain(u((i + 1) * 10).deliveryId));
+  });
+
+  // Attempts as the sidecar records them: bodies as raw bytes after their line.
+  const rawEncoder = new UpdateEncoder({ namespace: 'shop', pod: 'p' }, { rawBodies: true });
+  const fullBodies = compileEndpointPlan(Policy.parse({ history: { bodies: 'full' } }));
+  const attempt = (
+    id: string,
+    n: number,
+    requestBody: Buffer,
+    responseBody: Buffer,
+  ): AttemptObservation => ({
+    delivery: {
+      deliveryId: id,
+      endpointName: 'orders',
+      url: new URL('https://receiver.example/h'),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: requestBody,
+      deadline: 0,
+      mode: 'async',
+    },
+    attempt: n,
+    startedAt: T0 + n,
+    result: {
+      kind: 'response',
+      status: n === 1 ? 503 : 200,
+      headers: {},
+      body: responseBody,
+      truncated: false,
+      durationMs: 2,
+    },
+    plan: fullBodies,
+  });
+
+  it('keeps raw bodies beside their lines: newlines and bytes that are not UTF-8 read back as written', async () => {
+    const directory = mkdtempSync(join(root, 'raw-'));
+    const store = await openIn(directory);
+    const text = Buffer.from('{"a":1}\n{"deliveryId":"forged","attempt":{"attempt":1}}\n');
+    const binary = Buffer.from([0xff, 0x0a, 0x00, 0xfe]);
+    await store.append(
+      [
+        rawEncoder.attempt(attempt('msg_raw_1', 1, text, binary)),
+        rawEncoder.attempt(attempt('msg_raw_2', 1, binary, Buffer.from('ok'))),
+        rawEncoder.attempt(attempt('msg_raw_1', 2, text, Buffer.from('fine\n'))),
+      ],
+      T0,
+    );
+    const check = async (s: DiskHistoryStore): Promise<void> => {
+      // The body that reads like a line is never taken for one.
+      expect(await ids(s)).toEqual(['msg_raw_2', 'msg_raw_1']);
+      const one = await s.get('msg_raw_1');
+      expect([one?.requestBody, one?.requestBodyEncoding]).toEqual([text.toString(), 'utf8']);
+      expect(
+        one?.attemptLog.map((a) => [a.status, a.responseBody, a.responseBodyEncoding]),
+      ).toEqual([
+        [503, binary.toString('base64'), 'base64'],
+        [200, 'fine\n', 'utf8'],
+      ]);
+      const two = await s.get('msg_raw_2');
+      expect([two?.requestBody, two?.requestBodyEncoding]).toEqual([
+        binary.toString('base64'),
+        'base64',
+      ]);
+    };
+    await check(store);
+    await store.close();
+    opened.splice(opened.indexOf(store), 1);
+    // After a restart the index is built from the files alone.
+    await check(await openIn(directory));
+  });
+
+  it('skips a record whose raw bodies a crash cut short, and reads records larger than its read buffer', async () => {
+    const directory = mkdtempSync(join(root, 'raw-crash-'));
+    const store = await openIn(directory);
+    // 700 KB bodies: two records are more than the reader's 1 MiB buffer.
+    const big = Buffer.alloc(700 * 1024, 0x61);
+    await store.append(
+      [
+        rawEncoder.attempt(attempt('msg_big_1', 1, big, Buffer.from('a'))),
+        rawEncoder.attempt(attempt('msg_big_2', 1, big, Buffer.from('b'))),
+        rawEncoder.attempt(attempt('msg_big_3', 1, big, Buffer.from('c'))),
+      ],
+      T0,
+    );
+    await store.close();
+    opened.splice(opened.indexOf(store), 1);
+    const [segment] = segments(directory);
+    const path = join(directory, segment!);
+    truncateSync(path, statSync(path).size - 1000);
+    const again = await openIn(directory);
+    expect(await ids(again)).toEqual(['msg_big_2', 'msg_big_1']);
+    const two = await again.get('msg_big_2');
+    expect(two?.requestBody).toBe(big.toString());
+    expect(two?.attemptLog[0]?.responseBody).toBe('b');
   });
 });

@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { acquireOwnerLock, type OwnerLock } from '../queue/disk/lock.ts';
 import {
   advanceSummary,
+  bodyText,
   foldHistory,
   matchesQuery,
+  type AttemptRecord,
   type DeliveryRecord,
   type DeliverySummary,
   type HistoryPage,
@@ -192,15 +194,23 @@ export class DiskHistoryStore implements HistoryStore {
         segment = await this.#rotate();
       }
       const line = update.json;
+      let rawBytes = 0;
+      if (update.raw !== undefined) for (const b of update.raw) rawBytes += b.length;
       // UTF-8 takes at most three bytes per UTF-16 unit.
-      if (end + line.length * 3 + 1 > this.#scratch.length) {
+      const most = line.length * 3 + 1 + rawBytes;
+      if (end + most > this.#scratch.length) {
         await this.#flush(segment, end);
         end = 0;
-        if (line.length * 3 + 1 > this.#scratch.length)
-          this.#scratch = Buffer.allocUnsafe(line.length * 3 + 1);
+        if (most > this.#scratch.length) this.#scratch = Buffer.allocUnsafe(most);
       }
       end += this.#scratch.write(line, end);
       this.#scratch[end++] = 0x0a;
+      // The bodies' bytes follow their line as they are (the line counts them).
+      if (update.raw !== undefined)
+        for (const b of update.raw) {
+          this.#scratch.set(b, end);
+          end += b.length;
+        }
       if (update.at > segment.newestAt) segment.newestAt = update.at;
     }
     if (segment !== undefined) await this.#flush(segment, end);
@@ -307,7 +317,7 @@ export class DiskHistoryStore implements HistoryStore {
         try {
           const buffer = Buffer.alloc(location.length);
           await file.read(buffer, 0, location.length, location.offset);
-          updates.push(JSON.parse(buffer.toString('utf8')) as HistoryUpdate);
+          updates.push(readRecord(buffer));
         } finally {
           await file.close();
         }
@@ -337,6 +347,64 @@ export class DiskHistoryStore implements HistoryStore {
     this.#lock = undefined;
   }
 }
+
+/**
+ * A line as the disk store writes it: an update whose kept bodies follow the line as raw bytes
+ * (counted here), or (updates built as objects, and lines written before 2026-12-04) hold them.
+ */
+type DiskLine = HistoryUpdate & {
+  requestBodyBytes?: number;
+  attempt?: AttemptRecord & { responseBodyBytes?: number };
+};
+
+/** The update in data[start, end), or undefined for an unreadable line (skipped). */
+function parseLine(data: Buffer, start: number, end: number): DiskLine | undefined {
+  try {
+    return JSON.parse(data.toString('utf8', start, end)) as DiskLine;
+  } catch {
+    return undefined; // an unreadable line is skipped, the rest of the segment still counts
+  }
+}
+
+/** The bytes of the raw bodies that follow `line`. */
+function rawBytesOf(line: DiskLine): number {
+  return (line.requestBodyBytes ?? 0) + (line.attempt?.responseBodyBytes ?? 0);
+}
+
+/** One record's bytes (its line, then the raw bodies it counts) as the update it holds. */
+function readRecord(bytes: Buffer): HistoryUpdate {
+  const newline = bytes.indexOf(0x0a);
+  const line = JSON.parse(
+    (newline === -1 ? bytes : bytes.subarray(0, newline)).toString('utf8'),
+  ) as DiskLine;
+  let at = newline + 1;
+  const take = (n: number, truncated: boolean | undefined): ReturnType<typeof bodyText> => {
+    const shown = bodyText(bytes.subarray(at, at + n), truncated ?? false);
+    at += n;
+    return shown;
+  };
+  const { requestBodyBytes, attempt, ...rest } = line;
+  const update: Writable<HistoryUpdate> = rest;
+  if (requestBodyBytes !== undefined) {
+    const body = take(requestBodyBytes, line.requestBodyTruncated);
+    update.requestBody = body.text;
+    update.requestBodyEncoding = body.encoding;
+  }
+  if (attempt !== undefined) {
+    const { responseBodyBytes, ...record } = attempt;
+    const kept: Writable<AttemptRecord> = record;
+    if (responseBodyBytes !== undefined) {
+      const body = take(responseBodyBytes, attempt.responseBodyTruncated);
+      kept.responseBody = body.text;
+      kept.responseBodyEncoding = body.encoding;
+    }
+    update.attempt = kept;
+  }
+  return update;
+}
+
+/** A type's fields made writable. */
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** What the index keeps, as of a read. */
 interface IndexBounds {
@@ -404,13 +472,23 @@ class LazyIndex {
       if (bytesRead === 0) break;
       const data = this.#buffer;
       let start = 0;
-      for (let end = data.indexOf(0x0a, 0); end !== -1 && end < bytesRead;) {
-        this.#line(data, start, end, segment.number, offset);
-        start = end + 1;
-        end = start < bytesRead ? data.indexOf(0x0a, start) : -1;
+      for (;;) {
+        const end = start < bytesRead ? data.indexOf(0x0a, start) : -1;
+        if (end === -1 || end >= bytesRead) break;
+        const line = parseLine(data, start, end);
+        // A record is its line and the raw bodies it counts: read on when they are not all here.
+        const recordEnd = end + 1 + (line === undefined ? 0 : rawBytesOf(line));
+        if (recordEnd > bytesRead) break;
+        if (line !== undefined)
+          this.#add(line, {
+            segment: segment.number,
+            offset: offset + start,
+            length: recordEnd - start,
+          });
+        start = recordEnd;
       }
       if (start === 0) {
-        // No whole line in a full buffer: a longer line than it holds, read again with room.
+        // No whole record in a full buffer: a longer one than it holds, read again with room.
         if (bytesRead < want || offset + bytesRead >= size) break;
         this.#buffer = Buffer.allocUnsafe(this.#buffer.length * 2);
         continue;
@@ -422,14 +500,7 @@ class LazyIndex {
     return offset;
   }
 
-  #line(data: Buffer, start: number, end: number, segment: number, base: number): void {
-    let update: HistoryUpdate;
-    try {
-      update = JSON.parse(data.toString('utf8', start, end)) as HistoryUpdate;
-    } catch {
-      return; // an unreadable line is skipped, the rest of the segment still counts
-    }
-    const location = { segment, offset: base + start, length: end - start };
+  #add(update: HistoryUpdate, location: Location): void {
     const entry = this.entries.get(update.deliveryId);
     // A delivery's first line is its attempt 1 (every line of a disk store comes from this pod).
     // A later line of a delivery the index does not know is what is left of one whose start went

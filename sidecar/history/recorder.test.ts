@@ -108,10 +108,10 @@ describe('HistoryRecorder', () => {
 
   it('drops the oldest past its byte cap: bodies held while the store is stalled are bounded', async () => {
     const store = stalledStore();
-    // Room for three 100 KB bodies (about 137 KB each in their update: bodies are base64).
+    // Room for three 100 KB bodies (a disk store's: held raw, beside their JSON).
     const { recorder, registry } = recorderOn(store, {
       bufferSize: 1000,
-      bufferBytes: 450 * 1024,
+      bufferBytes: 350 * 1024,
     });
     recorder.onAttempt(observation(0));
     await vi.waitFor(() => expect(store.calls).toBe(1));

@@ -23,7 +23,11 @@ const GATHER_MS = 5;
 const OVERHEAD_BYTES = 64;
 
 /** What an update waiting in the buffer holds, roughly (its JSON is mostly one byte a unit). */
-const bytesOf = (u: EncodedUpdate): number => OVERHEAD_BYTES + u.json.length;
+function bytesOf(u: EncodedUpdate): number {
+  let bytes = OVERHEAD_BYTES + u.json.length;
+  if (u.raw !== undefined) for (const b of u.raw) bytes += b.length;
+  return bytes;
+}
 
 const gather = (): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, GATHER_MS));
 
@@ -55,7 +59,9 @@ export class HistoryRecorder implements DeliveryObserver {
   constructor(options: HistoryRecorderOptions) {
     this.#o = options;
     this.store = options.store;
-    this.#encoder = new UpdateEncoder(options.source);
+    this.#encoder = new UpdateEncoder(options.source, {
+      rawBodies: options.store.backend === 'disk',
+    });
     this.#updates = new Counter({
       name: 'hookgate_history_updates_total',
       help: 'Delivery history updates by result: recorded, dropped (buffer full: the oldest unwritten goes) or failed (store error).',

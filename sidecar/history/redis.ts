@@ -218,8 +218,11 @@ export class RedisHistoryStore extends RedisHistoryReader implements HistoryStor
       limits.maxDeliveries * 4,
       `${Math.max(0, cutoff)}-0`,
     ];
-    for (const u of updates)
+    for (const u of updates) {
+      if (u.raw !== undefined)
+        throw new TypeError('the Redis history takes bodies in the JSON: encode without rawBodies');
       args.push(u.deliveryId, u.endpoint, u.at, u.json, u.outcome, u.attempt);
+    }
     await APPEND.run(this.#redis, REDIS_TIMEOUT_MS, this.#prefix, ...args);
   }
 
