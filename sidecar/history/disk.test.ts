@@ -198,7 +198,12 @@ describe('DiskHistoryStore on its own', () => {
   });
 
   it('reads and writes at once: every delivery appended before a read is in it', async () => {
-    const store = await openIn(mkdtempSync(join(root, 'concurrent-')), small);
+    // 64 KiB segments, none deleted: with `small` the writer, which runs ahead of the reads, could
+    // delete what a read was asked after before that read ran (the bounds, not a lost line).
+    const store = await openIn(mkdtempSync(join(root, 'concurrent-')), {
+      ...roomyHistoryLimits,
+      maxBytes: 512 * 1024,
+    });
     const u = updateMaker();
     const reads: Promise<string[]>[] = [];
     for (let n = 1; n <= 60; n++) {
