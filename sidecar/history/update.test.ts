@@ -7,6 +7,7 @@ import { Policy } from '../config/schema.ts';
 import type { AttemptResult, Delivery } from '../delivery/delivery.ts';
 import type { AttemptObservation } from '../delivery/observe.ts';
 import { compileEndpointPlan } from '../delivery/plan.ts';
+import { ManualClock, testDelivery } from '../delivery/testing/manual-clock.ts';
 import { problem } from '../problem.ts';
 import { UpdateEncoder } from './update.ts';
 
@@ -14,15 +15,12 @@ const T = 1_767_225_600_123;
 const encoder = new UpdateEncoder({ namespace: 'shop', pod: 'shop-7d9f' });
 const plan = (history: object = {}) => compileEndpointPlan(Policy.parse({ history }));
 
+/** The core's test delivery (msg_1 to orders), with a URL that has userinfo and a query. */
 function delivery(overrides: Partial<Delivery> = {}): Delivery {
   return {
-    deliveryId: 'msg_1',
-    endpointName: 'orders',
+    ...testDelivery(new ManualClock(0)),
     url: new URL('https://user:pw@receiver.example/hooks?key=k'),
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
     body: Buffer.from('{"n":1}'),
-    deadline: 0,
     ...overrides,
   };
 }
