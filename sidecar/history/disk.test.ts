@@ -71,6 +71,22 @@ describe('DiskHistoryStore on its own', () => {
     expect((await again.get(u(3).deliveryId))?.attempts).toBe(1);
   });
 
+  it('skips a line whose body counts are not byte counts, and reads on after it', async () => {
+    const directory = mkdtempSync(join(root, 'counts-'));
+    const u = updateMaker();
+    const store = await DiskHistoryStore.open({ directory, limits: () => roomyHistoryLimits });
+    await put(store, [u(1)], T0);
+    await store.close();
+    const [segment] = segments(directory);
+    const bad = (n: unknown): string =>
+      `${JSON.stringify({ ...u(9), deliveryId: `msg_bad_${String(n)}`, requestBodyBytes: n })}\n`;
+    appendFileSync(join(directory, segment!), bad(-5000) + bad(1.5) + bad('x'));
+    const rest = { ...u(2) };
+    appendFileSync(join(directory, segment!), `${JSON.stringify(rest)}\n`);
+    const again = await openIn(directory);
+    expect(await ids(again)).toEqual([u(2).deliveryId, u(1).deliveryId]);
+  });
+
   it('catches up with what was appended since the last read: new deliveries and new lines of known ones', async () => {
     const store = await openIn(mkdtempSync(join(root, 'catch-up-')));
     const u = updateMaker();

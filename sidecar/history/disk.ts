@@ -1,10 +1,11 @@
-// The embedded history backend: append-only segment files of HistoryUpdate JSON lines in the
-// pod's emptyDir, the oldest segment deleted past the byte bound or the age bound. Writing only
-// appends what the recorder encoded: recording is on every delivery's path, reading is rare (the console, the
-// plugin, the admin API). So the index (each delivery's summary, for server-side filters, and
-// where its lines are, for reading one record back) is built on the first read and caught up from
-// the segments' new bytes on each later one; the count and age bounds apply to it then, and it
-// never holds more than maxDeliveries. Opening reads no segment: only their sizes.
+// The embedded history backend: append-only segment files of HistoryUpdate JSON lines (each
+// followed by the raw bytes of the bodies it counts) in the pod's emptyDir, the oldest segment
+// deleted past the byte bound or the age bound. Writing only appends what the recorder encoded:
+// recording is on every delivery's path, reading is rare (the console, the plugin, the admin
+// API). So the index (each delivery's summary, for server-side filters, and where its records
+// are, for reading one back) is built on the first read and caught up from the segments' new
+// bytes on each later one; the count and age bounds apply to it then, and it never holds more
+// than maxDeliveries. Opening reads no segment: only their sizes.
 import { mkdirSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -357,13 +358,21 @@ type DiskLine = HistoryUpdate & {
   attempt?: AttemptRecord & { responseBodyBytes?: number };
 };
 
-/** The update in data[start, end), or undefined for an unreadable line (skipped). */
+/**
+ * The update in data[start, end), or undefined for an unreadable line (skipped, the rest of the
+ * segment still counts): not JSON, or body counts that are not byte counts.
+ */
 function parseLine(data: Buffer, start: number, end: number): DiskLine | undefined {
+  let line: DiskLine;
   try {
-    return JSON.parse(data.toString('utf8', start, end)) as DiskLine;
+    line = JSON.parse(data.toString('utf8', start, end)) as DiskLine;
   } catch {
-    return undefined; // an unreadable line is skipped, the rest of the segment still counts
+    return undefined;
   }
+  const counts = [line.requestBodyBytes, line.attempt?.responseBodyBytes];
+  return counts.every((n) => n === undefined || (Number.isSafeInteger(n) && n >= 0))
+    ? line
+    : undefined;
 }
 
 /** The bytes of the raw bodies that follow `line`. */
