@@ -1,0 +1,119 @@
+// bench/egress/together.ts: the delivery history's cost measured in one time window. On a machine
+// whose speed drifts from one run to the next (this one: the same sidecar 78–166 CPU µs per
+// request in back-to-back runs), an on/off pair measured one after the other cannot resolve a few
+// microseconds. Here every sidecar runs at once under the same load — the history-off sidecar, the
+// same build with history on, and optionally another build with history on
+// (BENCH_SIDECAR_BEFORE=path/to/main.js) — each from its own closed loops (BENCH_CONNECTIONS,
+// default 16, 1 KB POSTs, Standard Webhooks signing, disk store), for BENCH_ROUNDS rounds of
+// BENCH_SECONDS; per round it prints each sidecar's CPU µs per request (/proc, every thread) and
+// what history adds over the history-off one, then the medians. The first round warms up and is
+// left out of the medians. The sidecars share two cores, so every figure is larger than a sidecar
+// alone would show (about 1.5 times for three); the differences are what to read.
+// Run: make build && BENCH_SIDECAR=dist/sidecar/main.js node bench/egress/together.ts
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../test/cluster/process.ts';
+import { cpuMicros, throughput } from '../lib/load.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+const entry = process.env['BENCH_SIDECAR'] ?? join(root, 'sidecar/main.ts');
+const before = process.env['BENCH_SIDECAR_BEFORE'];
+const seconds = Number(process.env['BENCH_SECONDS'] ?? 4);
+const rounds = Math.max(2, Number(process.env['BENCH_ROUNDS'] ?? 6));
+const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 16);
+const body = Buffer.from(
+  JSON.stringify({ type: 'order.created', data: 'x'.repeat(1000) }).slice(0, 1024),
+);
+const dir = mkdtempSync(join(tmpdir(), 'hookgate-bench-together-'));
+const children: ChildProcess[] = [];
+
+interface Sidecar {
+  readonly name: string;
+  readonly pid: number;
+  readonly url: string;
+  readonly cpu: number[];
+}
+
+async function answered(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(url, { method: 'POST', body: '{}' });
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error(`${url} never answered`);
+}
+
+try {
+  const receiverPort = await freePort();
+  children.push(
+    spawn(
+      process.execPath,
+      [
+        '-e',
+        `require('node:http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end('{"ok":true}'))}).listen(${receiverPort},'127.0.0.1')`,
+      ],
+      { stdio: 'ignore' },
+    ),
+  );
+  await answered(`http://127.0.0.1:${receiverPort}/hook`);
+  const secret = join(dir, 'whsec');
+  writeFileSync(secret, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+  const start = async (name: string, main: string, history: boolean): Promise<Sidecar> => {
+    const own = join(dir, name);
+    mkdirSync(own);
+    const egressPort = await freePort();
+    writeFileSync(
+      join(own, 'config.yaml'),
+      `listen: { egress: "127.0.0.1:${egressPort}", ingress: "127.0.0.1:0" }\nendpoints:\n  - name: bench\n    url: http://127.0.0.1:${receiverPort}/hook\n    signing: { secrets: [{ source: { file: ${secret} } }] }\n    policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }\nqueue: { directory: ${join(own, 'queue')} }\nhistory: ${history ? `{ directory: ${join(own, 'history')} }` : '{ enabled: false }'}\n`,
+    );
+    const child = spawn(process.execPath, [main, '--config', join(own, 'config.yaml')], {
+      stdio: 'ignore',
+      env: {
+        ...process.env,
+        HOOKGATE_ADMIN_ADDR: `127.0.0.1:${await freePort()}`,
+        HOOKGATE_LOG_LEVEL: 'warn',
+      },
+    });
+    children.push(child);
+    const url = `http://127.0.0.1:${egressPort}/bench`;
+    await answered(url);
+    return { name, pid: child.pid!, url, cpu: [] };
+  };
+  const off = await start('off', entry, false);
+  const sidecars = [off, await start('on', entry, true)];
+  if (before !== undefined) sidecars.push(await start('before-on', before, true));
+  console.log(
+    `bench/egress/together: ${sidecars.map((s) => s.name).join(', ')} at once, ${connections} connections each, ${seconds}s rounds, 1 KB POSTs, sidecar ${entry.replace(`${root}/`, '')}${before === undefined ? '' : `, before ${before}`}`,
+  );
+  for (let round = 1; round <= rounds; round++) {
+    const cpuBefore = await Promise.all(sidecars.map((s) => cpuMicros([s.pid])));
+    const runs = await Promise.all(
+      sidecars.map((s) => throughput(s.url, body, connections, seconds)),
+    );
+    const cpuAfter = await Promise.all(sidecars.map((s) => cpuMicros([s.pid])));
+    sidecars.forEach((s, i) => s.cpu.push((cpuAfter[i]! - cpuBefore[i]!) / runs[i]!.requests));
+    console.log(
+      `round ${round}${round === 1 ? ' (warm-up)' : ''}: ${sidecars.map((s, i) => `${s.name} ${s.cpu.at(-1)!.toFixed(1)} µs/req at ${runs[i]!.rps.toFixed(0)}/s${s === off ? '' : ` (history +${(s.cpu.at(-1)! - off.cpu.at(-1)!).toFixed(1)})`}`).join(', ')}`,
+    );
+  }
+  const median = (xs: number[]): number => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  for (const s of sidecars) {
+    const measured = s.cpu.slice(1);
+    const added = measured.map((c, i) => c - off.cpu[i + 1]!);
+    console.log(
+      `${s.name}: median ${median(measured).toFixed(1)} CPU µs/req${s === off ? '' : `, history adds ${median(added).toFixed(1)} (${((median(added) / median(off.cpu.slice(1))) * 100).toFixed(1)} % of the history-off sidecar)`}`,
+    );
+  }
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+}
