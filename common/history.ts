@@ -271,7 +271,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * delivery's path, ADR 0022), and a reader shows them as text when they are UTF-8 — a body cut
  * at the policy's limit may end inside a character, which is left out — else as base64.
  */
-export function shownBody(
+function shownBody(
   text: string,
   encoding: 'utf8' | 'base64' | undefined,
   truncated: boolean,

@@ -40,7 +40,7 @@ export interface EncodedUpdate {
    * response, which the JSON counts (`requestBodyBytes`, `attempt.responseBodyBytes`) instead of
    * holding them.
    */
-  readonly raw?: readonly Buffer[];
+  readonly raw?: readonly Buffer[] | undefined;
 }
 
 /** `u` as the stores take it (an update built as an object: a death, or a test's). */
@@ -183,7 +183,6 @@ function outcomeOf(o: AttemptObservation): Outcome {
  * per endpoint, and again when one of them changes (a reload, a dynamic destination).
  */
 interface Shape {
-  readonly endpoint: string;
   readonly href: string;
   readonly method: string;
   readonly mode: string;
@@ -239,7 +238,6 @@ export class UpdateEncoder {
       `{${this.#origin},"endpoint":${str(d.endpointName)},"direction":${str(direction)},"mode":${str(mode)},"url":${str(historyUrl(d.url))},"method":${str(d.method)}`,
     );
     this.#shapes.set(d.endpointName, {
-      endpoint: d.endpointName,
       href,
       method: d.method,
       mode,
@@ -293,7 +291,7 @@ export class UpdateEncoder {
       json += `,"responseHeaders":{${headers.response.of(r.headers)}}`;
     }
     json += '}}';
-    const update = {
+    return {
       deliveryId: d.deliveryId,
       endpoint: d.endpointName,
       at: o.startedAt,
@@ -301,8 +299,8 @@ export class UpdateEncoder {
       attempt: o.attempt,
       // Flat now, while its parts are young: they die in this turn, and only the text waits.
       json: flat(json),
+      raw: raw?.length === 0 ? undefined : raw,
     };
-    return raw === undefined || raw.length === 0 ? update : { ...update, raw };
   }
   /** The update of an async delivery that turned dead; undefined for ends the attempts told. */
   end(end: DeliveryEnd): EncodedUpdate | undefined {
