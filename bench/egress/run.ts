@@ -16,10 +16,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../test/cluster/process.ts';
 import { startRedis, type RedisServer } from '../../test/cluster/redis.ts';
-import { childPids, cpuMicros, latencyAtRate, rssMb, throughput } from '../lib/load.ts';
+import {
+  childPids,
+  cpuMicros,
+  latencyAtRate,
+  rssMb,
+  throughput,
+  waitAnswering,
+} from '../lib/load.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 // `make bench-egress` measures the compiled sidecar, as the image runs it (BENCH_SIDECAR=
@@ -38,18 +44,6 @@ const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'hookgate-bench-'));
 let redis: RedisServer | undefined;
 
-async function waitHttp(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(url, { method: 'POST', body: '{}' });
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error(`${url} never answered`);
-}
-
 function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const child = spawn(cmd, args, { stdio: 'ignore', env: { ...process.env, ...env } });
   children.push(child);
@@ -64,7 +58,7 @@ try {
     `require('node:http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end('{"ok":true}'))}).listen(${receiverPort},'127.0.0.1')`,
   ]);
   const direct = `http://127.0.0.1:${receiverPort}/hook`;
-  await waitHttp(direct);
+  await waitAnswering(direct);
 
   const secret = join(dir, 'whsec');
   writeFileSync(secret, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
@@ -86,7 +80,7 @@ try {
       ...env,
     });
     const url = `http://127.0.0.1:${egressPort}/bench`;
-    await waitHttp(url);
+    await waitAnswering(url);
     return { child, url };
   };
   // Each history pair: the sidecar with history on and off, started alike but for `history`.
@@ -123,7 +117,7 @@ try {
     );
     const nginx = start('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
     const viaNginx = `http://127.0.0.1:${nginxPort}/hook`;
-    await waitHttp(viaNginx);
+    await waitAnswering(viaNginx);
 
     const barePort = await freePort();
     const bare = start(process.execPath, [
@@ -132,7 +126,7 @@ try {
       `http://127.0.0.1:${receiverPort}`,
     ]);
     const viaBare = `http://127.0.0.1:${barePort}/hook`;
-    await waitHttp(viaBare);
+    await waitAnswering(viaBare);
     // The same bare proxy signing each request as the sidecar does: the part of the sidecar's
     // price no implementation can skip, so the ceiling a signing proxy can reach on this Node.
     const signPort = await freePort();
@@ -143,7 +137,7 @@ try {
       readFileSync(secret, 'utf8'),
     ]);
     const viaBareSign = `http://127.0.0.1:${signPort}/hook`;
-    await waitHttp(viaBareSign);
+    await waitAnswering(viaBareSign);
     // Each target with the processes whose CPU time it costs (none for direct: the receiver's
     // share is the same everywhere).
     const nginxPid = nginx.pid!;

@@ -14,9 +14,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../test/cluster/process.ts';
-import { cpuMicros, throughput } from '../lib/load.ts';
+import { cpuMicros, throughput, waitAnswering } from '../lib/load.ts';
+import { startReceiver } from '../lib/receiver.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const entry = process.env['BENCH_SIDECAR'] ?? join(root, 'sidecar/main.ts');
@@ -37,31 +37,9 @@ interface Sidecar {
   readonly cpu: number[];
 }
 
-async function answered(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(url, { method: 'POST', body: '{}' });
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error(`${url} never answered`);
-}
-
 try {
-  const receiverPort = await freePort();
-  children.push(
-    spawn(
-      process.execPath,
-      [
-        '-e',
-        `require('node:http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end('{"ok":true}'))}).listen(${receiverPort},'127.0.0.1')`,
-      ],
-      { stdio: 'ignore' },
-    ),
-  );
-  await answered(`http://127.0.0.1:${receiverPort}/hook`);
+  const receiver = await startReceiver();
+  children.push(receiver.process);
   const secret = join(dir, 'whsec');
   writeFileSync(secret, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
   const start = async (name: string, main: string, history: boolean): Promise<Sidecar> => {
@@ -70,7 +48,7 @@ try {
     const egressPort = await freePort();
     writeFileSync(
       join(own, 'config.yaml'),
-      `listen: { egress: "127.0.0.1:${egressPort}", ingress: "127.0.0.1:0" }\nendpoints:\n  - name: bench\n    url: http://127.0.0.1:${receiverPort}/hook\n    signing: { secrets: [{ source: { file: ${secret} } }] }\n    policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }\nqueue: { directory: ${join(own, 'queue')} }\nhistory: ${history ? `{ directory: ${join(own, 'history')} }` : '{ enabled: false }'}\n`,
+      `listen: { egress: "127.0.0.1:${egressPort}", ingress: "127.0.0.1:0" }\nendpoints:\n  - name: bench\n    url: ${receiver.url}/hook\n    signing: { secrets: [{ source: { file: ${secret} } }] }\n    policy: { destinations: { allowedCIDRs: ["127.0.0.0/8"] } }\nqueue: { directory: ${join(own, 'queue')} }\nhistory: ${history ? `{ directory: ${join(own, 'history')} }` : '{ enabled: false }'}\n`,
     );
     const child = spawn(process.execPath, [main, '--config', join(own, 'config.yaml')], {
       stdio: 'ignore',
@@ -82,7 +60,7 @@ try {
     });
     children.push(child);
     const url = `http://127.0.0.1:${egressPort}/bench`;
-    await answered(url);
+    await waitAnswering(url);
     return { name, pid: child.pid!, url, cpu: [] };
   };
   const off = await start('off', entry, false);

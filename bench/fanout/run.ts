@@ -11,10 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { freePort } from '../../test/cluster/process.ts';
-import { rssMb } from '../lib/load.ts';
+import { rssMb, waitAnswering } from '../lib/load.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
@@ -34,19 +33,6 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildP
   });
   children.push(child);
   return child;
-}
-
-async function waitHttp(url: string, headers: Record<string, string> = {}): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      const res = await fetch(url, { method: 'POST', body: '{}', headers });
-      await res.arrayBuffer();
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error(`${url} never answered`);
 }
 
 /** Runs `oneEvent` from `inFlight` closed loops for `seconds`; returns events and failures. */
@@ -90,7 +76,7 @@ try {
     receiverProcess.once('exit', () => reject(new Error('the receivers exited')));
   });
   const receivers = ports.map((p) => `http://127.0.0.1:${p}/hook`);
-  for (const r of receivers) await waitHttp(r);
+  for (const r of receivers) await waitAnswering(r);
 
   const egressPort = await freePort();
   const endpoints = ports.map((_, i) => {
@@ -114,7 +100,7 @@ try {
     HOOKGATE_LOG_LEVEL: 'warn',
   });
   const egress = `http://127.0.0.1:${egressPort}`;
-  await waitHttp(`${egress}/ep-0`);
+  await waitAnswering(`${egress}/ep-0`);
 
   // One client pool for every row: as many connections as deliveries in flight.
   const agent = new Agent({ connections: width * inFlight, pipelining: 1 });

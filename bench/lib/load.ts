@@ -1,6 +1,24 @@
 // A small load generator for benchmarks: closed-loop throughput and fixed-rate latency, over
 // undici pools, loopback only, bounded in time. Prints numbers; asserts nothing.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
+
+/** Waits until `url` answers a POST of `{}` at all, whatever its status (10 s at most). */
+export async function waitAnswering(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const res = await fetch(url, { method: 'POST', body: '{}', headers });
+      await res.arrayBuffer();
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error(`${url} never answered`);
+}
 
 /** Latency percentiles in milliseconds. */
 export interface Latency {
