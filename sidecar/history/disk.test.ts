@@ -81,8 +81,7 @@ describe('DiskHistoryStore on its own', () => {
     const bad = (n: unknown): string =>
       `${JSON.stringify({ ...u(9), deliveryId: `msg_bad_${String(n)}`, requestBodyBytes: n })}\n`;
     appendFileSync(join(directory, segment!), bad(-5000) + bad(1.5) + bad('x'));
-    const rest = { ...u(2) };
-    appendFileSync(join(directory, segment!), `${JSON.stringify(rest)}\n`);
+    appendFileSync(join(directory, segment!), `${JSON.stringify(u(2))}\n`);
     const again = await openIn(directory);
     expect(await ids(again)).toEqual([u(2).deliveryId, u(1).deliveryId]);
   });
