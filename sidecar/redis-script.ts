@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 
 /** The two commands scripts need; an ioredis `Redis` (or `Cluster`) provides them. */
 export interface RedisScriptClient {
-  evalsha(sha1: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>;
-  eval(script: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>;
+  evalsha(sha1: string, numkeys: number, ...args: (string | Buffer | number)[]): Promise<unknown>;
+  eval(script: string, numkeys: number, ...args: (string | Buffer | number)[]): Promise<unknown>;
 }
 
 /**
@@ -66,7 +66,7 @@ export class RedisScript {
     redis: RedisScriptClient,
     timeoutMs: number,
     key: string,
-    ...args: (string | number)[]
+    ...args: (string | Buffer | number)[]
   ): Promise<unknown> {
     const attempt = async (): Promise<unknown> => {
       try {

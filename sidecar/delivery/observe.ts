@@ -92,11 +92,14 @@ export function observeLayer(
   plan: EndpointPlan,
   clock: Clock,
 ): Layer {
-  return (next) => async (delivery, attempt) => {
+  // `then`, not an async function: it runs on every attempt, and an awaiting function costs a
+  // second promise and a resumed frame per attempt (ADR 0022, "Issue 16, fourth step").
+  return (next) => (delivery, attempt) => {
     const startedAt = clock.now();
-    const result = await next(delivery, attempt);
-    observers.attempt({ delivery, attempt, startedAt, result, plan });
-    return result;
+    return next(delivery, attempt).then((result) => {
+      observers.attempt({ delivery, attempt, startedAt, result, plan });
+      return result;
+    });
   };
 }
 

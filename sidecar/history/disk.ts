@@ -195,16 +195,15 @@ export class DiskHistoryStore implements HistoryStore {
         segment = await this.#rotate();
       }
       const line = update.json;
-      let rawBytes = 0;
-      if (update.raw !== undefined) for (const b of update.raw) rawBytes += b.length;
-      // UTF-8 takes at most three bytes per UTF-16 unit.
-      const most = line.length * 3 + 1 + rawBytes;
-      if (end + most > this.#scratch.length) {
+      let size = line.length + 1;
+      if (update.raw !== undefined) for (const b of update.raw) size += b.length;
+      if (end + size > this.#scratch.length) {
         await this.#flush(segment, end);
         end = 0;
-        if (most > this.#scratch.length) this.#scratch = Buffer.allocUnsafe(most);
+        if (size > this.#scratch.length) this.#scratch = Buffer.allocUnsafe(size);
       }
-      end += this.#scratch.write(line, end);
+      this.#scratch.set(line, end);
+      end += line.length;
       this.#scratch[end++] = 0x0a;
       // The bodies' bytes follow their line as they are (the line counts them).
       if (update.raw !== undefined)

@@ -11,7 +11,7 @@ import type { AttemptObservation } from '../delivery/observe.ts';
 import { ManualClock } from '../delivery/testing/manual-clock.ts';
 import { HistoryRecorder } from './recorder.ts';
 import type { HistoryStore } from './store.ts';
-import type { EncodedUpdate } from './update.ts';
+import { jsonText, type EncodedUpdate } from './update.ts';
 
 /** A store whose appends wait until `release()`. */
 function stalledStore(): HistoryStore & {
@@ -30,7 +30,7 @@ function stalledStore(): HistoryStore & {
     append: async (updates: readonly EncodedUpdate[]) => {
       store.calls++;
       await gate;
-      written.push(...updates.map((u) => JSON.parse(u.json) as HistoryUpdate));
+      written.push(...updates.map((u) => JSON.parse(jsonText(u)) as HistoryUpdate));
     },
     list: () => Promise.resolve({ items: [] }),
     get: () => Promise.resolve(undefined),

@@ -10,7 +10,7 @@ import type { Logger } from '../../common/log.ts';
 import type { Clock } from '../delivery/delivery.ts';
 import type { AttemptObservation, DeliveryEnd, DeliveryObserver } from '../delivery/observe.ts';
 import type { HistoryStore } from './store.ts';
-import { UpdateEncoder, type EncodedUpdate, type UpdateSource } from './update.ts';
+import { UpdateEncoder, jsonText, type EncodedUpdate, type UpdateSource } from './update.ts';
 
 /** Updates written to the store in one call at most. */
 const BATCH = 512;
@@ -151,7 +151,7 @@ export class HistoryRecorder implements DeliveryObserver {
   /** Tells the live tails (parsed once for all of them: tails are rare, updates are not). */
   #tell(updates: readonly EncodedUpdate[]): void {
     for (const encoded of updates) {
-      const u = JSON.parse(encoded.json) as HistoryUpdate;
+      const u = JSON.parse(jsonText(encoded)) as HistoryUpdate;
       for (const listener of this.#listeners) {
         try {
           listener(u);

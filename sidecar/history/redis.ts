@@ -210,7 +210,7 @@ export class RedisHistoryStore extends RedisHistoryReader implements HistoryStor
     if (updates.length === 0) return;
     const limits = this.#limits();
     const cutoff = now - limits.maxAgeMs;
-    const args: (string | number)[] = [
+    const args: (string | number | Buffer)[] = [
       limits.maxDeliveries,
       cutoff,
       limits.maxBytes,

@@ -9,7 +9,7 @@ import type { AttemptObservation } from '../delivery/observe.ts';
 import { compileEndpointPlan } from '../delivery/plan.ts';
 import { ManualClock, testDelivery } from '../delivery/testing/manual-clock.ts';
 import { problem } from '../problem.ts';
-import { UpdateEncoder } from './update.ts';
+import { UpdateEncoder, jsonText } from './update.ts';
 
 const T = 1_767_225_600_123;
 const encoder = new UpdateEncoder({ namespace: 'shop', pod: 'shop-7d9f' });
@@ -45,7 +45,8 @@ function encode(
     plan: plan(),
     ...o,
   });
-  return { ...(JSON.parse(encoded.json) as HistoryUpdate), json: encoded.json };
+  const json = jsonText(encoded);
+  return { ...(JSON.parse(json) as HistoryUpdate), json };
 }
 
 describe('UpdateEncoder', () => {
@@ -223,6 +224,63 @@ describe('UpdateEncoder', () => {
     expect(refused.attempt).not.toHaveProperty('responseHeaders');
   });
 
+  it('keeps every update whole across its slabs, however many and however large', () => {
+    // Updates are views of 64 KiB slabs: a run of them fills several, and a body larger than
+    // a slab (base64 for Redis) gets one of its own. Each must read back as it was written.
+    const own = new UpdateEncoder({ namespace: 'shop', pod: 'shop-7d9f' });
+    const sizes = [1024, 70_000, 1, 300_000, 5000];
+    const written = Array.from({ length: 200 }, (_, i) => {
+      const body = Buffer.alloc(sizes[i % sizes.length]!, i % 251);
+      return {
+        body,
+        update: own.attempt({
+          delivery: delivery({ deliveryId: `msg_${i}`, body }),
+          attempt: 1,
+          startedAt: T + i,
+          result: ok,
+          plan: plan({ bodies: 'full' }),
+        }),
+      };
+    });
+    for (const [i, { body, update }] of written.entries()) {
+      const read = JSON.parse(jsonText(update)) as HistoryUpdate;
+      expect(read.deliveryId).toBe(`msg_${i}`);
+      expect(read.at).toBe(new Date(T + i).toISOString());
+      expect(Buffer.from(read.requestBody!, 'base64').equals(body)).toBe(true);
+    }
+  });
+
+  it('leaves nothing of an update that threw half-way in the next one', () => {
+    const own = new UpdateEncoder({ namespace: 'shop', pod: 'shop-7d9f' });
+    const throwing = new Proxy(
+      {},
+      {
+        ownKeys: () => ['x-a'],
+        getOwnPropertyDescriptor: () => ({ enumerable: true, configurable: true }),
+        get: () => {
+          throw new Error('headers unreadable');
+        },
+      },
+    );
+    expect(() =>
+      own.attempt({
+        delivery: delivery({ headers: throwing }),
+        attempt: 1,
+        startedAt: T,
+        result: ok,
+        plan: plan(),
+      }),
+    ).toThrow('headers unreadable');
+    const next = own.attempt({
+      delivery: delivery({ deliveryId: 'msg_2' }),
+      attempt: 1,
+      startedAt: T,
+      result: ok,
+      plan: plan(),
+    });
+    expect((JSON.parse(jsonText(next)) as HistoryUpdate).deliveryId).toBe('msg_2');
+  });
+
   it('writes a death as a change of outcome alone; other ends write nothing', () => {
     const d = delivery({ mode: 'async', eventType: 'order.created' });
     const dead = encoder.end({
@@ -233,7 +291,7 @@ describe('UpdateEncoder', () => {
       at: T,
     });
     expect(dead?.attempt).toBe(0);
-    expect(JSON.parse(dead!.json)).toEqual({
+    expect(JSON.parse(jsonText(dead!))).toEqual({
       deliveryId: 'msg_1',
       namespace: 'shop',
       endpoint: 'orders',

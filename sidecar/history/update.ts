@@ -1,10 +1,10 @@
 // One observed attempt (or delivery end) as the history update a store keeps — redacted headers,
 // bodies as the policy allows, the outcome as of that attempt — encoded once, as JSON, when it
-// is observed. What waits for the store's write is then one string per update, not the
-// delivery's and the answer's objects (which a V8 scavenge would copy while they wait), and no
-// store encodes again. The attempt's JSON is written by hand: JSON.stringify over a built
-// object costs about 1 ns per byte of output here, and this runs for every attempt (ADR 0022,
-// "Cost"). Bodies are written as base64, which needs no escaping (about 0.2 ns a byte against
+// is observed, straight into bytes. What waits for the store's write is then one view of a slab
+// per update, not the delivery's and the answer's objects (which a V8 scavenge would copy while
+// they wait), and no store encodes again. The attempt's JSON is written by hand: JSON.stringify
+// over a built object costs about 1 ns per byte of output here, and this runs for every attempt
+// (ADR 0022, "Cost"). Bodies are written as base64, which needs no escaping (about 0.2 ns a byte against
 // 1 for a JSON string), or for the disk store as raw bytes after the JSON line; readers show them
 // as text again when they are UTF-8 (foldHistory, the disk store's reader).
 import {
@@ -33,8 +33,8 @@ export interface EncodedUpdate {
   readonly outcome: Outcome;
   /** The attempt's number; 0 for an update without one (a change of outcome). */
   readonly attempt: number;
-  /** The {@link HistoryUpdate} as JSON. */
-  readonly json: string;
+  /** The {@link HistoryUpdate} as JSON, UTF-8 bytes (a view into the encoder's slab). */
+  readonly json: Buffer;
   /**
    * For a store that writes bodies raw (the disk store): the kept bodies' bytes, request then
    * response, which the JSON counts (`requestBodyBytes`, `attempt.responseBodyBytes`) instead of
@@ -51,46 +51,138 @@ export function encodeUpdate(u: HistoryUpdate): EncodedUpdate {
     at: Date.parse(u.at),
     outcome: u.outcome,
     attempt: u.attempt?.attempt ?? 0,
-    json: JSON.stringify(u),
+    json: Buffer.from(JSON.stringify(u)),
   };
 }
 
-// A string needs JSON.stringify when it has a quote, a backslash, a control character or a
-// surrogate (a lone one must be escaped; a pair is left to the slow path too, it is rare).
-// eslint-disable-next-line no-control-regex -- control characters are what JSON must escape
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-/** `s` as a JSON string. */
-function str(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
+/** An update's JSON as text (the live tail, tests). */
+export function jsonText(u: EncodedUpdate): string {
+  return u.json.toString('utf8');
 }
+
+/** `s` as a JSON string (for the pieces made once and kept). */
+function str(s: string): string {
+  return JSON.stringify(s);
+}
+
+const QUOTE = 0x22;
+/** Bytes of the slabs the updates are written into; a larger update gets a slab of its own size. */
+const SLAB_BYTES = 64 * 1024;
 
 /**
- * `s` as one flat string. A string built by concatenation is a tree of its parts, and every
- * update built from a kept one would walk that tree again when its text is written; V8 flattens
- * a string it converts to a number, and the result is what is kept.
+ * A JSON text written straight as UTF-8 bytes, one update after the other into a slab, each
+ * taken as a view of it. The pieces every update shares are kept as bytes and copied in (a
+ * `TypedArray.set`, ~15 ns); what varies is written a character at a time when it is printable
+ * ASCII and needs no escape, else through JSON.stringify. Building a text by concatenation and
+ * turning it into bytes costs several times more: V8 walks every piece of a concatenated string
+ * again when it is written out, or when it is flattened (ADR 0022, "Issue 16, fourth step").
  */
-function flat(s: string): string {
-  Number(s);
-  return s;
+class JsonWriter {
+  #slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  #start = 0;
+  #pos = 0;
+
+  /** Room for `n` more bytes of the current update (moved to a new slab when this one is full). */
+  #room(n: number): void {
+    if (this.#pos + n <= this.#slab.length) return;
+    const written = this.#pos - this.#start;
+    const next = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, 2 * (written + n)));
+    this.#slab.copy(next, 0, this.#start, this.#pos);
+    this.#slab = next;
+    this.#start = 0;
+    this.#pos = written;
+  }
+
+  /** Starts an update: what an update that threw left unfinished is dropped. */
+  begin(): void {
+    this.#pos = this.#start;
+  }
+
+  /** Bytes as they are (a kept piece). */
+  bytes(b: Uint8Array): void {
+    this.#room(b.length);
+    this.#slab.set(b, this.#pos);
+    this.#pos += b.length;
+  }
+
+  /** `s` as a JSON string, quotes included. */
+  string(s: string): void {
+    const n = s.length;
+    this.#room(n + 2);
+    const slab = this.#slab;
+    let p = this.#pos;
+    slab[p++] = QUOTE;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      // Anything else (a quote, a backslash, a control character, non-ASCII) takes the slow path.
+      if (c < 0x20 || c > 0x7e || c === QUOTE || c === 0x5c) {
+        this.#text(JSON.stringify(s));
+        return;
+      }
+      slab[p++] = c;
+    }
+    slab[p++] = QUOTE;
+    this.#pos = p;
+  }
+
+  /** A finite number as JSON. */
+  number(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      this.#text(String(n));
+      return;
+    }
+    let digits = 1;
+    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
+    this.#room(digits);
+    let p = this.#pos + digits;
+    this.#pos = p;
+    const slab = this.#slab;
+    for (let m = n, i = 0; i < digits; i++, m = Math.floor(m / 10)) slab[--p] = 48 + (m % 10);
+  }
+
+  /** Text already in JSON form (an escaped string, a number, base64), written as UTF-8. */
+  #text(text: string): void {
+    this.#room(3 * text.length);
+    this.#pos += this.#slab.write(text, this.#pos);
+  }
+
+  /** Printable ASCII that needs no escape (base64), in one copy. */
+  latin1(text: string): void {
+    this.#room(text.length);
+    this.#pos += this.#slab.write(text, this.#pos, 'latin1');
+  }
+
+  /** The update written since the last take, as a view of the slab. */
+  take(): Buffer {
+    const out = this.#slab.subarray(this.#start, this.#pos);
+    this.#start = this.#pos;
+    return out;
+  }
 }
 
-// Attempts' RFC 3339 times: each second's text is made once (attempts end out of order, so a
-// cache of the last millisecond would miss), the milliseconds are looked up.
-const MILLIS = Array.from({ length: 1000 }, (_, n) => `${String(n).padStart(3, '0')}Z`);
+const bytes = (text: string): Buffer => Buffer.from(text);
+
+// Attempts' RFC 3339 times, quoted: each second's text is kept as bytes (attempts end out of
+// order, so a cache of the last millisecond would miss), the milliseconds written as digits.
 /** Past 9999-12-31, toISOString writes a six-digit year. */
 const LAST_FOUR_DIGIT_YEAR_MS = 253_402_300_800_000;
+const MILLIS_Z = Array.from({ length: 1000 }, (_, n) => bytes(`${String(n).padStart(3, '0')}Z"`));
 let isoSecond = NaN;
-let isoPrefix = '';
-function iso(ms: number): string {
+let isoPrefix = bytes('');
+function iso(w: JsonWriter, ms: number): void {
   const t = Math.floor(ms);
-  if (t < 0 || t >= LAST_FOUR_DIGIT_YEAR_MS) return new Date(t).toISOString();
+  if (t < 0 || t >= LAST_FOUR_DIGIT_YEAR_MS) {
+    w.string(new Date(t).toISOString());
+    return;
+  }
   const second = Math.floor(t / 1000);
   if (second !== isoSecond) {
-    isoPrefix = new Date(second * 1000).toISOString().slice(0, 20); // up to and with the '.'
+    // up to and with the '.', after the opening quote
+    isoPrefix = bytes(`"${new Date(second * 1000).toISOString().slice(0, 20)}`);
     isoSecond = second;
   }
-  return isoPrefix + MILLIS[t - second * 1000]!;
+  w.bytes(isoPrefix);
+  w.bytes(MILLIS_Z[t - second * 1000]!);
 }
 
 /** A header's member as last written: reused while the header keeps its value. */
@@ -98,16 +190,18 @@ interface Member {
   readonly value: string | readonly string[];
   /** Lower-case. */
   readonly name: string;
-  readonly text: string;
+  /** `"name":"value"`, redacted and escaped. */
+  readonly bytes: Buffer;
 }
 
 /** Header names whose last member is kept, per cache: past it, members are made afresh. */
 const MEMBER_NAMES = 256;
+const COMMA = bytes(',');
 
 /**
  * Header members as JSON, per set of secret names: most headers carry the same value delivery
  * after delivery (content-type, user-agent, the redacted signature), so each name's last member
- * is kept with the value it was made from, redaction and escaping already applied.
+ * is kept as bytes with the value it was made from, redaction and escaping already applied.
  */
 class HeaderMembers {
   readonly #secret: ReadonlySet<string>;
@@ -118,14 +212,16 @@ class HeaderMembers {
   }
 
   /**
-   * `headers` as a JSON object's members (no braces), names lower-case, credentials and
-   * signatures redacted as `redactHeaders` does (common/history.ts); `skip` is left out.
+   * Writes `headers` as a JSON object's members (no braces), names lower-case, credentials and
+   * signatures redacted as `redactHeaders` does (common/history.ts); `skip` is left out. Returns
+   * how many it wrote.
    */
-  of(
+  write(
+    w: JsonWriter,
     headers: Readonly<Record<string, string | readonly string[] | undefined>>,
     skip?: string,
-  ): string {
-    let out = '';
+  ): number {
+    let written = 0;
     // for…in, not Object.entries: header records are plain objects (own enumerable keys only).
     for (const rawName in headers) {
       if (!Object.hasOwn(headers, rawName)) continue;
@@ -138,37 +234,68 @@ class HeaderMembers {
           this.#last.set(rawName, member);
       }
       if (member.name === skip) continue;
-      out += out === '' ? member.text : `,${member.text}`;
+      if (written++ > 0) w.bytes(COMMA);
+      w.bytes(member.bytes);
     }
-    return out;
+    return written;
   }
 
   #member(rawName: string, raw: string | readonly string[]): Member {
     const name = rawName.toLowerCase();
     const value = redactedValue(name, typeof raw === 'string' ? raw : raw.join(', '), this.#secret);
-    return { value: raw, name, text: flat(`${str(name)}:${str(value)}`) };
+    return { value: raw, name, bytes: bytes(`${str(name)}:${str(value)}`) };
   }
 }
 
+/** The members that say how a body was kept, after its bytes or its count. */
+interface BodyKeys {
+  /** `,"requestBody":"` (base64 follows). */
+  readonly open: Buffer;
+  /** `","requestBodyEncoding":"base64","requestBodyTruncated":` */
+  readonly close: Buffer;
+  /** `,"requestBodyBytes":` (the count follows). */
+  readonly count: Buffer;
+  /** `,"requestBodyTruncated":` */
+  readonly truncated: Buffer;
+}
+const bodyKeys = (prefix: string): BodyKeys => ({
+  open: bytes(`,"${prefix}":"`),
+  close: bytes(`","${prefix}Encoding":"base64","${prefix}Truncated":`),
+  count: bytes(`,"${prefix}Bytes":`),
+  truncated: bytes(`,"${prefix}Truncated":`),
+});
+const REQUEST_BODY = bodyKeys('requestBody');
+const RESPONSE_BODY = bodyKeys('responseBody');
+const TRUE = bytes('true');
+const FALSE = bytes('false');
+
 /**
- * `body` as the policy keeps it, as JSON members after `prefix` (`requestBody`…), or '' when
- * bodies are `none` or the body is empty: its bytes as base64, or (`raw` given) their count,
- * the bytes themselves pushed on `raw`.
+ * Writes `body` as the policy keeps it, as JSON members (`requestBody`…), or nothing when bodies
+ * are `none` or the body is empty: its bytes as base64, or (`raw` given) their count, the bytes
+ * themselves pushed on `raw`.
  */
-function bodyMembers(
-  prefix: string,
+function writeBody(
+  w: JsonWriter,
+  keys: BodyKeys,
   body: Buffer,
   plan: HistoryPlan,
   cut: boolean,
   raw: Buffer[] | undefined,
-): string {
-  if (plan.bodies === 'none' || body.length === 0) return '';
+): void {
+  if (plan.bodies === 'none' || body.length === 0) return;
   const truncated = plan.bodies === 'truncated' && body.length > plan.maxBodyBytes;
   const kept = truncated ? body.subarray(0, plan.maxBodyBytes) : body;
-  if (raw === undefined)
-    return `,"${prefix}":"${kept.toString('base64')}","${prefix}Encoding":"base64","${prefix}Truncated":${truncated || cut}`;
-  raw.push(kept);
-  return `,"${prefix}Bytes":${kept.length},"${prefix}Truncated":${truncated || cut}`;
+  if (raw === undefined) {
+    w.bytes(keys.open);
+    w.latin1(kept.toString('base64'));
+    w.bytes(keys.close);
+  } else {
+    raw.push(kept);
+    w.bytes(keys.count);
+    w.number(kept.length);
+    w.bytes(keys.truncated);
+  }
+  w.bytes(truncated || cut ? TRUE : FALSE);
 }
 
 function outcomeOf(o: AttemptObservation): Outcome {
@@ -187,11 +314,34 @@ interface Shape {
   readonly method: string;
   readonly mode: string;
   readonly direction: string;
-  readonly text: string;
+  readonly bytes: Buffer;
 }
 
 /** Endpoints whose shape is kept: past it, the cache starts again. */
 const SHAPES = 1024;
+
+// The fixed pieces of an attempt's update, in the order they are written.
+const DELIVERY_ID = bytes(',"deliveryId":');
+const OUTCOME_AT = Object.fromEntries(
+  (['delivered', 'retrying', 'failed', 'refused', 'dead'] as const).map((o) => [
+    o,
+    bytes(`,"outcome":"${o}","at":`),
+  ]),
+) as Record<Outcome, Buffer>;
+const REQUEST_HEADERS = bytes(',"requestHeaders":{');
+const WEBHOOK_ID = bytes('"webhook-id":');
+const NO_REQUEST_HEADERS = bytes(',"requestHeaders":{}');
+const CLOSE = bytes('}');
+const EVENT_TYPE = bytes(',"eventType":');
+const TRACEPARENT = bytes(',"traceparent":');
+const PROBLEM = bytes(',"problem":');
+const ATTEMPT = bytes(',"attempt":{"attempt":');
+const ATTEMPT_AT = bytes(',"at":');
+const LATENCY = bytes(',"latencyMs":');
+const STATUS = bytes(',"status":');
+const ERROR = bytes(',"error":');
+const RESPONSE_HEADERS = bytes(',"responseHeaders":{');
+const END = bytes('}}');
 
 /** How the updates are for their store. */
 export interface UpdateEncoderOptions {
@@ -209,6 +359,7 @@ export class UpdateEncoder {
   /** `"namespace":…,"pod":…`, written into every update. */
   readonly #origin: string;
   readonly #shapes = new Map<string, Shape>();
+  readonly #w = new JsonWriter();
   /** Request and response header members per set of secret header names (one per plan). */
   readonly #members = new WeakMap<
     ReadonlySet<string>,
@@ -218,10 +369,11 @@ export class UpdateEncoder {
   constructor(source: UpdateSource, options: UpdateEncoderOptions = {}) {
     this.#source = source;
     this.#rawBodies = options.rawBodies ?? false;
-    this.#origin = flat(`"namespace":${str(source.namespace)},"pod":${str(source.pod)}`);
+    this.#origin = `"namespace":${str(source.namespace)},"pod":${str(source.pod)}`;
   }
 
-  #shape(d: Delivery): string {
+  /** `{"namespace":…,"pod":…,"endpoint":…,"direction":…,"mode":…,"url":…,"method":…` */
+  #shape(d: Delivery): Buffer {
     const href = d.url.href;
     const mode = d.mode ?? 'sync';
     const direction = d.direction ?? 'egress';
@@ -232,19 +384,13 @@ export class UpdateEncoder {
       known.mode === mode &&
       known.direction === direction
     )
-      return known.text;
+      return known.bytes;
     if (this.#shapes.size >= SHAPES) this.#shapes.clear();
-    const text = flat(
+    const shape = bytes(
       `{${this.#origin},"endpoint":${str(d.endpointName)},"direction":${str(direction)},"mode":${str(mode)},"url":${str(historyUrl(d.url))},"method":${str(d.method)}`,
     );
-    this.#shapes.set(d.endpointName, {
-      href,
-      method: d.method,
-      mode,
-      direction,
-      text,
-    });
-    return text;
+    this.#shapes.set(d.endpointName, { href, method: d.method, mode, direction, bytes: shape });
+    return shape;
   }
 
   #headers(secret: ReadonlySet<string>): {
@@ -268,40 +414,70 @@ export class UpdateEncoder {
     const r = o.result;
     const plan = o.plan.history;
     const outcome = outcomeOf(o);
-    const at = iso(o.startedAt);
     const reason = resultReason(r);
     const headers = this.#headers(plan.secretHeaders);
     const raw: Buffer[] | undefined = this.#rawBodies ? [] : undefined;
-    let json = `${this.#shape(d)},"deliveryId":${str(d.deliveryId)},"outcome":"${outcome}","at":"${at}"`;
+    const w = this.#w;
+    w.begin();
+    w.bytes(this.#shape(d));
+    w.bytes(DELIVERY_ID);
+    w.string(d.deliveryId);
+    w.bytes(OUTCOME_AT[outcome]);
+    iso(w, o.startedAt);
     if (o.attempt === 1) {
+      w.bytes(REQUEST_HEADERS);
       // The id the receiver got, after the delivery's own headers.
-      const members = headers.request.of(d.headers, 'webhook-id');
-      json += `,"requestHeaders":{${members}${members === '' ? '' : ','}"webhook-id":${str(redactedValue('webhook-id', d.deliveryId, plan.secretHeaders))}}`;
-      json += bodyMembers('requestBody', d.body, plan, false, raw);
-    } else json += ',"requestHeaders":{}';
-    if (d.eventType !== undefined) json += `,"eventType":${str(d.eventType)}`;
-    const traceparent = d.headers['traceparent'];
-    if (traceparent !== undefined) json += `,"traceparent":${str(traceparent)}`;
-    if (outcome !== 'delivered' && reason !== undefined) json += `,"problem":${str(reason)}`;
-    json += `,"attempt":{"attempt":${o.attempt},"at":"${at}","latencyMs":${r.kind === 'local' || !Number.isFinite(r.durationMs) ? 0 : r.durationMs}`;
-    if (r.kind === 'response') json += `,"status":${r.status}`;
-    if (reason !== undefined) json += `,"error":${str(reason)}`;
-    if (r.kind === 'response') {
-      json += bodyMembers('responseBody', r.body, plan, r.truncated, raw);
-      json += `,"responseHeaders":{${headers.response.of(r.headers)}}`;
+      if (headers.request.write(w, d.headers, 'webhook-id') > 0) w.bytes(COMMA);
+      w.bytes(WEBHOOK_ID);
+      w.string(redactedValue('webhook-id', d.deliveryId, plan.secretHeaders));
+      w.bytes(CLOSE);
+      writeBody(w, REQUEST_BODY, d.body, plan, false, raw);
+    } else w.bytes(NO_REQUEST_HEADERS);
+    if (d.eventType !== undefined) {
+      w.bytes(EVENT_TYPE);
+      w.string(d.eventType);
     }
-    json += '}}';
+    const traceparent = d.headers['traceparent'];
+    if (traceparent !== undefined) {
+      w.bytes(TRACEPARENT);
+      w.string(traceparent);
+    }
+    if (outcome !== 'delivered' && reason !== undefined) {
+      w.bytes(PROBLEM);
+      w.string(reason);
+    }
+    w.bytes(ATTEMPT);
+    w.number(o.attempt);
+    w.bytes(ATTEMPT_AT);
+    iso(w, o.startedAt);
+    w.bytes(LATENCY);
+    w.number(r.kind === 'local' || !Number.isFinite(r.durationMs) ? 0 : r.durationMs);
+    if (r.kind === 'response') {
+      w.bytes(STATUS);
+      w.number(r.status);
+    }
+    if (reason !== undefined) {
+      w.bytes(ERROR);
+      w.string(reason);
+    }
+    if (r.kind === 'response') {
+      writeBody(w, RESPONSE_BODY, r.body, plan, r.truncated, raw);
+      w.bytes(RESPONSE_HEADERS);
+      headers.response.write(w, r.headers);
+      w.bytes(CLOSE);
+    }
+    w.bytes(END);
     return {
       deliveryId: d.deliveryId,
       endpoint: d.endpointName,
       at: o.startedAt,
       outcome,
       attempt: o.attempt,
-      // Flat now, while its parts are young: they die in this turn, and only the text waits.
-      json: flat(json),
+      json: w.take(),
       raw: raw?.length === 0 ? undefined : raw,
     };
   }
+
   /** The update of an async delivery that turned dead; undefined for ends the attempts told. */
   end(end: DeliveryEnd): EncodedUpdate | undefined {
     if (end.outcome !== 'dead') return undefined;
