@@ -194,23 +194,18 @@ export class DiskHistoryStore implements HistoryStore {
         end = 0;
         segment = await this.#rotate();
       }
-      const line = update.json;
-      let size = line.length + 1;
-      if (update.raw !== undefined) for (const b of update.raw) size += b.length;
+      // The line, and the raw bodies' bytes it counts after its newline when it has any.
+      const record = update.bytes;
+      const newline = update.jsonBytes === record.length;
+      const size = record.length + (newline ? 1 : 0);
       if (end + size > this.#scratch.length) {
         await this.#flush(segment, end);
         end = 0;
         if (size > this.#scratch.length) this.#scratch = Buffer.allocUnsafe(size);
       }
-      this.#scratch.set(line, end);
-      end += line.length;
-      this.#scratch[end++] = 0x0a;
-      // The bodies' bytes follow their line as they are (the line counts them).
-      if (update.raw !== undefined)
-        for (const b of update.raw) {
-          this.#scratch.set(b, end);
-          end += b.length;
-        }
+      this.#scratch.set(record, end);
+      end += record.length;
+      if (newline) this.#scratch[end++] = 0x0a;
       if (update.at > segment.newestAt) segment.newestAt = update.at;
     }
     if (segment !== undefined) await this.#flush(segment, end);

@@ -19,14 +19,12 @@ const BATCH = 512;
  * because whatever still waits when V8 scavenges is copied (ADR 0022, "Cost").
  */
 const GATHER_MS = 5;
-/** What a buffered update holds besides its JSON (the object, its fields), roughly. */
+/** What a buffered update holds besides its bytes (the object, its fields), roughly. */
 const OVERHEAD_BYTES = 64;
 
-/** What an update waiting in the buffer holds, roughly (its JSON is mostly one byte a unit). */
+/** What an update waiting in the buffer holds, roughly. */
 function bytesOf(u: EncodedUpdate): number {
-  let bytes = OVERHEAD_BYTES + u.json.length;
-  if (u.raw !== undefined) for (const b of u.raw) bytes += b.length;
-  return bytes;
+  return OVERHEAD_BYTES + u.bytes.length;
 }
 
 const gather = (): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, GATHER_MS));

@@ -219,9 +219,9 @@ export class RedisHistoryStore extends RedisHistoryReader implements HistoryStor
       `${Math.max(0, cutoff)}-0`,
     ];
     for (const u of updates) {
-      if (u.raw !== undefined)
+      if (u.jsonBytes !== u.bytes.length)
         throw new TypeError('the Redis history takes bodies in the JSON: encode without rawBodies');
-      args.push(u.deliveryId, u.endpoint, u.at, u.json, u.outcome, u.attempt);
+      args.push(u.deliveryId, u.endpoint, u.at, u.bytes, u.outcome, u.attempt);
     }
     await APPEND.run(this.#redis, REDIS_TIMEOUT_MS, this.#prefix, ...args);
   }

@@ -279,6 +279,25 @@ describe('UpdateEncoder', () => {
       plan: plan(),
     });
     expect((JSON.parse(jsonText(next)) as HistoryUpdate).deliveryId).toBe('msg_2');
+    // Nor of the bodies it had kept: raw bodies follow their own update's line only.
+    const raw = new UpdateEncoder({ namespace: 'shop', pod: 'shop-7d9f' }, { rawBodies: true });
+    expect(() =>
+      raw.attempt({
+        delivery: delivery({ body: Buffer.from('stale request') }),
+        attempt: 1,
+        startedAt: T,
+        result: { ...ok, headers: throwing },
+        plan: plan(),
+      }),
+    ).toThrow('headers unreadable');
+    const clean = raw.attempt({
+      delivery: delivery({ body: Buffer.from('{"n":2}') }),
+      attempt: 1,
+      startedAt: T,
+      result: ok,
+      plan: plan(),
+    });
+    expect(clean.bytes.subarray(clean.jsonBytes).toString()).toBe('\n{"n":2}ok');
   });
 
   it('writes a death as a change of outcome alone; other ends write nothing', () => {

@@ -33,31 +33,34 @@ export interface EncodedUpdate {
   readonly outcome: Outcome;
   /** The attempt's number; 0 for an update without one (a change of outcome). */
   readonly attempt: number;
-  /** The {@link HistoryUpdate} as JSON, UTF-8 bytes (a view into the encoder's slab). */
-  readonly json: Buffer;
   /**
-   * For a store that writes bodies raw (the disk store): the kept bodies' bytes, request then
-   * response, which the JSON counts (`requestBodyBytes`, `attempt.responseBodyBytes`) instead of
-   * holding them.
+   * What a store writes (a view into the encoder's slab): the {@link HistoryUpdate} as JSON,
+   * UTF-8; from an encoder with `rawBodies` that kept a body, followed by a newline and the kept
+   * bodies' bytes, request then response, which the JSON counts (`requestBodyBytes`,
+   * `attempt.responseBodyBytes`) instead of holding them.
    */
-  readonly raw?: readonly Buffer[] | undefined;
+  readonly bytes: Buffer;
+  /** How many of `bytes` are the JSON (all of them when no raw bodies follow). */
+  readonly jsonBytes: number;
 }
 
 /** `u` as the stores take it (an update built as an object: a death, or a test's). */
 export function encodeUpdate(u: HistoryUpdate): EncodedUpdate {
+  const json = Buffer.from(JSON.stringify(u));
   return {
     deliveryId: u.deliveryId,
     endpoint: u.endpoint,
     at: Date.parse(u.at),
     outcome: u.outcome,
     attempt: u.attempt?.attempt ?? 0,
-    json: Buffer.from(JSON.stringify(u)),
+    bytes: json,
+    jsonBytes: json.length,
   };
 }
 
 /** An update's JSON as text (the live tail, tests). */
 export function jsonText(u: EncodedUpdate): string {
-  return u.json.toString('utf8');
+  return u.bytes.toString('utf8', 0, u.jsonBytes);
 }
 
 /** `s` as a JSON string (for the pieces made once and kept). */
@@ -93,7 +96,7 @@ class JsonWriter {
     this.#pos = written;
   }
 
-  /** Starts an update: what an update that threw left unfinished is dropped. */
+  /** Starts an update: what one that threw left unfinished is dropped. */
   begin(): void {
     this.#pos = this.#start;
   }
@@ -150,6 +153,11 @@ class JsonWriter {
   latin1(text: string): void {
     this.#room(text.length);
     this.#pos += this.#slab.write(text, this.#pos, 'latin1');
+  }
+
+  /** Bytes of the update written so far. */
+  get length(): number {
+    return this.#pos - this.#start;
   }
 
   /** The update written since the last take, as a view of the slab. */
@@ -272,7 +280,7 @@ const FALSE = bytes('false');
 /**
  * Writes `body` as the policy keeps it, as JSON members (`requestBody`…), or nothing when bodies
  * are `none` or the body is empty: its bytes as base64, or (`raw` given) their count, the bytes
- * themselves pushed on `raw`.
+ * themselves pushed on `raw` (written after the JSON).
  */
 function writeBody(
   w: JsonWriter,
@@ -342,12 +350,13 @@ const STATUS = bytes(',"status":');
 const ERROR = bytes(',"error":');
 const RESPONSE_HEADERS = bytes(',"responseHeaders":{');
 const END = bytes('}}');
+const NEWLINE = bytes('\n');
 
 /** How the updates are for their store. */
 export interface UpdateEncoderOptions {
   /**
-   * Bodies as raw bytes beside the JSON (`EncodedUpdate.raw`), for the disk store: no base64,
-   * a quarter fewer bytes written. Off: base64 in the JSON (Redis).
+   * Bodies as raw bytes after the JSON and a newline (`EncodedUpdate.bytes`), for the disk
+   * store: no base64, a quarter fewer bytes written. Off: base64 in the JSON (Redis).
    */
   readonly rawBodies?: boolean;
 }
@@ -360,6 +369,8 @@ export class UpdateEncoder {
   readonly #origin: string;
   readonly #shapes = new Map<string, Shape>();
   readonly #w = new JsonWriter();
+  /** The kept bodies of the update being written, for `rawBodies` (emptied after each). */
+  readonly #raw: Buffer[] = [];
   /** Request and response header members per set of secret header names (one per plan). */
   readonly #members = new WeakMap<
     ReadonlySet<string>,
@@ -416,9 +427,11 @@ export class UpdateEncoder {
     const outcome = outcomeOf(o);
     const reason = resultReason(r);
     const headers = this.#headers(plan.secretHeaders);
-    const raw: Buffer[] | undefined = this.#rawBodies ? [] : undefined;
+    const raw = this.#rawBodies ? this.#raw : undefined;
     const w = this.#w;
+    // What an update that threw left behind goes.
     w.begin();
+    if (raw !== undefined) raw.length = 0;
     w.bytes(this.#shape(d));
     w.bytes(DELIVERY_ID);
     w.string(d.deliveryId);
@@ -467,14 +480,21 @@ export class UpdateEncoder {
       w.bytes(CLOSE);
     }
     w.bytes(END);
+    const jsonBytes = w.length;
+    if (raw !== undefined && raw.length > 0) {
+      w.bytes(NEWLINE);
+      // Copied, so the request's and the answer's buffers are not held until the write.
+      for (const b of raw) w.bytes(b);
+      raw.length = 0;
+    }
     return {
       deliveryId: d.deliveryId,
       endpoint: d.endpointName,
       at: o.startedAt,
       outcome,
       attempt: o.attempt,
-      json: w.take(),
-      raw: raw?.length === 0 ? undefined : raw,
+      bytes: w.take(),
+      jsonBytes,
     };
   }
 
