@@ -229,24 +229,41 @@ describe('UpdateEncoder', () => {
     // a slab (base64 for Redis) gets one of its own. Each must read back as it was written.
     const own = new UpdateEncoder({ namespace: 'shop', pod: 'shop-7d9f' });
     const sizes = [1024, 70_000, 1, 300_000, 5000];
+    // Answer headers that repeat, change value, grow and shrink: a kept run of members is
+    // reused only for the same members in the same order.
+    const answers = [
+      { date: 'one', 'content-length': '2' },
+      { date: 'one', 'content-length': '2' },
+      { date: 'two', 'content-length': '2' },
+      { 'content-length': '2', date: 'two' },
+      { date: 'two', 'content-length': '2', 'x-extra': 'e' },
+      {},
+    ];
     const written = Array.from({ length: 200 }, (_, i) => {
       const body = Buffer.alloc(sizes[i % sizes.length]!, i % 251);
+      const headers = answers[i % answers.length]!;
       return {
         body,
+        headers,
         update: own.attempt({
           delivery: delivery({ deliveryId: `msg_${i}`, body }),
           attempt: 1,
           startedAt: T + i,
-          result: ok,
+          result: { ...ok, headers },
           plan: plan({ bodies: 'full' }),
         }),
       };
     });
-    for (const [i, { body, update }] of written.entries()) {
+    for (const [i, { body, headers, update }] of written.entries()) {
       const read = JSON.parse(jsonText(update)) as HistoryUpdate;
       expect(read.deliveryId).toBe(`msg_${i}`);
+      expect(read.requestHeaders).toEqual({
+        'content-type': 'application/json',
+        'webhook-id': `msg_${i}`,
+      });
       expect(read.at).toBe(new Date(T + i).toISOString());
       expect(Buffer.from(read.requestBody!, 'base64').equals(body)).toBe(true);
+      expect(read.attempt?.responseHeaders).toEqual(headers);
     }
   });
 

@@ -155,6 +155,13 @@ class JsonWriter {
     this.#pos += this.#slab.write(text, this.#pos, 'latin1');
   }
 
+  /** This update's bytes [from, to) again (offsets from its start, as `length` gave them). */
+  again(from: number, to: number): void {
+    this.#room(to - from);
+    this.#slab.copyWithin(this.#pos, this.#start + from, this.#start + to);
+    this.#pos += to - from;
+  }
+
   /** Bytes of the update written so far. */
   get length(): number {
     return this.#pos - this.#start;
@@ -206,14 +213,24 @@ interface Member {
 const MEMBER_NAMES = 256;
 const COMMA = bytes(',');
 
+/** Members in a run at most: a longer header list is written member by member. */
+const RUN_MEMBERS = 64;
+
 /**
  * Header members as JSON, per set of secret names: most headers carry the same value delivery
  * after delivery (content-type, user-agent, the redacted signature), so each name's last member
- * is kept as bytes with the value it was made from, redaction and escaping already applied.
+ * is kept as bytes with the value it was made from, redaction and escaping already applied; and
+ * the last run of members (commas between) is kept whole, written in one copy while the same
+ * members come in the same order (a receiver's answer headers: until its `date` changes).
  */
 class HeaderMembers {
   readonly #secret: ReadonlySet<string>;
   readonly #last = new Map<string, Member>();
+  /** The members of the headers being written, in order (reused). */
+  readonly #members: Member[] = [];
+  /** The last run written and its bytes. */
+  #run: readonly Member[] = [];
+  #runBytes = bytes('');
 
   constructor(secret: ReadonlySet<string>) {
     this.#secret = secret;
@@ -229,7 +246,8 @@ class HeaderMembers {
     headers: Readonly<Record<string, string | readonly string[] | undefined>>,
     skip?: string,
   ): number {
-    let written = 0;
+    const members = this.#members;
+    members.length = 0;
     // for…in, not Object.entries: header records are plain objects (own enumerable keys only).
     for (const rawName in headers) {
       if (!Object.hasOwn(headers, rawName)) continue;
@@ -241,11 +259,30 @@ class HeaderMembers {
         if (this.#last.size < MEMBER_NAMES || this.#last.has(rawName))
           this.#last.set(rawName, member);
       }
-      if (member.name === skip) continue;
-      if (written++ > 0) w.bytes(COMMA);
-      w.bytes(member.bytes);
+      if (member.name !== skip) members.push(member);
     }
-    return written;
+    const n = members.length;
+    const run = this.#run;
+    let same = n === run.length;
+    for (let i = 0; same && i < n; i++) same = members[i] === run[i];
+    if (!same && n <= RUN_MEMBERS) {
+      const parts: Buffer[] = [];
+      for (const m of members) {
+        if (parts.length > 0) parts.push(COMMA);
+        parts.push(m.bytes);
+      }
+      this.#run = [...members];
+      this.#runBytes = Buffer.concat(parts);
+      same = true;
+    }
+    if (same) w.bytes(this.#runBytes);
+    else
+      for (let i = 0; i < n; i++) {
+        if (i > 0) w.bytes(COMMA);
+        w.bytes(members[i]!.bytes);
+      }
+    members.length = 0;
+    return n;
   }
 
   #member(rawName: string, raw: string | readonly string[]): Member {
@@ -263,19 +300,20 @@ interface BodyKeys {
   readonly close: Buffer;
   /** `,"requestBodyBytes":` (the count follows). */
   readonly count: Buffer;
-  /** `,"requestBodyTruncated":` */
-  readonly truncated: Buffer;
+  /** `,"requestBodyTruncated":true` and `…false`. */
+  readonly truncated: { readonly true: Buffer; readonly false: Buffer };
 }
 const bodyKeys = (prefix: string): BodyKeys => ({
   open: bytes(`,"${prefix}":"`),
-  close: bytes(`","${prefix}Encoding":"base64","${prefix}Truncated":`),
+  close: bytes(`","${prefix}Encoding":"base64"`),
   count: bytes(`,"${prefix}Bytes":`),
-  truncated: bytes(`,"${prefix}Truncated":`),
+  truncated: {
+    true: bytes(`,"${prefix}Truncated":true`),
+    false: bytes(`,"${prefix}Truncated":false`),
+  },
 });
 const REQUEST_BODY = bodyKeys('requestBody');
 const RESPONSE_BODY = bodyKeys('responseBody');
-const TRUE = bytes('true');
-const FALSE = bytes('false');
 
 /**
  * Writes `body` as the policy keeps it, as JSON members (`requestBody`…), or nothing when bodies
@@ -301,9 +339,8 @@ function writeBody(
     raw.push(kept);
     w.bytes(keys.count);
     w.number(kept.length);
-    w.bytes(keys.truncated);
   }
-  w.bytes(truncated || cut ? TRUE : FALSE);
+  w.bytes(truncated || cut ? keys.truncated.true : keys.truncated.false);
 }
 
 function outcomeOf(o: AttemptObservation): Outcome {
@@ -340,6 +377,8 @@ const REQUEST_HEADERS = bytes(',"requestHeaders":{');
 const WEBHOOK_ID = bytes('"webhook-id":');
 const NO_REQUEST_HEADERS = bytes(',"requestHeaders":{}');
 const CLOSE = bytes('}');
+/** The answer's headers, its attempt and the update closed. */
+const CLOSE_ALL = bytes('}}}');
 const EVENT_TYPE = bytes(',"eventType":');
 const TRACEPARENT = bytes(',"traceparent":');
 const PROBLEM = bytes(',"problem":');
@@ -434,7 +473,9 @@ export class UpdateEncoder {
     if (raw !== undefined) raw.length = 0;
     w.bytes(this.#shape(d));
     w.bytes(DELIVERY_ID);
+    const idFrom = w.length;
     w.string(d.deliveryId);
+    const idTo = w.length;
     w.bytes(OUTCOME_AT[outcome]);
     iso(w, o.startedAt);
     if (o.attempt === 1) {
@@ -442,7 +483,9 @@ export class UpdateEncoder {
       // The id the receiver got, after the delivery's own headers.
       if (headers.request.write(w, d.headers, 'webhook-id') > 0) w.bytes(COMMA);
       w.bytes(WEBHOOK_ID);
-      w.string(redactedValue('webhook-id', d.deliveryId, plan.secretHeaders));
+      const shown = redactedValue('webhook-id', d.deliveryId, plan.secretHeaders);
+      if (shown === d.deliveryId) w.again(idFrom, idTo);
+      else w.string(shown);
       w.bytes(CLOSE);
       writeBody(w, REQUEST_BODY, d.body, plan, false, raw);
     } else w.bytes(NO_REQUEST_HEADERS);
@@ -477,9 +520,8 @@ export class UpdateEncoder {
       writeBody(w, RESPONSE_BODY, r.body, plan, r.truncated, raw);
       w.bytes(RESPONSE_HEADERS);
       headers.response.write(w, r.headers);
-      w.bytes(CLOSE);
-    }
-    w.bytes(END);
+      w.bytes(CLOSE_ALL);
+    } else w.bytes(END);
     const jsonBytes = w.length;
     if (raw !== undefined && raw.length > 0) {
       w.bytes(NEWLINE);
