@@ -14,7 +14,11 @@ export interface EgressMetrics {
   ssrfRefusals: Counter<'range'>;
   /** OAuth2 token requests by endpoint and result (ok, error). */
   tokenRequests: Counter<'endpoint' | 'result'>;
-  inFlight: Gauge;
+  /**
+   * Deliveries being processed now: counted here, read by `hookgate_egress_in_flight` when it is
+   * scraped (no metric call on each request's way in and out).
+   */
+  inFlight: { count: number };
   /** How deliveries end, for the health collector. */
   events: DeliveryEvents;
 }
@@ -40,6 +44,15 @@ export const CIRCUIT_STATE_VALUE = { closed: 0, 'half-open': 1, open: 2 } as con
 /** Registers the egress metrics on `registry`. */
 export function createEgressMetrics(registry: Registry): EgressMetrics {
   const registers = [registry];
+  const inFlight = { count: 0 };
+  new Gauge({
+    name: 'hookgate_egress_in_flight',
+    help: 'Deliveries being processed now.',
+    registers,
+    collect() {
+      this.set(inFlight.count);
+    },
+  });
   return {
     deliveries: new Counter({
       name: 'hookgate_egress_deliveries_total',
@@ -84,11 +97,7 @@ export function createEgressMetrics(registry: Registry): EgressMetrics {
       labelNames: ['endpoint', 'result'],
       registers,
     }),
-    inFlight: new Gauge({
-      name: 'hookgate_egress_in_flight',
-      help: 'Deliveries being processed now.',
-      registers,
-    }),
+    inFlight,
     events: deliveryEvents(registry),
   };
 }

@@ -236,20 +236,20 @@ export async function startEgressServer(
   const server = createServer((req, res) => {
     if (options.overload?.refuse('egress', req, res) === true) return;
     inFlight++;
-    handler.metrics.inFlight.inc();
-    handler
-      .handle(req, res)
-      .catch((err: unknown) => {
-        options.log.error('egress request failed', { error: (err as Error).message });
-        if (!res.headersSent)
-          sendProblem(res, problem('bad-request', 'the request could not be read'));
-        else res.destroy();
-      })
-      .finally(() => {
-        inFlight--;
-        handler.metrics.inFlight.dec();
-        if (handler.draining && inFlight === 0) drained?.();
-      });
+    handler.metrics.inFlight.count++;
+    const settled = (): void => {
+      inFlight--;
+      handler.metrics.inFlight.count--;
+      if (handler.draining && inFlight === 0) drained?.();
+    };
+    // One reaction for both ends (not catch + finally: a promise less per request).
+    handler.handle(req, res).then(settled, (err: unknown) => {
+      options.log.error('egress request failed', { error: (err as Error).message });
+      if (!res.headersSent)
+        sendProblem(res, problem('bad-request', 'the request could not be read'));
+      else res.destroy();
+      settled();
+    });
   });
   // Keep-alive from the app is the common case; a webhook body can be slow to arrive, not forever.
   server.requestTimeout = 60_000;

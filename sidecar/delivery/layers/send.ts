@@ -195,7 +195,10 @@ export function sendStage(
           origin: url.origin,
           path: `${url.pathname}${url.search}`,
           method: delivery.method,
-          headers: { ...delivery.headers, host: url.host },
+          // undici writes the origin's host when the headers name none (the app's own Host is
+          // never among them: delivery/headers.ts); a configured one is replaced, never sent.
+          headers:
+            'host' in delivery.headers ? { ...delivery.headers, host: url.host } : delivery.headers,
           body: delivery.body,
           headersTimeout: budget,
           bodyTimeout: budget,
