@@ -130,6 +130,12 @@ describe('parseConfig', () => {
       'ingress:\n  - name: a\n    path: /a\n    verify: { scheme: bearer, secrets: [{ file: orders.key }] }\n    forward: { routes: [{ eventTypes: [push], port: 15020 }] }\n',
       "ingress[0].forward.routes[0].port: 15001, 15006, 15020 are the sidecar's own ports",
     ],
+    // A static Host (any case) would clash with the receiver's, which the sidecar writes: every
+    // attempt failed with 502 before this was refused (the API refuses it in spec.headers too).
+    [
+      'endpoints:\n  - name: a\n    url: https://hooks.example.com/in\n    headers: { Host: other.example }\n',
+      'endpoints[0].headers: headers may not set webhook-id, webhook-timestamp, webhook-signature, x-hub-signature-256, host,',
+    ],
   ])('refuses %j naming the field and the fix', async (text, problem) => {
     const problems = await problemsOf(text);
     expect(

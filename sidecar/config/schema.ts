@@ -4,7 +4,11 @@
 // sidecar never evaluates selectors. Defaults live here, so a hand-written file stays short.
 import { z } from 'zod';
 import { DURATION_PATTERN, EVENT_TYPE_MATCH_PATTERN } from '../../api/v1alpha1/common.ts';
-import { JSON_PATH_PATTERN, SIDECAR_OWN_PORTS } from '../../api/v1alpha1/endpoint.ts';
+import {
+  JSON_PATH_PATTERN,
+  RESERVED_HEADERS,
+  SIDECAR_OWN_PORTS,
+} from '../../api/v1alpha1/endpoint.ts';
 import {
   DELIVERY_MODE,
   ENDPOINT_DEFAULTS as E,
@@ -363,7 +367,18 @@ export const EgressEndpoint = z
     /** The WebhookEndpoint's labels: what fan-out selectors match. */
     labels: z.record(z.string(), z.string()).default({}),
     signing: Signing.prefault({ scheme: 'none' }),
-    headers: z.record(headerName, z.string()).default({}),
+    // The API's rule (spec.headers), for hand-written configs too: a static Host or framing header
+    // would clash with the ones the sidecar writes and fail every attempt.
+    headers: z
+      .record(headerName, z.string())
+      .refine(
+        (h) =>
+          !Object.keys(h).some((k) =>
+            (RESERVED_HEADERS as readonly string[]).includes(k.toLowerCase()),
+          ),
+        `headers may not set ${RESERVED_HEADERS.join(', ')}: the sidecar writes them; remove it`,
+      )
+      .default({}),
     auth: Credentials.optional(),
     tls: TlsSettings.optional(),
     /** Planned maintenance: sync deliveries refused at once, async ones held in the queue. */

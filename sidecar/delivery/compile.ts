@@ -157,7 +157,11 @@ function compileOne(
     name,
     url,
     plan,
-    headers,
+    // Lower-case, as the app's headers are by then: a static header replaces the app's of the
+    // same name whatever either's case (X-Tenant over x-tenant), never goes beside it.
+    headers: Object.freeze(
+      Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
+    ),
     reservedHeaders: Object.freeze(reservedHeaders(signing)),
     signerAt: signer,
     admitsHost: hostMatcher(plan.allowedHosts),

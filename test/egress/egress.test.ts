@@ -57,6 +57,8 @@ describe('egress: signing and pass-through', () => {
     expect(seen.body.toString()).toBe(body);
     expect(seen.headers['x-app']).toBe('shop');
     expect(seen.headers['x-tenant']).toBe('acme');
+    // The receiver's own host, never the sidecar's the app called.
+    expect(seen.headers.host).toBe(new URL(r.url).host);
     expect(seen.headers['hookgate-destination']).toBeUndefined();
     // The app's forged signature is gone; ours verifies with the real library.
     expect(seen.headers['webhook-signature']).not.toContain('forged');
@@ -64,6 +66,15 @@ describe('egress: signing and pass-through', () => {
     expect(() =>
       new Webhook(WHSEC).verify(seen.body, seen.headers as Record<string, string>),
     ).not.toThrow();
+  });
+
+  it("sends the endpoint's static header in place of the app's, whatever either's case", async () => {
+    const r = await receiver();
+    const p = await proxy(config(r.url));
+    expect(
+      (await p.post('/orders', '{}', { 'x-tenant': 'spoofed', 'X-TENANT': 'again' })).status,
+    ).toBe(200);
+    expect(r.received[0]!.headers['x-tenant']).toBe('acme');
   });
 
   it('signs once per active secret during a rotation, and drops a secret after it expires', async () => {
@@ -352,9 +363,13 @@ describe('egress: limits, breaker, SSRF, refusals', () => {
     const p = await startProxy(config(r.url));
     const pending = p.post('/orders');
     await new Promise((resolve) => setTimeout(resolve, 100));
+    const inFlight = (): Promise<string> =>
+      p.registry.getSingleMetricAsString('hookgate_egress_in_flight');
+    expect(await inFlight()).toContain('hookgate_egress_in_flight 1');
     const closing = p.server.close(5000);
     const res = await pending;
     expect([res.status, await res.text()]).toEqual([200, 'finished']);
     await closing;
+    expect(await inFlight()).toContain('hookgate_egress_in_flight 0');
   });
 });
