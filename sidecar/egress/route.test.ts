@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import type { EgressRuntime, EndpointRuntime } from '../delivery/runtime.ts';
 import { isProblem, routeRequest } from './route.ts';
 
-const bench = { name: 'bench', url: 'http://receiver.example/hook' } as unknown as EndpointRuntime;
+const bench = {
+  name: 'bench',
+  url: new URL('http://receiver.example/hook'),
+} as unknown as EndpointRuntime;
 const rt: EgressRuntime = { generation: 3, endpoints: new Map([['bench', bench]]), dynamic: [] };
 
 function route(target: string): string {
@@ -28,9 +31,23 @@ describe('routeRequest', () => {
     expect(route(target)).toBe(expected);
   });
 
-  it('gives each request its own URL', () => {
-    const a = routeRequest({ url: '/bench', headers: {} } as IncomingMessage, rt);
-    const b = routeRequest({ url: '/bench', headers: {} } as IncomingMessage, rt);
-    expect(isProblem(a) || isProblem(b) || a.url !== b.url).toBe(true);
+  it("shares the endpoint's URL while a request adds nothing to it, and never changes it", () => {
+    const url = new URL('http://receiver.example/hook');
+    const own: EgressRuntime = {
+      generation: 1,
+      endpoints: new Map([['bench', { name: 'bench', url } as unknown as EndpointRuntime]]),
+      dynamic: [],
+    };
+    const routed = (target: string): Readonly<URL> => {
+      const r = routeRequest({ url: target, headers: {} } as IncomingMessage, own);
+      if (isProblem(r)) throw new Error(r.type);
+      return r.url;
+    };
+    expect(routed('/bench')).toBe(url);
+    // A path or a query gets a URL of its own; the endpoint's stays as it was.
+    expect(routed('/bench/a/b?x=1').href).toBe('http://receiver.example/hook/a/b?x=1');
+    expect(routed('/bench/a/b?x=1')).not.toBe(url);
+    expect(url.href).toBe('http://receiver.example/hook');
+    expect(routed('/bench').href).toBe('http://receiver.example/hook');
   });
 });

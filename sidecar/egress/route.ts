@@ -9,7 +9,8 @@ import { problem, type Problem } from '../problem.ts';
 /** A routed request. */
 export interface Routed {
   readonly endpoint: EndpointRuntime;
-  readonly url: URL;
+  /** Never changed once routed: see `Delivery.url`. */
+  readonly url: Readonly<URL>;
   /** Metrics and log name: the endpoint's, or `dynamic` (arbitrary hosts never become labels). */
   readonly label: string;
 }
@@ -81,6 +82,10 @@ function routeNamed(
       { endpoint: name },
     );
   }
+  // The endpoint's own URL while the request adds nothing to it (no parse per request); a copy
+  // to extend otherwise, so the endpoint's is never changed.
+  if (rest.length === 0 && search === '')
+    return { endpoint, url: endpoint.url, label: endpoint.name };
   const target = new URL(endpoint.url);
   if (rest.length > 0) target.pathname = `${target.pathname.replace(/\/$/, '')}/${rest.join('/')}`;
   if (search !== '') target.search = search;
