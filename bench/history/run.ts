@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../common/log.ts';
 import type { AttemptObservation } from '../../sidecar/delivery/observe.ts';
+import { RECORDER_SETTINGS, benchAttempt } from './fixture.ts';
 import type { HistoryStore } from '../../sidecar/history/store.ts';
 import type { EncodedUpdate } from '../../sidecar/history/update.ts';
 import type * as RecorderModule from '../../sidecar/history/recorder.ts';
@@ -42,33 +43,7 @@ const { Policy } = (await import(join(root, 'sidecar/config/schema.ts'))) as typ
 
 const plan = compileEndpointPlan(Policy.parse({}));
 const limits = { maxDeliveries: 10_000, maxAgeMs: 72 * 3600_000, maxBytes: 64 * 1024 * 1024 };
-const body = Buffer.from(
-  JSON.stringify({ type: 'order.created', data: 'x'.repeat(1000) }).slice(0, 1024),
-);
-const url = new URL('http://127.0.0.1:9999/hook');
-let sequence = 0;
-const observation = (): AttemptObservation => ({
-  delivery: {
-    deliveryId: `msg_2${(sequence++).toString(36).padStart(8, '0')}bench${process.pid}`,
-    endpointName: 'bench',
-    url: new URL(url),
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'content-length': '1024', 'user-agent': 'app' },
-    body,
-    deadline: 0,
-  },
-  attempt: 1,
-  startedAt: Date.now(),
-  result: {
-    kind: 'response',
-    status: 200,
-    headers: { date: new Date().toUTCString(), connection: 'keep-alive', 'content-length': '11' },
-    body: Buffer.from('{"ok":true}'),
-    truncated: false,
-    durationMs: 1.2,
-  },
-  plan,
-});
+const observation = (): AttemptObservation => benchAttempt(plan);
 
 const nullStore: HistoryStore = {
   backend: 'disk',
@@ -86,10 +61,8 @@ const nullStore: HistoryStore = {
 async function measure(store: HistoryStore, n: number, extraPids: number[]): Promise<number[]> {
   const registry = new Registry();
   const recorder = new HistoryRecorder({
+    ...RECORDER_SETTINGS,
     store,
-    source: { namespace: 'bench', pod: 'bench-0' },
-    bufferSize: 10_000,
-    bufferBytes: 16 * 1024 * 1024,
     clock: systemClock,
     registry,
     log: createLogger({}, 'error'),

@@ -5,7 +5,7 @@
 // system, every thread), then each tree's 10th, 25th, 50th and 75th percentile. On a machine whose
 // speed drifts between runs, turns of a few milliseconds within one run are what resolves a
 // fraction of a microsecond; bench/history/run.ts measures one tree against the no-op and Redis
-// stores. Attempts look like bench/egress's: 1 KB JSON bodies, a 2xx answer with four headers.
+// stores. The attempts are bench/history/fixture.ts's, as there.
 // Run: BENCH_BEFORE_ROOT=/path/to/old/checkout node bench/history/versus.ts
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,11 +13,11 @@ import { join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import type * as LogModule from '../../common/log.ts';
 import type * as DeliveryModule from '../../sidecar/delivery/delivery.ts';
-import type { AttemptObservation } from '../../sidecar/delivery/observe.ts';
 import type * as PlanModule from '../../sidecar/delivery/plan.ts';
 import type * as SchemaModule from '../../sidecar/config/schema.ts';
 import type * as DiskModule from '../../sidecar/history/disk.ts';
 import type * as RecorderModule from '../../sidecar/history/recorder.ts';
+import { RECORDER_SETTINGS, benchAttempt } from './fixture.ts';
 
 const beforeRoot = process.env['BENCH_BEFORE_ROOT'];
 if (beforeRoot === undefined) {
@@ -29,10 +29,6 @@ const attempts = Number(process.env['BENCH_ATTEMPTS'] ?? 4000);
 /** The first rounds warm the compiler up and are left out. */
 const WARM_UP_ROUNDS = 4;
 const limits = { maxDeliveries: 10_000, maxAgeMs: 72 * 3600_000, maxBytes: 64 * 1024 * 1024 };
-const body = Buffer.from(
-  JSON.stringify({ type: 'order.created', data: 'x'.repeat(1000) }).slice(0, 1024),
-);
-const url = new URL('http://127.0.0.1:9999/hook');
 const dir = mkdtempSync(join(tmpdir(), 'hookgate-bench-history-versus-'));
 
 interface Tree {
@@ -55,10 +51,8 @@ async function load(name: string, root: string): Promise<Tree> {
     limits: () => limits,
   });
   const recorder = new HistoryRecorder({
+    ...RECORDER_SETTINGS,
     store,
-    source: { namespace: 'bench', pod: 'bench-0' },
-    bufferSize: 10_000,
-    bufferBytes: 16 * 1024 * 1024,
     clock: systemClock,
     registry: new Registry(),
     log: createLogger({}, 'error'),
@@ -66,38 +60,9 @@ async function load(name: string, root: string): Promise<Tree> {
   return { name, recorder, plan: compileEndpointPlan(Policy.parse({})), cpu: [] };
 }
 
-let sequence = 0;
-const observation = (plan: PlanModule.EndpointPlan): AttemptObservation => ({
-  delivery: {
-    deliveryId: `msg_${(sequence++).toString(16).padStart(32, '0')}`,
-    endpointName: 'bench',
-    url,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
-    deadline: 0,
-  },
-  attempt: 1,
-  startedAt: Date.now(),
-  result: {
-    kind: 'response',
-    status: 200,
-    headers: {
-      date: new Date().toUTCString(),
-      connection: 'keep-alive',
-      'keep-alive': 'timeout=5',
-      'content-length': '11',
-    },
-    body: Buffer.from('{"ok":true}'),
-    truncated: false,
-    durationMs: 3,
-  },
-  plan,
-});
-
 /** CPU µs per attempt of recording `attempts` prepared attempts, 50 per event-loop turn. */
 async function round(tree: Tree): Promise<number> {
-  const prepared = Array.from({ length: attempts }, () => observation(tree.plan));
+  const prepared = Array.from({ length: attempts }, () => benchAttempt(tree.plan));
   const start = process.cpuUsage();
   for (let i = 0; i < attempts; i += 50) {
     for (const o of prepared.slice(i, i + 50)) tree.recorder.onAttempt(o);
