@@ -231,16 +231,15 @@ export async function startEgressServer(
   options: EgressServerOptions,
 ): Promise<EgressServer> {
   const handler = new EgressHandler(options);
-  let inFlight = 0;
+  // The one count of requests being handled: the drain waits on it, the gauge reads it.
+  const inFlight = handler.metrics.inFlight;
   let drained: (() => void) | undefined;
   const server = createServer((req, res) => {
     if (options.overload?.refuse('egress', req, res) === true) return;
-    inFlight++;
-    handler.metrics.inFlight.count++;
+    inFlight.count++;
     const settled = (): void => {
-      inFlight--;
-      handler.metrics.inFlight.count--;
-      if (handler.draining && inFlight === 0) drained?.();
+      inFlight.count--;
+      if (handler.draining && inFlight.count === 0) drained?.();
     };
     // One reaction for both ends (not catch + finally: a promise less per request).
     handler.handle(req, res).then(settled, (err: unknown) => {
@@ -266,7 +265,7 @@ export async function startEgressServer(
       handler.draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      if (inFlight > 0) {
+      if (inFlight.count > 0) {
         await Promise.race([
           new Promise<void>((resolve) => (drained = resolve)),
           new Promise<void>((resolve) => setTimeout(resolve, drainMs).unref()),
